@@ -1,0 +1,122 @@
+"""The open_clip adapter: the only module that imports open_clip.
+
+It creates, loads and saves CLIP models and hands back a `ClipBundle` holding
+the model with its own preprocessing and tokenizer. Loading accepts a built-in
+architecture name with a pretrained tag (production, weights fetched once on a
+machine with internet), or a local directory in open_clip's `local-dir` format
+(`open_clip_config.json` + `open_clip_model.safetensors`), which is how Vigil
+ships its own model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import open_clip
+import torch
+from open_clip.transform import PreprocessCfg, image_transform_v2
+from PIL import Image
+from safetensors.torch import save_file
+
+from indexing.errors import ModelUnavailableError
+
+CONFIG_FILE = "open_clip_config.json"
+WEIGHTS_FILE = "open_clip_model.safetensors"
+
+
+@dataclass(frozen=True)
+class ClipBundle:
+    """A CLIP model with the preprocessing and tokenizer it was trained with."""
+
+    model: torch.nn.Module
+    preprocess: Callable[[Image.Image], torch.Tensor]
+    tokenizer: Callable[[list[str]], torch.Tensor]
+    model_cfg: dict[str, Any] = field(default_factory=dict)
+    preprocess_cfg: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def context_length(self) -> int:
+        return int(self.model_cfg.get("text_cfg", {}).get("context_length", 77))
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model_cfg["embed_dim"])
+
+
+def new_clip(model_cfg: dict[str, Any], preprocess_cfg: dict[str, Any]) -> ClipBundle:
+    """A freshly initialised (untrained) model; seed torch before calling for determinism."""
+    model = open_clip.CLIP(**model_cfg)
+    return _bundle(model, model_cfg, preprocess_cfg)
+
+
+def load_clip(name_or_path: str | Path, pretrained: str | None = None) -> ClipBundle:
+    """Load a local `local-dir` model folder, or a built-in architecture + pretrained tag/file."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return _load_local_dir(path)
+    if str(name_or_path).startswith(("/", ".")):
+        raise ModelUnavailableError(f"model folder {name_or_path!s} does not exist")
+    return _load_builtin(str(name_or_path), pretrained)
+
+
+def save_clip(bundle: ClipBundle, out_dir: Path, fp16: bool = True) -> None:
+    """Write the bundle in open_clip's local-dir format (atomically per file)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if fp16 and v.is_floating_point() else v).contiguous()
+             for k, v in bundle.model.state_dict().items()}
+    tmp_weights = out_dir / (WEIGHTS_FILE + ".tmp")
+    save_file(state, str(tmp_weights))
+    tmp_weights.replace(out_dir / WEIGHTS_FILE)
+    config = {"model_cfg": bundle.model_cfg, "preprocess_cfg": bundle.preprocess_cfg}
+    tmp_config = out_dir / (CONFIG_FILE + ".tmp")
+    tmp_config.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    tmp_config.replace(out_dir / CONFIG_FILE)
+
+
+def clip_loss() -> torch.nn.Module:
+    """The contrastive loss CLIP is trained with (single process)."""
+    return open_clip.ClipLoss()
+
+
+def _bundle(model: torch.nn.Module, model_cfg: dict[str, Any],
+            preprocess_cfg: dict[str, Any]) -> ClipBundle:
+    cfg = PreprocessCfg(**preprocess_cfg)
+    preprocess = image_transform_v2(cfg, is_train=False)
+    context_length = int(model_cfg.get("text_cfg", {}).get("context_length", 77))
+    tokenizer = open_clip.SimpleTokenizer(context_length=context_length)
+    return ClipBundle(model=model, preprocess=preprocess, tokenizer=tokenizer,
+                      model_cfg=model_cfg, preprocess_cfg=preprocess_cfg)
+
+
+def _load_local_dir(path: Path) -> ClipBundle:
+    config_path = path / CONFIG_FILE
+    if not config_path.is_file() or not (path / WEIGHTS_FILE).is_file():
+        raise ModelUnavailableError(
+            f"model folder {path} needs {CONFIG_FILE} and {WEIGHTS_FILE}")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{path}")
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{path}")
+    model.eval()
+    return ClipBundle(model=model, preprocess=preprocess, tokenizer=tokenizer,
+                      model_cfg=config["model_cfg"],
+                      preprocess_cfg=config.get("preprocess_cfg", {}))
+
+
+def _load_builtin(name: str, pretrained: str | None) -> ClipBundle:
+    if name not in open_clip.list_models():
+        raise ModelUnavailableError(
+            f"unknown open_clip model {name!r}; give a built-in name or a local model folder")
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained)
+    except RuntimeError as exc:
+        raise ModelUnavailableError(
+            f"weights {pretrained!r} for {name!r} are not available on this machine "
+            "(fetch them once where the internet is reachable, or set a local model path)"
+        ) from exc
+    model.eval()
+    model_cfg = open_clip.get_model_config(name) or {}
+    return ClipBundle(model=model, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(name),
+                      model_cfg=model_cfg, preprocess_cfg={})
