@@ -1,0 +1,108 @@
+"""The Embedder port and its CLIP implementation.
+
+`ModelSpec` names a model: Vigil's bundled one, an open_clip architecture with
+a pretrained tag (or checkpoint file), or a local model folder. The model is
+loaded lazily, once, under a lock; vectors are L2-normalised float32.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from indexing.clip_model import WEIGHTS_FILE, ClipBundle, load_clip
+
+BUNDLED_MODEL = "vigil-tiny"
+BUNDLED_DIR = Path(__file__).parent / "models" / BUNDLED_MODEL
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str = BUNDLED_MODEL
+    pretrained: str | None = None
+    path: Path | None = None
+
+    def source(self) -> tuple[str | Path, str | None]:
+        """What to hand to the loader: a folder, or (architecture, pretrained)."""
+        if self.path is not None:
+            return self.path, None
+        if self.name == BUNDLED_MODEL:
+            return BUNDLED_DIR, None
+        return self.name, self.pretrained
+
+    @functools.cached_property
+    def model_id(self) -> str:
+        """A stable id naming the weights, used to version the index."""
+        source, pretrained = self.source()
+        if isinstance(source, Path):
+            weights = source / WEIGHTS_FILE
+            digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12] if weights.is_file() else "missing"
+            return f"{source.name}-{digest}"
+        return f"{source}-{pretrained or 'random'}".replace("/", "_")
+
+
+class Embedder(Protocol):
+    """Turns images and texts into comparable unit vectors."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_images(self, images: Sequence[np.ndarray | Image.Image]) -> np.ndarray: ...
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class ClipEmbedder:
+    """Embedder over any open_clip model, loaded lazily on first use."""
+
+    def __init__(self, spec: ModelSpec, threads: int | None = None) -> None:
+        self.spec = spec
+        self._threads = threads
+        self._bundle: ClipBundle | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> ClipBundle:
+        with self._lock:
+            if self._bundle is None:
+                if self._threads:
+                    torch.set_num_threads(self._threads)
+                source, pretrained = self.spec.source()
+                self._bundle = load_clip(source, pretrained)
+            return self._bundle
+
+    @property
+    def dim(self) -> int:
+        return self.load().embed_dim
+
+    @torch.inference_mode()
+    def embed_images(self, images: Sequence[np.ndarray | Image.Image]) -> np.ndarray:
+        bundle = self.load()
+        if not images:
+            return np.zeros((0, bundle.embed_dim), dtype=np.float32)
+        batch = torch.stack([bundle.preprocess(_as_pil(im)) for im in images])
+        return _normalised(bundle.model.encode_image(batch))
+
+    @torch.inference_mode()
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        bundle = self.load()
+        if not texts:
+            return np.zeros((0, bundle.embed_dim), dtype=np.float32)
+        return _normalised(bundle.model.encode_text(bundle.tokenizer(list(texts))))
+
+
+def _as_pil(image: np.ndarray | Image.Image) -> Image.Image:
+    return image if isinstance(image, Image.Image) else Image.fromarray(image)
+
+
+def _normalised(x: torch.Tensor) -> np.ndarray:
+    x = torch.nn.functional.normalize(x.float(), dim=-1)
+    return x.cpu().numpy().astype(np.float32, copy=False)

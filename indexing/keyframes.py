@@ -1,0 +1,60 @@
+"""Keyframe extraction: decode I-frames only (the decoder skips every other frame)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+EMBED_SHORT_SIDE = 224  # frames travel to embedders at this size; models resize further
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    offset_s: float  # relative to the first video timestamp of the file
+    rgb: np.ndarray  # H×W×3 uint8, short side EMBED_SHORT_SIDE
+    jpeg: bytes  # thumbnail
+
+    @property
+    def offset_ms(self) -> int:
+        return round(self.offset_s * 1000)
+
+
+def iter_keyframes(path: Path, origin_s: float, thumbnail_width: int) -> Iterator[Keyframe]:
+    """Yield every keyframe of the first video stream, in order.
+
+    `origin_s` is the file's first video timestamp (from probing), so offsets
+    line up with segment offsets.
+    """
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONKEY"
+        tb = float(stream.time_base)
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                continue
+            image = frame.to_image()
+            yield Keyframe(offset_s=frame.pts * tb - origin_s, rgb=_embed_size(image),
+                           jpeg=_thumbnail(image, thumbnail_width))
+
+
+def _embed_size(image: Image.Image) -> np.ndarray:
+    w, h = image.size
+    scale = EMBED_SHORT_SIDE / min(w, h)
+    if scale < 1:
+        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
+    return np.asarray(image.convert("RGB"))
+
+
+def _thumbnail(image: Image.Image, width: int) -> bytes:
+    w, h = image.size
+    if w > width:
+        image = image.resize((width, max(1, round(h * width / w))), Image.BILINEAR)
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="JPEG", quality=80)
+    return buf.getvalue()

@@ -1,0 +1,120 @@
+"""A typed Python client for Vigil's gRPC API, used by the CLI, tests and benchmarks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import grpc
+
+from services.api import convert
+from storage.recordings import from_ms, to_ms
+from vigil.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
+
+CHUNK_BYTES = 1024 * 1024
+DEFAULT_TIMEOUT_S = 30.0
+UPLOAD_TIMEOUT_S = 3600.0
+# Retry only when the server is unreachable, and only idempotent calls (not uploads).
+_RETRY_POLICY = json.dumps({"methodConfig": [{
+    "name": [{"service": "vigil.v1.SearchService"},
+             {"service": "vigil.v1.IngestService", "method": "GetJob"}],
+    "retryPolicy": {"maxAttempts": 4, "initialBackoff": "0.2s", "maxBackoff": "2s",
+                    "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]})
+
+
+@dataclass(frozen=True)
+class Hit:
+    camera_id: str
+    start: datetime
+    end: datetime
+    frame_time: datetime
+    score: float
+    segment_key: str
+    thumbnail_key: str
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job_id: str
+    camera_id: str
+    state: str  # pending | running | succeeded | failed
+    segments: int
+    segments_skipped: int
+    keyframes: int
+    vectors: int
+    error: str
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("succeeded", "failed")
+
+
+class VigilClient:
+    def __init__(self, address: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self._channel = grpc.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.service_config", _RETRY_POLICY)])
+        self._search = search_pb2_grpc.SearchServiceStub(self._channel)
+        self._ingest = ingest_pb2_grpc.IngestServiceStub(self._channel)
+        self._timeout = timeout_s
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> VigilClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def search(self, text: str, top_k: int = 10, camera_ids: Sequence[str] = (),
+               start: datetime | None = None, end: datetime | None = None) -> list[Hit]:
+        request = search_pb2.SearchRequest(text=text, top_k=top_k,
+                                           filter=_filter(camera_ids, start, end))
+        return _hits(self._search.Search(request, timeout=self._timeout))
+
+    def search_by_image(self, image: bytes, top_k: int = 10, camera_ids: Sequence[str] = (),
+                        start: datetime | None = None, end: datetime | None = None) -> list[Hit]:
+        request = search_pb2.SearchByImageRequest(image=image, top_k=top_k,
+                                                  filter=_filter(camera_ids, start, end))
+        return _hits(self._search.SearchByImage(request, timeout=self._timeout))
+
+    def ingest_file(self, path: Path, camera_id: str, start: datetime) -> str:
+        """Upload a video; returns the job id."""
+        header = ingest_pb2.IngestFileHeader(camera_id=camera_id, filename=path.name,
+                                             start_time=convert.ts_from_ms(to_ms(start)))
+        response = self._ingest.IngestFile(_upload(header, path), timeout=UPLOAD_TIMEOUT_S)
+        return response.job_id
+
+    def get_job(self, job_id: str) -> JobStatus:
+        job = self._ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=self._timeout)
+        p = job.progress
+        state = ingest_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+        return JobStatus(job.job_id, job.camera_id, state, p.segments, p.segments_skipped,
+                         p.keyframes, p.vectors, job.error)
+
+
+def _upload(header: ingest_pb2.IngestFileHeader, path: Path) -> Iterator[ingest_pb2.IngestFileRequest]:
+    yield ingest_pb2.IngestFileRequest(header=header)
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            yield ingest_pb2.IngestFileRequest(chunk=chunk)
+
+
+def _filter(camera_ids: Sequence[str], start: datetime | None,
+            end: datetime | None) -> search_pb2.SearchFilter:
+    tr = common_pb2.TimeRange()
+    if start is not None:
+        tr.start.CopyFrom(convert.ts_from_ms(to_ms(start)))
+    if end is not None:
+        tr.end.CopyFrom(convert.ts_from_ms(to_ms(end)))
+    return search_pb2.SearchFilter(camera_ids=list(camera_ids), time_range=tr)
+
+
+def _hits(response: search_pb2.SearchResponse) -> list[Hit]:
+    return [Hit(h.camera_id, from_ms(convert.ms_from_ts(h.start_time)),
+                from_ms(convert.ms_from_ts(h.end_time)), from_ms(convert.ms_from_ts(h.frame_time)),
+                h.score, h.segment_key, h.thumbnail_key) for h in response.hits]

@@ -1,0 +1,56 @@
+"""The gRPC server: servicers, health and reflection wired in one function."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.api.servicers import IngestServicer, SearchServicer
+from services.app import Vigil
+from vigil.v1 import ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
+
+logger = logging.getLogger(__name__)
+GRACE_S = 5.0
+SERVICE_NAMES = (
+    search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
+    ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
+)
+
+
+async def create_server(node: Vigil, address: str) -> tuple[grpc.aio.Server, int]:
+    """Build (not start) the server; returns it with the bound port (address may use port 0)."""
+    limit = node.settings.server.max_message_mb * 1024 * 1024
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
+                                      ("grpc.max_send_message_length", limit)])
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(node), server)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(node), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in (*SERVICE_NAMES, ""):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME,
+                                         reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind gRPC server to {address}")
+    return server, port
+
+
+async def serve(node: Vigil) -> None:
+    """Run until SIGINT/SIGTERM, then stop gracefully."""
+    s = node.settings.server
+    server, port = await create_server(node, f"{s.host}:{s.port}")
+    await server.start()
+    logger.info("vigil serving gRPC on %s:%d (model %s)", s.host, port, node.model_id)
+    print(f"vigil: serving on {s.host}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop(GRACE_S)

@@ -1,0 +1,135 @@
+"""gRPC servicers: validate untrusted input, call the node, map errors to statuses."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from services.api import convert
+from services.app import Vigil
+from services.errors import InvalidArgumentError, NotFoundError, ResourceExhaustedError, status_for
+from storage.keys import validate_camera_id
+from vigil.v1 import ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
+
+logger = logging.getLogger(__name__)
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+DEFAULT_TOP_K = 10
+R = TypeVar("R")
+
+
+def mapped_errors(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """Turn any exception into a gRPC status with a caller-safe message."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
+        try:
+            return await method(self, request, context)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped to a status right here
+            code, message = status_for(exc)
+            if code == grpc.StatusCode.INTERNAL:
+                logger.exception("%s failed", method.__name__)
+            await context.abort(code, message)
+            raise  # unreachable: abort raises
+
+    return wrapper
+
+
+class SearchServicer(search_pb2_grpc.SearchServiceServicer):
+    def __init__(self, node: Vigil) -> None:
+        self._node = node
+
+    def _top_k(self, requested: int) -> int:
+        limit = self._node.settings.server.max_top_k
+        if requested < 0 or requested > limit:
+            raise InvalidArgumentError(f"top_k {requested} is out of range 1..{limit}")
+        return requested or DEFAULT_TOP_K
+
+    @mapped_errors
+    async def Search(self, request: search_pb2.SearchRequest,
+                     context: grpc.aio.ServicerContext) -> search_pb2.SearchResponse:
+        text = request.text.strip()
+        limit = self._node.settings.server.max_query_chars
+        if not text:
+            raise InvalidArgumentError("text query is empty")
+        if len(text) > limit:
+            raise InvalidArgumentError(f"text query has {len(text)} characters; the limit is {limit}")
+        top_k = self._top_k(request.top_k)
+        hits = await asyncio.to_thread(self._node.search.by_text, text, top_k,
+                                       convert.search_filter(request.filter))
+        return search_pb2.SearchResponse(hits=[convert.hit_message(h) for h in hits],
+                                         model_id=self._node.model_id)
+
+    @mapped_errors
+    async def SearchByImage(self, request: search_pb2.SearchByImageRequest,
+                            context: grpc.aio.ServicerContext) -> search_pb2.SearchResponse:
+        if not request.image:
+            raise InvalidArgumentError("image is empty")
+        top_k = self._top_k(request.top_k)
+        hits = await asyncio.to_thread(self._node.search.by_image, request.image, top_k,
+                                       convert.search_filter(request.filter))
+        return search_pb2.SearchResponse(hits=[convert.hit_message(h) for h in hits],
+                                         model_id=self._node.model_id)
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    def __init__(self, node: Vigil) -> None:
+        self._node = node
+
+    @mapped_errors
+    async def IngestFile(self, request_iterator: AsyncIterator[ingest_pb2.IngestFileRequest],
+                         context: grpc.aio.ServicerContext) -> ingest_pb2.IngestFileResponse:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or not first.HasField("header"):
+            raise InvalidArgumentError("the first IngestFile message must carry the header")
+        header = first.header
+        try:
+            camera_id = validate_camera_id(header.camera_id)
+        except ValueError as exc:
+            raise InvalidArgumentError(str(exc)) from None
+        if not header.HasField("start_time"):
+            raise InvalidArgumentError("header.start_time is required")
+        upload = await self._receive(request_iterator)
+        job = await asyncio.to_thread(self._node.submit_ingest, camera_id,
+                                      convert.ms_from_ts(header.start_time), upload)
+        return ingest_pb2.IngestFileResponse(job_id=job.job_id)
+
+    async def _receive(self, chunks: AsyncIterator[ingest_pb2.IngestFileRequest]) -> Path:
+        """Spool the upload to disk, enforcing the size limit; nothing reaches the bucket here."""
+        limit = self._node.settings.ingest.max_upload_mb * 1024 * 1024
+        fd, name = tempfile.mkstemp(suffix=".upload", dir=self._node.upload_dir)
+        path, size = Path(name), 0
+        try:
+            with open(fd, "wb") as f:
+                async for msg in chunks:
+                    if msg.HasField("header"):
+                        raise InvalidArgumentError("only the first message may carry a header")
+                    size += len(msg.chunk)
+                    if size > limit:
+                        raise ResourceExhaustedError(f"upload exceeds the {limit // 2**20} MiB limit")
+                    f.write(msg.chunk)
+            if size == 0:
+                raise InvalidArgumentError("the upload is empty")
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
+    @mapped_errors
+    async def GetJob(self, request: ingest_pb2.GetJobRequest,
+                     context: grpc.aio.ServicerContext) -> ingest_pb2.Job:
+        if not JOB_ID.match(request.job_id):
+            raise InvalidArgumentError("job_id must be 32 lowercase hex characters")
+        job = await asyncio.to_thread(self._node.jobs.get, request.job_id)
+        if job is None:
+            raise NotFoundError(f"no job {request.job_id}")
+        return convert.job_message(job)

@@ -1,0 +1,121 @@
+"""The composition root: settings in, wired objects out. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import ray
+
+from indexing.embedder import ClipEmbedder, ModelSpec
+from indexing.index_log import IndexLog
+from indexing.vector_index import FrameIndex
+from services.embedding_pool import EmbedderPool, start_ray
+from services.errors import status_for
+from services.ingest import IngestPipeline, IngestRequest
+from services.jobs import Job, JobRegistry, JobState, new_job_id
+from services.search import SearchEngine
+from services.settings import Settings
+from storage.media import probe
+from storage.s3 import S3Endpoint, S3ObjectStore
+from storage.seaweed import EmbeddedSeaweed
+
+logger = logging.getLogger(__name__)
+
+
+def model_spec(settings: Settings) -> ModelSpec:
+    m = settings.model
+    return ModelSpec(name=m.name, pretrained=m.pretrained, path=m.path)
+
+
+def s3_endpoint(settings: Settings) -> S3Endpoint:
+    s = settings.storage
+    if s.endpoint is None:
+        raise ValueError("no S3 endpoint configured")
+    return S3Endpoint(endpoint=s.endpoint, bucket=s.bucket, secure=s.secure, region=s.region,
+                      access_key=s.access_key.get_secret_value() if s.access_key else "",
+                      secret_key=s.secret_key.get_secret_value() if s.secret_key else "")
+
+
+class Vigil:
+    """One node: storage, model, index, Ray embedders and the ingest/search operations."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._seaweed: EmbeddedSeaweed | None = None
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest")
+        self._index_lock = threading.Lock()
+
+    def start(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        if s.storage.endpoint is None:
+            self._seaweed = EmbeddedSeaweed(s.data_dir / "s3", bucket=s.storage.bucket)
+            endpoint = self._seaweed.start()
+        else:
+            endpoint = s3_endpoint(s)
+        self.store = S3ObjectStore(endpoint)
+        self.store.ensure_bucket()
+        spec = model_spec(s)
+        self.model_id = spec.model_id
+        self.query_embedder = ClipEmbedder(spec)
+        self.index = FrameIndex(self.query_embedder.dim)
+        self.index_log = IndexLog(self.store, self.model_id)
+        loaded = self.index_log.replay(self.index)
+        logger.info("index %s: %d keyframes loaded from the bucket", self.model_id, loaded)
+        self.search = SearchEngine(self.query_embedder, self.index)
+        self.jobs = JobRegistry(self.store)
+        start_ray(s.ray)
+        self.pool = EmbedderPool(spec, s.ray)
+        self.pipeline = IngestPipeline(self.store, self.index, self.index_log, self.pool.embed,
+                                       s.ingest, s.data_dir / "work", s.ray.embed_batch)
+
+    def stop(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        if ray.is_initialized():
+            ray.shutdown()
+        if self._seaweed is not None:
+            self._seaweed.stop()
+
+    def __enter__(self) -> Vigil:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def upload_dir(self) -> Path:
+        path = self.settings.data_dir / "uploads"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def submit_ingest(self, camera_id: str, start_ms: int, upload: Path) -> Job:
+        """Probe the upload (refusing unreadable files before storing anything), then ingest it."""
+        try:
+            info = probe(upload)
+        except Exception:
+            upload.unlink(missing_ok=True)
+            raise
+        job = self.jobs.put(Job(job_id=new_job_id(), camera_id=camera_id))
+        request = IngestRequest(camera_id=camera_id, start_ms=start_ms, path=upload, info=info)
+        self._executor.submit(self._run_job, job.job_id, request)
+        return job
+
+    def _run_job(self, job_id: str, request: IngestRequest) -> None:
+        self.jobs.update(job_id, state=JobState.RUNNING)
+        try:
+            with self._index_lock:  # one writer per index: dedup checks stay exact
+                progress = self.pipeline.run(request, lambda p: self.jobs.update(job_id, progress=p))
+            self.jobs.update(job_id, state=JobState.SUCCEEDED, progress=progress,
+                             finished=datetime.now(UTC))
+        except Exception as exc:
+            logger.exception("ingest job %s failed", job_id)
+            _, message = status_for(exc)
+            self.jobs.update(job_id, state=JobState.FAILED, error=message, finished=datetime.now(UTC))
+        finally:
+            request.path.unlink(missing_ok=True)
+

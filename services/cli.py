@@ -1,0 +1,171 @@
+"""The `vigil` command line. Heavy imports (torch, ray) happen only in commands that need them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from services.settings import ConfigError, Settings, load_settings, masked_dump
+
+JOB_POLL_S = 0.5
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+    if t.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no timezone; add 'Z' or an offset")
+    return t
+
+
+def _address(settings: Settings, override: str | None) -> str:
+    if override:
+        return override
+    host = settings.server.host
+    return f"{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{settings.server.port}"
+
+
+def cmd_validate_config(settings: Settings, _: argparse.Namespace) -> int:
+    print(json.dumps(masked_dump(settings), indent=2))
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from services.api.server import serve
+    from services.app import Vigil
+
+    overrides = {"port": args.port} if args.port is not None else {}
+    ray_overrides = {"address": args.ray_address} if args.ray_address else {}
+    settings = settings.model_copy(update={
+        "server": settings.server.model_copy(update=overrides),
+        "ray": settings.ray.model_copy(update=ray_overrides)})
+    with Vigil(settings) as node:
+        asyncio.run(serve(node))
+    return 0
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from services.api.client import VigilClient
+
+    with VigilClient(_address(settings, args.address)) as client:
+        job_id = client.ingest_file(args.file, args.camera, args.start)
+        print(f"job {job_id}")
+        if args.no_wait:
+            return 0
+        status = wait_for_job(client, job_id, show_progress=True)
+    print(f"{status.state}: {status.segments} segments ({status.segments_skipped} already stored), "
+          f"{status.keyframes} keyframes, {status.vectors} new vectors")
+    if status.error:
+        print(f"error: {status.error}", file=sys.stderr)
+    return 0 if status.state == "succeeded" else 1
+
+
+def wait_for_job(client: object, job_id: str, show_progress: bool) -> object:
+    """Poll a job until it ends, with a progress bar over keyframes."""
+    from tqdm import tqdm
+
+    with tqdm(desc="ingest", unit="keyframe", disable=not show_progress) as bar:
+        while True:
+            status = client.get_job(job_id)  # type: ignore[attr-defined]
+            bar.set_postfix(segments=status.segments, vectors=status.vectors, state=status.state)
+            bar.update(status.keyframes - bar.n)
+            if status.done:
+                return status
+            time.sleep(JOB_POLL_S)
+
+
+def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
+    from services.api.client import VigilClient
+
+    with VigilClient(_address(settings, args.address)) as client:
+        if args.image:
+            hits = client.search_by_image(args.image.read_bytes(), args.top_k, args.camera or ())
+        else:
+            hits = client.search(args.text, args.top_k, args.camera or (), args.start, args.end)
+    if not hits:
+        print("no matching footage")
+    for h in hits:
+        print(f"{h.score:6.3f}  {h.camera_id}  {h.start:%Y-%m-%d %H:%M:%S}–{h.end:%H:%M:%S}  "
+              f"frame {h.frame_time:%H:%M:%S}  {h.segment_key}")
+    return 0
+
+
+def cmd_job(settings: Settings, args: argparse.Namespace) -> int:
+    from services.api.client import VigilClient
+
+    with VigilClient(_address(settings, args.address)) as client:
+        print(client.get_job(args.job_id))
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from services.demo import run_demo
+
+    return run_demo(settings, args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description="Video storage and semantic search")
+    parser.add_argument("--config", type=Path, help="YAML settings file (or VIGIL_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("validate-config", help="print the effective configuration, secrets masked"
+                   ).set_defaults(func=cmd_validate_config)
+    p = sub.add_parser("serve", help="run the gRPC server")
+    p.add_argument("--port", type=int)
+    p.add_argument("--ray-address", help="join a Ray cluster ('auto' or host:port)")
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("ingest", help="upload a video file")
+    p.add_argument("file", type=Path)
+    p.add_argument("--camera", required=True)
+    p.add_argument("--start", required=True, type=_parse_time, help="ISO 8601 time of the first frame")
+    p.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    p.add_argument("--address")
+    p.set_defaults(func=cmd_ingest)
+    p = sub.add_parser("search", help="search footage by text or by example image")
+    p.add_argument("text", nargs="?", default="")
+    p.add_argument("--image", type=Path, help="search by this photo instead of text")
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--camera", action="append", help="restrict to this camera (repeatable)")
+    p.add_argument("--start", type=_parse_time)
+    p.add_argument("--end", type=_parse_time)
+    p.add_argument("--address")
+    p.set_defaults(func=cmd_search)
+    p = sub.add_parser("job", help="show an ingest job")
+    p.add_argument("job_id")
+    p.add_argument("--address")
+    p.set_defaults(func=cmd_job)
+    p = sub.add_parser("demo", help="the investigator demo on a synthetic city")
+    p.add_argument("--out", type=Path, default=Path("demo-output"))
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"vigil: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(settings, args))
+    except Exception as exc:  # noqa: BLE001 - the CLI reports errors as one line
+        import grpc
+
+        if isinstance(exc, grpc.RpcError):
+            print(f"vigil: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Embedder actors on Ray: one model load per actor, frames sent in batches.
+
+`ray.init()` starts a local cluster when no address is configured; with
+`ray.address` ('auto' or host:port) Vigil joins an existing cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import ray
+
+from indexing.embedder import ClipEmbedder, ModelSpec
+from services.settings import RaySettings
+
+logger = logging.getLogger(__name__)
+NAMESPACE = "vigil"
+
+
+def start_ray(settings: RaySettings) -> None:
+    """Connect to (or start) the Ray cluster once per process."""
+    if ray.is_initialized():
+        return
+    ray.init(address=settings.address, num_cpus=settings.num_cpus if settings.address is None else None,
+             include_dashboard=False, namespace=NAMESPACE, log_to_driver=False,
+             configure_logging=False)
+    logger.info("ray cluster resources: %s", ray.cluster_resources())
+
+
+@ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=3)
+class EmbedderActor:
+    """Holds one loaded model; embeds batches of RGB frames."""
+
+    def __init__(self, spec: ModelSpec, threads: int) -> None:
+        self._embedder = ClipEmbedder(spec, threads=threads)
+
+    def ready(self) -> int:
+        return self._embedder.dim
+
+    def embed(self, frames: list[np.ndarray]) -> np.ndarray:
+        return self._embedder.embed_images(frames)
+
+
+class EmbedderPool:
+    """A fixed set of embedder actors, fed round-robin with batches."""
+
+    def __init__(self, spec: ModelSpec, settings: RaySettings) -> None:
+        threads = max(1, (os.cpu_count() or 1) // settings.embedders)
+        self._batch = settings.embed_batch
+        self._actors = [EmbedderActor.options(name=f"vigil-embedder-{spec.model_id}-{i}",
+                                              get_if_exists=True).remote(spec, threads)
+                        for i in range(settings.embedders)]
+        ray.get([a.ready.remote() for a in self._actors])
+
+    def embed(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        """Embed frames in batches spread over the actors; order is preserved."""
+        batches = [list(frames[i:i + self._batch]) for i in range(0, len(frames), self._batch)]
+        refs = [self._actors[i % len(self._actors)].embed.remote(b) for i, b in enumerate(batches)]
+        parts = ray.get(refs)
+        return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)

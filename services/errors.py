@@ -1,0 +1,54 @@
+"""Domain errors and the one place that maps every error to a gRPC status."""
+
+from __future__ import annotations
+
+import grpc
+
+from indexing.errors import ImageDecodeError, ModelUnavailableError
+from storage.errors import (
+    MediaError,
+    ObjectNotFoundError,
+    StorageError,
+    StorageUnavailableError,
+)
+from storage.recordings import ConflictingFootageError
+
+
+class VigilError(Exception):
+    """An error whose message is safe to show to the caller."""
+
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+
+class InvalidArgumentError(VigilError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFoundError(VigilError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class ResourceExhaustedError(VigilError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+_STATUS: list[tuple[type[BaseException], grpc.StatusCode]] = [
+    (VigilError, grpc.StatusCode.INTERNAL),  # replaced by the instance's own code below
+    (MediaError, grpc.StatusCode.INVALID_ARGUMENT),
+    (ImageDecodeError, grpc.StatusCode.INVALID_ARGUMENT),
+    (ConflictingFootageError, grpc.StatusCode.ALREADY_EXISTS),
+    (ObjectNotFoundError, grpc.StatusCode.NOT_FOUND),
+    (StorageUnavailableError, grpc.StatusCode.UNAVAILABLE),
+    (ModelUnavailableError, grpc.StatusCode.FAILED_PRECONDITION),
+    (StorageError, grpc.StatusCode.INTERNAL),
+]
+
+
+def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status and caller-safe message for an exception."""
+    if isinstance(exc, VigilError):
+        return exc.code, str(exc)
+    for kind, code in _STATUS:
+        if isinstance(exc, kind):
+            return code, str(exc)
+    return grpc.StatusCode.INTERNAL, "internal error (see server log)"

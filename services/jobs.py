@@ -1,0 +1,92 @@
+"""Ingest jobs: their state and progress, kept in memory and persisted in the bucket."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from storage import keys
+from storage.errors import ObjectNotFoundError
+from storage.object_store import ObjectStore
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    bytes: int = 0
+    segments: int = 0
+    segments_skipped: int = 0
+    keyframes: int = 0
+    vectors: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    camera_id: str
+    state: JobState = JobState.PENDING
+    progress: JobProgress = field(default_factory=JobProgress)
+    error: str = ""
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished: datetime | None = None
+
+    def to_json(self) -> bytes:
+        raw = asdict(self)
+        raw["created"] = self.created.isoformat()
+        raw["finished"] = self.finished.isoformat() if self.finished else None
+        return json.dumps(raw).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Job:
+        raw = json.loads(data)
+        return cls(job_id=raw["job_id"], camera_id=raw["camera_id"], state=JobState(raw["state"]),
+                   progress=JobProgress(**raw["progress"]), error=raw["error"],
+                   created=datetime.fromisoformat(raw["created"]),
+                   finished=datetime.fromisoformat(raw["finished"]) if raw["finished"] else None)
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+class JobRegistry:
+    """Live jobs in memory; every state change is written to `jobs/{id}.json`."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def put(self, job: Job) -> Job:
+        with self._lock:
+            self._jobs[job.job_id] = job
+        self._store.put_bytes(keys.job_key(job.job_id), job.to_json(), "application/json")
+        return job
+
+    def update(self, job_id: str, **changes: object) -> Job:
+        with self._lock:
+            job = replace(self._jobs[job_id], **changes)
+            self._jobs[job_id] = job
+        if job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.RUNNING) and "state" in changes:
+            self._store.put_bytes(keys.job_key(job_id), job.to_json(), "application/json")
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is not None:
+            return job
+        try:
+            return Job.from_json(self._store.get_bytes(keys.job_key(job_id)))
+        except ObjectNotFoundError:
+            return None

@@ -1,0 +1,132 @@
+"""Vigil's settings: one pydantic-settings model.
+
+Sources, highest priority first: keyword arguments, environment variables
+(prefix `VIGIL_`, `__` for nesting, e.g. `VIGIL_STORAGE__ENDPOINT`), an
+optional YAML file (`--config FILE` or `VIGIL_CONFIG`). Unknown keys are
+rejected with the key named; secrets are `SecretStr` and print masked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+CONFIG_ENV = "VIGIL_CONFIG"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Section):
+    endpoint: str | None = Field(None, description="S3 host:port; unset starts the embedded SeaweedFS")
+    access_key: SecretStr | None = Field(None, description="S3 access key (with endpoint)")
+    secret_key: SecretStr | None = Field(None, description="S3 secret key (with endpoint)")
+    bucket: str = Field("vigil", description="bucket holding all of Vigil's state")
+    secure: bool = Field(False, description="use TLS to reach the S3 endpoint")
+    region: str | None = Field(None, description="S3 region, when the server needs one")
+    presign_ttl_s: int = Field(3600, ge=60, le=7 * 86400, description="lifetime of presigned URLs")
+
+
+class ModelSettings(_Section):
+    name: str = Field("vigil-tiny", description="'vigil-tiny' (bundled) or an open_clip architecture")
+    pretrained: str | None = Field(None, description="open_clip pretrained tag or checkpoint file")
+    path: Path | None = Field(None, description="local open_clip model folder (overrides name)")
+
+
+class RaySettings(_Section):
+    address: str | None = Field(None, description="Ray cluster address ('auto', host:port); unset starts a local one")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (default: all)")
+    embedders: int = Field(1, ge=1, le=64, description="embedder actors in the pool")
+    embed_batch: int = Field(32, ge=1, le=1024, description="keyframes per embedding call")
+
+
+class IngestSettings(_Section):
+    segment_seconds: float = Field(10.0, gt=0.5, le=600, description="target segment length (cut at keyframes)")
+    thumbnail_width: int = Field(320, ge=32, le=1920, description="width of keyframe JPEG thumbnails")
+    max_upload_mb: int = Field(4096, ge=1, description="largest accepted video upload")
+    media_timeout_s: float = Field(600.0, gt=0, description="time limit of one ffmpeg run")
+
+
+class ServerSettings(_Section):
+    host: str = Field("127.0.0.1", description="address the gRPC server binds")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 picks a free one)")
+    max_message_mb: int = Field(8, ge=1, le=64, description="largest single gRPC message")
+    max_top_k: int = Field(100, ge=1, le=1000, description="largest top_k a search may ask for")
+    max_query_chars: int = Field(1000, ge=1, description="longest accepted text query")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", env_nested_delimiter="__",
+                                      extra="forbid", frozen=True)
+
+    data_dir: Path = Field(Path(".vigil"), description="local cache and embedded-server data")
+    log_level: str = Field("INFO", description="logging level")
+    storage: StorageSettings = StorageSettings()
+    model: ModelSettings = ModelSettings()
+    ray: RaySettings = RaySettings()
+    ingest: IngestSettings = IngestSettings()
+    server: ServerSettings = ServerSettings()
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = os.environ.get(CONFIG_ENV)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings, turning validation errors into a `ConfigError` naming the keys."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file} does not exist")
+        os.environ[CONFIG_ENV] = str(config_file)
+    _reject_unknown_env()
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _reject_unknown_env() -> None:
+    """pydantic-settings ignores unknown top-level `VIGIL_*` variables; Vigil names them."""
+    known = {name.upper() for name in Settings.model_fields} | {CONFIG_ENV.removeprefix("VIGIL_")}
+    for var in os.environ:
+        if var.startswith("VIGIL_") and var.removeprefix("VIGIL_").split("__")[0] not in known:
+            raise ConfigError(f"invalid configuration: unknown setting {var!r} in the environment")
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown setting {key!r}")
+        else:
+            problems.append(f"setting {key!r}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(problems)
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """The effective configuration as plain data, secrets shown as '**********'."""
+    return settings.model_dump(mode="json")

@@ -1,0 +1,25 @@
+"""Errors raised by the storage package. SDK errors are translated into these."""
+
+
+class StorageError(Exception):
+    """Base class for storage failures."""
+
+    retriable: bool = False
+
+
+class ObjectNotFoundError(StorageError):
+    """The requested object does not exist in the bucket."""
+
+
+class StorageUnavailableError(StorageError):
+    """The object store cannot be reached or refused the request."""
+
+    retriable = True
+
+
+class StorageAuthError(StorageError):
+    """The object store rejected the credentials."""
+
+
+class MediaError(StorageError):
+    """A video file cannot be read or cut by ffmpeg."""

@@ -1,0 +1,126 @@
+"""Media probing (PyAV) and keyframe-aligned segmenting (ffmpeg stream copy, no re-encode)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import ffmpeg
+
+from storage.errors import MediaError
+from storage.media_tools import ffmpeg_exe
+
+MAX_DIMENSION = 8192
+MAX_DURATION_S = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    codec: str
+    width: int
+    height: int
+    duration_s: float
+    start_s: float  # the first video timestamp in the file
+    keyframes_s: tuple[float, ...]  # keyframe times relative to start_s
+
+
+@dataclass(frozen=True)
+class SegmentFile:
+    path: Path
+    offset_s: float  # start relative to the source's first video timestamp
+    duration_s: float
+
+
+def probe(path: Path) -> VideoInfo:
+    """Read the first video stream's facts from the container, exactly."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path.name}: no video stream")
+            stream = container.streams.video[0]
+            first, last, keys = _packet_span(container, stream)
+            ctx = stream.codec_context
+            info = VideoInfo(codec=ctx.name, width=ctx.width, height=ctx.height,
+                             duration_s=last - first, start_s=first,
+                             keyframes_s=tuple(k - first for k in keys))
+    except av.FFmpegError as exc:
+        raise MediaError(f"{path.name}: not a readable video ({_reason(exc)})") from None
+    _check_sane(path.name, info)
+    return info
+
+
+def _packet_span(container: av.container.InputContainer,
+                 stream: av.VideoStream) -> tuple[float, float, list[float]]:
+    """(first pts, last pts + duration, keyframe pts) in seconds, from the packets (no decoding)."""
+    tb = float(stream.time_base)
+    first = last = None
+    keys: list[float] = []
+    for packet in container.demux(stream):
+        if packet.pts is None:
+            continue
+        start = packet.pts * tb
+        end = start + (packet.duration or 0) * tb
+        first = start if first is None else min(first, start)
+        last = end if last is None else max(last, end)
+        if packet.is_keyframe:
+            keys.append(start)
+    if first is None or last is None or not keys:
+        raise MediaError("no decodable video frames")
+    return first, last, sorted(keys)
+
+
+def _check_sane(name: str, info: VideoInfo) -> None:
+    if not (0 < info.width <= MAX_DIMENSION and 0 < info.height <= MAX_DIMENSION):
+        raise MediaError(f"{name}: unsupported dimensions {info.width}x{info.height}")
+    if not (0 < info.duration_s <= MAX_DURATION_S):
+        raise MediaError(f"{name}: unsupported duration {info.duration_s:.3f} s")
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
+def segment(source: Path, out_dir: Path, segment_seconds: float, timeout_s: float) -> list[SegmentFile]:
+    """Cut `source` into keyframe-aligned MP4 segments by stream copy.
+
+    Each segment starts at a keyframe. ffmpeg's segment list gives approximate
+    start times (shifted by the B-frame delay), so each is snapped to the
+    source keyframe it names; durations come from probing the segment files.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    listing = out_dir / "segments.csv"
+    stream = ffmpeg.input(str(source))
+    cmd = (
+        ffmpeg.output(stream["v:0"], str(out_dir / "seg_%06d.mp4"), c="copy", f="segment",
+                      segment_time=f"{segment_seconds:.3f}", reset_timestamps=1,
+                      segment_format="mp4", segment_list=str(listing),
+                      segment_list_type="csv", an=None, sn=None, dn=None)
+        .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+        .compile(cmd=ffmpeg_exe(), overwrite_output=True)
+    )
+    _run(cmd, source.name, timeout_s)
+    info = probe(source)
+    segments = []
+    with listing.open(newline="") as f:
+        for name, start, _end in csv.reader(f):
+            approx = float(start) - info.start_s
+            offset = min(info.keyframes_s, key=lambda k: abs(k - approx))
+            path = out_dir / name
+            segments.append(SegmentFile(path=path, offset_s=offset,
+                                        duration_s=probe(path).duration_s))
+    if not segments:
+        raise MediaError(f"{source.name}: ffmpeg produced no segments")
+    return segments
+
+
+def _run(cmd: list[str], name: str, timeout_s: float) -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"{name}: ffmpeg did not finish within {timeout_s:.0f} s") from None
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise MediaError(f"{name}: ffmpeg failed ({tail[0][:200]})")

@@ -1,0 +1,77 @@
+"""Recordings: storing segments idempotently and finding them by camera and time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from storage import keys
+from storage.errors import StorageError
+from storage.manifests import SegmentManifest, sha256_file
+from storage.media import SegmentFile, VideoInfo
+from storage.object_store import ObjectStore
+
+HOUR_MS = 3_600_000
+
+
+class ConflictingFootageError(StorageError):
+    """Different footage was already stored for the same camera and time."""
+
+
+@dataclass(frozen=True)
+class StoredSegment:
+    manifest: SegmentManifest
+    created: bool  # False when identical footage was already stored
+
+
+class Recordings:
+    """Segments and manifests of all cameras in one bucket."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+
+    def store_segment(self, camera_id: str, start_ms: int, seg: SegmentFile,
+                      info: VideoInfo) -> StoredSegment:
+        """Upload a segment then its manifest; identical footage is stored once."""
+        end_ms = start_ms + round(seg.duration_s * 1000)
+        key = keys.segment_key(camera_id, start_ms, end_ms)
+        manifest = SegmentManifest(
+            camera_id=camera_id, segment_key=key, start_ms=start_ms, end_ms=end_ms,
+            bytes=seg.path.stat().st_size, sha256=sha256_file(seg.path),
+            codec=info.codec, width=info.width, height=info.height)
+        existing = self.manifest(key)
+        if existing is not None:
+            if existing.sha256 != manifest.sha256:
+                raise ConflictingFootageError(
+                    f"camera {camera_id!r} already has different footage at {key}")
+            return StoredSegment(existing, created=False)
+        self._store.put_file(key, seg.path, content_type="video/mp4")
+        self._store.put_bytes(keys.manifest_key(key), manifest.to_json(), "application/json")
+        return StoredSegment(manifest, created=True)
+
+    def manifest(self, segment_key: str) -> SegmentManifest | None:
+        mkey = keys.manifest_key(segment_key)
+        if not self._store.exists(mkey):
+            return None
+        return SegmentManifest.from_json(self._store.get_bytes(mkey))
+
+    def segments(self, camera_id: str, start_ms: int, end_ms: int) -> Iterator[SegmentManifest]:
+        """Committed segments overlapping [start_ms, end_ms), by prefix listing per hour."""
+        for hour_ms in range(start_ms - start_ms % HOUR_MS - HOUR_MS, end_ms, HOUR_MS):
+            prefix = keys.segment_key(camera_id, hour_ms, hour_ms).rsplit("/", 1)[0] + "/"
+            for obj in sorted(self._store.list(prefix), key=lambda o: o.key):
+                if obj.key.endswith(".json"):
+                    m = SegmentManifest.from_json(self._store.get_bytes(obj.key))
+                    if m.start_ms < end_ms and m.end_ms > start_ms:
+                        yield m
+
+
+def to_ms(t: datetime) -> int:
+    if t.tzinfo is None:
+        raise ValueError(f"time {t.isoformat()} has no timezone; give UTC or an offset")
+    return round(t.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
