@@ -93,10 +93,10 @@ class Vigil:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def submit_ingest(self, camera_id: str, start_ms: int, upload: Path) -> Job:
+    def submit_ingest(self, camera_id: str, start_ms: int, upload: Path, label: str) -> Job:
         """Probe the upload (refusing unreadable files before storing anything), then ingest it."""
         try:
-            info = probe(upload)
+            info = probe(upload, label)
         except Exception:
             upload.unlink(missing_ok=True)
             raise

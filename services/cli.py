@@ -155,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"vigil: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for package in ("services", "storage", "indexing"):
+        logging.getLogger(package).setLevel(settings.log_level)
     try:
         return int(args.func(settings, args))
     except Exception as exc:  # noqa: BLE001 - the CLI reports errors as one line

@@ -24,7 +24,9 @@ def start_ray(settings: RaySettings) -> None:
     """Connect to (or start) the Ray cluster once per process."""
     if ray.is_initialized():
         return
-    ray.init(address=settings.address, num_cpus=settings.num_cpus if settings.address is None else None,
+    local = settings.address is None
+    ray.init(address=settings.address, num_cpus=settings.num_cpus if local else None,
+             _node_ip_address="127.0.0.1" if local else None,  # a local cluster stays on loopback
              include_dashboard=False, namespace=NAMESPACE, log_to_driver=False,
              configure_logging=False)
     logger.info("ray cluster resources: %s", ray.cluster_resources())

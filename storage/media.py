@@ -34,12 +34,16 @@ class SegmentFile:
     duration_s: float
 
 
-def probe(path: Path) -> VideoInfo:
-    """Read the first video stream's facts from the container, exactly."""
+def probe(path: Path, label: str | None = None) -> VideoInfo:
+    """Read the first video stream's facts from the container, exactly.
+
+    `label` names the file in error messages (defaults to its base name).
+    """
+    name = label or path.name
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise MediaError(f"{path.name}: no video stream")
+                raise MediaError("no video stream")
             stream = container.streams.video[0]
             first, last, keys = _packet_span(container, stream)
             ctx = stream.codec_context
@@ -47,8 +51,10 @@ def probe(path: Path) -> VideoInfo:
                              duration_s=last - first, start_s=first,
                              keyframes_s=tuple(k - first for k in keys))
     except av.FFmpegError as exc:
-        raise MediaError(f"{path.name}: not a readable video ({_reason(exc)})") from None
-    _check_sane(path.name, info)
+        raise MediaError(f"{name}: not a readable video ({_reason(exc)})") from None
+    except MediaError as exc:
+        raise MediaError(f"{name}: {exc}") from None
+    _check_sane(name, info)
     return info
 
 

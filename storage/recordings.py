@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-
 from storage import keys
 from storage.errors import StorageError
 from storage.manifests import SegmentManifest, sha256_file
@@ -66,12 +64,3 @@ class Recordings:
                     if m.start_ms < end_ms and m.end_ms > start_ms:
                         yield m
 
-
-def to_ms(t: datetime) -> int:
-    if t.tzinfo is None:
-        raise ValueError(f"time {t.isoformat()} has no timezone; give UTC or an offset")
-    return round(t.timestamp() * 1000)
-
-
-def from_ms(ms: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import grpc
 
-from services.api import convert
-from storage.recordings import from_ms, to_ms
+from services.api.timestamps import ms_from_ts, ts_from_ms
+from storage.timeutil import from_ms, to_ms
 from vigil.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
 
 CHUNK_BYTES = 1024 * 1024
@@ -85,7 +85,7 @@ class VigilClient:
     def ingest_file(self, path: Path, camera_id: str, start: datetime) -> str:
         """Upload a video; returns the job id."""
         header = ingest_pb2.IngestFileHeader(camera_id=camera_id, filename=path.name,
-                                             start_time=convert.ts_from_ms(to_ms(start)))
+                                             start_time=ts_from_ms(to_ms(start)))
         response = self._ingest.IngestFile(_upload(header, path), timeout=UPLOAD_TIMEOUT_S)
         return response.job_id
 
@@ -108,13 +108,13 @@ def _filter(camera_ids: Sequence[str], start: datetime | None,
             end: datetime | None) -> search_pb2.SearchFilter:
     tr = common_pb2.TimeRange()
     if start is not None:
-        tr.start.CopyFrom(convert.ts_from_ms(to_ms(start)))
+        tr.start.CopyFrom(ts_from_ms(to_ms(start)))
     if end is not None:
-        tr.end.CopyFrom(convert.ts_from_ms(to_ms(end)))
+        tr.end.CopyFrom(ts_from_ms(to_ms(end)))
     return search_pb2.SearchFilter(camera_ids=list(camera_ids), time_range=tr)
 
 
 def _hits(response: search_pb2.SearchResponse) -> list[Hit]:
-    return [Hit(h.camera_id, from_ms(convert.ms_from_ts(h.start_time)),
-                from_ms(convert.ms_from_ts(h.end_time)), from_ms(convert.ms_from_ts(h.frame_time)),
+    return [Hit(h.camera_id, from_ms(ms_from_ts(h.start_time)),
+                from_ms(ms_from_ts(h.end_time)), from_ms(ms_from_ts(h.frame_time)),
                 h.score, h.segment_key, h.thumbnail_key) for h in response.hits]

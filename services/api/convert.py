@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from indexing.vector_index import FrameHit, SearchFilter
+from services.api.timestamps import ms_from_ts, ts_from_ms
 from services.jobs import Job, JobState
 from vigil.v1 import common_pb2, ingest_pb2, search_pb2
 
@@ -14,16 +13,6 @@ _JOB_STATES = {
     JobState.SUCCEEDED: ingest_pb2.JOB_STATE_SUCCEEDED,
     JobState.FAILED: ingest_pb2.JOB_STATE_FAILED,
 }
-
-
-def ts_from_ms(ms: int) -> Timestamp:
-    ts = Timestamp()
-    ts.FromMilliseconds(ms)
-    return ts
-
-
-def ms_from_ts(ts: Timestamp) -> int:
-    return ts.ToMilliseconds()
 
 
 def search_filter(msg: search_pb2.SearchFilter) -> SearchFilter:

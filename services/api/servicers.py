@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import grpc
 
 from services.api import convert
+from services.api.timestamps import ms_from_ts
 from services.app import Vigil
 from services.errors import InvalidArgumentError, NotFoundError, ResourceExhaustedError, status_for
 from storage.keys import validate_camera_id
@@ -42,6 +43,13 @@ def mapped_errors(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitabl
             raise  # unreachable: abort raises
 
     return wrapper
+
+
+def _display_name(filename: str) -> str:
+    """A name for messages: the client's base name, printable, never a server path."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    clean = "".join(ch for ch in base if ch.isprintable())[:100]
+    return clean or "upload"
 
 
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
@@ -100,7 +108,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             raise InvalidArgumentError("header.start_time is required")
         upload = await self._receive(request_iterator)
         job = await asyncio.to_thread(self._node.submit_ingest, camera_id,
-                                      convert.ms_from_ts(header.start_time), upload)
+                                      ms_from_ts(header.start_time), upload,
+                                      _display_name(header.filename))
         return ingest_pb2.IngestFileResponse(job_id=job.job_id)
 
     async def _receive(self, chunks: AsyncIterator[ingest_pb2.IngestFileRequest]) -> Path:
