@@ -88,7 +88,7 @@ class Settings(BaseSettings):
                                    dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = os.environ.get(CONFIG_ENV)
+        yaml_file = settings_cls.model_config.get("yaml_file") or os.environ.get(CONFIG_ENV)
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if yaml_file:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
@@ -97,13 +97,15 @@ class Settings(BaseSettings):
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Load settings, turning validation errors into a `ConfigError` naming the keys."""
+    cls: type[Settings] = Settings
     if config_file is not None:
         if not config_file.is_file():
             raise ConfigError(f"config file {config_file} does not exist")
-        os.environ[CONFIG_ENV] = str(config_file)
+        cls = type("Settings", (Settings,), {
+            "model_config": SettingsConfigDict(**{**Settings.model_config, "yaml_file": config_file})})
     _reject_unknown_env()
     try:
-        return Settings(**overrides)
+        return cls(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
 

@@ -6,6 +6,7 @@ one folder, so a restart pointing at the same folder sees the same bucket.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -89,14 +90,21 @@ class EmbeddedSeaweed:
                 "-s3", f"-s3.port={ports[6]}", f"-s3.port.grpc={ports[7]}",
                 f"-s3.config={config}", "-s3.port.iceberg=0",
                 "-master.volumeSizeLimitMB=256", "-volume.max=0", "-master.telemetry=false"]
+        _stop_stale(self._pid_file)
         log = open(self._dir / "seaweedfs.log", "ab")
         self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, start_new_session=True)
+                                      stdin=subprocess.DEVNULL, start_new_session=True,
+                                      preexec_fn=_die_with_parent)
         log.close()
+        self._pid_file.write_text(str(self._proc.pid))
         self.endpoint = S3Endpoint(f"{HOST}:{ports[6]}", access, secret, bucket=self._bucket)
         self._wait_ready(self.endpoint)
         logger.info("embedded SeaweedFS S3 ready on %s (data in %s)", self.endpoint.endpoint, store_dir)
         return self.endpoint
+
+    @property
+    def _pid_file(self) -> Path:
+        return self._dir / "seaweedfs.pid"
 
     def _wait_ready(self, endpoint: S3Endpoint) -> None:
         host, port = endpoint.endpoint.rsplit(":", 1)
@@ -125,12 +133,35 @@ class EmbeddedSeaweed:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        self._pid_file.unlink(missing_ok=True)
 
     def __enter__(self) -> S3Endpoint:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when Vigil dies, even by SIGKILL (Linux prctl)."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _stop_stale(pid_file: Path) -> None:
+    """Stop a SeaweedFS left running on this data folder by a process that was killed."""
+    try:
+        pid = int(pid_file.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if b"weed" in cmdline and str(pid_file.parent).encode() in cmdline:
+        logger.warning("stopping a stale SeaweedFS (pid %d) left on %s", pid, pid_file.parent)
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(50):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
 
 
 def _port_open(host: str, port: int) -> bool:

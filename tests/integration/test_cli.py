@@ -1,0 +1,79 @@
+"""The commands an operator types: `vigil serve`, `vigil ingest`, `vigil search`, on the
+embedded SeaweedFS, including a kill -9 of the server and a restart on the same data."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+VIGIL = [sys.executable, "-m", "services.cli"]
+
+
+def _env(data_dir: Path, model_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    env.update(VIGIL_DATA_DIR=str(data_dir), VIGIL_MODEL__PATH=str(model_dir),
+               VIGIL_SERVER__PORT="0", VIGIL_RAY__NUM_CPUS="2", VIGIL_INGEST__SEGMENT_SECONDS="4")
+    return env
+
+
+class Served:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self._log = log
+        with log.open("w") as err:
+            self.proc = subprocess.Popen([*VIGIL, "serve"], env=env, stdout=subprocess.PIPE,
+                                         stderr=err, text=True)
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 180
+        for line in self.proc.stdout:
+            if m := re.search(r"serving on (\S+)", line):
+                self.address = m.group(1)
+                return
+            if time.monotonic() > deadline:
+                break
+        self.proc.kill()
+        raise AssertionError(f"vigil serve did not start: {self._log.read_text()[-3000:]}")
+
+
+def _run(env: dict[str, str], *args: str) -> str:
+    proc = subprocess.run([*VIGIL, *args], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _weed_running(data_dir: Path) -> bool:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return any("weed" in line and str(data_dir) in line for line in out.splitlines())
+
+
+@pytest.mark.timeout(600)
+def test_serve_ingest_search_survive_kill_and_restart(tmp_path: Path, video: Path,
+                                                      random_model_dir: Path) -> None:
+    data = tmp_path / "data"
+    env = _env(data, random_model_dir)
+    served = Served(env, tmp_path / "serve-1.log")
+    try:
+        out = _run(env, "ingest", str(video), "--camera", "cam-cho-3",
+                   "--start", "2026-11-20T20:00:00+07:00", "--address", served.address)
+        assert "succeeded: 5 segments (0 already stored), 10 keyframes, 10 new vectors" in out
+        before = _run(env, "search", "người vác xe đạp", "--top-k", "5", "--address", served.address)
+        lines = before.strip().splitlines()
+        assert len(lines) == 5 and all("  cam-cho-3  2026-11-20 13:00:" in ln for ln in lines)  # UTC
+    finally:
+        served.proc.send_signal(signal.SIGKILL)
+        served.proc.wait(30)
+
+    restarted = Served(env, tmp_path / "serve-2.log")  # same data folder: stale SeaweedFS cleaned up, bucket reloaded
+    try:
+        after = _run(env, "search", "người vác xe đạp", "--top-k", "5", "--address", restarted.address)
+        assert after == before
+    finally:
+        restarted.proc.send_signal(signal.SIGTERM)
+        restarted.proc.wait(60)
+    assert not _weed_running(data), "the embedded S3 server outlived vigil serve"
