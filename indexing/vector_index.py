@@ -17,8 +17,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class FrameRecord:
+    """A keyframe: it stands for the footage from `time_ms` until `end_ms` (the next keyframe)."""
+
     camera_id: str
     time_ms: int
+    end_ms: int
     segment_key: str
     segment_start_ms: int
     segment_end_ms: int

@@ -66,7 +66,7 @@ class Vigil:
         self.index_log = IndexLog(self.store, self.model_id)
         loaded = self.index_log.replay(self.index)
         logger.info("index %s: %d keyframes loaded from the bucket", self.model_id, loaded)
-        self.search = SearchEngine(self.query_embedder, self.index)
+        self.search = SearchEngine(self.query_embedder, self.index, s.search)
         self.jobs = JobRegistry(self.store)
         start_ray(s.ray)
         self.pool = EmbedderPool(spec, s.ray)

@@ -86,15 +86,19 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     from services.api.client import VigilClient
 
     with VigilClient(_address(settings, args.address)) as client:
+        options = {"camera_ids": args.camera or (), "start": args.start, "end": args.end,
+                   "frames": args.frames, "min_score": args.min_score}
         if args.image:
-            hits = client.search_by_image(args.image.read_bytes(), args.top_k, args.camera or ())
+            result = client.search_by_image(args.image.read_bytes(), args.top_k, **options)
         else:
-            hits = client.search(args.text, args.top_k, args.camera or (), args.start, args.end)
-    if not hits:
-        print("no matching footage")
-    for h in hits:
+            result = client.search(args.text, args.top_k, **options)
+    if result.no_good_match:
+        print("no good match: nothing scored above the threshold")
+    elif not result.hits:
+        print("no footage to search (check the filters)")
+    for h in result.hits:
         print(f"{h.score:6.3f}  {h.camera_id}  {h.start:%Y-%m-%d %H:%M:%S}–{h.end:%H:%M:%S}  "
-              f"frame {h.frame_time:%H:%M:%S}  {h.segment_key}")
+              f"best {h.frame_time:%H:%M:%S}  {h.segment_key}")
     return 0
 
 
@@ -136,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", action="append", help="restrict to this camera (repeatable)")
     p.add_argument("--start", type=_parse_time)
     p.add_argument("--end", type=_parse_time)
+    p.add_argument("--frames", action="store_true", help="keyframes instead of clips")
+    p.add_argument("--min-score", type=float, help="override the server's score threshold")
     p.add_argument("--address")
     p.set_defaults(func=cmd_search)
     p = sub.add_parser("job", help="show an ingest job")

@@ -7,6 +7,7 @@ after its segment and thumbnail are committed.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import shutil
 import tempfile
@@ -91,9 +92,10 @@ class IngestPipeline:
             if self._index.contains(req.camera_id, time_ms):
                 continue
             seg = _containing(manifests, time_ms)
+            end_ms = min(seg.end_ms, req.start_ms + _next_keyframe_ms(req.info, kf.offset_s))
             thumb = keys.thumbnail_key(req.camera_id, time_ms)
             self._store.put_bytes(thumb, kf.jpeg, "image/jpeg")
-            records.append(FrameRecord(req.camera_id, time_ms, seg.segment_key,
+            records.append(FrameRecord(req.camera_id, time_ms, end_ms, seg.segment_key,
                                        seg.start_ms, seg.end_ms, thumb))
             frames.append(kf.rgb)
         if not records:
@@ -102,6 +104,13 @@ class IngestPipeline:
         batch_id = f"{req.camera_id}-{records[0].time_ms}-{records[-1].time_ms}"
         self._log.append(batch_id, records, vectors)  # acknowledged in the bucket first
         return self._index.add(records, vectors)
+
+
+def _next_keyframe_ms(info: VideoInfo, offset_s: float) -> int:
+    """Offset of the keyframe after `offset_s` (or the end of the file), in ms."""
+    i = bisect.bisect_right(info.keyframes_s, offset_s + 1e-6)
+    nxt = info.keyframes_s[i] if i < len(info.keyframes_s) else info.duration_s
+    return round(nxt * 1000)
 
 
 def _containing(manifests: list[SegmentManifest], time_ms: int) -> SegmentManifest:

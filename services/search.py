@@ -1,36 +1,69 @@
-"""Search: encode the query once (text queries cached), then search the index with filters."""
+"""Search: encode the query once (text queries cached), search the index with filters
+inside FAISS, then group keyframes into clips and apply the score threshold."""
 
 from __future__ import annotations
 
 import functools
 import io
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from indexing.clips import ClipHit, group_into_clips
 from indexing.embedder import Embedder
 from indexing.errors import ImageDecodeError
 from indexing.vector_index import FrameHit, FrameIndex, SearchFilter
+from services.settings import SearchSettings
 
 MAX_IMAGE_PIXELS = 40_000_000
 TEXT_CACHE_SIZE = 1024
+MAX_CANDIDATES = 2000
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    top_k: int
+    where: SearchFilter = SearchFilter()
+    frames: bool = False  # individual keyframes instead of clips
+    min_score: float | None = None  # None: the configured threshold
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[ClipHit]  # a frame hit is a one-frame clip
+    no_good_match: bool  # footage was searched, nothing passed the threshold
 
 
 class SearchEngine:
-    def __init__(self, embedder: Embedder, index: FrameIndex) -> None:
+    def __init__(self, embedder: Embedder, index: FrameIndex, settings: SearchSettings) -> None:
         self._embedder = embedder
         self._index = index
+        self._settings = settings
         self._encode_text = functools.lru_cache(maxsize=TEXT_CACHE_SIZE)(self._encode_text_uncached)
 
-    def by_text(self, text: str, top_k: int, where: SearchFilter) -> list[FrameHit]:
-        return self._index.search(self._encode_text(text), top_k, where)
+    def by_text(self, text: str, query: SearchQuery) -> SearchResult:
+        return self._search(self._encode_text(text), query)
 
-    def by_image(self, data: bytes, top_k: int, where: SearchFilter) -> list[FrameHit]:
-        vector = self._embedder.embed_images([decode_image(data)])[0]
-        return self._index.search(vector, top_k, where)
+    def by_image(self, data: bytes, query: SearchQuery) -> SearchResult:
+        return self._search(self._embedder.embed_images([decode_image(data)])[0], query)
+
+    def _search(self, vector: np.ndarray, query: SearchQuery) -> SearchResult:
+        threshold = self._settings.min_score if query.min_score is None else query.min_score
+        candidates = query.top_k if query.frames else min(
+            MAX_CANDIDATES, query.top_k * self._settings.candidates_per_clip)
+        frames = self._index.search(vector, candidates, query.where)
+        kept = [h for h in frames if h.score >= threshold]
+        hits = ([_single(h) for h in kept] if query.frames
+                else group_into_clips(kept, self._settings.clip_gap_ms))[:query.top_k]
+        return SearchResult(hits=hits, no_good_match=bool(frames) and not kept)
 
     def _encode_text_uncached(self, text: str) -> np.ndarray:
         return self._embedder.embed_texts([text])[0]
+
+
+def _single(hit: FrameHit) -> ClipHit:
+    return ClipHit(hit.record.camera_id, hit.record.time_ms, hit.record.end_ms, hit, 1)
 
 
 def decode_image(data: bytes) -> Image.Image:

@@ -69,6 +69,12 @@ class ServerSettings(_Section):
     max_query_chars: int = Field(1000, ge=1, description="longest accepted text query")
 
 
+class SearchSettings(_Section):
+    min_score: float = Field(0.2, ge=-1, le=1, description="hits scoring below are dropped (cosine)")
+    clip_gap_ms: int = Field(6000, ge=0, description="matching keyframes this close form one clip")
+    candidates_per_clip: int = Field(8, ge=1, le=100, description="keyframes fetched per clip asked for")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIL_", env_nested_delimiter="__",
                                       extra="forbid", frozen=True)
@@ -80,6 +86,7 @@ class Settings(BaseSettings):
     ray: RaySettings = RaySettings()
     ingest: IngestSettings = IngestSettings()
     server: ServerSettings = ServerSettings()
+    search: SearchSettings = SearchSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

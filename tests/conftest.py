@@ -61,6 +61,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: object,
         ray={"num_cpus": 2, "embed_batch": 8},
         ingest={"segment_seconds": 4.0},
         server={"port": 0},
+        search={"min_score": -1.0},  # random weights: no calibrated threshold
     )
 
 

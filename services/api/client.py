@@ -28,12 +28,22 @@ _RETRY_POLICY = json.dumps({"methodConfig": [{
 @dataclass(frozen=True)
 class Hit:
     camera_id: str
-    start: datetime
+    start: datetime  # the matched span (clip, or one keyframe's span)
     end: datetime
-    frame_time: datetime
+    frame_time: datetime  # the best keyframe
     score: float
     segment_key: str
     thumbnail_key: str
+    frames: int
+    segment_start: datetime
+    segment_end: datetime
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]
+    no_good_match: bool
+    model_id: str
 
 
 @dataclass(frozen=True)
@@ -71,16 +81,20 @@ class VigilClient:
         self.close()
 
     def search(self, text: str, top_k: int = 10, camera_ids: Sequence[str] = (),
-               start: datetime | None = None, end: datetime | None = None) -> list[Hit]:
-        request = search_pb2.SearchRequest(text=text, top_k=top_k,
+               start: datetime | None = None, end: datetime | None = None,
+               frames: bool = False, min_score: float | None = None) -> SearchResult:
+        request = search_pb2.SearchRequest(text=text, top_k=top_k, frames=frames,
+                                           min_score=min_score,
                                            filter=_filter(camera_ids, start, end))
-        return _hits(self._search.Search(request, timeout=self._timeout))
+        return _result(self._search.Search(request, timeout=self._timeout))
 
     def search_by_image(self, image: bytes, top_k: int = 10, camera_ids: Sequence[str] = (),
-                        start: datetime | None = None, end: datetime | None = None) -> list[Hit]:
-        request = search_pb2.SearchByImageRequest(image=image, top_k=top_k,
+                        start: datetime | None = None, end: datetime | None = None,
+                        frames: bool = False, min_score: float | None = None) -> SearchResult:
+        request = search_pb2.SearchByImageRequest(image=image, top_k=top_k, frames=frames,
+                                                  min_score=min_score,
                                                   filter=_filter(camera_ids, start, end))
-        return _hits(self._search.SearchByImage(request, timeout=self._timeout))
+        return _result(self._search.SearchByImage(request, timeout=self._timeout))
 
     def ingest_file(self, path: Path, camera_id: str, start: datetime) -> str:
         """Upload a video; returns the job id."""
@@ -114,7 +128,12 @@ def _filter(camera_ids: Sequence[str], start: datetime | None,
     return search_pb2.SearchFilter(camera_ids=list(camera_ids), time_range=tr)
 
 
-def _hits(response: search_pb2.SearchResponse) -> list[Hit]:
-    return [Hit(h.camera_id, from_ms(ms_from_ts(h.start_time)),
-                from_ms(ms_from_ts(h.end_time)), from_ms(ms_from_ts(h.frame_time)),
-                h.score, h.segment_key, h.thumbnail_key) for h in response.hits]
+def _time(ts: object) -> datetime:
+    return from_ms(ms_from_ts(ts))  # type: ignore[arg-type]
+
+
+def _result(response: search_pb2.SearchResponse) -> SearchResult:
+    hits = [Hit(h.camera_id, _time(h.start_time), _time(h.end_time), _time(h.frame_time),
+                h.score, h.segment_key, h.thumbnail_key, h.frames,
+                _time(h.segment_start_time), _time(h.segment_end_time)) for h in response.hits]
+    return SearchResult(hits=hits, no_good_match=response.no_good_match, model_id=response.model_id)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from indexing.vector_index import FrameHit, SearchFilter
+from indexing.clips import ClipHit
+from indexing.vector_index import SearchFilter
 from services.api.timestamps import ms_from_ts, ts_from_ms
+from services.errors import InvalidArgumentError
 from services.jobs import Job, JobState
+from services.search import SearchQuery, SearchResult
 from vigil.v1 import common_pb2, ingest_pb2, search_pb2
 
 _JOB_STATES = {
@@ -24,12 +27,27 @@ def search_filter(msg: search_pb2.SearchFilter) -> SearchFilter:
     )
 
 
-def hit_message(hit: FrameHit) -> search_pb2.SearchHit:
-    r = hit.record
+def search_query(request: search_pb2.SearchRequest | search_pb2.SearchByImageRequest,
+                 top_k: int) -> SearchQuery:
+    if request.HasField("min_score") and not -1.0 <= request.min_score <= 1.0:
+        raise InvalidArgumentError(f"min_score {request.min_score} is outside [-1, 1]")
+    return SearchQuery(top_k=top_k, where=search_filter(request.filter), frames=request.frames,
+                       min_score=request.min_score if request.HasField("min_score") else None)
+
+
+def search_response(result: SearchResult, model_id: str) -> search_pb2.SearchResponse:
+    return search_pb2.SearchResponse(hits=[hit_message(h) for h in result.hits],
+                                     model_id=model_id, no_good_match=result.no_good_match)
+
+
+def hit_message(hit: ClipHit) -> search_pb2.SearchHit:
+    r = hit.best.record
     return search_pb2.SearchHit(
-        camera_id=r.camera_id, start_time=ts_from_ms(r.segment_start_ms),
-        end_time=ts_from_ms(r.segment_end_ms), frame_time=ts_from_ms(r.time_ms),
-        score=hit.score, segment_key=r.segment_key, thumbnail_key=r.thumbnail_key)
+        camera_id=hit.camera_id, start_time=ts_from_ms(hit.start_ms), end_time=ts_from_ms(hit.end_ms),
+        frame_time=ts_from_ms(r.time_ms), score=hit.score, segment_key=r.segment_key,
+        thumbnail_key=r.thumbnail_key, frames=hit.frames,
+        segment_start_time=ts_from_ms(r.segment_start_ms),
+        segment_end_time=ts_from_ms(r.segment_end_ms))
 
 
 def job_message(job: Job) -> ingest_pb2.Job:

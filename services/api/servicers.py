@@ -71,22 +71,18 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             raise InvalidArgumentError("text query is empty")
         if len(text) > limit:
             raise InvalidArgumentError(f"text query has {len(text)} characters; the limit is {limit}")
-        top_k = self._top_k(request.top_k)
-        hits = await asyncio.to_thread(self._node.search.by_text, text, top_k,
-                                       convert.search_filter(request.filter))
-        return search_pb2.SearchResponse(hits=[convert.hit_message(h) for h in hits],
-                                         model_id=self._node.model_id)
+        query = convert.search_query(request, self._top_k(request.top_k))
+        result = await asyncio.to_thread(self._node.search.by_text, text, query)
+        return convert.search_response(result, self._node.model_id)
 
     @mapped_errors
     async def SearchByImage(self, request: search_pb2.SearchByImageRequest,
                             context: grpc.aio.ServicerContext) -> search_pb2.SearchResponse:
         if not request.image:
             raise InvalidArgumentError("image is empty")
-        top_k = self._top_k(request.top_k)
-        hits = await asyncio.to_thread(self._node.search.by_image, request.image, top_k,
-                                       convert.search_filter(request.filter))
-        return search_pb2.SearchResponse(hits=[convert.hit_message(h) for h in hits],
-                                         model_id=self._node.model_id)
+        query = convert.search_query(request, self._top_k(request.top_k))
+        result = await asyncio.to_thread(self._node.search.by_image, request.image, query)
+        return convert.search_response(result, self._node.model_id)
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):

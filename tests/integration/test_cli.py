@@ -19,7 +19,8 @@ VIGIL = [sys.executable, "-m", "services.cli"]
 def _env(data_dir: Path, model_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     env.update(VIGIL_DATA_DIR=str(data_dir), VIGIL_MODEL__PATH=str(model_dir),
-               VIGIL_SERVER__PORT="0", VIGIL_RAY__NUM_CPUS="2", VIGIL_INGEST__SEGMENT_SECONDS="4")
+               VIGIL_SERVER__PORT="0", VIGIL_RAY__NUM_CPUS="2", VIGIL_INGEST__SEGMENT_SECONDS="4",
+               VIGIL_SEARCH__MIN_SCORE="-1")
     return env
 
 
@@ -62,16 +63,20 @@ def test_serve_ingest_search_survive_kill_and_restart(tmp_path: Path, video: Pat
         out = _run(env, "ingest", str(video), "--camera", "cam-cho-3",
                    "--start", "2026-11-20T20:00:00+07:00", "--address", served.address)
         assert "succeeded: 5 segments (0 already stored), 10 keyframes, 10 new vectors" in out
-        before = _run(env, "search", "người vác xe đạp", "--top-k", "5", "--address", served.address)
+        before = _run(env, "search", "người vác xe đạp", "--top-k", "5", "--frames",
+                      "--address", served.address)
         lines = before.strip().splitlines()
         assert len(lines) == 5 and all("  cam-cho-3  2026-11-20 13:00:" in ln for ln in lines)  # UTC
+        clips = _run(env, "search", "người vác xe đạp", "--address", served.address)
+        assert "cam-cho-3  2026-11-20 13:00:00–13:00:20" in clips  # all 10 keyframes: one clip
     finally:
         served.proc.send_signal(signal.SIGKILL)
         served.proc.wait(30)
 
     restarted = Served(env, tmp_path / "serve-2.log")  # same data folder: stale SeaweedFS cleaned up, bucket reloaded
     try:
-        after = _run(env, "search", "người vác xe đạp", "--top-k", "5", "--address", restarted.address)
+        after = _run(env, "search", "người vác xe đạp", "--top-k", "5", "--frames",
+                     "--address", restarted.address)
         assert after == before
     finally:
         restarted.proc.send_signal(signal.SIGTERM)

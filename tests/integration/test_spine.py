@@ -82,26 +82,42 @@ def test_stored_segments_are_stream_copies_that_play(ingested: JobStatus, node: 
 def test_a_frame_used_as_a_photo_finds_its_own_segment_first(
         ingested: JobStatus, client: VigilClient, video: Path, tmp_path: Path, scene: int) -> None:
     photo = frame_png(video, scene * SCENE_S + 1.0, tmp_path / "photo.png")
-    hits = client.search_by_image(photo, top_k=3)
+    hits = client.search_by_image(photo, top_k=3, frames=True).hits
     expected_start = START + timedelta(seconds=scene * SCENE_S)
     assert hits[0].camera_id == "cam-hem-12"
-    assert hits[0].start == expected_start
-    assert hits[0].end == expected_start + timedelta(seconds=SCENE_S)
+    assert hits[0].segment_start == expected_start
+    assert hits[0].segment_end == expected_start + timedelta(seconds=SCENE_S)
+    assert expected_start <= hits[0].frame_time < hits[0].segment_end
 
 
 def test_text_search_returns_complete_hits_within_filters(ingested: JobStatus, client: VigilClient) -> None:
-    hits = client.search("person carrying a bicycle at night", top_k=4)
+    hits = client.search("person carrying a bicycle at night", top_k=4, frames=True).hits
     assert len(hits) == 4
-    assert all(h.start <= h.frame_time < h.end and h.thumbnail_key.endswith(".jpg") for h in hits)
+    assert all(h.segment_start <= h.frame_time < h.segment_end and h.frames == 1 for h in hits)
+    assert all(h.end - h.start == timedelta(seconds=2) for h in hits)  # a keyframe every 2 s
+    assert all(h.thumbnail_key.endswith(".jpg") for h in hits)
     window_start = START + timedelta(seconds=8)
     window_end = START + timedelta(seconds=12)
-    windowed = client.search("xe đạp", top_k=10, start=window_start, end=window_end)
-    assert {h.frame_time for h in windowed} == {window_start, window_start + timedelta(seconds=2)}
-    assert client.search("xe đạp", camera_ids=["no-such-camera"]) == []
+    windowed = client.search("xe đạp", top_k=10, start=window_start, end=window_end, frames=True)
+    assert {h.frame_time for h in windowed.hits} == {window_start, window_start + timedelta(seconds=2)}
+    assert client.search("xe đạp", camera_ids=["no-such-camera"]).hits == []
+
+
+def test_keyframes_close_in_time_come_back_as_one_clip(ingested: JobStatus, client: VigilClient) -> None:
+    result = client.search("xe máy chở hai người", top_k=5, camera_ids=["cam-hem-12"])
+    assert len(result.hits) == 1
+    clip = result.hits[0]
+    assert (clip.start, clip.end, clip.frames) == (START, START + timedelta(seconds=20), 10)
+    assert clip.start <= clip.frame_time < clip.end
+
+
+def test_a_threshold_above_every_score_says_no_good_match(ingested: JobStatus, client: VigilClient) -> None:
+    result = client.search("a dog in the rain", min_score=1.0)
+    assert result.hits == [] and result.no_good_match
 
 
 def test_thumbnails_are_stored_jpegs(ingested: JobStatus, client: VigilClient, node: object) -> None:
-    hit = client.search("street", top_k=1)[0]
+    hit = client.search("street", top_k=1).hits[0]
     data = node.store.get_bytes(hit.thumbnail_key)  # type: ignore[attr-defined]
     assert data[:3] == b"\xff\xd8\xff"
 
@@ -129,7 +145,7 @@ def test_an_unreadable_file_is_refused_and_nothing_is_stored(
     assert "evidence.mp4" in err.value.details()
     assert "/tmp" not in err.value.details()
     assert sorted(o.key for o in node.store.list("")) == before  # type: ignore[attr-defined]
-    assert client.search("still serving", top_k=1)  # the server stays up
+    assert client.search("still serving", top_k=1).hits  # the server stays up
 
 
 @pytest.mark.parametrize("camera", ["../etc", "cam/../../x", "", "ca m", "x" * 65, "camé"])
@@ -145,6 +161,7 @@ def test_bad_requests_get_clear_statuses(client: VigilClient) -> None:
         (lambda: client.search(""), grpc.StatusCode.INVALID_ARGUMENT, "empty"),
         (lambda: client.search("x" * 5000), grpc.StatusCode.INVALID_ARGUMENT, "limit"),
         (lambda: client.search("bike", top_k=10_000), grpc.StatusCode.INVALID_ARGUMENT, "top_k"),
+        (lambda: client.search("bike", min_score=7.0), grpc.StatusCode.INVALID_ARGUMENT, "min_score"),
         (lambda: client.search_by_image(b"not an image"), grpc.StatusCode.INVALID_ARGUMENT, "image"),
         (lambda: client.get_job("0" * 32), grpc.StatusCode.NOT_FOUND, "no job"),
         (lambda: client.get_job("../../secrets"), grpc.StatusCode.INVALID_ARGUMENT, "job_id"),

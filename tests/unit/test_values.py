@@ -58,7 +58,7 @@ def _random_index(n: int, dim: int, cameras: int, seed: int) -> tuple[FrameIndex
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((n, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    records = [FrameRecord(f"cam-{i % cameras}", 1000 * i, "s", 0, 1, "t") for i in range(n)]
+    records = [FrameRecord(f"cam-{i % cameras}", 1000 * i, 1000 * i + 1000, "s", 0, 1, "t") for i in range(n)]
     index = FrameIndex(dim)
     index.add(records, vectors)
     return index, vectors

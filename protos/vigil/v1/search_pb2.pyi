@@ -19,27 +19,35 @@ class SearchFilter(_message.Message):
     def __init__(self, camera_ids: _Optional[_Iterable[str]] = ..., time_range: _Optional[_Union[_common_pb2.TimeRange, _Mapping]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("text", "top_k", "filter")
+    __slots__ = ("text", "top_k", "filter", "frames", "min_score")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     text: str
     top_k: int
     filter: SearchFilter
-    def __init__(self, text: _Optional[str] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ...) -> None: ...
+    frames: bool
+    min_score: float
+    def __init__(self, text: _Optional[str] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ..., frames: _Optional[bool] = ..., min_score: _Optional[float] = ...) -> None: ...
 
 class SearchByImageRequest(_message.Message):
-    __slots__ = ("image", "top_k", "filter")
+    __slots__ = ("image", "top_k", "filter", "frames", "min_score")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     top_k: int
     filter: SearchFilter
-    def __init__(self, image: _Optional[bytes] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ...) -> None: ...
+    frames: bool
+    min_score: float
+    def __init__(self, image: _Optional[bytes] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ..., frames: _Optional[bool] = ..., min_score: _Optional[float] = ...) -> None: ...
 
 class SearchHit(_message.Message):
-    __slots__ = ("camera_id", "start_time", "end_time", "frame_time", "score", "segment_key", "thumbnail_key")
+    __slots__ = ("camera_id", "start_time", "end_time", "frame_time", "score", "segment_key", "thumbnail_key", "frames", "segment_start_time", "segment_end_time")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +55,9 @@ class SearchHit(_message.Message):
     SCORE_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_KEY_FIELD_NUMBER: _ClassVar[int]
     THUMBNAIL_KEY_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_END_TIME_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
@@ -54,12 +65,17 @@ class SearchHit(_message.Message):
     score: float
     segment_key: str
     thumbnail_key: str
-    def __init__(self, camera_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., score: _Optional[float] = ..., segment_key: _Optional[str] = ..., thumbnail_key: _Optional[str] = ...) -> None: ...
+    frames: int
+    segment_start_time: _timestamp_pb2.Timestamp
+    segment_end_time: _timestamp_pb2.Timestamp
+    def __init__(self, camera_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., score: _Optional[float] = ..., segment_key: _Optional[str] = ..., thumbnail_key: _Optional[str] = ..., frames: _Optional[int] = ..., segment_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., segment_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("hits", "model_id")
+    __slots__ = ("hits", "model_id", "no_good_match")
     HITS_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    NO_GOOD_MATCH_FIELD_NUMBER: _ClassVar[int]
     hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
     model_id: str
-    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., model_id: _Optional[str] = ...) -> None: ...
+    no_good_match: bool
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., model_id: _Optional[str] = ..., no_good_match: _Optional[bool] = ...) -> None: ...

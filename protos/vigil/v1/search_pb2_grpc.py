@@ -27,6 +27,8 @@ if _version_not_supported:
 
 class SearchServiceStub:
     """Semantic search over stored footage.
+    Results are clips by default: matching keyframes of one camera close in time
+    are grouped into one hit; set `frames` for individual keyframes instead.
     """
 
     def __init__(self, channel):
@@ -49,17 +51,19 @@ class SearchServiceStub:
 
 class SearchServiceServicer:
     """Semantic search over stored footage.
+    Results are clips by default: matching keyframes of one camera close in time
+    are grouped into one hit; set `frames` for individual keyframes instead.
     """
 
     def Search(self, request, context):
-        """Find keyframes matching a text query (English or Vietnamese).
+        """Find footage matching a text query (English or Vietnamese).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SearchByImage(self, request, context):
-        """Find keyframes that look like an example photo (JPEG or PNG bytes).
+        """Find footage that looks like an example photo (JPEG, PNG or WebP bytes).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -88,6 +92,8 @@ def add_SearchServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class SearchService:
     """Semantic search over stored footage.
+    Results are clips by default: matching keyframes of one camera close in time
+    are grouped into one hit; set `frames` for individual keyframes instead.
     """
 
     @staticmethod
