@@ -3,8 +3,6 @@ SeaweedFS (S3) on loopback, a Ray cluster, and Vigil's gRPC server on port 0."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,35 +63,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: object,
     )
 
 
-class RunningServer:
-    """A gRPC server running on its own event loop in a background thread."""
-
-    def __init__(self, node: object) -> None:
-        self.node = node
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self.server, self.port = self._call(self._create())
-        self._call(self.server.start())
-
-    async def _create(self) -> tuple[object, int]:
-        from services.api.server import create_server
-
-        return await create_server(self.node, "127.0.0.1:0")
-
-    def _call(self, coro: object) -> object:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=60)  # type: ignore[arg-type]
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self._call(self.server.stop(1))
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-
 @pytest.fixture(scope="session")
 def node(settings: object) -> Iterator[object]:
     from services.app import Vigil
@@ -105,14 +74,15 @@ def node(settings: object) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def server(node: object) -> Iterator[RunningServer]:
-    running = RunningServer(node)
-    yield running
-    running.stop()
+def server(node: object) -> Iterator[object]:
+    from services.api.server import BackgroundServer
+
+    with BackgroundServer(node) as running:  # type: ignore[arg-type]
+        yield running
 
 
 @pytest.fixture()
-def client(server: RunningServer) -> Iterator[object]:
+def client(server: object) -> Iterator[object]:
     from services.api.client import VigilClient
 
     with VigilClient(server.address) as c:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -15,6 +18,7 @@ from services.app import Vigil
 from vigil.v1 import ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 GRACE_S = 5.0
 SERVICE_NAMES = (
     search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
@@ -54,3 +58,30 @@ async def serve(node: Vigil) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.stop(GRACE_S)
+
+
+class BackgroundServer:
+    """The gRPC server on its own event loop in a daemon thread (demo, tests, benchmarks)."""
+
+    def __init__(self, node: Vigil, address: str = "127.0.0.1:0") -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="grpc-server")
+        self._thread.start()
+        self.server, self.port = self._call(create_server(node, address))
+        self._call(self.server.start())
+        self.address = f"{address.rsplit(':', 1)[0]}:{self.port}"
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=120)
+
+    def stop(self) -> None:
+        self._call(self.server.stop(GRACE_S))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self) -> BackgroundServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

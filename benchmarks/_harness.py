@@ -1,0 +1,57 @@
+"""Shared benchmark harness: warm-up, latency distributions, JSON results with git SHA and machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="small sizes, for `make bench` and CI")
+    p.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    return p
+
+
+def latencies_ms(fn: Callable[[], object], runs: int, warmup: int = 5) -> dict[str, float]:
+    """Call `fn` warmup+runs times; p50/p95/p99/mean of the timed runs, in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    a = np.array(samples)
+    return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)),
+            "p99": float(np.percentile(a, 99)), "mean": float(a.mean()), "runs": runs}
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "processor": platform.processor()}
+
+
+def git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def write(out: Path, question: str, results: dict[str, Any], quick: bool) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"question": question, "quick": quick, "git_sha": git_sha(), "machine": machine(),
+           "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": results}
+    out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2, ensure_ascii=False))
