@@ -1,0 +1,9 @@
+"""Vigil's synthetic CCTV world: procedural Vietnamese street scenes with exact ground truth.
+
+Modules: `truth` (the ground-truth values), `layouts` and `actors` (drawing),
+`render` (one frame), `degrade` (camera noise and compression), `captions`
+(English and Vietnamese), `sampler` (random training scenes), `holdout`
+(what training never sees), `scenario` / `timeline` / `video` (multi-camera
+footage with an event timeline), `photo` (a resident's snapshot), `train` and
+`evaluate` (the bundled model).
+"""

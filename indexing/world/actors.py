@@ -1,0 +1,196 @@
+"""Drawing every actor kind, and the envelope (in actor-local units) that contains each drawing."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from indexing.world import figures
+from indexing.world.pen import PALETTE, RGB, Pen
+from indexing.world.truth import Action, ActorKind, ActorLabel, BBox, Colour, Gender
+
+LAMP: RGB = (255, 246, 200)
+TAIL: RGB = (230, 20, 20)
+GLASS: RGB = (70, 95, 120)
+CARGO: RGB = (176, 130, 80)
+BIN_COLOURS: tuple[RGB, ...] = ((40, 120, 60), (40, 80, 150), (90, 90, 95))
+
+
+@dataclass(frozen=True)
+class Pose:
+    """Where an actor stands: feet at (x, y) in normalised frame coordinates.
+
+    `scale` is an adult's height as a fraction of the frame height; `phase`
+    drives gait, pedals and flames; `style` seeds details that ground truth
+    does not name (trousers, helmets, smoke puffs).
+    """
+
+    x: float
+    y: float
+    scale: float
+    facing: int
+    phase: float
+    style: int
+
+
+def envelope(label: ActorLabel) -> tuple[float, float, float, float]:
+    """(u_min, u_max, v_min, v_max) containing the drawing of `label`, before mirroring."""
+    kind, action = label.kind, label.action
+    if kind is ActorKind.PERSON:
+        return (-0.36, 0.36, 0.0, 1.08)
+    if kind is ActorKind.BICYCLE:
+        return {Action.RIDDEN: (-0.52, 0.52, 0.0, 1.08), Action.PUSHED: (-0.72, 0.78, 0.0, 1.08),
+                Action.CARRIED: (-0.62, 0.62, 0.0, 1.32)}.get(action, (-0.52, 0.52, 0.0, 0.6))
+    if kind is ActorKind.MOTORBIKE:
+        return (-0.72, 0.48, 0.0, 1.1 if label.count else 0.75)
+    extents = {ActorKind.CAR: (-1.12, 1.12, 0.0, 0.88), ActorKind.TRUCK: (-1.52, 1.52, 0.0, 1.62),
+               ActorKind.DOG: (-0.38, 0.36, 0.0, 0.46), ActorKind.SMOKE: (-0.55, 0.55, 0.0, 1.7),
+               ActorKind.FIRE: (-0.55, 0.55, 0.0, 1.7)}
+    if kind is ActorKind.BINS:
+        half = 0.22 * label.count + 0.02
+        return (-half, half, 0.0, 0.64)
+    return extents[kind]
+
+
+def bbox(label: ActorLabel, pose: Pose, aspect: float) -> BBox:
+    """Normalised box of the drawing; `aspect` is width / height of the frame."""
+    u0, u1, v0, v1 = envelope(label)
+    if pose.facing < 0:
+        u0, u1 = -u1, -u0
+    sx = pose.scale / aspect
+    return BBox(x0=max(0.0, pose.x + u0 * sx), y0=max(0.0, pose.y - v1 * pose.scale),
+                x1=min(1.0, pose.x + u1 * sx), y1=min(1.0, pose.y - v0 * pose.scale))
+
+
+def draw_actor(pen: Pen, label: ActorLabel, pose: Pose, night: bool) -> None:
+    rng = random.Random(pose.style)
+    colour = PALETTE[label.colour] if label.colour else PALETTE[Colour.GREY]
+    person_rgb = PALETTE[label.person_colour] if label.person_colour else PALETTE[Colour.GREY]
+    pants = rng.choice(figures.PANTS)
+    hat = label.gender is Gender.WOMAN and rng.random() < 0.6
+    kind, phase = label.kind, pose.phase
+    if kind is ActorKind.PERSON:
+        stride = {Action.WALKING: 0.16, Action.RUNNING: 0.3}.get(label.action, 0.0)
+        lean = 0.07 if label.action is Action.RUNNING else 0.0
+        figures.person(pen, colour, pants, phase, stride, hat, lean=lean)
+    elif kind is ActorKind.BICYCLE:
+        _bicycle(pen, label.action, colour, person_rgb, pants, phase, hat, rng)
+    elif kind is ActorKind.MOTORBIKE:
+        _motorbike(pen, label, colour, pants, phase, night, rng)
+    elif kind is ActorKind.CAR:
+        _car(pen, colour, night)
+    elif kind is ActorKind.TRUCK:
+        _truck(pen, colour, night)
+    elif kind is ActorKind.DOG:
+        _dog(pen, colour, phase)
+    elif kind is ActorKind.BINS:
+        _bins(pen, label.count, rng)
+    else:
+        _smoke(pen, phase, rng, fire=kind is ActorKind.FIRE)
+
+
+def _bicycle(pen: Pen, action: Action, frame: RGB, shirt: RGB, pants: RGB, phase: float,
+             hat: bool, rng: random.Random) -> None:
+    if action is Action.RIDDEN:
+        figures.bicycle(pen, frame, phase)
+        foot = (0.08 * math.cos(phase), 0.17 + 0.08 * math.sin(phase))
+        figures.rider(pen, (-0.1, 0.5), shirt, pants, figures.HAIR, (0.2, 0.56), foot)
+    elif action is Action.PUSHED:
+        figures.person(pen.sub(-0.4, 0.0), shirt, pants, phase, 0.16, hat, arm_to=(0.55, 0.55))
+        figures.bicycle(pen.sub(0.27, 0.0), frame, 0.0)
+    elif action is Action.CARRIED:
+        figures.person(pen, shirt, pants, phase, 0.16, hat, arm_to=(0.05, 0.95))
+        figures.bicycle(pen.sub(-0.02, 0.62, 0.15), frame, 0.0)
+    else:
+        figures.bicycle(pen, frame, rng.uniform(0, 6.28))
+
+
+def _motorbike(pen: Pen, label: ActorLabel, body: RGB, pants: RGB, phase: float, night: bool,
+               rng: random.Random) -> None:
+    for u in (-0.33, 0.31):
+        pen.disc(u, 0.14, 0.135, figures.TYRE)
+        pen.disc(u, 0.14, 0.05, (150, 150, 150))
+    pen.poly([(-0.5, 0.2), (-0.47, 0.42), (-0.02, 0.44), (0.03, 0.2)], body)
+    pen.poly([(-0.03, 0.16), (0.22, 0.16), (0.22, 0.25), (-0.03, 0.25)], body)
+    pen.poly([(0.16, 0.18), (0.25, 0.7), (0.34, 0.7), (0.42, 0.2)], body)
+    pen.poly([(-0.42, 0.42), (-0.02, 0.44), (-0.04, 0.49), (-0.4, 0.48)], figures.TYRE)
+    pen.line([(0.22, 0.72), (0.36, 0.72)], figures.TYRE, 0.03)
+    pen.disc(0.37, 0.6, 0.04, LAMP if night else (220, 220, 200), lit=night)
+    pen.disc(-0.49, 0.38, 0.025, TAIL, lit=night)
+    if label.cargo:
+        pen.poly([(-0.7, 0.42), (-0.43, 0.42), (-0.43, 0.82), (-0.7, 0.82)], CARGO)
+        pen.line([(-0.7, 0.62), (-0.43, 0.62)], (120, 85, 50), 0.02)
+    helmets = [PALETTE[c] for c in (Colour.WHITE, Colour.YELLOW, Colour.BLACK, Colour.BLUE)]
+    if label.count >= 2:
+        figures.rider(pen, (-0.36, 0.5), _shirt(rng), pants, rng.choice(helmets),
+                      (-0.14, 0.6), (-0.15, 0.24))
+    if label.count >= 1:
+        shirt = PALETTE[label.person_colour] if label.person_colour else _shirt(rng)
+        figures.rider(pen, (-0.12, 0.5), shirt, pants, rng.choice(helmets), (0.28, 0.71),
+                      (0.1, 0.25))
+
+
+def _shirt(rng: random.Random) -> RGB:
+    return rng.choice(list(PALETTE.values()))
+
+
+def _car(pen: Pen, body: RGB, night: bool) -> None:
+    pen.poly([(-1.08, 0.18), (1.08, 0.18), (1.08, 0.42), (0.7, 0.52), (-1.04, 0.54)], body)
+    pen.poly([(-0.75, 0.52), (-0.5, 0.84), (0.32, 0.84), (0.62, 0.52)], body)
+    pen.poly([(-0.62, 0.55), (-0.44, 0.78), (-0.1, 0.78), (-0.1, 0.55)], GLASS)
+    pen.poly([(-0.02, 0.55), (-0.02, 0.78), (0.28, 0.78), (0.5, 0.55)], GLASS)
+    for u in (-0.68, 0.68):
+        pen.disc(u, 0.17, 0.16, figures.TYRE)
+        pen.disc(u, 0.17, 0.06, (160, 160, 160))
+    pen.disc(1.03, 0.4, 0.045, LAMP if night else (225, 225, 210), lit=night)
+    pen.disc(-1.03, 0.44, 0.04, TAIL, lit=night)
+
+
+def _truck(pen: Pen, body: RGB, night: bool) -> None:
+    pen.poly([(-1.48, 0.32), (0.7, 0.32), (0.7, 1.58), (-1.48, 1.58)], body)
+    pen.line([(-1.48, 0.32), (0.7, 0.32)], (60, 60, 60), 0.05)
+    pen.poly([(0.76, 0.25), (1.48, 0.25), (1.48, 0.85), (1.3, 1.25), (0.76, 1.25)], body)
+    pen.poly([(1.02, 0.85), (1.42, 0.85), (1.28, 1.16), (1.02, 1.16)], GLASS)
+    for u in (-1.05, -0.62, 1.1):
+        pen.disc(u, 0.21, 0.2, figures.TYRE)
+        pen.disc(u, 0.21, 0.07, (160, 160, 160))
+    pen.disc(1.43, 0.45, 0.05, LAMP if night else (225, 225, 210), lit=night)
+
+
+def _dog(pen: Pen, coat: RGB, phase: float) -> None:
+    swing = math.sin(phase) * 0.06
+    for u, s in ((-0.17, 1), (-0.12, -1), (0.1, 1), (0.15, -1)):
+        pen.line([(u, 0.22), (u + s * swing, 0.02)], coat, 0.045)
+    pen.poly([(-0.24, 0.2), (0.2, 0.2), (0.22, 0.32), (-0.22, 0.33)], coat)
+    pen.line([(-0.22, 0.3), (-0.33, 0.41)], coat, 0.035)
+    pen.disc(0.23, 0.34, 0.075, coat)
+    pen.poly([(0.26, 0.3), (0.34, 0.29), (0.33, 0.35), (0.26, 0.37)], coat)
+    pen.poly([(0.17, 0.37), (0.21, 0.43), (0.24, 0.38)], figures.HAIR)
+
+
+def _bins(pen: Pen, count: int, rng: random.Random) -> None:
+    start = -0.22 * count + 0.22
+    for i in range(count):
+        u = start + 0.44 * i
+        rgb = rng.choice(BIN_COLOURS)
+        pen.poly([(u - 0.15, 0.04), (u + 0.15, 0.04), (u + 0.18, 0.52), (u - 0.18, 0.52)], rgb)
+        pen.poly([(u - 0.2, 0.52), (u + 0.2, 0.52), (u + 0.2, 0.6), (u - 0.2, 0.6)],
+                 tuple(int(c * 0.8) for c in rgb))  # type: ignore[arg-type]
+        pen.disc(u - 0.1, 0.05, 0.045, figures.TYRE)
+
+
+def _smoke(pen: Pen, phase: float, rng: random.Random, fire: bool) -> None:
+    base = 0.55 if fire else 0.1
+    for i in range(9):
+        drift = (phase * 0.02 + i * 0.13) % 1.0
+        v = base + drift * (1.6 - 0.35 - base) + 0.15
+        u = rng.uniform(-0.18, 0.18) + drift * 0.12
+        grey = rng.randint(95, 175)
+        pen.disc(u, v, 0.12 + 0.1 * drift, (grey, grey, grey + 4))
+    if fire:
+        flick = 0.08 * math.sin(phase * 3.0)
+        pen.poly([(-0.45, 0.02), (0.45, 0.02), (0.22, 0.5 + flick), (0.05, 0.78 - flick),
+                  (-0.12, 0.5), (-0.3, 0.62 + flick)], (245, 110, 20), lit=True)
+        pen.poly([(-0.28, 0.03), (0.28, 0.03), (0.1, 0.42 - flick), (-0.1, 0.38)], (255, 215, 60), lit=True)
+        pen.poly([(-0.5, 0.0), (0.5, 0.0), (0.45, 0.06), (-0.45, 0.06)], (45, 35, 30))

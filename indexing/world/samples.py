@@ -1,0 +1,44 @@
+"""Image–caption pairs: a random scene rendered and degraded like a camera frame, with its truth."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from indexing.world.captions import caption_pair
+from indexing.world.degrade import apply_grain, compress, grain_layer
+from indexing.world.holdout import TRAIN_LAYOUTS
+from indexing.world.layouts import paint_background
+from indexing.world.render import draw_frame, truth_of
+from indexing.world.sampler import sample_scene
+from indexing.world.truth import FrameTruth, Layout
+
+SAMPLE_WIDTH, SAMPLE_HEIGHT = 256, 144
+
+
+@dataclass(frozen=True)
+class Sample:
+    image: Image.Image
+    truth: FrameTruth
+    caption_en: str
+    caption_vi: str
+
+
+def render_sample(seed: int, layouts: tuple[Layout, ...] = TRAIN_LAYOUTS,
+                  allow_heldout_combos: bool = False, width: int = SAMPLE_WIDTH,
+                  height: int = SAMPLE_HEIGHT) -> Sample:
+    """A deterministic function of its arguments: the same seed gives the same pixels and words."""
+    rng = random.Random(seed)
+    scene, placements = sample_scene(rng, layouts, allow_heldout_combos, aspect=width / height)
+    background = paint_background(scene.layout, scene.lighting, width, height, rng.getrandbits(32))
+    frame = draw_frame(background, scene, placements)
+    frame = apply_grain(frame, grain_layer(scene.lighting, width, height,
+                                           np.random.default_rng(rng.getrandbits(32))))
+    image = compress(Image.fromarray(frame), rng)
+    truth = truth_of(scene, placements, width, height)
+    salient = tuple(a.label for a in sorted(truth.actors, key=lambda a: -a.bbox.area))
+    en, vi = caption_pair(scene, salient, rng)
+    return Sample(image=image, truth=truth, caption_en=en, caption_vi=vi)

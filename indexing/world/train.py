@@ -1,0 +1,176 @@
+"""Train Vigil's tiny CLIP on freshly rendered world frames (EN and VI captions).
+
+    python -m indexing.world.train --seed 0 --steps 1500 --out indexing/models/vigil-tiny
+
+Every batch is rendered on the fly from (seed, step, index), so a run is reproducible
+regardless of the number of worker processes. Batches alternate between English and
+Vietnamese captions, each trimmed to its longest caption (exact: the text tower is causal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from indexing.clip_model import ClipBundle, clip_loss, new_clip, save_clip
+from indexing.models.configs import vigil_tiny_model_cfg, vigil_tiny_preprocess_cfg
+from indexing.world.samples import render_sample
+
+logger = logging.getLogger(__name__)
+TRAIN_STATE = "train_state.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int
+    steps: int
+    out: Path
+    batch_size: int = 256
+    lr: float = 6e-4
+    weight_decay: float = 0.1
+    warmup: int = 100
+    save_every: int = 200
+    workers: int = 1
+    threads: int = 2
+    resume: Path | None = None
+
+
+class WorldPairs(Dataset):
+    """Item i of step s is the world sample with seed (seed, s, i); captions tokenised in both languages."""
+
+    def __init__(self, seed: int, batch_size: int, steps: int,
+                 preprocess: Callable, tokenizer: Callable) -> None:
+        self.seed, self.batch_size, self.steps = seed, batch_size, steps
+        self.preprocess, self.tokenizer = preprocess, tokenizer
+
+    def __len__(self) -> int:
+        return self.batch_size * self.steps
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        sample = render_sample(self.seed * 1_000_000_007 + index)
+        tokens = self.tokenizer([sample.caption_en, sample.caption_vi])
+        return self.preprocess(sample.image), tokens[0], tokens[1]
+
+
+def trim(tokens: torch.Tensor) -> torch.Tensor:
+    """Drop trailing padding columns shared by the whole batch."""
+    used = int((tokens != 0).any(dim=0).nonzero().max()) + 1
+    return tokens[:, :used]
+
+
+def encode_text_trimmed(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """open_clip's `CLIP.encode_text` (argmax/EOT pooling) on a trimmed context, normalised.
+
+    Identical to the full-length result: with a causal mask the EOT token never sees padding.
+    """
+    n = tokens.shape[1]
+    x = model.token_embedding(tokens) + model.positional_embedding[:n]
+    x = model.transformer(x, attn_mask=model.attn_mask[:n, :n])
+    x = model.ln_final(x)
+    x = x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)] @ model.text_projection
+    return torch.nn.functional.normalize(x, dim=-1)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "embedding" in name or "logit_scale" in name else decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def train(cfg: TrainConfig) -> ClipBundle:
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    bundle = new_clip(vigil_tiny_model_cfg(), vigil_tiny_preprocess_cfg())
+    model, loss_fn = bundle.model, clip_loss()
+    optimizer = _optimizer(model, cfg)
+    start = 0
+    if cfg.resume is not None and cfg.resume.is_file():
+        state = torch.load(cfg.resume, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+    data = WorldPairs(cfg.seed, cfg.batch_size, cfg.steps, bundle.preprocess, bundle.tokenizer)
+    indices = range(start * cfg.batch_size, len(data))
+    loader = DataLoader(torch.utils.data.Subset(data, indices), batch_size=cfg.batch_size,
+                        num_workers=cfg.workers, worker_init_fn=_worker_init,
+                        prefetch_factor=4 if cfg.workers else None, persistent_workers=False)
+    model.train()
+    began, ema = time.monotonic(), None
+    for step, (images, en, vi) in enumerate(loader, start=start):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        tokens = trim(en if step % 2 == 0 else vi)
+        image_features = model.encode_image(images, normalize=True)
+        text_features = encode_text_trimmed(model, tokens)
+        loss = loss_fn(image_features, text_features, model.logit_scale.exp())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        if step % 10 == 0:
+            logger.info("step %d loss %.4f ema %.4f lr %.2e %.1fs", step, loss.item(), ema,
+                        lr_at(step, cfg), time.monotonic() - began)
+        if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
+            _checkpoint(bundle, optimizer, cfg, step + 1, ema, time.monotonic() - began)
+    model.eval()
+    return bundle
+
+
+def _checkpoint(bundle: ClipBundle, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
+                step: int, ema_loss: float | None, seconds: float) -> None:
+    save_clip(bundle, cfg.out, fp16=True)
+    state = {"seed": cfg.seed, "step": step, "steps": cfg.steps, "batch_size": cfg.batch_size,
+             "lr": cfg.lr, "ema_loss": ema_loss, "seconds": round(seconds, 1)}
+    (cfg.out / TRAIN_STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    if cfg.resume is not None:
+        torch.save({"model": bundle.model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "step": step}, cfg.resume)
+    logger.info("checkpoint at step %d -> %s", step, cfg.out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=6e-4)
+    parser.add_argument("--save-every", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="full-precision checkpoint (model+optimizer) to resume from and update")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    train(TrainConfig(seed=args.seed, steps=args.steps, out=args.out, batch_size=args.batch_size,
+                      lr=args.lr, save_every=args.save_every, workers=args.workers,
+                      threads=args.threads, resume=args.resume))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The synthetic world: determinism, ground truth matching the pixels, captions that fit the model."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexing.world.captions import Language, caption_pair, describe
+from indexing.world.holdout import HELDOUT_LAYOUTS, TRAIN_LAYOUTS, is_heldout_combo
+from indexing.world.layouts import paint_background
+from indexing.world.photo import resident_photo
+from indexing.world.render import draw_frame, truth_of
+from indexing.world.sampler import sample_scene
+from indexing.world.samples import render_sample
+from indexing.world.scenario import (INCIDENT_CAMERA, SECOND_CAMERA, THIEF_ID, demo_scenario,
+                                     heldout_queries, heldout_scenarios)
+from indexing.world.timeline import frame_truth, timeline
+from indexing.world.truth import Action, Layout
+
+VI_MARKS = set("àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ")
+
+
+def _all_captions(n: int) -> list[tuple[str, str]]:
+    rng = random.Random(n)
+    pairs = []
+    for _ in range(n):
+        scene, placements = sample_scene(rng, tuple(Layout), allow_heldout_combos=True)
+        pairs.append(caption_pair(scene, tuple(p.label for p in placements), rng))
+    for scenario in [demo_scenario(0), *heldout_scenarios(0, quick=True)]:
+        pairs += [(e.caption_en, e.caption_vi) for e in timeline(scenario)]
+    return pairs
+
+
+@pytest.mark.unit
+def test_same_seed_same_sample_and_different_seed_different() -> None:
+    a, b, c = render_sample(11), render_sample(11), render_sample(12)
+    assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
+    assert (a.truth, a.caption_en, a.caption_vi) == (b.truth, b.caption_en, b.caption_vi)
+    assert not np.array_equal(np.asarray(a.image), np.asarray(c.image))
+
+
+@pytest.mark.unit
+def test_scenarios_and_photo_are_deterministic() -> None:
+    assert demo_scenario(5) == demo_scenario(5) and demo_scenario(5) != demo_scenario(6)
+    assert heldout_scenarios(3, quick=True) == heldout_scenarios(3, quick=True)
+    assert np.array_equal(np.asarray(resident_photo(2)), np.asarray(resident_photo(2)))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("size", [(256, 144), (1280, 720)])
+def test_pixels_change_only_inside_ground_truth_boxes(size: tuple[int, int]) -> None:
+    width, height = size
+    rng = random.Random(size[0])
+    for _ in range(40 if width < 1000 else 6):
+        scene, placements = sample_scene(rng, tuple(Layout), allow_heldout_combos=True,
+                                         aspect=width / height)
+        background = paint_background(scene.layout, scene.lighting, width, height, 1)
+        changed = np.any(draw_frame(background, scene, placements) != background, axis=2)
+        inside = np.zeros_like(changed)
+        for actor in truth_of(scene, placements, width, height).actors:
+            x0, y0, x1, y1 = actor.bbox.pixels(width, height)
+            inside[y0:y1, x0:x1] = True
+            assert changed[y0:y1, x0:x1].mean() > 0.05, f"{actor.label} barely drawn in its box"
+        assert not (changed & ~inside).any(), "something was drawn outside every actor's box"
+
+
+@pytest.mark.unit
+def test_frame_truth_follows_the_timeline() -> None:
+    scenario = demo_scenario(0)
+    for event in timeline(scenario):
+        mid = (event.start_s + event.end_s) / 2
+        ids = {a.actor_id for a in frame_truth(scenario, event.camera_id, mid).actors}
+        assert event.actor_id in ids
+
+
+@pytest.mark.unit
+def test_demo_thief_seen_on_two_cameras_a_minute_apart_at_night() -> None:
+    events = [e for e in timeline(demo_scenario(0)) if e.actor_id == THIEF_ID
+              and e.label.action in (Action.CARRIED, Action.PUSHED)]
+    by_camera = {e.camera_id: e for e in events}
+    assert set(by_camera) == {INCIDENT_CAMERA, SECOND_CAMERA}
+    first, second = by_camera[INCIDENT_CAMERA], by_camera[SECOND_CAMERA]
+    assert 50 <= second.start_s - first.start_s <= 70
+    assert first.label.colour == second.label.colour and first.scene.lighting == "night"
+
+
+@pytest.mark.unit
+def test_training_never_sees_heldout_layouts_or_compositions() -> None:
+    rng = random.Random(0)
+    assert not HELDOUT_LAYOUTS & set(TRAIN_LAYOUTS)
+    for _ in range(3000):
+        scene, placements = sample_scene(rng)
+        assert scene.layout in TRAIN_LAYOUTS
+        assert not any(is_heldout_combo(p.label, scene.lighting) for p in placements)
+
+
+@pytest.mark.unit
+def test_every_query_has_relevant_heldout_footage_in_both_languages() -> None:
+    events = [e for s in heldout_scenarios(0, quick=True) for e in timeline(s)]
+    assert {e.scene.layout for e in events} == HELDOUT_LAYOUTS
+    queries = heldout_queries()
+    assert {q.language for q in queries} == {Language.EN, Language.VI}
+    for query in queries:
+        assert any(query.relevant_event(e) for e in events), query.text
+
+
+@pytest.mark.unit
+def test_captions_fit_the_model_context_without_truncation() -> None:
+    from indexing.clip_model import new_clip
+    from indexing.models.configs import vigil_tiny_model_cfg, vigil_tiny_preprocess_cfg
+
+    tokenizer = new_clip(vigil_tiny_model_cfg(), vigil_tiny_preprocess_cfg()).tokenizer
+    texts = [c for pair in _all_captions(4000) for c in pair] + [q.text for q in heldout_queries()]
+    tokens = tokenizer(texts)
+    assert tokens.shape[1] == vigil_tiny_model_cfg()["text_cfg"]["context_length"]
+    assert (tokens[:, -1] == 0).all(), "a caption filled the whole context (truncated)"
+
+
+@pytest.mark.unit
+def test_vietnamese_captions_have_diacritics_and_english_is_ascii() -> None:
+    for en, vi in _all_captions(1000):
+        assert en.isascii() and en.strip() == en
+        assert VI_MARKS & set(vi.lower()), vi
+
+
+@pytest.mark.unit
+def test_captions_name_the_attributes_queries_ask_about() -> None:
+    scenario = demo_scenario(0)
+    carried = next(e for e in timeline(scenario) if e.label.action is Action.CARRIED)
+    rng = random.Random(0)
+    en = {describe(carried.scene, (carried.label,), Language.EN, rng) for _ in range(60)}
+    vi = {describe(carried.scene, (carried.label,), Language.VI, rng) for _ in range(60)}
+    assert any("carrying" in c and "night" in c for c in en)
+    assert any("vác xe đạp" in c and "đêm" in c for c in vi)
+    assert len(en) > 5 and len(vi) > 5
+    assert caption_pair(carried.scene, (carried.label,), random.Random(1)) == \
+        caption_pair(carried.scene, (carried.label,), random.Random(1))
+
+
+@pytest.mark.integration
+def test_rendered_video_has_a_keyframe_every_two_seconds(tmp_path: Path) -> None:
+    import av
+    from dataclasses import replace
+
+    from indexing.world.video import render_scenario
+
+    demo = demo_scenario(0)
+    cameras = demo.cameras[:2]
+    short = replace(demo, duration_s=6.0, cameras=cameras,
+                    events=tuple(e for e in demo.events if e.camera_id in {c.camera_id for c in cameras}))
+    footage = render_scenario(short, tmp_path, width=320, height=180)
+    assert set(footage.videos) == {c.camera_id for c in short.cameras}
+    with av.open(str(footage.videos[INCIDENT_CAMERA])) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (320, 180)
+        frames = [(f.key_frame, float(f.pts * stream.time_base)) for f in container.decode(stream)]
+    assert len(frames) == 60
+    assert [t for key, t in frames if key] == pytest.approx([0.0, 2.0, 4.0])
