@@ -7,14 +7,10 @@ import asyncio
 import json
 import logging
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
 from services.settings import ConfigError, Settings, load_settings, masked_dump
-
-JOB_POLL_S = 0.5
-
 
 def _parse_time(text: str) -> datetime:
     try:
@@ -60,26 +56,12 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
         print(f"job {job_id}")
         if args.no_wait:
             return 0
-        status = wait_for_job(client, job_id, show_progress=True)
+        status = client.wait_for_job(job_id, show_progress=True)
     print(f"{status.state}: {status.segments} segments ({status.segments_skipped} already stored), "
           f"{status.keyframes} keyframes, {status.vectors} new vectors")
     if status.error:
         print(f"error: {status.error}", file=sys.stderr)
     return 0 if status.state == "succeeded" else 1
-
-
-def wait_for_job(client: object, job_id: str, show_progress: bool) -> object:
-    """Poll a job until it ends, with a progress bar over keyframes."""
-    from tqdm import tqdm
-
-    with tqdm(desc="ingest", unit="keyframe", disable=not show_progress) as bar:
-        while True:
-            status = client.get_job(job_id)  # type: ignore[attr-defined]
-            bar.set_postfix(segments=status.segments, vectors=status.vectors, state=status.state)
-            bar.update(status.keyframes - bar.n)
-            if status.done:
-                return status
-            time.sleep(JOB_POLL_S)
 
 
 def cmd_search(settings: Settings, args: argparse.Namespace) -> int:

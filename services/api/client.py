@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from vigil.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc, search_pb2, search
 CHUNK_BYTES = 1024 * 1024
 DEFAULT_TIMEOUT_S = 30.0
 UPLOAD_TIMEOUT_S = 3600.0
+JOB_POLL_S = 0.5
 # Retry only when the server is unreachable, and only idempotent calls (not uploads).
 _RETRY_POLICY = json.dumps({"methodConfig": [{
     "name": [{"service": "vigil.v1.SearchService"},
@@ -109,6 +111,23 @@ class VigilClient:
         state = ingest_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
         return JobStatus(job.job_id, job.camera_id, state, p.segments, p.segments_skipped,
                          p.keyframes, p.vectors, job.error)
+
+    def wait_for_job(self, job_id: str, show_progress: bool = False,
+                     timeout_s: float = UPLOAD_TIMEOUT_S) -> JobStatus:
+        """Poll a job until it ends (optionally with a progress bar over keyframes)."""
+        from tqdm import tqdm
+
+        deadline = time.monotonic() + timeout_s
+        with tqdm(desc="ingest", unit="keyframe", disable=not show_progress) as bar:
+            while True:
+                status = self.get_job(job_id)
+                bar.set_postfix(segments=status.segments, vectors=status.vectors, state=status.state)
+                bar.update(status.keyframes - bar.n)
+                if status.done:
+                    return status
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"job {job_id} still {status.state} after {timeout_s:.0f} s")
+                time.sleep(JOB_POLL_S)
 
 
 def _upload(header: ingest_pb2.IngestFileHeader, path: Path) -> Iterator[ingest_pb2.IngestFileRequest]:

@@ -7,7 +7,6 @@ supports: a frame of the video, uploaded as a photo, finds its own segment.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,20 +22,10 @@ from tests.media import SCENE_S, SCENES, frame_png
 START = datetime(2026, 11, 20, 21, 59, 50, tzinfo=UTC)  # crosses an hour boundary
 
 
-def wait(client: VigilClient, job_id: str, timeout_s: float = 300) -> JobStatus:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = client.get_job(job_id)
-        if status.done:
-            return status
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not finish in {timeout_s} s")
-
-
 @pytest.fixture(scope="module")
 def ingested(server: object, video: Path) -> JobStatus:
     with VigilClient(server.address) as c:  # type: ignore[attr-defined]
-        return wait(c, c.ingest_file(video, "cam-hem-12", START))
+        return c.wait_for_job(c.ingest_file(video, "cam-hem-12", START), timeout_s=300)
 
 
 def _manifests(node: object, camera: str) -> list[SegmentManifest]:
@@ -126,7 +115,7 @@ def test_ingesting_the_same_file_again_stores_nothing_new(
         ingested: JobStatus, client: VigilClient, node: object, video: Path) -> None:
     before = sorted(o.key for o in node.store.list("segments/"))  # type: ignore[attr-defined]
     vectors_before = len(node.index)  # type: ignore[attr-defined]
-    again = wait(client, client.ingest_file(video, "cam-hem-12", START))
+    again = client.wait_for_job(client.ingest_file(video, "cam-hem-12", START), timeout_s=300)
     assert again.state == "succeeded"
     assert again.segments_skipped == again.segments == len(SCENES)
     assert again.vectors == 0

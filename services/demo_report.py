@@ -1,0 +1,66 @@
+"""The demo's outputs for a person: a contact sheet (PNG) and an HTML page of the top hits."""
+
+from __future__ import annotations
+
+import html
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from services.api.client import Hit
+
+THUMB_W, THUMB_H = 240, 135
+LABEL_W = 330
+ROW_H = THUMB_H + 30
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    query: str
+    hits: list[Hit]
+    thumbnails: list[bytes]  # JPEG of each hit's best keyframe
+    relevant: list[bool]  # per hit: overlaps the scripted incident
+
+
+def contact_sheet(results: list[QueryResult], path: Path, per_row: int = 3) -> None:
+    sheet = Image.new("RGB", (LABEL_W + per_row * (THUMB_W + 10), ROW_H * len(results) + 10), "white")
+    draw = ImageDraw.Draw(sheet)
+    for row, result in enumerate(results):
+        y = 10 + row * ROW_H
+        draw.text((10, y + THUMB_H // 2 - 6), result.query[:48], fill="black")
+        for col, (hit, jpeg, ok) in enumerate(zip(result.hits, result.thumbnails, result.relevant)):
+            x = LABEL_W + col * (THUMB_W + 10)
+            thumb = Image.open(io.BytesIO(jpeg)).convert("RGB").resize((THUMB_W, THUMB_H))
+            sheet.paste(thumb, (x, y))
+            draw.rectangle((x, y, x + THUMB_W - 1, y + THUMB_H - 1),
+                           outline="limegreen" if ok else "grey", width=3 if ok else 1)
+            draw.text((x, y + THUMB_H + 4),
+                      f"{hit.camera_id} {hit.start:%H:%M:%S}-{hit.end:%H:%M:%S} {hit.score:.2f}",
+                      fill="black")
+    sheet.save(path)
+
+
+def html_page(results: list[QueryResult], out_dir: Path, verdict: str) -> Path:
+    thumbs = out_dir / "thumbnails"
+    thumbs.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for qi, result in enumerate(results):
+        cells = []
+        for hi, (hit, jpeg, ok) in enumerate(zip(result.hits, result.thumbnails, result.relevant)):
+            name = f"q{qi}-h{hi}.jpg"
+            (thumbs / name).write_bytes(jpeg)
+            mark = " ✔ incident" if ok else ""
+            cells.append(
+                f'<td><img src="thumbnails/{name}" width="{THUMB_W}"><br>'
+                f"{html.escape(hit.camera_id)} {hit.start:%H:%M:%S}–{hit.end:%H:%M:%S} UTC<br>"
+                f"score {hit.score:.3f}{mark}</td>")
+        rows.append(f"<tr><th>{html.escape(result.query)}</th>{''.join(cells)}</tr>")
+    page = out_dir / "index.html"
+    page.write_text(
+        "<!doctype html><meta charset='utf-8'><title>Vigil demo</title>"
+        "<style>body{font-family:sans-serif}td,th{padding:6px;vertical-align:top;text-align:left}"
+        "</style><h1>Vigil — investigator demo</h1>"
+        f"<p>{html.escape(verdict)}</p><table>{''.join(rows)}</table>", encoding="utf-8")
+    return page
