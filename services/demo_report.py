@@ -7,13 +7,14 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from services.api.client import Hit
 
 THUMB_W, THUMB_H = 240, 135
 LABEL_W = 330
 ROW_H = THUMB_H + 30
+FONT_FILES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)  # has Vietnamese glyphs
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,10 @@ class QueryResult:
 def contact_sheet(results: list[QueryResult], path: Path, per_row: int = 3) -> None:
     sheet = Image.new("RGB", (LABEL_W + per_row * (THUMB_W + 10), ROW_H * len(results) + 10), "white")
     draw = ImageDraw.Draw(sheet)
+    font = _font()
     for row, result in enumerate(results):
         y = 10 + row * ROW_H
-        draw.text((10, y + THUMB_H // 2 - 6), result.query[:48], fill="black")
+        draw.text((10, y + THUMB_H // 2 - 6), result.query[:44], fill="black", font=font)
         for col, (hit, jpeg, ok) in enumerate(zip(result.hits, result.thumbnails, result.relevant)):
             x = LABEL_W + col * (THUMB_W + 10)
             thumb = Image.open(io.BytesIO(jpeg)).convert("RGB").resize((THUMB_W, THUMB_H))
@@ -38,8 +40,16 @@ def contact_sheet(results: list[QueryResult], path: Path, per_row: int = 3) -> N
                            outline="limegreen" if ok else "grey", width=3 if ok else 1)
             draw.text((x, y + THUMB_H + 4),
                       f"{hit.camera_id} {hit.start:%H:%M:%S}-{hit.end:%H:%M:%S} {hit.score:.2f}",
-                      fill="black")
+                      fill="black", font=font)
     sheet.save(path)
+
+
+def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """A font with Vietnamese diacritics when the system has one (else Pillow's default)."""
+    for name in FONT_FILES:
+        if Path(name).is_file():
+            return ImageFont.truetype(name, 13)
+    return ImageFont.load_default(size=13)
 
 
 def html_page(results: list[QueryResult], out_dir: Path, verdict: str) -> Path:
