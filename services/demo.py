@@ -99,7 +99,7 @@ def _at(offset_s: float) -> datetime:
 
 def _query(client: VigilClient, node: Vigil, query: str, hits: list[Hit],
            incident: list[object]) -> QueryResult:
-    relevant = [_overlaps(h, incident) for h in hits]
+    relevant = [_shows(h, incident) for h in hits]
     print(f"  {query}")
     if not hits:
         print("      no good match")
@@ -110,7 +110,8 @@ def _query(client: VigilClient, node: Vigil, query: str, hits: list[Hit],
     return QueryResult(query, hits, thumbs, relevant)
 
 
-def _overlaps(hit: Hit, incident: list[object]) -> bool:
+def _shows(hit: Hit, incident: list[object]) -> bool:
+    """The hit's best keyframe (what the investigator sees first) shows the incident."""
     return any(hit.camera_id == e.camera_id  # type: ignore[attr-defined]
-               and hit.start <= _at(e.end_s) and _at(e.start_s) <= hit.end  # type: ignore[attr-defined]
+               and _at(e.start_s) <= hit.frame_time <= _at(e.end_s)  # type: ignore[attr-defined]
                for e in incident)
