@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 
@@ -30,12 +31,23 @@ class IndexLog:
                  records=np.frombuffer(meta, dtype=np.uint8))
         self._store.put_bytes(keys.index_log_key(self._model_id, batch_id), buf.getvalue())
 
+    def delete_range(self, index: FrameIndex, camera_id: str, start_ms: int, end_ms: int) -> int:
+        """Delete from `index` and persist the deletion as a tombstone, so a restart honours it."""
+        tombstone = {"camera_id": camera_id, "start_ms": start_ms, "end_ms": end_ms}
+        self._store.put_bytes(f"{self._prefix}tombstones/{uuid.uuid4().hex}.json",
+                              json.dumps(tombstone).encode(), "application/json")
+        return index.delete_range(camera_id, start_ms, end_ms)
+
     def replay(self, index: FrameIndex) -> int:
-        """Add every logged batch to `index`; returns the number of frames loaded."""
-        loaded = 0
-        for obj in sorted(self._store.list(keys.index_prefix(self._model_id) + "log/"),
-                          key=lambda o: o.key):
+        """Add every logged batch to `index`, then apply tombstones; returns frames kept."""
+        for obj in sorted(self._store.list(self._prefix + "log/"), key=lambda o: o.key):
             with np.load(io.BytesIO(self._store.get_bytes(obj.key)), allow_pickle=False) as data:
                 records = [FrameRecord(**r) for r in json.loads(data["records"].tobytes())]
-                loaded += index.add(records, data["vectors"])
-        return loaded
+                index.add(records, data["vectors"])
+        for obj in self._store.list(self._prefix + "tombstones/"):
+            index.delete_range(**json.loads(self._store.get_bytes(obj.key)))
+        return len(index)
+
+    @property
+    def _prefix(self) -> str:
+        return keys.index_prefix(self._model_id)

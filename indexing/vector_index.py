@@ -58,12 +58,12 @@ class FrameIndex:
     def __init__(self, dim: int) -> None:
         self.dim = dim
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self._records: list[FrameRecord] = []
+        self._records: list[FrameRecord | None] = []  # by frame id; None once deleted
         self._by_frame: dict[tuple[str, int], int] = {}
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._by_frame)
 
     def contains(self, camera_id: str, time_ms: int) -> bool:
         return (camera_id, time_ms) in self._by_frame
@@ -83,21 +83,36 @@ class FrameIndex:
             self._index.add_with_ids(np.ascontiguousarray(vectors[new], dtype=np.float32), ids)
             return len(new)
 
+    def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> int:
+        """Forget the camera's keyframes with time in [start_ms, end_ms); returns how many."""
+        with self._lock:
+            ids = [i for i, r in enumerate(self._records)
+                   if r is not None and r.camera_id == camera_id and start_ms <= r.time_ms < end_ms]
+            if ids:
+                self._index.remove_ids(np.array(ids, dtype=np.int64))
+            for i in ids:
+                record = self._records[i]
+                assert record is not None
+                del self._by_frame[(record.camera_id, record.time_ms)]
+                self._records[i] = None
+            return len(ids)
+
     def search(self, query: np.ndarray, top_k: int, where: SearchFilter = SearchFilter()) -> list[FrameHit]:
         with self._lock:
-            if not self._records:
+            if not self._by_frame:
                 return []
             params = None
             if not where.is_empty:
-                allowed = np.array([i for i, r in enumerate(self._records) if where.allows(r)],
-                                   dtype=np.int64)
+                allowed = np.array([i for i, r in enumerate(self._records)
+                                    if r is not None and where.allows(r)], dtype=np.int64)
                 if allowed.size == 0:
                     return []
                 params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
             q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-            scores, ids = self._index.search(q, min(top_k, len(self._records)), params=params)
-        return [FrameHit(self._records[i], float(s))
-                for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+            scores, ids = self._index.search(q, min(top_k, len(self._by_frame)), params=params)
+            return [FrameHit(self._records[i], float(s))  # type: ignore[arg-type]
+                    for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
 
     def records(self) -> Iterable[FrameRecord]:
-        return list(self._records)
+        with self._lock:
+            return [r for r in self._records if r is not None]

@@ -19,9 +19,14 @@ from services.ingest import IngestPipeline, IngestRequest
 from services.jobs import Job, JobRegistry, JobState, new_job_id
 from services.search import SearchEngine
 from services.settings import Settings
+from storage.cameras import CameraRegistry
+from storage.export import Exporter
 from storage.media import probe
+from storage.recordings import Recordings
+from storage.retention import Holds, RetentionSweeper
 from storage.s3 import S3Endpoint, S3ObjectStore
 from storage.seaweed import EmbeddedSeaweed
+from storage.timeutil import to_ms
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +73,12 @@ class Vigil:
         logger.info("index %s: %d keyframes loaded from the bucket", self.model_id, loaded)
         self.search = SearchEngine(self.query_embedder, self.index, s.search)
         self.jobs = JobRegistry(self.store)
+        self.cameras = CameraRegistry(self.store)
+        self.holds = Holds(self.store)
+        self.recordings = Recordings(self.store)
+        self.exporter = Exporter(self.store, s.data_dir / "work", s.ingest.media_timeout_s)
+        self.retention = RetentionSweeper(self.store, self.cameras, self.holds, self,
+                                          clock_ms=lambda: to_ms(datetime.now(UTC)))
         start_ray(s.ray)
         self.pool = EmbedderPool(spec, s.ray)
         self.pipeline = IngestPipeline(self.store, self.index, self.index_log, self.pool.embed,
@@ -86,6 +97,11 @@ class Vigil:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> int:
+        """The index side of retention (`storage.retention.VectorDeleter`); persisted."""
+        with self._index_lock:
+            return self.index_log.delete_range(self.index, camera_id, start_ms, end_ms)
 
     @property
     def upload_dir(self) -> Path:

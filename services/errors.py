@@ -11,6 +11,7 @@ from storage.errors import (
     StorageError,
     StorageUnavailableError,
 )
+from storage.export import IntegrityError, NoFootageError
 from storage.recordings import ConflictingFootageError
 
 
@@ -38,6 +39,8 @@ _STATUS: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (ImageDecodeError, grpc.StatusCode.INVALID_ARGUMENT),
     (ConflictingFootageError, grpc.StatusCode.ALREADY_EXISTS),
     (ObjectNotFoundError, grpc.StatusCode.NOT_FOUND),
+    (NoFootageError, grpc.StatusCode.NOT_FOUND),
+    (IntegrityError, grpc.StatusCode.DATA_LOSS),
     (StorageUnavailableError, grpc.StatusCode.UNAVAILABLE),
     (ModelUnavailableError, grpc.StatusCode.FAILED_PRECONDITION),
     (StorageError, grpc.StatusCode.INTERNAL),

@@ -67,6 +67,7 @@ class ServerSettings(_Section):
     max_message_mb: int = Field(8, ge=1, le=64, description="largest single gRPC message")
     max_top_k: int = Field(100, ge=1, le=1000, description="largest top_k a search may ask for")
     max_query_chars: int = Field(1000, ge=1, description="longest accepted text query")
+    max_export_hours: float = Field(24.0, gt=0, description="longest range one export may cover")
 
 
 class SearchSettings(_Section):

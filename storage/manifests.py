@@ -23,6 +23,7 @@ class SegmentManifest:
     codec: str
     width: int
     height: int
+    init_bytes: int  # size of the fMP4 init section (ftyp + moov), for HLS EXT-X-MAP
 
     @property
     def duration_ms(self) -> int:

@@ -90,7 +90,10 @@ def _reason(exc: Exception) -> str:
 
 
 def segment(source: Path, out_dir: Path, segment_seconds: float, timeout_s: float) -> list[SegmentFile]:
-    """Cut `source` into keyframe-aligned MP4 segments by stream copy.
+    """Cut `source` into keyframe-aligned fragmented-MP4 segments by stream copy.
+
+    Fragmented MP4 (init section, then one fragment per keyframe) is what HLS
+    players stream (CMAF); it is still an ordinary MP4 to every other tool.
 
     Each segment starts at a keyframe. ffmpeg's segment list gives approximate
     start times (shifted by the B-frame delay), so each is snapped to the
@@ -103,6 +106,7 @@ def segment(source: Path, out_dir: Path, segment_seconds: float, timeout_s: floa
         ffmpeg.output(stream["v:0"], str(out_dir / "seg_%06d.mp4"), c="copy", f="segment",
                       segment_time=f"{segment_seconds:.3f}", reset_timestamps=1,
                       segment_format="mp4", segment_list=str(listing),
+                      segment_format_options="movflags=+frag_keyframe+empty_moov+default_base_moof",
                       segment_list_type="csv", an=None, sn=None, dn=None)
         .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
         .compile(cmd=ffmpeg_exe(), overwrite_output=True)

@@ -8,6 +8,7 @@ from storage import keys
 from storage.errors import StorageError
 from storage.manifests import SegmentManifest, sha256_file
 from storage.media import SegmentFile, VideoInfo
+from storage.mp4 import init_section_size
 from storage.object_store import ObjectStore
 
 HOUR_MS = 3_600_000
@@ -37,7 +38,8 @@ class Recordings:
         manifest = SegmentManifest(
             camera_id=camera_id, segment_key=key, start_ms=start_ms, end_ms=end_ms,
             bytes=seg.path.stat().st_size, sha256=sha256_file(seg.path),
-            codec=info.codec, width=info.width, height=info.height)
+            codec=info.codec, width=info.width, height=info.height,
+            init_bytes=init_section_size(seg.path))
         existing = self.manifest(key)
         if existing is not None:
             if existing.sha256 != manifest.sha256:

@@ -13,17 +13,28 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.api.playback import AdminServicer, CameraServicer, PlaybackServicer
 from services.api.servicers import IngestServicer, SearchServicer
 from services.app import Vigil
-from vigil.v1 import ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
+from vigil.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    cameras_pb2,
+    cameras_pb2_grpc,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    playback_pb2,
+    playback_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 GRACE_S = 5.0
-SERVICE_NAMES = (
-    search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
-    ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
-)
+SERVICE_NAMES = tuple(service.full_name for module in (search_pb2, ingest_pb2, cameras_pb2,
+                                                        playback_pb2, admin_pb2)
+                      for service in module.DESCRIPTOR.services_by_name.values())
 
 
 async def create_server(node: Vigil, address: str) -> tuple[grpc.aio.Server, int]:
@@ -33,6 +44,9 @@ async def create_server(node: Vigil, address: str) -> tuple[grpc.aio.Server, int
                                       ("grpc.max_send_message_length", limit)])
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(node), server)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(node), server)
+    cameras_pb2_grpc.add_CameraServiceServicer_to_server(CameraServicer(node), server)
+    playback_pb2_grpc.add_PlaybackServiceServicer_to_server(PlaybackServicer(node), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(node), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in (*SERVICE_NAMES, ""):

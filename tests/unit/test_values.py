@@ -29,7 +29,7 @@ def test_camera_ids_that_could_escape_the_layout_are_refused(bad: str) -> None:
 
 
 def test_manifest_round_trips() -> None:
-    m = SegmentManifest("cam", "segments/cam/x.mp4", 1000, 5000, 123, "ab" * 32, "h264", 1280, 720)
+    m = SegmentManifest("cam", "segments/cam/x.mp4", 1000, 5000, 123, "ab" * 32, "h264", 1280, 720, 800)
     assert SegmentManifest.from_json(m.to_json()) == m
     assert m.duration_ms == 4000
 
