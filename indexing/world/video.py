@@ -71,15 +71,18 @@ def render_camera(scenario: Scenario, camera_id: str, path: Path, width: int, he
 
 def render_scenario(scenario: Scenario, out_dir: Path, width: int = 1280, height: int = 720,
                     workers: int = 2) -> RenderedFootage:
-    """Render every camera to `out_dir/{camera_id}.mp4` (in parallel) and return the timeline."""
+    """Render every camera to `out_dir/{camera_id}.mp4` (`workers` processes) and return the timeline."""
     if width % 2 or height % 2:
         raise ValueError(f"frame size {width}x{height} must be even for yuv420p")
     out_dir.mkdir(parents=True, exist_ok=True)
     ids = [cam.camera_id for cam in scenario.cameras]
     paths = [out_dir / f"{cam_id}.mp4" for cam_id in ids]
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(ids)))) as pool:
-        list(pool.map(render_camera, [scenario] * len(ids), ids, paths, [width] * len(ids),
-                      [height] * len(ids)))
+    sizes = [width] * len(ids), [height] * len(ids)
+    if workers <= 1:  # in-process: usable where child processes are not (daemons, Ray tasks)
+        list(map(render_camera, [scenario] * len(ids), ids, paths, *sizes))
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, len(ids))) as pool:
+            list(pool.map(render_camera, [scenario] * len(ids), ids, paths, *sizes))
     logger.info("rendered %d cameras of %s to %s", len(ids), scenario.name, out_dir)
     return RenderedFootage(videos=dict(zip(ids, paths)), events=timeline(scenario), width=width,
                            height=height, fps=scenario.fps, duration_s=scenario.duration_s)
