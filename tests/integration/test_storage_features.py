@@ -140,3 +140,24 @@ def test_retention_deletes_expired_footage_except_under_hold(
     restarted = FrameIndex(node.index.dim)  # type: ignore[attr-defined]
     IndexLog(store, node.model_id).replay(restarted)  # type: ignore[attr-defined]
     assert not [r for r in restarted.records() if r.camera_id == camera]
+
+
+def test_a_segment_whose_upload_was_killed_is_invisible_until_reingested(
+        server: object, node: object, channel: grpc.Channel, video: Path, tmp_path: Path) -> None:
+    """A crash between the segment PUT and its manifest leaves an object no reader trusts."""
+    from storage import keys
+
+    camera, start_ms = "cam-crash", to_ms(START)
+    orphan = keys.segment_key(camera, start_ms, start_ms + SCENE_S * 1000)
+    node.store.put_bytes(orphan, video.read_bytes()[:50_000], "video/mp4")  # type: ignore[attr-defined]
+    stub = playback_pb2_grpc.PlaybackServiceStub(channel)
+    request = playback_pb2.GetPlaylistRequest(
+        camera_id=camera, time_range=_range(START, START + timedelta(seconds=DURATION_S)))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetPlaylist(request)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    _ingest(server, video, camera, START)  # the retry replaces the torn object
+    assert stub.GetPlaylist(request).segments == len(SCENES)
+    local = tmp_path / "seg.mp4"
+    node.store.get_file(orphan, local)  # type: ignore[attr-defined]
+    assert local.stat().st_size > 50_000
