@@ -122,6 +122,7 @@ def run_synthetic(args: Any) -> dict[str, Any]:
     from indexing.world.video import render_scenario
     from services.api.server import BackgroundServer
     from services.app import Vigil
+    from services.auth import ALL_GROUPS, Role
     from services.settings import load_settings
 
     with tempfile.TemporaryDirectory(prefix="vigil-retrieval-") as tmp:
@@ -135,7 +136,7 @@ def run_synthetic(args: Any) -> dict[str, Any]:
             events.extend(footage.events)
         queries = synthetic_queries(events)
         with Vigil(settings) as node, BackgroundServer(node) as server, \
-                VigilClient(server.address) as client:
+                VigilClient(server.address, node.tokens.create("bench", Role.ADMIN, [ALL_GROUPS])) as client:
             for camera_id, path in sorted(videos.items()):
                 status = client.wait_for_job(client.ingest_file(path, camera_id, RECORDING_START))
                 if status.state != "succeeded":
@@ -154,11 +155,12 @@ def main() -> None:
     p.add_argument("--model-path", help="local open_clip model folder")
     p.add_argument("--labels", type=Path, help="JSONL of labelled clips (with --address)")
     p.add_argument("--address", help="a running vigil server holding the labelled footage")
+    p.add_argument("--token", help="bearer token for --address (viewer role is enough)")
     args = p.parse_args()
     if args.labels:
         if not args.address:
             p.error("--labels needs --address")
-        with VigilClient(args.address) as client:
+        with VigilClient(args.address, args.token) as client:
             result = evaluate(client, load_labels(args.labels))
     else:
         result = run_synthetic(args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,8 @@ import ray
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.index_log import IndexLog
 from indexing.vector_index import FrameIndex
+from services.audit import AuditLog
+from services.auth import Principal, TokenStore
 from services.embedding_pool import EmbedderPool, start_ray
 from services.errors import status_for
 from services.ingest import IngestPipeline, IngestRequest
@@ -29,6 +32,7 @@ from storage.seaweed import EmbeddedSeaweed
 from storage.timeutil import to_ms
 
 logger = logging.getLogger(__name__)
+GROUPS_CACHE_S = 5.0
 
 
 def model_spec(settings: Settings) -> ModelSpec:
@@ -77,6 +81,11 @@ class Vigil:
         self.holds = Holds(self.store)
         self.recordings = Recordings(self.store)
         self.exporter = Exporter(self.store, s.data_dir / "work", s.ingest.media_timeout_s)
+        self.tokens = TokenStore(self.store)
+        self.audit = AuditLog(self.store)
+        if s.auth.enabled and (path := self.tokens.bootstrap_admin(s.data_dir)) is not None:
+            logger.warning("no tokens in the bucket: created an admin token, saved to %s", path)
+        self._groups_cache: tuple[float, dict[str, str]] = (0.0, {})
         self.retention = RetentionSweeper(self.store, self.cameras, self.holds, self,
                                           clock_ms=lambda: to_ms(datetime.now(UTC)))
         start_ray(s.ray)
@@ -97,6 +106,20 @@ class Vigil:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def camera_groups(self) -> dict[str, str]:
+        """camera id → group, from the registry, cached for a few seconds."""
+        loaded_at, groups = self._groups_cache
+        if time.monotonic() - loaded_at > GROUPS_CACHE_S:
+            groups = {c.camera_id: c.group for c in self.cameras.list()}
+            self._groups_cache = (time.monotonic(), groups)
+        return groups
+
+    def visible_cameras(self, principal: Principal) -> frozenset[str] | None:
+        """Cameras the caller may see; None means every camera (groups '*')."""
+        if principal.all_cameras:
+            return None
+        return frozenset(c for c, g in self.camera_groups().items() if g in principal.groups)
 
     def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> int:
         """The index side of retention (`storage.retention.VectorDeleter`); persisted."""

@@ -9,6 +9,7 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from services.settings import ConfigError, Settings, load_settings, masked_dump
 
@@ -23,10 +24,24 @@ def _parse_time(text: str) -> datetime:
 
 
 def _address(settings: Settings, override: str | None) -> str:
-    if override:
-        return override
+    if override or settings.client.address:
+        return override or settings.client.address  # type: ignore[return-value]
     host = settings.server.host
     return f"{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{settings.server.port}"
+
+
+def _token(settings: Settings) -> str | None:
+    """VIGIL_CLIENT__TOKEN, else the bootstrap admin token a local server wrote."""
+    if settings.client.token is not None:
+        return settings.client.token.get_secret_value()
+    path = settings.data_dir / "admin-token"
+    return path.read_text().strip() if path.is_file() else None
+
+
+def _client(settings: Settings, args: argparse.Namespace) -> Any:
+    from services.api.client import VigilClient
+
+    return VigilClient(_address(settings, getattr(args, "address", None)), _token(settings))
 
 
 def cmd_validate_config(settings: Settings, _: argparse.Namespace) -> int:
@@ -49,9 +64,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from services.api.client import VigilClient
-
-    with VigilClient(_address(settings, args.address)) as client:
+    with _client(settings, args) as client:
         job_id = client.ingest_file(args.file, args.camera, args.start)
         print(f"job {job_id}")
         if args.no_wait:
@@ -65,9 +78,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
-    from services.api.client import VigilClient
-
-    with VigilClient(_address(settings, args.address)) as client:
+    with _client(settings, args) as client:
         options = {"camera_ids": args.camera or (), "start": args.start, "end": args.end,
                    "frames": args.frames, "min_score": args.min_score}
         if args.image:
@@ -85,11 +96,34 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_job(settings: Settings, args: argparse.Namespace) -> int:
-    from services.api.client import VigilClient
-
-    with VigilClient(_address(settings, args.address)) as client:
+    with _client(settings, args) as client:
         print(client.get_job(args.job_id))
     return 0
+
+
+def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
+    with _client(settings, args) as client:
+        token, token_hash = client.create_token(args.subject, args.role, args.group)
+    print(f"token (shown once, keep it secret): {token}\nrevoke with: vigil token revoke {token_hash}")
+    return 0
+
+
+def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    with _client(settings, args) as client:
+        client.revoke_token(args.token_hash)
+    print("revoked")
+    return 0
+
+
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    with _client(settings, args) as client:
+        check = client.verify_audit()
+    if check.ok:
+        print(f"audit trail intact: {check.records} records")
+        return 0
+    print(f"audit trail BROKEN at record {check.first_broken_seq}: {check.reason} "
+          f"({check.records} records verified before it)")
+    return 1
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -130,6 +164,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id")
     p.add_argument("--address")
     p.set_defaults(func=cmd_job)
+    p = sub.add_parser("token", help="issue or revoke bearer tokens (admin)")
+    tsub = p.add_subparsers(dest="token_command", required=True)
+    t = tsub.add_parser("create", help="issue a token")
+    t.add_argument("--subject", required=True, help="person or system the token is for")
+    t.add_argument("--role", required=True, choices=["viewer", "investigator", "ingest", "admin"])
+    t.add_argument("--group", action="append", required=True, help="camera group ('*' for all)")
+    t.add_argument("--address")
+    t.set_defaults(func=cmd_token_create)
+    t = tsub.add_parser("revoke", help="revoke a token by its hash")
+    t.add_argument("token_hash")
+    t.add_argument("--address")
+    t.set_defaults(func=cmd_token_revoke)
+    p = sub.add_parser("audit", help="the audit trail (admin)")
+    asub = p.add_subparsers(dest="audit_command", required=True)
+    a = asub.add_parser("verify", help="check the hash chain, report the first broken link")
+    a.add_argument("--address")
+    a.set_defaults(func=cmd_audit_verify)
     p = sub.add_parser("demo", help="the investigator demo on a synthetic city")
     p.add_argument("--out", type=Path, default=Path("demo-output"))
     p.set_defaults(func=cmd_demo)

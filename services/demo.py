@@ -9,14 +9,17 @@ incident was found.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from services.api.client import Hit, VigilClient
 from services.api.server import BackgroundServer
 from services.app import Vigil
+from services.auth import ALL_GROUPS, Role, hash_token
 from services.demo_report import QueryResult, contact_sheet, html_page
 from services.settings import Settings
 
@@ -51,7 +54,8 @@ def run_demo(settings: Settings, out_dir: Path) -> int:
     (out_dir / "resident-photo.jpg").write_bytes(photo.getvalue())
 
     print("2/4 starting Vigil (embedded S3, Ray, gRPC) …", flush=True)
-    with Vigil(settings) as node, BackgroundServer(node) as server, VigilClient(server.address) as client:
+    with Vigil(settings) as node, BackgroundServer(node) as server, \
+            _session_token(node) as token, VigilClient(server.address, token) as client:
         print("3/4 ingesting through the gRPC API …", flush=True)
         for camera_id, path in videos.items():
             status = client.wait_for_job(client.ingest_file(path, camera_id, RECORDING_START), True)
@@ -75,6 +79,16 @@ def run_demo(settings: Settings, out_dir: Path) -> int:
     page = html_page(results, out_dir, verdict)
     print(f"\n{verdict}\nContact sheet: {out_dir / 'contact_sheet.png'}\nPage: {page}")
     return 0 if found_text and found_photo else 1
+
+
+@contextlib.contextmanager
+def _session_token(node: Vigil) -> Iterator[str]:
+    """A token for this run only (ingest and search), revoked when the demo ends."""
+    token = node.tokens.create("vigil-demo", Role.ADMIN, [ALL_GROUPS])
+    try:
+        yield token
+    finally:
+        node.tokens.revoke(hash_token(token))
 
 
 def _footage(scenario: object, folder: Path) -> dict[str, Path]:

@@ -29,6 +29,10 @@ class NotFoundError(VigilError):
     code = grpc.StatusCode.NOT_FOUND
 
 
+class PermissionDeniedError(VigilError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
 class ResourceExhaustedError(VigilError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 

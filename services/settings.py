@@ -76,6 +76,18 @@ class SearchSettings(_Section):
     candidates_per_clip: int = Field(8, ge=1, le=100, description="keyframes fetched per clip asked for")
 
 
+class AuthSettings(_Section):
+    enabled: bool = Field(True, description="require bearer tokens on every RPC (health stays open)")
+    rate_per_s: float = Field(50.0, gt=0, description="requests per second allowed per token")
+    burst: int = Field(100, ge=1, description="requests a token may burst above its rate")
+
+
+class ClientSettings(_Section):
+    address: str | None = Field(None, description="server host:port for CLI commands (default: server.*)")
+    token: SecretStr | None = Field(None, description="bearer token for CLI commands "
+                                    "(default: the bootstrap admin token in data_dir)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIL_", env_nested_delimiter="__",
                                       extra="forbid", frozen=True)
@@ -88,6 +100,8 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     server: ServerSettings = ServerSettings()
     search: SearchSettings = SearchSettings()
+    auth: AuthSettings = AuthSettings()
+    client: ClientSettings = ClientSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

@@ -81,11 +81,18 @@ def server(node: object) -> Iterator[object]:
         yield running
 
 
+@pytest.fixture(scope="session")
+def admin_token(node: object) -> str:
+    from services.auth import ALL_GROUPS, Role
+
+    return node.tokens.create("test-admin", Role.ADMIN, [ALL_GROUPS])  # type: ignore[attr-defined]
+
+
 @pytest.fixture()
-def client(server: object) -> Iterator[object]:
+def client(server: object, admin_token: str) -> Iterator[object]:
     from services.api.client import VigilClient
 
-    with VigilClient(server.address) as c:
+    with VigilClient(server.address, admin_token) as c:  # type: ignore[attr-defined]
         yield c
 
 

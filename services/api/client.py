@@ -8,12 +8,21 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 
 from services.api.timestamps import ms_from_ts, ts_from_ms
 from storage.timeutil import from_ms, to_ms
-from vigil.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
+from vigil.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    common_pb2,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+)
 
 CHUNK_BYTES = 1024 * 1024
 DEFAULT_TIMEOUT_S = 30.0
@@ -64,11 +73,36 @@ class JobStatus:
         return self.state in ("succeeded", "failed")
 
 
+class BearerAuth(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInterceptor):
+    """Adds `authorization: Bearer TOKEN` to every call on a channel."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = ("authorization", f"Bearer {token}")
+
+    def _details(self, details: Any) -> Any:
+        metadata = [*(details.metadata or ()), self._metadata]
+        return details._replace(metadata=metadata)
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+        return continuation(self._details(details), request_iterator)
+
+
+def open_channel(address: str, token: str | None) -> grpc.Channel:
+    """An insecure channel to Vigil (loopback or behind a TLS-terminating proxy), with the token."""
+    channel = grpc.insecure_channel(address, options=[
+        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ("grpc.service_config", _RETRY_POLICY)])
+    return grpc.intercept_channel(channel, BearerAuth(token)) if token else channel
+
+
 class VigilClient:
-    def __init__(self, address: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self._channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-            ("grpc.service_config", _RETRY_POLICY)])
+    def __init__(self, address: str, token: str | None = None,
+                 timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self._channel = open_channel(address, token)
+        self._admin = admin_pb2_grpc.AdminServiceStub(self._channel)
         self._search = search_pb2_grpc.SearchServiceStub(self._channel)
         self._ingest = ingest_pb2_grpc.IngestServiceStub(self._channel)
         self._timeout = timeout_s
@@ -128,6 +162,24 @@ class VigilClient:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"job {job_id} still {status.state} after {timeout_s:.0f} s")
                 time.sleep(JOB_POLL_S)
+
+    def create_token(self, subject: str, role: str, groups: Sequence[str]) -> tuple[str, str]:
+        """(token, token_hash); the token is shown only now."""
+        r = self._admin.CreateToken(admin_pb2.CreateTokenRequest(subject=subject, role=role,
+                                                                 groups=list(groups)),
+                                    timeout=self._timeout)
+        return r.token, r.token_hash
+
+    def revoke_token(self, token_hash: str) -> None:
+        self._admin.RevokeToken(admin_pb2.RevokeTokenRequest(token_hash=token_hash), timeout=self._timeout)
+
+    def verify_audit(self) -> admin_pb2.VerifyAuditResponse:
+        return self._admin.VerifyAudit(admin_pb2.VerifyAuditRequest(), timeout=self._timeout)
+
+    @property
+    def channel(self) -> grpc.Channel:
+        """The authenticated channel, for calling any other stub."""
+        return self._channel
 
 
 def _upload(header: ingest_pb2.IngestFileHeader, path: Path) -> Iterator[ingest_pb2.IngestFileRequest]:

@@ -35,6 +35,10 @@ def search_query(request: search_pb2.SearchRequest | search_pb2.SearchByImageReq
                        min_score=request.min_score if request.HasField("min_score") else None)
 
 
+def filter_json(where: SearchFilter) -> dict[str, object]:
+    return {"camera_ids": sorted(where.camera_ids), "start_ms": where.start_ms, "end_ms": where.end_ms}
+
+
 def search_response(result: SearchResult, model_id: str) -> search_pb2.SearchResponse:
     return search_pb2.SearchResponse(hits=[hit_message(h) for h in result.hits],
                                      model_id=model_id, no_good_match=result.no_good_match)

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 
 import grpc
 
+from services.api.access import current_principal
 from services.api.servicers import mapped_errors
 from services.api.timestamps import ms_from_ts, ts_from_ms
 from services.app import Vigil
-from services.errors import InvalidArgumentError, NotFoundError, ResourceExhaustedError
+from services.auth import Role, hash_token
+from services.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+)
 from storage.cameras import Camera
 from storage.keys import validate_camera_id
 from storage.playlist import gaps, hls_playlist
@@ -54,9 +62,22 @@ def hold_message(h: Hold) -> admin_pb2.Hold:
                           created_by=h.created_by, time_range=_range_msg(h.start_ms, h.end_ms))
 
 
-def caller(context: grpc.aio.ServicerContext) -> str:
-    """Who asked, for manifests and logs (a token's subject once authentication is on)."""
-    return context.peer() or "unknown"
+def caller() -> str:
+    """Who asked: the authenticated token's subject."""
+    return current_principal().subject
+
+
+async def visible_camera(node: Vigil, camera_id: str, missing: str) -> str:
+    """The camera id if the caller may see it; otherwise NOT_FOUND, exactly as for no camera."""
+    camera_id = camera_id_arg(camera_id)
+    visible = await asyncio.to_thread(node.visible_cameras, current_principal())
+    if visible is not None and camera_id not in visible:
+        raise NotFoundError(missing)
+    return camera_id
+
+
+async def audit(node: Vigil, action: str, details: dict[str, object]) -> None:
+    await asyncio.to_thread(node.audit.append, caller(), action, details)
 
 
 class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
@@ -69,14 +90,22 @@ class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
         c = request.camera
         if c.retention_days < 1:
             raise InvalidArgumentError("retention_days must be at least 1")
+        principal = current_principal()
+        if not principal.all_cameras and c.group not in principal.groups:
+            raise PermissionDeniedError("you may only register cameras in your own groups")
         camera = Camera(camera_id_arg(c.camera_id), c.name[:200], c.group[:100], c.location[:200],
                         c.stream_url[:2000], c.retention_days)
-        return camera_message(await asyncio.to_thread(self._node.cameras.put, camera))
+        stored = await asyncio.to_thread(self._node.cameras.put, camera)
+        await audit(self._node, "register_camera", {"camera_id": camera.camera_id,
+                                                    "group": camera.group,
+                                                    "retention_days": camera.retention_days})
+        return camera_message(stored)
 
     @mapped_errors
     async def GetCamera(self, request: cameras_pb2.GetCameraRequest,
                         context: grpc.aio.ServicerContext) -> cameras_pb2.Camera:
-        camera = await asyncio.to_thread(self._node.cameras.get, camera_id_arg(request.camera_id))
+        camera_id = await visible_camera(self._node, request.camera_id, f"no camera {request.camera_id}")
+        camera = await asyncio.to_thread(self._node.cameras.get, camera_id)
         if camera is None:
             raise NotFoundError(f"no camera {request.camera_id}")
         return camera_message(camera)
@@ -85,8 +114,11 @@ class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
     async def ListCameras(self, request: cameras_pb2.ListCamerasRequest,
                           context: grpc.aio.ServicerContext) -> cameras_pb2.ListCamerasResponse:
         cameras = await asyncio.to_thread(self._node.cameras.list)
+        visible = await asyncio.to_thread(self._node.visible_cameras, current_principal())
         return cameras_pb2.ListCamerasResponse(cameras=[
-            camera_message(c) for c in cameras if not request.group or c.group == request.group])
+            camera_message(c) for c in cameras
+            if (not request.group or c.group == request.group)
+            and (visible is None or c.camera_id in visible)])
 
 
 class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
@@ -99,11 +131,14 @@ class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
     @mapped_errors
     async def GetPlaylist(self, request: playback_pb2.GetPlaylistRequest,
                           context: grpc.aio.ServicerContext) -> playback_pb2.GetPlaylistResponse:
-        camera = camera_id_arg(request.camera_id)
+        missing = f"camera {request.camera_id} has no footage in the requested range"
+        camera = await visible_camera(self._node, request.camera_id, missing)
         start, end = time_range_arg(request.time_range)
         segments = await asyncio.to_thread(lambda: list(self._node.recordings.segments(camera, start, end)))
         if not segments:
-            raise NotFoundError(f"camera {camera} has no footage in the requested range")
+            raise NotFoundError(missing)
+        await audit(self._node, "playlist", {"camera_id": camera, "start_ms": start, "end_ms": end,
+                                             "segments": len(segments)})
         ttl = self._ttl()
         m3u8 = await asyncio.to_thread(hls_playlist, segments,
                                        lambda key: self._node.store.presigned_get_url(key, ttl))
@@ -118,8 +153,10 @@ class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
         if not key.startswith("segments/") or ".." in key or not key.endswith(".mp4"):
             raise InvalidArgumentError("segment_key must name a stored segment (segments/…/….mp4)")
         manifest = await asyncio.to_thread(self._node.recordings.manifest, key)
-        if manifest is None:
+        visible = await asyncio.to_thread(self._node.visible_cameras, current_principal())
+        if manifest is None or (visible is not None and manifest.camera_id not in visible):
             raise NotFoundError("no such segment")
+        await audit(self._node, "clip_view", {"segment_key": key})
         ttl = self._ttl()
         url = await asyncio.to_thread(self._node.store.presigned_get_url, key, ttl)
         return playback_pb2.GetClipUrlResponse(url=url, expires=ts_from_ms(to_ms(datetime.now(UTC) + ttl)))
@@ -127,11 +164,12 @@ class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
     @mapped_errors
     async def ExportClip(self, request: playback_pb2.ExportClipRequest,
                          context: grpc.aio.ServicerContext) -> playback_pb2.ExportClipResponse:
-        cameras = [camera_id_arg(c) for c in dict.fromkeys(request.camera_ids)]
-        if not cameras or len(cameras) > MAX_CAMERAS_PER_EXPORT:
+        if not 0 < len(request.camera_ids) <= MAX_CAMERAS_PER_EXPORT:
             raise InvalidArgumentError(f"give 1..{MAX_CAMERAS_PER_EXPORT} camera ids")
         start, end = time_range_arg(request.time_range, self._node.settings.server.max_export_hours)
-        exporter, who, ttl = self._node.exporter, caller(context), self._ttl()
+        cameras = [await visible_camera(self._node, c, f"camera {c} has no footage in the requested range")
+                   for c in dict.fromkeys(request.camera_ids)]
+        exporter, who, ttl = self._node.exporter, caller(), self._ttl()
         export_id = exporter.new_id()
         clips = []
         for camera in cameras:
@@ -141,6 +179,9 @@ class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
                 camera_id=camera, video_key=m.video_key, sha256=m.sha256, url=url,
                 manifest_key=m.video_key.removesuffix(".mp4") + ".json",
                 delivered=_range_msg(m.start_ms, m.end_ms), source_segments=len(m.sources)))
+        await audit(self._node, "export", {"export_id": export_id, "cameras": cameras,
+                                           "start_ms": start, "end_ms": end,
+                                           "sha256": [c.sha256 for c in clips]})
         return playback_pb2.ExportClipResponse(export_id=export_id, clips=clips)
 
 
@@ -151,30 +192,68 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @mapped_errors
     async def PlaceHold(self, request: admin_pb2.PlaceHoldRequest,
                         context: grpc.aio.ServicerContext) -> admin_pb2.Hold:
-        camera = camera_id_arg(request.camera_id)
+        camera = await visible_camera(self._node, request.camera_id, f"no camera {request.camera_id}")
         start, end = time_range_arg(request.time_range)
         hold = await asyncio.to_thread(self._node.holds.place, camera, start, end,
-                                       request.reason[:500], caller(context))
+                                       request.reason[:500], caller())
+        await audit(self._node, "place_hold", {"hold_id": hold.hold_id, "camera_id": camera,
+                                               "start_ms": start, "end_ms": end})
         return hold_message(hold)
 
     @mapped_errors
     async def ReleaseHold(self, request: admin_pb2.ReleaseHoldRequest,
                           context: grpc.aio.ServicerContext) -> admin_pb2.ReleaseHoldResponse:
-        if not request.hold_id.isalnum() or len(request.hold_id) != 32:
+        if not re.fullmatch(r"[0-9a-f]{32}", request.hold_id):
             raise InvalidArgumentError("hold_id must be 32 hex characters")
         await asyncio.to_thread(self._node.holds.release, request.hold_id)
+        await audit(self._node, "release_hold", {"hold_id": request.hold_id})
         return admin_pb2.ReleaseHoldResponse()
 
     @mapped_errors
     async def ListHolds(self, request: admin_pb2.ListHoldsRequest,
                         context: grpc.aio.ServicerContext) -> admin_pb2.ListHoldsResponse:
         holds = await asyncio.to_thread(self._node.holds.all)
-        return admin_pb2.ListHoldsResponse(holds=[hold_message(h) for h in holds])
+        visible = await asyncio.to_thread(self._node.visible_cameras, current_principal())
+        return admin_pb2.ListHoldsResponse(holds=[hold_message(h) for h in holds
+                                                  if visible is None or h.camera_id in visible])
 
     @mapped_errors
     async def RunRetention(self, request: admin_pb2.RunRetentionRequest,
                            context: grpc.aio.ServicerContext) -> admin_pb2.RunRetentionResponse:
         report = await asyncio.to_thread(self._node.retention.sweep)
+        await audit(self._node, "retention", {"segments_deleted": report.segments_deleted,
+                                              "bytes_deleted": report.bytes_deleted})
         return admin_pb2.RunRetentionResponse(
             segments_deleted=report.segments_deleted, bytes_deleted=report.bytes_deleted,
             vectors_deleted=report.vectors_deleted, segments_held=report.held)
+
+    @mapped_errors
+    async def CreateToken(self, request: admin_pb2.CreateTokenRequest,
+                          context: grpc.aio.ServicerContext) -> admin_pb2.CreateTokenResponse:
+        try:
+            role = Role(request.role)
+        except ValueError:
+            raise InvalidArgumentError(f"role must be one of {[r.value for r in Role]}") from None
+        subject = request.subject.strip()[:100]
+        if not subject or not request.groups:
+            raise InvalidArgumentError("a token needs a subject and at least one group ('*' for all)")
+        token = await asyncio.to_thread(self._node.tokens.create, subject, role, list(request.groups))
+        await audit(self._node, "create_token", {"subject": subject, "role": role.value,
+                                                 "groups": sorted(request.groups)})
+        return admin_pb2.CreateTokenResponse(token=token, token_hash=hash_token(token))
+
+    @mapped_errors
+    async def RevokeToken(self, request: admin_pb2.RevokeTokenRequest,
+                          context: grpc.aio.ServicerContext) -> admin_pb2.RevokeTokenResponse:
+        if not re.fullmatch(r"[0-9a-f]{64}", request.token_hash):
+            raise InvalidArgumentError("token_hash must be 64 lowercase hex characters")
+        await asyncio.to_thread(self._node.tokens.revoke, request.token_hash)
+        await audit(self._node, "revoke_token", {"token_hash": request.token_hash})
+        return admin_pb2.RevokeTokenResponse()
+
+    @mapped_errors
+    async def VerifyAudit(self, request: admin_pb2.VerifyAuditRequest,
+                          context: grpc.aio.ServicerContext) -> admin_pb2.VerifyAuditResponse:
+        check = await asyncio.to_thread(self._node.audit.verify)
+        return admin_pb2.VerifyAuditResponse(records=check.records, ok=check.ok, reason=check.reason,
+                                             first_broken_seq=check.first_broken_seq or 0)

@@ -13,9 +13,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.api.access import AuthInterceptor
 from services.api.playback import AdminServicer, CameraServicer, PlaybackServicer
 from services.api.servicers import IngestServicer, SearchServicer
 from services.app import Vigil
+from services.auth import RateLimiter
 from vigil.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -40,7 +42,11 @@ SERVICE_NAMES = tuple(service.full_name for module in (search_pb2, ingest_pb2, c
 async def create_server(node: Vigil, address: str) -> tuple[grpc.aio.Server, int]:
     """Build (not start) the server; returns it with the bound port (address may use port 0)."""
     limit = node.settings.server.max_message_mb * 1024 * 1024
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
+    auth = node.settings.auth
+    interceptor = AuthInterceptor(node.tokens if auth.enabled else None,
+                                  RateLimiter(auth.rate_per_s, auth.burst))
+    server = grpc.aio.server(interceptors=[interceptor],
+                             options=[("grpc.max_receive_message_length", limit),
                                       ("grpc.max_send_message_length", limit)])
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(node), server)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(node), server)

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import re
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
 from services.api import convert
+from services.api.access import current_principal
 from services.api.timestamps import ms_from_ts
 from services.app import Vigil
 from services.errors import InvalidArgumentError, NotFoundError, ResourceExhaustedError, status_for
+from services.search import SearchQuery, SearchResult
 from storage.keys import validate_camera_id
 from vigil.v1 import ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
 
@@ -62,6 +66,26 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             raise InvalidArgumentError(f"top_k {requested} is out of range 1..{limit}")
         return requested or DEFAULT_TOP_K
 
+    def _visible(self, query: SearchQuery) -> SearchQuery | None:
+        """Restrict the query to the caller's cameras, inside the search; None: nothing visible."""
+        visible = self._node.visible_cameras(current_principal())
+        if visible is None:
+            return query
+        cameras = query.where.camera_ids & visible if query.where.camera_ids else visible
+        if not cameras:
+            return None
+        return replace(query, where=replace(query.where, camera_ids=frozenset(cameras)))
+
+    async def _run(self, search: Callable[[SearchQuery], SearchResult], query: SearchQuery,
+                   audit: dict[str, object]) -> search_pb2.SearchResponse:
+        visible = await asyncio.to_thread(self._visible, query)
+        result = SearchResult([], False) if visible is None else await asyncio.to_thread(search, visible)
+        audit |= {"filter": convert.filter_json(query.where), "frames": query.frames,
+                  "returned": [[h.camera_id, h.start_ms, h.end_ms] for h in result.hits]}
+        await asyncio.to_thread(self._node.audit.append, current_principal().subject,
+                                "search", audit)
+        return convert.search_response(result, self._node.model_id)
+
     @mapped_errors
     async def Search(self, request: search_pb2.SearchRequest,
                      context: grpc.aio.ServicerContext) -> search_pb2.SearchResponse:
@@ -72,8 +96,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         if len(text) > limit:
             raise InvalidArgumentError(f"text query has {len(text)} characters; the limit is {limit}")
         query = convert.search_query(request, self._top_k(request.top_k))
-        result = await asyncio.to_thread(self._node.search.by_text, text, query)
-        return convert.search_response(result, self._node.model_id)
+        return await self._run(lambda q: self._node.search.by_text(text, q), query, {"text": text})
 
     @mapped_errors
     async def SearchByImage(self, request: search_pb2.SearchByImageRequest,
@@ -81,8 +104,8 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         if not request.image:
             raise InvalidArgumentError("image is empty")
         query = convert.search_query(request, self._top_k(request.top_k))
-        result = await asyncio.to_thread(self._node.search.by_image, request.image, query)
-        return convert.search_response(result, self._node.model_id)
+        return await self._run(lambda q: self._node.search.by_image(request.image, q), query,
+                               {"image_sha256": hashlib.sha256(request.image).hexdigest()})
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -100,6 +123,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             camera_id = validate_camera_id(header.camera_id)
         except ValueError as exc:
             raise InvalidArgumentError(str(exc)) from None
+        visible = await asyncio.to_thread(self._node.visible_cameras, current_principal())
+        if visible is not None and camera_id not in visible:
+            raise NotFoundError(f"no camera {camera_id} in your groups; register it first")
         if not header.HasField("start_time"):
             raise InvalidArgumentError("header.start_time is required")
         upload = await self._receive(request_iterator)
@@ -135,6 +161,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if not JOB_ID.match(request.job_id):
             raise InvalidArgumentError("job_id must be 32 lowercase hex characters")
         job = await asyncio.to_thread(self._node.jobs.get, request.job_id)
-        if job is None:
+        visible = await asyncio.to_thread(self._node.visible_cameras, current_principal())
+        if job is None or (visible is not None and job.camera_id not in visible):
             raise NotFoundError(f"no job {request.job_id}")
         return convert.job_message(job)

@@ -30,13 +30,18 @@ def _range(start: datetime, end: datetime) -> common_pb2.TimeRange:
 
 
 @pytest.fixture(scope="module")
-def channel(server: object) -> grpc.Channel:
-    with grpc.insecure_channel(server.address) as ch:  # type: ignore[attr-defined]
-        yield ch
+def channel(server: object, admin_token: str) -> grpc.Channel:
+    with VigilClient(server.address, admin_token) as c:  # type: ignore[attr-defined]
+        yield c.channel
 
 
-def _ingest(server: object, video: Path, camera: str, start: datetime) -> None:
-    with VigilClient(server.address) as c:  # type: ignore[attr-defined]
+@pytest.fixture(scope="module")
+def token(admin_token: str) -> str:
+    return admin_token
+
+
+def _ingest(server: object, video: Path, camera: str, start: datetime, token: str) -> None:
+    with VigilClient(server.address, token) as c:  # type: ignore[attr-defined]
         assert c.wait_for_job(c.ingest_file(video, camera, start), timeout_s=300).state == "succeeded"
 
 
@@ -63,10 +68,10 @@ def test_camera_registry_masks_stream_credentials(channel: grpc.Channel) -> None
 
 
 def test_playlist_plays_in_ffmpeg_and_shows_gaps(server: object, channel: grpc.Channel,
-                                                 video: Path, tmp_path: Path) -> None:
-    _ingest(server, video, "cam-play", START)
+                                                 video: Path, tmp_path: Path, token: str) -> None:
+    _ingest(server, video, "cam-play", START, token)
     later = START + timedelta(seconds=DURATION_S + 60)  # a one-minute hole in the recording
-    _ingest(server, video, "cam-play", later)
+    _ingest(server, video, "cam-play", later, token)
     stub = playback_pb2_grpc.PlaybackServiceStub(channel)
     resp = stub.GetPlaylist(playback_pb2.GetPlaylistRequest(
         camera_id="cam-play", time_range=_range(START, later + timedelta(seconds=DURATION_S))))
@@ -84,9 +89,9 @@ def test_playlist_plays_in_ffmpeg_and_shows_gaps(server: object, channel: grpc.C
 
 
 def test_export_is_a_verified_stream_copy_of_the_range(server: object, channel: grpc.Channel,
-                                                      video: Path, tmp_path: Path) -> None:
+                                                      video: Path, tmp_path: Path, token: str) -> None:
     for cam in ("cam-ex-a", "cam-ex-b"):
-        _ingest(server, video, cam, START)
+        _ingest(server, video, cam, START, token)
     stub = playback_pb2_grpc.PlaybackServiceStub(channel)
     resp = stub.ExportClip(playback_pb2.ExportClipRequest(
         camera_ids=["cam-ex-a", "cam-ex-b"],
@@ -112,12 +117,12 @@ def test_export_of_an_empty_range_is_not_found(channel: grpc.Channel) -> None:
 
 
 def test_retention_deletes_expired_footage_except_under_hold(
-        server: object, node: object, channel: grpc.Channel, video: Path) -> None:
+        server: object, node: object, channel: grpc.Channel, video: Path, token: str) -> None:
     camera = "cam-retain"
     cameras_pb2_grpc.CameraServiceStub(channel).RegisterCamera(cameras_pb2.RegisterCameraRequest(
         camera=cameras_pb2.Camera(camera_id=camera, retention_days=1)))
     old = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
-    _ingest(server, video, camera, old)
+    _ingest(server, video, camera, old, token)
     admin = admin_pb2_grpc.AdminServiceStub(channel)
     hold = admin.PlaceHold(admin_pb2.PlaceHoldRequest(
         camera_id=camera, reason="case 2026-1142: stolen bicycle",
@@ -125,7 +130,7 @@ def test_retention_deletes_expired_footage_except_under_hold(
     first = admin.RunRetention(admin_pb2.RunRetentionRequest())
     assert (first.segments_deleted, first.segments_held) == (len(SCENES) - 1, 1)
     assert first.vectors_deleted == (len(SCENES) - 1) * SCENE_S // 2
-    with VigilClient(server.address) as c:  # type: ignore[attr-defined]
+    with VigilClient(server.address, token) as c:  # type: ignore[attr-defined]
         left = c.search("anything", top_k=50, camera_ids=[camera], frames=True, min_score=-1).hits
         assert {h.segment_start for h in left} == {old + timedelta(seconds=8)}
     admin.ReleaseHold(admin_pb2.ReleaseHoldRequest(hold_id=hold.hold_id))
@@ -143,7 +148,7 @@ def test_retention_deletes_expired_footage_except_under_hold(
 
 
 def test_a_segment_whose_upload_was_killed_is_invisible_until_reingested(
-        server: object, node: object, channel: grpc.Channel, video: Path, tmp_path: Path) -> None:
+        server: object, node: object, channel: grpc.Channel, video: Path, tmp_path: Path, token: str) -> None:
     """A crash between the segment PUT and its manifest leaves an object no reader trusts."""
     from storage import keys
 
@@ -156,7 +161,7 @@ def test_a_segment_whose_upload_was_killed_is_invisible_until_reingested(
     with pytest.raises(grpc.RpcError) as err:
         stub.GetPlaylist(request)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    _ingest(server, video, camera, START)  # the retry replaces the torn object
+    _ingest(server, video, camera, START, token)  # the retry replaces the torn object
     assert stub.GetPlaylist(request).segments == len(SCENES)
     local = tmp_path / "seg.mp4"
     node.store.get_file(orphan, local)  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from vigil.v1 import common_pb2 as vigil_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vigil/v1/admin.proto\x12\x08vigil.v1\x1a\x15vigil/v1/common.proto\"w\n\x04Hold\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\'\n\ntime_range\x18\x03 \x01(\x0b\x32\x13.vigil.v1.TimeRange\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\ncreated_by\x18\x05 \x01(\t\"^\n\x10PlaceHoldRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\x12\x0e\n\x06reason\x18\x03 \x01(\t\"%\n\x12ReleaseHoldRequest\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\"\x15\n\x13ReleaseHoldResponse\"\x12\n\x10ListHoldsRequest\"2\n\x11ListHoldsResponse\x12\x1d\n\x05holds\x18\x01 \x03(\x0b\x32\x0e.vigil.v1.Hold\"\x15\n\x13RunRetentionRequest\"w\n\x14RunRetentionResponse\x12\x18\n\x10segments_deleted\x18\x01 \x01(\x05\x12\x15\n\rbytes_deleted\x18\x02 \x01(\x03\x12\x17\n\x0fvectors_deleted\x18\x03 \x01(\x05\x12\x15\n\rsegments_held\x18\x04 \x01(\x05\x32\xa8\x02\n\x0c\x41\x64minService\x12\x37\n\tPlaceHold\x12\x1a.vigil.v1.PlaceHoldRequest\x1a\x0e.vigil.v1.Hold\x12J\n\x0bReleaseHold\x12\x1c.vigil.v1.ReleaseHoldRequest\x1a\x1d.vigil.v1.ReleaseHoldResponse\x12\x44\n\tListHolds\x12\x1a.vigil.v1.ListHoldsRequest\x1a\x1b.vigil.v1.ListHoldsResponse\x12M\n\x0cRunRetention\x12\x1d.vigil.v1.RunRetentionRequest\x1a\x1e.vigil.v1.RunRetentionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vigil/v1/admin.proto\x12\x08vigil.v1\x1a\x15vigil/v1/common.proto\"w\n\x04Hold\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\'\n\ntime_range\x18\x03 \x01(\x0b\x32\x13.vigil.v1.TimeRange\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\ncreated_by\x18\x05 \x01(\t\"^\n\x10PlaceHoldRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\x12\x0e\n\x06reason\x18\x03 \x01(\t\"%\n\x12ReleaseHoldRequest\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\"\x15\n\x13ReleaseHoldResponse\"\x12\n\x10ListHoldsRequest\"2\n\x11ListHoldsResponse\x12\x1d\n\x05holds\x18\x01 \x03(\x0b\x32\x0e.vigil.v1.Hold\"\x15\n\x13RunRetentionRequest\"w\n\x14RunRetentionResponse\x12\x18\n\x10segments_deleted\x18\x01 \x01(\x05\x12\x15\n\rbytes_deleted\x18\x02 \x01(\x03\x12\x17\n\x0fvectors_deleted\x18\x03 \x01(\x05\x12\x15\n\rsegments_held\x18\x04 \x01(\x05\"C\n\x12\x43reateTokenRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0e\n\x06groups\x18\x03 \x03(\t\"8\n\x13\x43reateTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x12\n\ntoken_hash\x18\x02 \x01(\t\"(\n\x12RevokeTokenRequest\x12\x12\n\ntoken_hash\x18\x01 \x01(\t\"\x15\n\x13RevokeTokenResponse\"\x14\n\x12VerifyAuditRequest\"\\\n\x13VerifyAuditResponse\x12\x0f\n\x07records\x18\x01 \x01(\x03\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x18\n\x10\x66irst_broken_seq\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t2\x8c\x04\n\x0c\x41\x64minService\x12\x37\n\tPlaceHold\x12\x1a.vigil.v1.PlaceHoldRequest\x1a\x0e.vigil.v1.Hold\x12J\n\x0bReleaseHold\x12\x1c.vigil.v1.ReleaseHoldRequest\x1a\x1d.vigil.v1.ReleaseHoldResponse\x12\x44\n\tListHolds\x12\x1a.vigil.v1.ListHoldsRequest\x1a\x1b.vigil.v1.ListHoldsResponse\x12M\n\x0cRunRetention\x12\x1d.vigil.v1.RunRetentionRequest\x1a\x1e.vigil.v1.RunRetentionResponse\x12J\n\x0b\x43reateToken\x12\x1c.vigil.v1.CreateTokenRequest\x1a\x1d.vigil.v1.CreateTokenResponse\x12J\n\x0bRevokeToken\x12\x1c.vigil.v1.RevokeTokenRequest\x1a\x1d.vigil.v1.RevokeTokenResponse\x12J\n\x0bVerifyAudit\x12\x1c.vigil.v1.VerifyAuditRequest\x1a\x1d.vigil.v1.VerifyAuditResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,6 +48,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNRETENTIONREQUEST']._serialized_end=429
   _globals['_RUNRETENTIONRESPONSE']._serialized_start=431
   _globals['_RUNRETENTIONRESPONSE']._serialized_end=550
-  _globals['_ADMINSERVICE']._serialized_start=553
-  _globals['_ADMINSERVICE']._serialized_end=849
+  _globals['_CREATETOKENREQUEST']._serialized_start=552
+  _globals['_CREATETOKENREQUEST']._serialized_end=619
+  _globals['_CREATETOKENRESPONSE']._serialized_start=621
+  _globals['_CREATETOKENRESPONSE']._serialized_end=677
+  _globals['_REVOKETOKENREQUEST']._serialized_start=679
+  _globals['_REVOKETOKENREQUEST']._serialized_end=719
+  _globals['_REVOKETOKENRESPONSE']._serialized_start=721
+  _globals['_REVOKETOKENRESPONSE']._serialized_end=742
+  _globals['_VERIFYAUDITREQUEST']._serialized_start=744
+  _globals['_VERIFYAUDITREQUEST']._serialized_end=764
+  _globals['_VERIFYAUDITRESPONSE']._serialized_start=766
+  _globals['_VERIFYAUDITRESPONSE']._serialized_end=858
+  _globals['_ADMINSERVICE']._serialized_start=861
+  _globals['_ADMINSERVICE']._serialized_end=1385
 # @@protoc_insertion_point(module_scope)

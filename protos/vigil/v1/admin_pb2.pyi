@@ -66,3 +66,47 @@ class RunRetentionResponse(_message.Message):
     vectors_deleted: int
     segments_held: int
     def __init__(self, segments_deleted: _Optional[int] = ..., bytes_deleted: _Optional[int] = ..., vectors_deleted: _Optional[int] = ..., segments_held: _Optional[int] = ...) -> None: ...
+
+class CreateTokenRequest(_message.Message):
+    __slots__ = ("subject", "role", "groups")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    role: str
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, subject: _Optional[str] = ..., role: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateTokenResponse(_message.Message):
+    __slots__ = ("token", "token_hash")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    token_hash: str
+    def __init__(self, token: _Optional[str] = ..., token_hash: _Optional[str] = ...) -> None: ...
+
+class RevokeTokenRequest(_message.Message):
+    __slots__ = ("token_hash",)
+    TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
+    token_hash: str
+    def __init__(self, token_hash: _Optional[str] = ...) -> None: ...
+
+class RevokeTokenResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VerifyAuditRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VerifyAuditResponse(_message.Message):
+    __slots__ = ("records", "ok", "first_broken_seq", "reason")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BROKEN_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    records: int
+    ok: bool
+    first_broken_seq: int
+    reason: str
+    def __init__(self, records: _Optional[int] = ..., ok: _Optional[bool] = ..., first_broken_seq: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -55,6 +55,21 @@ class AdminServiceStub:
                 request_serializer=vigil_dot_v1_dot_admin__pb2.RunRetentionRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_admin__pb2.RunRetentionResponse.FromString,
                 _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/vigil.v1.AdminService/CreateToken',
+                request_serializer=vigil_dot_v1_dot_admin__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_admin__pb2.CreateTokenResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/vigil.v1.AdminService/RevokeToken',
+                request_serializer=vigil_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_admin__pb2.RevokeTokenResponse.FromString,
+                _registered_method=True)
+        self.VerifyAudit = channel.unary_unary(
+                '/vigil.v1.AdminService/VerifyAudit',
+                request_serializer=vigil_dot_v1_dot_admin__pb2.VerifyAuditRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_admin__pb2.VerifyAuditResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -87,6 +102,26 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateToken(self, request, context):
+        """Issue a bearer token; its plaintext is returned once and only its hash is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyAudit(self, request, context):
+        """Check the audit trail's hash chain.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +144,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RunRetention,
                     request_deserializer=vigil_dot_v1_dot_admin__pb2.RunRetentionRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_admin__pb2.RunRetentionResponse.SerializeToString,
+            ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=vigil_dot_v1_dot_admin__pb2.CreateTokenRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_admin__pb2.CreateTokenResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=vigil_dot_v1_dot_admin__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_admin__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'VerifyAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyAudit,
+                    request_deserializer=vigil_dot_v1_dot_admin__pb2.VerifyAuditRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_admin__pb2.VerifyAuditResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +270,87 @@ class AdminService:
             '/vigil.v1.AdminService/RunRetention',
             vigil_dot_v1_dot_admin__pb2.RunRetentionRequest.SerializeToString,
             vigil_dot_v1_dot_admin__pb2.RunRetentionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.AdminService/CreateToken',
+            vigil_dot_v1_dot_admin__pb2.CreateTokenRequest.SerializeToString,
+            vigil_dot_v1_dot_admin__pb2.CreateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.AdminService/RevokeToken',
+            vigil_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+            vigil_dot_v1_dot_admin__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.AdminService/VerifyAudit',
+            vigil_dot_v1_dot_admin__pb2.VerifyAuditRequest.SerializeToString,
+            vigil_dot_v1_dot_admin__pb2.VerifyAuditResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,123 @@
+"""Who may call what: every RPC names the roles allowed; anything unlisted is denied.
+
+The interceptor authenticates the bearer token, applies the per-token rate
+limit, checks the role, and hands the `Principal` to the servicer through a
+context variable set inside the handler's own task.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from services.auth import ALL_GROUPS, Principal, RateLimiter, Role, TokenStore
+
+R = Role
+VIEW = frozenset({R.VIEWER, R.INVESTIGATOR, R.ADMIN})
+INVESTIGATE = frozenset({R.INVESTIGATOR, R.ADMIN})
+INGEST = frozenset({R.INGEST, R.ADMIN})
+ADMIN = frozenset({R.ADMIN})
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "/vigil.v1.SearchService/Search": VIEW,
+    "/vigil.v1.SearchService/SearchByImage": VIEW,
+    "/vigil.v1.PlaybackService/GetPlaylist": VIEW,
+    "/vigil.v1.PlaybackService/GetClipUrl": VIEW,
+    "/vigil.v1.PlaybackService/ExportClip": INVESTIGATE,
+    "/vigil.v1.CameraService/GetCamera": VIEW | INGEST,
+    "/vigil.v1.CameraService/ListCameras": VIEW | INGEST,
+    "/vigil.v1.CameraService/RegisterCamera": INGEST,
+    "/vigil.v1.IngestService/IngestFile": INGEST,
+    "/vigil.v1.IngestService/GetJob": INGEST,
+    "/vigil.v1.AdminService/PlaceHold": INVESTIGATE,
+    "/vigil.v1.AdminService/ListHolds": INVESTIGATE,
+    "/vigil.v1.AdminService/ReleaseHold": ADMIN,
+    "/vigil.v1.AdminService/RunRetention": ADMIN,
+    "/vigil.v1.AdminService/CreateToken": ADMIN,
+    "/vigil.v1.AdminService/RevokeToken": ADMIN,
+    "/vigil.v1.AdminService/VerifyAudit": ADMIN,
+}
+OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+_principal: contextvars.ContextVar[Principal] = contextvars.ContextVar("vigil_principal")
+
+
+def current_principal() -> Principal:
+    """The authenticated caller of the RPC being handled."""
+    return _principal.get()
+
+
+def _bearer(metadata: tuple[Any, ...] | None) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+            return value.removeprefix("Bearer ").strip()
+    return None
+
+
+ANONYMOUS = Principal("anonymous", Role.ADMIN, frozenset({ALL_GROUPS}))
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Authenticates every RPC; with `tokens=None` (auth disabled) every caller is ANONYMOUS."""
+
+    def __init__(self, tokens: TokenStore | None, limiter: RateLimiter) -> None:
+        self._tokens = tokens
+        self._limiter = limiter
+
+    async def intercept_service(
+            self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+            details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method = details.method
+        if handler is None or method.startswith(OPEN_PREFIXES):
+            return handler
+        if self._tokens is None:
+            return _with_principal(handler, ANONYMOUS)
+        token = _bearer(details.invocation_metadata)
+        principal = self._tokens.authenticate(token) if token else None
+        if principal is None:
+            return _deny(handler, grpc.StatusCode.UNAUTHENTICATED,
+                         "a valid bearer token is required (metadata 'authorization: Bearer …')")
+        if principal.role not in PERMISSIONS.get(method, frozenset()):
+            return _deny(handler, grpc.StatusCode.PERMISSION_DENIED,
+                         f"role {principal.role.value!r} may not call {method.rsplit('/', 1)[-1]}")
+        if not self._limiter.allow(principal.subject):
+            return _deny(handler, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                         "request rate limit reached for this token; retry shortly")
+        return _with_principal(handler, principal)
+
+
+def _with_principal(handler: grpc.RpcMethodHandler, principal: Principal) -> grpc.RpcMethodHandler:
+    if handler.unary_unary:
+        inner = handler.unary_unary
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            _principal.set(principal)
+            return await inner(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer,
+                                                   handler.response_serializer)
+    if handler.stream_unary:
+        inner_s = handler.stream_unary
+
+        async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            _principal.set(principal)
+            return await inner_s(requests, context)
+
+        return grpc.stream_unary_rpc_method_handler(stream, handler.request_deserializer,
+                                                    handler.response_serializer)
+    raise TypeError(f"unsupported handler kind for {handler}")
+
+
+def _deny(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+    async def abort(_: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(code, message)
+
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(abort, handler.request_deserializer,
+                                                    handler.response_serializer)
+    return grpc.unary_unary_rpc_method_handler(abort, handler.request_deserializer,
+                                               handler.response_serializer)
