@@ -25,6 +25,7 @@ class VideoInfo:
     duration_s: float
     start_s: float  # the first video timestamp in the file
     keyframes_s: tuple[float, ...]  # keyframe times relative to start_s
+    frames: int
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,11 @@ def probe(path: Path, label: str | None = None) -> VideoInfo:
             if not container.streams.video:
                 raise MediaError("no video stream")
             stream = container.streams.video[0]
-            first, last, keys = _packet_span(container, stream)
+            first, last, keys, frames = _packet_span(container, stream)
             ctx = stream.codec_context
             info = VideoInfo(codec=ctx.name, width=ctx.width, height=ctx.height,
                              duration_s=last - first, start_s=first,
-                             keyframes_s=tuple(k - first for k in keys))
+                             keyframes_s=tuple(k - first for k in keys), frames=frames)
     except av.FFmpegError as exc:
         raise MediaError(f"{name}: not a readable video ({_reason(exc)})") from None
     except MediaError as exc:
@@ -59,14 +60,16 @@ def probe(path: Path, label: str | None = None) -> VideoInfo:
 
 
 def _packet_span(container: av.container.InputContainer,
-                 stream: av.VideoStream) -> tuple[float, float, list[float]]:
-    """(first pts, last pts + duration, keyframe pts) in seconds, from the packets (no decoding)."""
+                 stream: av.VideoStream) -> tuple[float, float, list[float], int]:
+    """(first pts, last pts + duration, keyframe pts, frames), seconds, from packets (no decoding)."""
     tb = float(stream.time_base)
     first = last = None
     keys: list[float] = []
+    frames = 0
     for packet in container.demux(stream):
         if packet.pts is None:
             continue
+        frames += 1
         start = packet.pts * tb
         end = start + (packet.duration or 0) * tb
         first = start if first is None else min(first, start)
@@ -75,10 +78,12 @@ def _packet_span(container: av.container.InputContainer,
             keys.append(start)
     if first is None or last is None or not keys:
         raise MediaError("no decodable video frames")
-    return first, last, sorted(keys)
+    return first, last, sorted(keys), frames
 
 
 def _check_sane(name: str, info: VideoInfo) -> None:
+    if info.frames < 2:
+        raise MediaError(f"{name}: a single still image, not video footage")
     if not (0 < info.width <= MAX_DIMENSION and 0 < info.height <= MAX_DIMENSION):
         raise MediaError(f"{name}: unsupported dimensions {info.width}x{info.height}")
     if not (0 < info.duration_s <= MAX_DURATION_S):

@@ -8,12 +8,15 @@ context variable set inside the handler's own task.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from services.auth import ALL_GROUPS, Principal, RateLimiter, Role, TokenStore
+from services.errors import InvalidArgumentError
 
 R = Role
 VIEW = frozenset({R.VIEWER, R.INVESTIGATOR, R.ADMIN})
@@ -90,25 +93,51 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return _with_principal(handler, principal)
 
 
+@dataclass(frozen=True)
+class _Malformed:
+    """Stands in for a request message that could not be parsed."""
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data) if deserializer else data
+        except DecodeError:
+            return _Malformed()
+    return parse
+
+
+MALFORMED = "the request is not a valid protobuf message for this method"
+
+
+async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        if isinstance(request, _Malformed):
+            raise InvalidArgumentError(MALFORMED)
+        yield request
+
+
 def _with_principal(handler: grpc.RpcMethodHandler, principal: Principal) -> grpc.RpcMethodHandler:
+    """Run the servicer with the caller set; malformed messages get INVALID_ARGUMENT."""
+    parse = _tolerant(handler.request_deserializer)
     if handler.unary_unary:
         inner = handler.unary_unary
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if isinstance(request, _Malformed):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED)
             _principal.set(principal)
             return await inner(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer,
-                                                   handler.response_serializer)
+        return grpc.unary_unary_rpc_method_handler(unary, parse, handler.response_serializer)
     if handler.stream_unary:
         inner_s = handler.stream_unary
 
         async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
             _principal.set(principal)
-            return await inner_s(requests, context)
+            return await inner_s(_checked(requests), context)
 
-        return grpc.stream_unary_rpc_method_handler(stream, handler.request_deserializer,
-                                                    handler.response_serializer)
+        return grpc.stream_unary_rpc_method_handler(stream, parse, handler.response_serializer)
     raise TypeError(f"unsupported handler kind for {handler}")
 
 
