@@ -39,9 +39,12 @@ def _token(settings: Settings) -> str | None:
 
 
 def _client(settings: Settings, args: argparse.Namespace) -> Any:
-    from services.api.client import VigilClient
+    from services.api.client import Tls, VigilClient
 
-    return VigilClient(_address(settings, getattr(args, "address", None)), _token(settings))
+    c = settings.client
+    tls = Tls(c.tls_ca_file.read_bytes(), c.tls_cert_file.read_bytes() if c.tls_cert_file else None,
+              c.tls_key_file.read_bytes() if c.tls_key_file else None) if c.tls_ca_file else None
+    return VigilClient(_address(settings, getattr(args, "address", None)), _token(settings), tls)
 
 
 def cmd_validate_config(settings: Settings, _: argparse.Namespace) -> int:

@@ -68,6 +68,9 @@ class ServerSettings(_Section):
     max_top_k: int = Field(100, ge=1, le=1000, description="largest top_k a search may ask for")
     max_query_chars: int = Field(1000, ge=1, description="longest accepted text query")
     max_export_hours: float = Field(24.0, gt=0, description="longest range one export may cover")
+    tls_cert_file: Path | None = Field(None, description="PEM server certificate: serve TLS when set")
+    tls_key_file: Path | None = Field(None, description="PEM private key of that certificate")
+    tls_client_ca_file: Path | None = Field(None, description="PEM CA: require client certificates")
 
 
 class SearchSettings(_Section):
@@ -86,6 +89,9 @@ class ClientSettings(_Section):
     address: str | None = Field(None, description="server host:port for CLI commands (default: server.*)")
     token: SecretStr | None = Field(None, description="bearer token for CLI commands "
                                     "(default: the bootstrap admin token in data_dir)")
+    tls_ca_file: Path | None = Field(None, description="PEM CA to verify a TLS server: use TLS when set")
+    tls_cert_file: Path | None = Field(None, description="PEM client certificate (mutual TLS)")
+    tls_key_file: Path | None = Field(None, description="PEM key of the client certificate")
 
 
 class Settings(BaseSettings):

@@ -90,18 +90,29 @@ class BearerAuth(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInterce
         return continuation(self._details(details), request_iterator)
 
 
-def open_channel(address: str, token: str | None) -> grpc.Channel:
-    """An insecure channel to Vigil (loopback or behind a TLS-terminating proxy), with the token."""
-    channel = grpc.insecure_channel(address, options=[
-        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-        ("grpc.service_config", _RETRY_POLICY)])
+@dataclass(frozen=True)
+class Tls:
+    """PEM bytes: the CA that signed the server, and optionally a client certificate and key."""
+
+    ca: bytes
+    cert: bytes | None = None
+    key: bytes | None = None
+
+
+def open_channel(address: str, token: str | None, tls: Tls | None = None) -> grpc.Channel:
+    """A channel to Vigil (TLS when `tls` is given) that sends the bearer token on every call."""
+    options = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
+               ("grpc.service_config", _RETRY_POLICY)]
+    channel = (grpc.secure_channel(address, grpc.ssl_channel_credentials(tls.ca, tls.key, tls.cert),
+                                   options=options)
+               if tls else grpc.insecure_channel(address, options=options))
     return grpc.intercept_channel(channel, BearerAuth(token)) if token else channel
 
 
 class VigilClient:
-    def __init__(self, address: str, token: str | None = None,
+    def __init__(self, address: str, token: str | None = None, tls: Tls | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self._channel = open_channel(address, token)
+        self._channel = open_channel(address, token, tls)
         self._admin = admin_pb2_grpc.AdminServiceStub(self._channel)
         self._search = search_pb2_grpc.SearchServiceStub(self._channel)
         self._ingest = ingest_pb2_grpc.IngestServiceStub(self._channel)

@@ -18,6 +18,7 @@ from services.api.playback import AdminServicer, CameraServicer, PlaybackService
 from services.api.servicers import IngestServicer, SearchServicer
 from services.app import Vigil
 from services.auth import RateLimiter
+from services.settings import ServerSettings
 from vigil.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -59,10 +60,22 @@ async def create_server(node: Vigil, address: str) -> tuple[grpc.aio.Server, int
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME,
                                          reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(address)
+    credentials = _server_credentials(node.settings.server)
+    port = (server.add_secure_port(address, credentials) if credentials
+            else server.add_insecure_port(address))
     if port == 0:
         raise OSError(f"cannot bind gRPC server to {address}")
     return server, port
+
+
+def _server_credentials(s: ServerSettings) -> grpc.ServerCredentials | None:
+    if s.tls_cert_file is None:
+        return None
+    if s.tls_key_file is None:
+        raise ValueError("server.tls_cert_file needs server.tls_key_file")
+    ca = s.tls_client_ca_file.read_bytes() if s.tls_client_ca_file else None
+    return grpc.ssl_server_credentials([(s.tls_key_file.read_bytes(), s.tls_cert_file.read_bytes())],
+                                       root_certificates=ca, require_client_auth=ca is not None)
 
 
 async def serve(node: Vigil) -> None:
