@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,14 +16,13 @@ from indexing.vector_index import FrameIndex
 from services.audit import AuditLog
 from services.auth import Principal, TokenStore
 from services.embedding_pool import EmbedderPool, start_ray
-from services.errors import status_for
-from services.ingest import IngestPipeline, IngestRequest
-from services.jobs import Job, JobRegistry, JobState, new_job_id
+from services.ingest import IngestPipeline
+from services.job_runner import JobRunner, node_id
+from services.jobs import Job, JobRegistry
 from services.search import SearchEngine
 from services.settings import Settings
 from storage.cameras import CameraRegistry
 from storage.export import Exporter
-from storage.media import probe
 from storage.recordings import Recordings
 from storage.retention import Holds, RetentionSweeper
 from storage.s3 import S3Endpoint, S3ObjectStore
@@ -55,7 +53,6 @@ class Vigil:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._seaweed: EmbeddedSeaweed | None = None
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest")
         self._index_lock = threading.Lock()
 
     def start(self) -> None:
@@ -92,9 +89,13 @@ class Vigil:
         self.pool = EmbedderPool(spec, s.ray)
         self.pipeline = IngestPipeline(self.store, self.index, self.index_log, self.pool.embed,
                                        s.ingest, s.data_dir / "work", s.ray.embed_batch)
+        self.runner = JobRunner(self.store, self.jobs, self.pipeline, self._index_lock,
+                                self.upload_dir, node_id(s.data_dir))
+        self.runner.resume()
 
     def stop(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        if hasattr(self, "runner"):
+            self.runner.stop()
         if ray.is_initialized():
             ray.shutdown()
         if self._seaweed is not None:
@@ -133,28 +134,5 @@ class Vigil:
         return path
 
     def submit_ingest(self, camera_id: str, start_ms: int, upload: Path, label: str) -> Job:
-        """Probe the upload (refusing unreadable files before storing anything), then ingest it."""
-        try:
-            info = probe(upload, label)
-        except Exception:
-            upload.unlink(missing_ok=True)
-            raise
-        job = self.jobs.put(Job(job_id=new_job_id(), camera_id=camera_id))
-        request = IngestRequest(camera_id=camera_id, start_ms=start_ms, path=upload, info=info)
-        self._executor.submit(self._run_job, job.job_id, request)
-        return job
-
-    def _run_job(self, job_id: str, request: IngestRequest) -> None:
-        self.jobs.update(job_id, state=JobState.RUNNING)
-        try:
-            with self._index_lock:  # one writer per index: dedup checks stay exact
-                progress = self.pipeline.run(request, lambda p: self.jobs.update(job_id, progress=p))
-            self.jobs.update(job_id, state=JobState.SUCCEEDED, progress=progress,
-                             finished=datetime.now(UTC))
-        except Exception as exc:
-            logger.exception("ingest job %s failed", job_id)
-            _, message = status_for(exc)
-            self.jobs.update(job_id, state=JobState.FAILED, error=message, finished=datetime.now(UTC))
-        finally:
-            request.path.unlink(missing_ok=True)
+        return self.runner.submit(camera_id, start_ms, upload, label)
 

@@ -32,6 +32,9 @@ class JobProgress:
 
 @dataclass(frozen=True)
 class Job:
+    """An ingest job. Its upload is staged in the bucket before the job id is acknowledged,
+    so a job whose node died can be run again from `staging_key` (ingest is idempotent)."""
+
     job_id: str
     camera_id: str
     state: JobState = JobState.PENDING
@@ -39,6 +42,17 @@ class Job:
     error: str = ""
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished: datetime | None = None
+    start_ms: int = 0
+    label: str = ""
+    node_id: str = ""
+
+    @property
+    def staging_key(self) -> str:
+        return f"staging/{self.job_id}"
+
+    @property
+    def done(self) -> bool:
+        return self.state in (JobState.SUCCEEDED, JobState.FAILED)
 
     def to_json(self) -> bytes:
         raw = asdict(self)
@@ -52,7 +66,9 @@ class Job:
         return cls(job_id=raw["job_id"], camera_id=raw["camera_id"], state=JobState(raw["state"]),
                    progress=JobProgress(**raw["progress"]), error=raw["error"],
                    created=datetime.fromisoformat(raw["created"]),
-                   finished=datetime.fromisoformat(raw["finished"]) if raw["finished"] else None)
+                   finished=datetime.fromisoformat(raw["finished"]) if raw["finished"] else None,
+                   start_ms=raw.get("start_ms", 0), label=raw.get("label", ""),
+                   node_id=raw.get("node_id", ""))
 
 
 def new_job_id() -> str:
@@ -80,6 +96,11 @@ class JobRegistry:
         if job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.RUNNING) and "state" in changes:
             self._store.put_bytes(keys.job_key(job_id), job.to_json(), "application/json")
         return job
+
+    def unfinished(self, node_id: str) -> list[Job]:
+        """Jobs this node acknowledged but did not finish (it was killed): to run again."""
+        jobs = (Job.from_json(self._store.get_bytes(o.key)) for o in self._store.list("jobs/"))
+        return [j for j in jobs if not j.done and j.node_id == node_id]
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:

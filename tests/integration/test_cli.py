@@ -82,3 +82,31 @@ def test_serve_ingest_search_survive_kill_and_restart(tmp_path: Path, video: Pat
         restarted.proc.send_signal(signal.SIGTERM)
         restarted.proc.wait(60)
     assert not _weed_running(data), "the embedded S3 server outlived vigil serve"
+
+
+@pytest.mark.timeout(600)
+def test_an_acknowledged_upload_survives_kill_9_mid_ingest(tmp_path: Path, video: Path,
+                                                           random_model_dir: Path) -> None:
+    data = tmp_path / "data"
+    env = _env(data, random_model_dir)
+    served = Served(env, tmp_path / "serve-1.log")
+    try:
+        out = _run(env, "ingest", str(video), "--camera", "cam-kill", "--no-wait",
+                   "--start", "2026-11-20T20:00:00Z", "--address", served.address)
+        job_id = out.split()[-1]
+    finally:
+        served.proc.send_signal(signal.SIGKILL)  # right after the acknowledgement
+        served.proc.wait(30)
+    restarted = Served(env, tmp_path / "serve-2.log")
+    try:
+        deadline = time.monotonic() + 240
+        while "succeeded" not in (status := _run(env, "job", job_id, "--address", restarted.address)):
+            assert time.monotonic() < deadline and "failed" not in status, status
+            time.sleep(1)
+        assert "segments=5" in status
+        frames = _run(env, "search", "xe đạp", "--frames", "--top-k", "50", "--camera", "cam-kill",
+                      "--address", restarted.address)
+        assert len(frames.strip().splitlines()) == 10  # every keyframe once: none lost, none twice
+    finally:
+        restarted.proc.send_signal(signal.SIGTERM)
+        restarted.proc.wait(60)

@@ -1,0 +1,95 @@
+"""Running ingest jobs: stage the upload in the bucket, acknowledge, ingest, and resume
+after a crash.
+
+A job id is returned only after the upload is in the bucket (`staging/{job}`)
+and the job record says PENDING, so an acknowledged upload survives kill -9.
+On start a node runs again every unfinished job it owned; ingest is
+idempotent (segments by content, vectors by camera and time), so the end
+state equals an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from services.errors import status_for
+from services.ingest import IngestPipeline, IngestRequest
+from services.jobs import Job, JobRegistry, JobState, new_job_id
+from storage.errors import ObjectNotFoundError
+from storage.media import probe
+from storage.object_store import ObjectStore
+
+logger = logging.getLogger(__name__)
+
+
+def node_id(data_dir: Path) -> str:
+    """This node's stable id, kept in its data folder."""
+    path = data_dir / "node-id"
+    if not path.is_file():
+        path.write_text(uuid.uuid4().hex)
+    return path.read_text().strip()
+
+
+class JobRunner:
+    def __init__(self, store: ObjectStore, jobs: JobRegistry, pipeline: IngestPipeline,
+                 index_lock: threading.Lock, upload_dir: Path, node: str) -> None:
+        self._store, self._jobs, self._pipeline = store, jobs, pipeline
+        self._index_lock, self._upload_dir, self._node = index_lock, upload_dir, node
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest")
+
+    def submit(self, camera_id: str, start_ms: int, upload: Path, label: str) -> Job:
+        """Probe (refusing unreadable files before storing anything), stage, acknowledge, run."""
+        try:
+            info = probe(upload, label)
+            job = Job(job_id=new_job_id(), camera_id=camera_id, start_ms=start_ms, label=label,
+                      node_id=self._node)
+            self._store.put_file(job.staging_key, upload, "video/mp4")
+        except Exception:
+            upload.unlink(missing_ok=True)
+            raise
+        self._jobs.put(job)
+        self._executor.submit(self._run, job.job_id, IngestRequest(camera_id, start_ms, upload, info))
+        return job
+
+    def resume(self) -> int:
+        """Run again the jobs this node acknowledged before it was killed."""
+        resumed = 0
+        for job in self._jobs.unfinished(self._node):
+            path = self._upload_dir / f"{job.job_id}.resume"
+            try:
+                self._store.get_file(job.staging_key, path)
+            except ObjectNotFoundError:
+                self._jobs.put(replace(job, state=JobState.FAILED, error="staged upload lost",
+                                       finished=datetime.now(UTC)))
+                continue
+            self._jobs.put(job)
+            request = IngestRequest(job.camera_id, job.start_ms, path, probe(path, job.label))
+            self._executor.submit(self._run, job.job_id, request)
+            resumed += 1
+        if resumed:
+            logger.warning("resumed %d unfinished ingest jobs", resumed)
+        return resumed
+
+    def stop(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self, job_id: str, request: IngestRequest) -> None:
+        self._jobs.update(job_id, state=JobState.RUNNING)
+        try:
+            with self._index_lock:  # one writer per index: dedup checks stay exact
+                progress = self._pipeline.run(request, lambda p: self._jobs.update(job_id, progress=p))
+            self._store.delete([f"staging/{job_id}"])
+            self._jobs.update(job_id, state=JobState.SUCCEEDED, progress=progress,
+                              finished=datetime.now(UTC))
+        except Exception as exc:
+            logger.exception("ingest job %s failed", job_id)
+            _, message = status_for(exc)
+            self._jobs.update(job_id, state=JobState.FAILED, error=message, finished=datetime.now(UTC))
+        finally:
+            request.path.unlink(missing_ok=True)
