@@ -35,6 +35,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "/vigil.v1.CameraService/RegisterCamera": INGEST,
     "/vigil.v1.IngestService/IngestFile": INGEST,
     "/vigil.v1.IngestService/GetJob": INGEST,
+    "/vigil.v1.IngestService/WatchJob": INGEST,
     "/vigil.v1.AdminService/PlaceHold": INVESTIGATE,
     "/vigil.v1.AdminService/ListHolds": INVESTIGATE,
     "/vigil.v1.AdminService/ReleaseHold": ADMIN,
@@ -138,6 +139,17 @@ def _with_principal(handler: grpc.RpcMethodHandler, principal: Principal) -> grp
             return await inner_s(_checked(requests), context)
 
         return grpc.stream_unary_rpc_method_handler(stream, parse, handler.response_serializer)
+    if handler.unary_stream:
+        inner_us = handler.unary_stream
+
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if isinstance(request, _Malformed):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED)
+            _principal.set(principal)
+            async for response in inner_us(request, context):
+                yield response
+
+        return grpc.unary_stream_rpc_method_handler(unary_stream, parse, handler.response_serializer)
     raise TypeError(f"unsupported handler kind for {handler}")
 
 
@@ -147,6 +159,13 @@ def _deny(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -
 
     if handler.stream_unary:
         return grpc.stream_unary_rpc_method_handler(abort, handler.request_deserializer,
+                                                    handler.response_serializer)
+    if handler.unary_stream:
+        async def abort_stream(_: Any, context: grpc.aio.ServicerContext) -> Any:
+            await context.abort(code, message)
+            yield  # pragma: no cover - makes this an async generator
+
+        return grpc.unary_stream_rpc_method_handler(abort_stream, handler.request_deserializer,
                                                     handler.response_serializer)
     return grpc.unary_unary_rpc_method_handler(abort, handler.request_deserializer,
                                                handler.response_serializer)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +26,6 @@ from vigil.v1 import (
 CHUNK_BYTES = 1024 * 1024
 DEFAULT_TIMEOUT_S = 30.0
 UPLOAD_TIMEOUT_S = 3600.0
-JOB_POLL_S = 0.5
 # Retry only when the server is unreachable, and only idempotent calls (not uploads).
 _RETRY_POLICY = json.dumps({"methodConfig": [{
     "name": [{"service": "vigil.v1.SearchService"},
@@ -73,7 +71,8 @@ class JobStatus:
         return self.state in ("succeeded", "failed")
 
 
-class BearerAuth(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInterceptor):
+class BearerAuth(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInterceptor,
+                 grpc.UnaryStreamClientInterceptor):
     """Adds `authorization: Bearer TOKEN` to every call on a channel."""
 
     def __init__(self, token: str) -> None:
@@ -88,6 +87,9 @@ class BearerAuth(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInterce
 
     def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
         return continuation(self._details(details), request_iterator)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
 
 
 @dataclass(frozen=True)
@@ -151,28 +153,25 @@ class VigilClient:
         return response.job_id
 
     def get_job(self, job_id: str) -> JobStatus:
-        job = self._ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=self._timeout)
-        p = job.progress
-        state = ingest_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
-        return JobStatus(job.job_id, job.camera_id, state, p.segments, p.segments_skipped,
-                         p.keyframes, p.vectors, job.error)
+        return _status(self._ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=self._timeout))
+
+    def watch_job(self, job_id: str, timeout_s: float = UPLOAD_TIMEOUT_S) -> Iterator[JobStatus]:
+        """The job's status at every change, until it ends."""
+        for job in self._ingest.WatchJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=timeout_s):
+            yield _status(job)
 
     def wait_for_job(self, job_id: str, show_progress: bool = False,
                      timeout_s: float = UPLOAD_TIMEOUT_S) -> JobStatus:
-        """Poll a job until it ends (optionally with a progress bar over keyframes)."""
+        """Follow a job (WatchJob) until it ends, optionally with a progress bar over keyframes."""
         from tqdm import tqdm
 
-        deadline = time.monotonic() + timeout_s
         with tqdm(desc="ingest", unit="keyframe", disable=not show_progress) as bar:
-            while True:
-                status = self.get_job(job_id)
+            for status in self.watch_job(job_id, timeout_s):
                 bar.set_postfix(segments=status.segments, vectors=status.vectors, state=status.state)
                 bar.update(status.keyframes - bar.n)
                 if status.done:
                     return status
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"job {job_id} still {status.state} after {timeout_s:.0f} s")
-                time.sleep(JOB_POLL_S)
+        raise RuntimeError(f"the server closed the watch on job {job_id} before it ended")
 
     def create_token(self, subject: str, role: str, groups: Sequence[str]) -> tuple[str, str]:
         """(token, token_hash); the token is shown only now."""
@@ -191,6 +190,13 @@ class VigilClient:
     def channel(self) -> grpc.Channel:
         """The authenticated channel, for calling any other stub."""
         return self._channel
+
+
+def _status(job: ingest_pb2.Job) -> JobStatus:
+    p = job.progress
+    state = ingest_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+    return JobStatus(job.job_id, job.camera_id, state, p.segments, p.segments_skipped,
+                     p.keyframes, p.vectors, job.error)
 
 
 def _upload(header: ingest_pb2.IngestFileHeader, path: Path) -> Iterator[ingest_pb2.IngestFileRequest]:

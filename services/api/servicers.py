@@ -20,6 +20,7 @@ from services.api.access import current_principal
 from services.api.timestamps import ms_from_ts
 from services.app import Vigil
 from services.errors import InvalidArgumentError, NotFoundError, ResourceExhaustedError, status_for
+from services.jobs import Job
 from services.search import SearchQuery, SearchResult
 from storage.keys import validate_camera_id
 from vigil.v1 import ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
@@ -27,6 +28,7 @@ from vigil.v1 import ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
 logger = logging.getLogger(__name__)
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 DEFAULT_TOP_K = 10
+WATCH_POLL_S = 0.2
 R = TypeVar("R")
 
 
@@ -155,13 +157,32 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             raise
         return path
 
+    async def _job(self, job_id: str) -> Job:
+        if not JOB_ID.match(job_id):
+            raise InvalidArgumentError("job_id must be 32 lowercase hex characters")
+        job = await asyncio.to_thread(self._node.jobs.get, job_id)
+        visible = await asyncio.to_thread(self._node.visible_cameras, current_principal())
+        if job is None or (visible is not None and job.camera_id not in visible):
+            raise NotFoundError(f"no job {job_id}")
+        return job
+
     @mapped_errors
     async def GetJob(self, request: ingest_pb2.GetJobRequest,
                      context: grpc.aio.ServicerContext) -> ingest_pb2.Job:
-        if not JOB_ID.match(request.job_id):
-            raise InvalidArgumentError("job_id must be 32 lowercase hex characters")
-        job = await asyncio.to_thread(self._node.jobs.get, request.job_id)
-        visible = await asyncio.to_thread(self._node.visible_cameras, current_principal())
-        if job is None or (visible is not None and job.camera_id not in visible):
-            raise NotFoundError(f"no job {request.job_id}")
-        return convert.job_message(job)
+        return convert.job_message(await self._job(request.job_id))
+
+    async def WatchJob(self, request: ingest_pb2.GetJobRequest,
+                       context: grpc.aio.ServicerContext) -> AsyncIterator[ingest_pb2.Job]:
+        try:
+            job = await self._job(request.job_id)
+        except Exception as exc:  # noqa: BLE001 - mapped to a status right here
+            await context.abort(*status_for(exc))
+        last = None
+        while True:
+            if job != last:
+                yield convert.job_message(job)
+                last = job
+            if job.done:
+                return
+            await asyncio.sleep(WATCH_POLL_S)
+            job = await self._job(request.job_id)

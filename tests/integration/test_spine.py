@@ -185,3 +185,11 @@ def test_health_and_reflection_answer_without_a_token(server: object) -> None:
             iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
         names = {s.name for r in responses for s in r.list_services_response.service}
     assert {"vigil.v1.SearchService", "vigil.v1.IngestService", "grpc.health.v1.Health"} <= names
+
+
+def test_watching_a_job_streams_its_progress_until_it_ends(client: VigilClient, video: Path) -> None:
+    job_id = client.ingest_file(video, "cam-watch", START)
+    updates = list(client.watch_job(job_id, timeout_s=300))
+    assert updates[-1].state == "succeeded" and updates[-1].vectors == 10
+    assert [u.keyframes for u in updates] == sorted(u.keyframes for u in updates)
+    assert list(client.watch_job(job_id)) == [updates[-1]]  # a finished job: one message

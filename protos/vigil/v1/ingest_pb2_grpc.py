@@ -45,6 +45,11 @@ class IngestServiceStub:
                 request_serializer=vigil_dot_v1_dot_ingest__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_ingest__pb2.Job.FromString,
                 _registered_method=True)
+        self.WatchJob = channel.unary_stream(
+                '/vigil.v1.IngestService/WatchJob',
+                request_serializer=vigil_dot_v1_dot_ingest__pb2.GetJobRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_ingest__pb2.Job.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -65,6 +70,13 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchJob(self, request, context):
+        """The job now and at every change, until it ends (then the stream closes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +87,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
             ),
             'GetJob': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJob,
+                    request_deserializer=vigil_dot_v1_dot_ingest__pb2.GetJobRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_ingest__pb2.Job.SerializeToString,
+            ),
+            'WatchJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJob,
                     request_deserializer=vigil_dot_v1_dot_ingest__pb2.GetJobRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_ingest__pb2.Job.SerializeToString,
             ),
@@ -132,6 +149,33 @@ class IngestService:
             request,
             target,
             '/vigil.v1.IngestService/GetJob',
+            vigil_dot_v1_dot_ingest__pb2.GetJobRequest.SerializeToString,
+            vigil_dot_v1_dot_ingest__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vigil.v1.IngestService/WatchJob',
             vigil_dot_v1_dot_ingest__pb2.GetJobRequest.SerializeToString,
             vigil_dot_v1_dot_ingest__pb2.Job.FromString,
             options,
