@@ -19,6 +19,7 @@ from services.embedding_pool import EmbedderPool, start_ray
 from services.ingest import IngestPipeline
 from services.job_runner import JobRunner, node_id
 from services.jobs import Job, JobRegistry
+from services.metrics import Metrics
 from services.search import SearchEngine
 from services.settings import Settings
 from storage.cameras import CameraRegistry
@@ -89,8 +90,12 @@ class Vigil:
         self.pool = EmbedderPool(spec, s.ray)
         self.pipeline = IngestPipeline(self.store, self.index, self.index_log, self.pool.embed,
                                        s.ingest, s.data_dir / "work", s.ray.embed_batch)
+        self.metrics = Metrics(vectors=lambda: len(self.index), backlog=self.jobs.backlog)
+        if s.server.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(s.server.metrics_host, s.server.metrics_port)
+            logger.info("metrics on http://%s:%d/metrics", s.server.metrics_host, self.metrics_port)
         self.runner = JobRunner(self.store, self.jobs, self.pipeline, self._index_lock,
-                                self.upload_dir, node_id(s.data_dir))
+                                self.upload_dir, node_id(s.data_dir), self.metrics)
         self.runner.resume()
 
     def stop(self) -> None:
@@ -121,6 +126,18 @@ class Vigil:
         if principal.all_cameras:
             return None
         return frozenset(c for c, g in self.camera_groups().items() if g in principal.groups)
+
+    def stats(self, segments_cap: int) -> dict[str, object]:
+        segments = 0
+        for obj in self.store.list("segments/"):
+            segments += obj.key.endswith(".json")
+            if segments >= segments_cap:
+                break
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        return {"cameras": len(self.cameras.list()), "segments": segments, "segments_cap": segments_cap,
+                "vectors": len(self.index), "backlog_jobs": self.jobs.backlog(),
+                "model_id": self.model_id, "ray_nodes": len(nodes),
+                "ray_cpus": float(ray.cluster_resources().get("CPU", 0.0))}
 
     def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> int:
         """The index side of retention (`storage.retention.VectorDeleter`); persisted."""

@@ -104,6 +104,19 @@ def cmd_job(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    with _client(settings, args) as client:
+        s = client.stats()
+    capped = "≥" if s.segments >= s.segments_cap else ""
+    print(f"model        {s.model_id}\n"
+          f"ray          {s.ray_nodes} node(s), {s.ray_cpus:g} CPUs\n"
+          f"cameras      {s.cameras}\n"
+          f"segments     {capped}{s.segments}\n"
+          f"vectors      {s.vectors}\n"
+          f"backlog      {s.backlog_jobs} ingest job(s) pending or running")
+    return 0
+
+
 def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
     with _client(settings, args) as client:
         token, token_hash = client.create_token(args.subject, args.role, args.group)
@@ -167,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id")
     p.add_argument("--address")
     p.set_defaults(func=cmd_job)
+    p = sub.add_parser("status", help="cluster, cameras, index and backlog (admin)")
+    p.add_argument("--address")
+    p.set_defaults(func=cmd_status)
     p = sub.add_parser("token", help="issue or revoke bearer tokens (admin)")
     tsub = p.add_subparsers(dest="token_command", required=True)
     t = tsub.add_parser("create", help="issue a token")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -21,6 +22,7 @@ from pathlib import Path
 from services.errors import status_for
 from services.ingest import IngestPipeline, IngestRequest
 from services.jobs import Job, JobRegistry, JobState, new_job_id
+from services.metrics import Metrics
 from storage.errors import ObjectNotFoundError
 from storage.media import probe
 from storage.object_store import ObjectStore
@@ -38,8 +40,8 @@ def node_id(data_dir: Path) -> str:
 
 class JobRunner:
     def __init__(self, store: ObjectStore, jobs: JobRegistry, pipeline: IngestPipeline,
-                 index_lock: threading.Lock, upload_dir: Path, node: str) -> None:
-        self._store, self._jobs, self._pipeline = store, jobs, pipeline
+                 index_lock: threading.Lock, upload_dir: Path, node: str, metrics: Metrics) -> None:
+        self._store, self._jobs, self._pipeline, self._metrics = store, jobs, pipeline, metrics
         self._index_lock, self._upload_dir, self._node = index_lock, upload_dir, node
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest")
 
@@ -87,8 +89,11 @@ class JobRunner:
             self._store.delete([f"staging/{job_id}"])
             self._jobs.update(job_id, state=JobState.SUCCEEDED, progress=progress,
                               finished=datetime.now(UTC))
+            footage_end_s = request.start_ms / 1000 + request.info.duration_s
+            self._metrics.job_done(request.camera_id, progress, footage_end_s, time.time())
         except Exception as exc:
             logger.exception("ingest job %s failed", job_id)
+            self._metrics.ingest_errors.labels(request.camera_id).inc()
             _, message = status_for(exc)
             self._jobs.update(job_id, state=JobState.FAILED, error=message, finished=datetime.now(UTC))
         finally:

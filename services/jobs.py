@@ -97,6 +97,11 @@ class JobRegistry:
             self._store.put_bytes(keys.job_key(job_id), job.to_json(), "application/json")
         return job
 
+    def backlog(self) -> int:
+        """Jobs of this node that are pending or running."""
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if not j.done)
+
     def unfinished(self, node_id: str) -> list[Job]:
         """Jobs this node acknowledged but did not finish (it was killed): to run again."""
         jobs = (Job.from_json(self._store.get_bytes(o.key)) for o in self._store.list("jobs/"))

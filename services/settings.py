@@ -68,6 +68,9 @@ class ServerSettings(_Section):
     max_top_k: int = Field(100, ge=1, le=1000, description="largest top_k a search may ask for")
     max_query_chars: int = Field(1000, ge=1, description="longest accepted text query")
     max_export_hours: float = Field(24.0, gt=0, description="longest range one export may cover")
+    metrics_host: str = Field("127.0.0.1", description="address of the Prometheus /metrics endpoint")
+    metrics_port: int | None = Field(9464, ge=0, le=65535,
+                                     description="Prometheus port (0 picks a free one, unset disables)")
     tls_cert_file: Path | None = Field(None, description="PEM server certificate: serve TLS when set")
     tls_key_file: Path | None = Field(None, description="PEM private key of that certificate")
     tls_client_ca_file: Path | None = Field(None, description="PEM CA: require client certificates")

@@ -58,7 +58,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: object,
         model={"path": random_model_dir},
         ray={"num_cpus": 2, "embed_batch": 8},
         ingest={"segment_seconds": 4.0},
-        server={"port": 0},
+        server={"port": 0, "metrics_port": 0},
         search={"min_score": -1.0},  # random weights: no calibrated threshold
     )
 

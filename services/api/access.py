@@ -43,6 +43,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "/vigil.v1.AdminService/CreateToken": ADMIN,
     "/vigil.v1.AdminService/RevokeToken": ADMIN,
     "/vigil.v1.AdminService/VerifyAudit": ADMIN,
+    "/vigil.v1.AdminService/GetStats": ADMIN,
 }
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 

@@ -183,6 +183,9 @@ class VigilClient:
     def revoke_token(self, token_hash: str) -> None:
         self._admin.RevokeToken(admin_pb2.RevokeTokenRequest(token_hash=token_hash), timeout=self._timeout)
 
+    def stats(self) -> admin_pb2.GetStatsResponse:
+        return self._admin.GetStats(admin_pb2.GetStatsRequest(), timeout=self._timeout)
+
     def verify_audit(self) -> admin_pb2.VerifyAuditResponse:
         return self._admin.VerifyAudit(admin_pb2.VerifyAuditRequest(), timeout=self._timeout)
 

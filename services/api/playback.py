@@ -28,6 +28,7 @@ from vigil.v1 import admin_pb2, admin_pb2_grpc, cameras_pb2, cameras_pb2_grpc, c
 from vigil.v1 import playback_pb2, playback_pb2_grpc
 
 MAX_CAMERAS_PER_EXPORT = 16
+STATS_SEGMENTS_CAP = 1_000_000
 
 
 def camera_id_arg(camera_id: str) -> str:
@@ -250,6 +251,11 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         await asyncio.to_thread(self._node.tokens.revoke, request.token_hash)
         await audit(self._node, "revoke_token", {"token_hash": request.token_hash})
         return admin_pb2.RevokeTokenResponse()
+
+    @mapped_errors
+    async def GetStats(self, request: admin_pb2.GetStatsRequest,
+                       context: grpc.aio.ServicerContext) -> admin_pb2.GetStatsResponse:
+        return admin_pb2.GetStatsResponse(**await asyncio.to_thread(self._node.stats, STATS_SEGMENTS_CAP))
 
     @mapped_errors
     async def VerifyAudit(self, request: admin_pb2.VerifyAuditRequest,

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import re
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -80,8 +81,11 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
 
     async def _run(self, search: Callable[[SearchQuery], SearchResult], query: SearchQuery,
                    audit: dict[str, object]) -> search_pb2.SearchResponse:
+        started = time.perf_counter()
         visible = await asyncio.to_thread(self._visible, query)
         result = SearchResult([], False) if visible is None else await asyncio.to_thread(search, visible)
+        kind = "image" if "image_sha256" in audit else "text"
+        self._node.metrics.search_latency.labels(kind).observe(time.perf_counter() - started)
         audit |= {"filter": convert.filter_json(query.where), "frames": query.frames,
                   "returned": [[h.camera_id, h.start_ms, h.end_ms] for h in result.hits]}
         await asyncio.to_thread(self._node.audit.append, current_principal().subject,

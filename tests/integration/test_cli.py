@@ -20,7 +20,7 @@ def _env(data_dir: Path, model_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     env.update(VIGIL_DATA_DIR=str(data_dir), VIGIL_MODEL__PATH=str(model_dir),
                VIGIL_SERVER__PORT="0", VIGIL_RAY__NUM_CPUS="2", VIGIL_INGEST__SEGMENT_SECONDS="4",
-               VIGIL_SEARCH__MIN_SCORE="-1")
+               VIGIL_SEARCH__MIN_SCORE="-1", VIGIL_SERVER__METRICS_PORT="0")
     return env
 
 
@@ -69,6 +69,8 @@ def test_serve_ingest_search_survive_kill_and_restart(tmp_path: Path, video: Pat
         assert len(lines) == 5 and all("  cam-cho-3  2026-11-20 13:00:" in ln for ln in lines)  # UTC
         clips = _run(env, "search", "người vác xe đạp", "--address", served.address)
         assert "cam-cho-3  2026-11-20 13:00:00–13:00:20" in clips  # all 10 keyframes: one clip
+        status = _run(env, "status", "--address", served.address)
+        assert "segments     5" in status and "vectors      10" in status and "1 node(s)" in status
     finally:
         served.proc.send_signal(signal.SIGKILL)
         served.proc.wait(30)

@@ -193,3 +193,17 @@ def test_watching_a_job_streams_its_progress_until_it_ends(client: VigilClient, 
     assert updates[-1].state == "succeeded" and updates[-1].vectors == 10
     assert [u.keyframes for u in updates] == sorted(u.keyframes for u in updates)
     assert list(client.watch_job(job_id)) == [updates[-1]]  # a finished job: one message
+
+
+def test_prometheus_metrics_report_ingest_and_search(ingested: JobStatus, client: VigilClient,
+                                                     node: object) -> None:
+    import urllib.request
+
+    client.search("xe đạp", min_score=-1)
+    url = f"http://127.0.0.1:{node.metrics_port}/metrics"  # type: ignore[attr-defined]
+    with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - loopback
+        text = r.read().decode()
+    assert 'vigil_segments_stored_total{camera="cam-hem-12"} 5.0' in text
+    assert 'vigil_vectors_added_total{camera="cam-hem-12"} 10.0' in text
+    assert 'vigil_search_latency_seconds_count{kind="text"}' in text
+    assert "vigil_vectors " in text and "vigil_ingest_lag_seconds" in text

@@ -110,3 +110,27 @@ class VerifyAuditResponse(_message.Message):
     first_broken_seq: int
     reason: str
     def __init__(self, records: _Optional[int] = ..., ok: _Optional[bool] = ..., first_broken_seq: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class GetStatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetStatsResponse(_message.Message):
+    __slots__ = ("cameras", "segments", "segments_cap", "vectors", "backlog_jobs", "model_id", "ray_nodes", "ray_cpus")
+    CAMERAS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_CAP_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    BACKLOG_JOBS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    RAY_NODES_FIELD_NUMBER: _ClassVar[int]
+    RAY_CPUS_FIELD_NUMBER: _ClassVar[int]
+    cameras: int
+    segments: int
+    segments_cap: int
+    vectors: int
+    backlog_jobs: int
+    model_id: str
+    ray_nodes: int
+    ray_cpus: float
+    def __init__(self, cameras: _Optional[int] = ..., segments: _Optional[int] = ..., segments_cap: _Optional[int] = ..., vectors: _Optional[int] = ..., backlog_jobs: _Optional[int] = ..., model_id: _Optional[str] = ..., ray_nodes: _Optional[int] = ..., ray_cpus: _Optional[float] = ...) -> None: ...

@@ -70,6 +70,11 @@ class AdminServiceStub:
                 request_serializer=vigil_dot_v1_dot_admin__pb2.VerifyAuditRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_admin__pb2.VerifyAuditResponse.FromString,
                 _registered_method=True)
+        self.GetStats = channel.unary_unary(
+                '/vigil.v1.AdminService/GetStats',
+                request_serializer=vigil_dot_v1_dot_admin__pb2.GetStatsRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_admin__pb2.GetStatsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -122,6 +127,13 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStats(self, request, context):
+        """What this node holds and how busy it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +171,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.VerifyAudit,
                     request_deserializer=vigil_dot_v1_dot_admin__pb2.VerifyAuditRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_admin__pb2.VerifyAuditResponse.SerializeToString,
+            ),
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=vigil_dot_v1_dot_admin__pb2.GetStatsRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_admin__pb2.GetStatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -351,6 +368,33 @@ class AdminService:
             '/vigil.v1.AdminService/VerifyAudit',
             vigil_dot_v1_dot_admin__pb2.VerifyAuditRequest.SerializeToString,
             vigil_dot_v1_dot_admin__pb2.VerifyAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.AdminService/GetStats',
+            vigil_dot_v1_dot_admin__pb2.GetStatsRequest.SerializeToString,
+            vigil_dot_v1_dot_admin__pb2.GetStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,48 @@
+"""Prometheus metrics: one registry per node (no globals), served on 127.0.0.1 by default.
+
+Counters and histograms are updated where the work happens; gauges that
+describe state (vectors, backlog) are read at scrape time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from services.jobs import JobProgress
+
+LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self, vectors: Callable[[], int], backlog: Callable[[], int]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.segments = Counter("vigil_segments_stored", "Segments stored", ["camera"], registry=r)
+        self.keyframes = Counter("vigil_keyframes_decoded", "Keyframes decoded", ["camera"], registry=r)
+        self.vectors_added = Counter("vigil_vectors_added", "Vectors added to the index", ["camera"],
+                                     registry=r)
+        self.ingest_errors = Counter("vigil_ingest_errors", "Ingest jobs that failed", ["camera"],
+                                     registry=r)
+        self.ingest_lag = Gauge("vigil_ingest_lag_seconds",
+                                "Wall-clock now minus the end of the newest footage ingested",
+                                ["camera"], registry=r)
+        self.queue_depth = Gauge("vigil_queue_depth", "Keyframe batches waiting for embedding",
+                                 ["camera"], registry=r)
+        self.search_latency = Histogram("vigil_search_latency_seconds", "Search latency in the server",
+                                        ["kind"], buckets=LATENCY_BUCKETS, registry=r)
+        Gauge("vigil_vectors", "Vectors in the index", registry=r).set_function(vectors)
+        Gauge("vigil_ingest_backlog_jobs", "Ingest jobs pending or running", registry=r
+              ).set_function(backlog)
+
+    def job_done(self, camera: str, progress: JobProgress, footage_end_s: float, now_s: float) -> None:
+        self.segments.labels(camera).inc(progress.segments - progress.segments_skipped)
+        self.keyframes.labels(camera).inc(progress.keyframes)
+        self.vectors_added.labels(camera).inc(progress.vectors)
+        self.ingest_lag.labels(camera).set(max(0.0, now_s - footage_end_s))
+
+    def serve(self, host: str, port: int) -> int:
+        """Expose /metrics over HTTP; returns the bound port."""
+        server, _ = start_http_server(port, addr=host, registry=self.registry)
+        return int(server.server_port)
