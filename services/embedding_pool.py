@@ -45,6 +45,9 @@ class EmbedderActor:
     def embed(self, frames: list[np.ndarray]) -> np.ndarray:
         return self._embedder.embed_images(frames)
 
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
 
 class EmbedderPool:
     """A fixed set of embedder actors, fed round-robin with batches."""
@@ -53,9 +56,14 @@ class EmbedderPool:
         threads = max(1, (os.cpu_count() or 1) // settings.embedders)
         self._batch = settings.embed_batch
         self._actors = [EmbedderActor.options(name=f"vigil-embedder-{spec.model_id}-{i}",
-                                              get_if_exists=True).remote(spec, threads)
+                                              get_if_exists=True, scheduling_strategy="SPREAD"
+                                              ).remote(spec, threads)
                         for i in range(settings.embedders)]
         ray.get([a.ready.remote() for a in self._actors])
+
+    def nodes(self) -> list[str]:
+        """The Ray node each embedder actor runs on."""
+        return ray.get([a.node_id.remote() for a in self._actors])
 
     def embed(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """Embed frames in batches spread over the actors; order is preserved."""

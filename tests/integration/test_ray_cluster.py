@@ -1,0 +1,20 @@
+"""Scale-out: `ray.address` joins an existing cluster and the embedders spread over its nodes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.timeout(300)
+def test_embedders_are_placed_on_both_nodes_of_a_two_node_cluster(random_model_dir: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "tests.ray_two_nodes", str(random_model_dir)],
+                         capture_output=True, text=True, timeout=280, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["nodes_in_cluster"] == 2
+    assert len(set(result["actor_nodes"])) == 2  # one embedder per node
+    assert result["vectors"] == [12, 128]

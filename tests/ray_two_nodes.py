@@ -1,0 +1,36 @@
+"""Run by tests/integration/test_ray_cluster.py in its own process (one Ray driver per process):
+a 2-node Ray cluster on this machine; Vigil's embedder pool joins it by address and spreads."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import ray
+from ray.cluster_utils import Cluster
+
+from indexing.embedder import ModelSpec
+from services.embedding_pool import EmbedderPool, start_ray
+from services.settings import RaySettings
+
+
+def main(model_dir: str) -> None:
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    try:
+        start_ray(RaySettings(address=cluster.address, embedders=2, embed_batch=4))
+        pool = EmbedderPool(ModelSpec(path=Path(model_dir)), RaySettings(embedders=2, embed_batch=4))
+        frames = [np.full((64, 64, 3), i * 20, dtype=np.uint8) for i in range(12)]
+        vectors = pool.embed(frames)
+        print(json.dumps({"nodes_in_cluster": len([n for n in ray.nodes() if n["Alive"]]),
+                          "actor_nodes": pool.nodes(), "vectors": list(vectors.shape)}))
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
