@@ -13,7 +13,6 @@ kind one node sustains (real-time factor, with one keyframe per 2 s).
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -21,18 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _harness
-from storage.media_tools import ffmpeg_exe
 
 SIZES = {"720p": "1280x720", "1080p": "1920x1080"}
-
-
-def make_footage(path: Path, size: str, seconds: int) -> Path:
-    src = f"testsrc2=size={size}:rate=25,noise=alls=6:allf=t+u"
-    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", src, "-t", str(seconds),
-                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50",
-                    "-sc_threshold", "0", "-maxrate", "4M", "-bufsize", "8M", "-crf", "28",
-                    "-pix_fmt", "yuv420p", str(path)], check=True, timeout=3600)
-    return path
 
 
 def run(seconds: int, tmp: Path) -> dict[str, Any]:
@@ -44,7 +33,8 @@ def run(seconds: int, tmp: Path) -> dict[str, Any]:
     from services.settings import load_settings
     from storage.media import probe
 
-    videos = {name: make_footage(tmp / f"{name}.mp4", size, seconds) for name, size in SIZES.items()}
+    videos = {name: _harness.city_camera_footage(tmp / f"{name}.mp4", size, seconds, fps=25)
+              for name, size in SIZES.items()}
     results: dict[str, Any] = {"cores": os.cpu_count(), "seconds_per_video": seconds}
     with Vigil(load_settings(data_dir=tmp / "data")) as node, BackgroundServer(node) as server, \
             VigilClient(server.address, node.tokens.create("bench", Role.ADMIN, [ALL_GROUPS])) as client:

@@ -10,7 +10,6 @@ upload and download MB/s, and the time to export a range from 3 cameras
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +17,6 @@ from pathlib import Path
 from benchmarks import _harness
 from storage.export import Exporter
 from storage.media import probe, segment
-from storage.media_tools import ffmpeg_exe
 from storage.recordings import Recordings
 from storage.s3 import S3ObjectStore
 from storage.seaweed import EmbeddedSeaweed
@@ -27,19 +25,9 @@ CAMERAS = 3
 START_MS = 1_795_000_000_000
 
 
-def make_footage(path: Path, seconds: int, seed: int) -> Path:
-    """720p H.264 at 10 fps, 2 s GOP, ≈ 3 Mbit/s like a city camera (sensor noise included)."""
-    src = f"testsrc2=size=1280x720:rate=10,noise=alls=6:allf=t+u:all_seed={seed}"
-    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", src,
-                    "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", "20",
-                    "-maxrate", "3M", "-bufsize", "6M", "-crf", "28",
-                    "-keyint_min", "20", "-sc_threshold", "0", "-pix_fmt", "yuv420p", str(path)],
-                   check=True, timeout=3600)
-    return path
-
-
 def run(seconds: int, tmp: Path) -> dict[str, object]:
-    sources = [make_footage(tmp / f"cam-{i}.mp4", seconds, i) for i in range(CAMERAS)]
+    sources = [_harness.city_camera_footage(tmp / f"cam-{i}.mp4", "1280x720", seconds, fps=10, seed=i)
+               for i in range(CAMERAS)]
     source_bytes = sum(p.stat().st_size for p in sources)
     with EmbeddedSeaweed(tmp / "s3", bucket="bench") as endpoint:
         store = S3ObjectStore(endpoint)
