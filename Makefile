@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/vigil demo
 
-test: $(STAMP)
+test: $(STAMP) servers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
@@ -39,3 +39,7 @@ protos: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Real S3 servers for the contract tests: installs Ceph (mon, osd, radosgw) when root.
+servers:
+	sh tests/servers/install_ceph.sh
