@@ -211,16 +211,17 @@ mon_data_avail_crit = 1
 [mon]
 mon_data = {workdir}/mon
 paxos_propose_interval = 0.1
-mon_allow_pool_delete = true
 
 [osd]
 osd_data = {workdir}/osd
 osd_objectstore = memstore
 memstore_device_bytes = 2147483648
-osd_memory_target = 536870912
 
 [client]
 ms_mon_client_mode = crc
+# A client that finds the osd still booting asks for a newer osdmap on this tick
+# (default 5 s): the first radosgw-admin call would sit out most of it.
+objecter_tick_interval = 0.5
 
 [client.rgw]
 rgw_frontends = beast endpoint={HOST}:{rgw_port}

@@ -15,7 +15,7 @@ fi
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install_ceph: not root, cannot apt-get install $PACKAGES;" \
-         "the Ceph S3 contract tests will be skipped (run 'make servers' as root)" >&2
+         "the Ceph S3 contract tests will skip (or fail under CI=true); run 'make servers' as root" >&2
     exit 0
 fi
 
