@@ -232,6 +232,8 @@ rgw_enable_usage_log = false
 
 
 def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the test process dies, even by SIGKILL (Linux prctl)."""
+    """In the child: get SIGKILL when the test process dies, even by SIGKILL (Linux prctl).
+
+    SIGKILL, not SIGTERM: an osd whose mon is gone can hang in its shutdown."""
     pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
