@@ -51,6 +51,7 @@ class CephRgw:
         self._bucket = bucket
         self._procs: list[subprocess.Popen[bytes]] = []
         self._pgid: int | None = None
+        self._fsid = str(uuid.uuid4())
         self.endpoint: S3Endpoint | None = None
 
     def start(self) -> S3Endpoint:
@@ -99,7 +100,6 @@ class CephRgw:
     def _write_config(self, mon_port: int, rgw_port: int) -> None:
         for sub in ("mon", "osd", "run", "log"):
             (self._dir / sub).mkdir(parents=True, exist_ok=True)
-        self._fsid = str(uuid.uuid4())
         self._conf.write_text(_config(self._dir, self._fsid, mon_port, rgw_port))
 
     def _start_mon(self, mon_port: int) -> None:
