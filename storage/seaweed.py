@@ -88,7 +88,7 @@ class EmbeddedSeaweed:
                 f"-volume.port={ports[2]}", f"-volume.port.grpc={ports[3]}",
                 "-filer", f"-filer.port={ports[4]}", f"-filer.port.grpc={ports[5]}",
                 "-s3", f"-s3.port={ports[6]}", f"-s3.port.grpc={ports[7]}",
-                f"-s3.config={config}", "-s3.port.iceberg=0",
+                f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
                 "-master.volumeSizeLimitMB=256", "-volume.max=0", "-master.telemetry=false"]
         _stop_stale(self._pid_file)
         log = open(self._dir / "seaweedfs.log", "ab")
