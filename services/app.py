@@ -19,6 +19,8 @@ from services.embedding_pool import EmbedderPool, start_ray
 from services.ingest import IngestPipeline
 from services.job_runner import JobRunner, node_id
 from services.jobs import Job, JobRegistry
+from services.live import LiveManager
+from services.live_recorder import LiveConfig
 from services.metrics import Metrics
 from services.search import SearchEngine
 from services.settings import Settings
@@ -97,8 +99,14 @@ class Vigil:
         self.runner = JobRunner(self.store, self.jobs, self.pipeline, self._index_lock,
                                 self.upload_dir, node_id(s.data_dir), self.metrics)
         self.runner.resume()
+        self.live = LiveManager(LiveConfig(endpoint, self.model_id, s.ingest, s.ray.embed_batch,
+                                           (s.data_dir / "work" / "live").resolve()),
+                                self.pool.embed, self.index)
+        self.live.resume(self.cameras.list())
 
     def stop(self) -> None:
+        if hasattr(self, "live"):
+            self.live.close()
         if hasattr(self, "runner"):
             self.runner.stop()
         if ray.is_initialized():

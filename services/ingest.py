@@ -1,4 +1,4 @@
-"""The ingest pipeline for one video file.
+"""The ingest pipeline for one video file, or for one segment already cut from a live stream.
 
 Order matters for "nothing partial is visible": a segment's manifest is
 written after the segment, and a keyframe's vector is added to the index only
@@ -14,17 +14,18 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from indexing.index_log import IndexLog
 from indexing.keyframes import Keyframe, iter_keyframes
-from indexing.vector_index import FrameIndex, FrameRecord
+from indexing.vector_index import FrameRecord
 from services.jobs import JobProgress
 from services.settings import IngestSettings
 from storage import keys
 from storage.manifests import SegmentManifest
-from storage.media import VideoInfo, segment
+from storage.media import SegmentFile, VideoInfo, segment
 from storage.object_store import ObjectStore
 from storage.recordings import Recordings
 
@@ -39,12 +40,26 @@ class IngestRequest:
     info: VideoInfo
 
 
+@dataclass(frozen=True)
+class SegmentIngest:
+    manifest: SegmentManifest
+    progress: JobProgress
+
+
 ProgressFn = Callable[[JobProgress], None]
 EmbedFn = Callable[[Sequence[np.ndarray]], np.ndarray]
 
 
+class FrameSink(Protocol):
+    """Where indexed keyframes go: the node's `FrameIndex`, or a live recorder's outbox to it."""
+
+    def contains(self, camera_id: str, time_ms: int) -> bool: ...
+
+    def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int: ...
+
+
 class IngestPipeline:
-    def __init__(self, store: ObjectStore, index: FrameIndex, index_log: IndexLog,
+    def __init__(self, store: ObjectStore, index: FrameSink, index_log: IndexLog,
                  embed: EmbedFn, settings: IngestSettings, work_dir: Path, batch: int) -> None:
         self._store = store
         self._recordings = Recordings(store)
@@ -63,6 +78,19 @@ class IngestPipeline:
             manifests, progress = self._store_segments(req, tmp, progress, report)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        return self._index_file(req, manifests, progress, report)
+
+    def run_segment(self, req: IngestRequest) -> SegmentIngest:
+        """Store one already-cut segment (`req.path`, starting at `req.start_ms`), index its keyframes."""
+        seg = SegmentFile(path=req.path, offset_s=0.0, duration_s=req.info.duration_s)
+        stored = self._recordings.store_segment(req.camera_id, req.start_ms, seg, req.info)
+        progress = JobProgress(bytes=req.path.stat().st_size, segments=1,
+                               segments_skipped=int(not stored.created))
+        progress = self._index_file(req, [stored.manifest], progress, lambda _: None)
+        return SegmentIngest(stored.manifest, progress)
+
+    def _index_file(self, req: IngestRequest, manifests: list[SegmentManifest], progress: JobProgress,
+                    report: ProgressFn) -> JobProgress:
         for batch in _batched(iter_keyframes(req.path, req.info.start_s,
                                              self._settings.thumbnail_width), self._batch):
             added = self._index_keyframes(req, batch, manifests)

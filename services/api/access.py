@@ -33,6 +33,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "/vigil.v1.CameraService/GetCamera": VIEW | INGEST,
     "/vigil.v1.CameraService/ListCameras": VIEW | INGEST,
     "/vigil.v1.CameraService/RegisterCamera": INGEST,
+    "/vigil.v1.CameraService/StopCamera": INGEST,
+    "/vigil.v1.CameraService/GetCameraStatus": INGEST,
     "/vigil.v1.IngestService/IngestFile": INGEST,
     "/vigil.v1.IngestService/GetJob": INGEST,
     "/vigil.v1.IngestService/WatchJob": INGEST,

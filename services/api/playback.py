@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -19,6 +20,7 @@ from services.errors import (
     PermissionDeniedError,
     ResourceExhaustedError,
 )
+from services.live_recorder import LiveStatus
 from storage.cameras import Camera
 from storage.keys import validate_camera_id
 from storage.playlist import gaps, hls_playlist
@@ -97,9 +99,11 @@ class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
         camera = Camera(camera_id_arg(c.camera_id), c.name[:200], c.group[:100], c.location[:200],
                         c.stream_url[:2000], c.retention_days)
         stored = await asyncio.to_thread(self._node.cameras.put, camera)
+        await asyncio.to_thread(self._node.live.apply, stored)
         await audit(self._node, "register_camera", {"camera_id": camera.camera_id,
                                                     "group": camera.group,
-                                                    "retention_days": camera.retention_days})
+                                                    "retention_days": camera.retention_days,
+                                                    "live": bool(camera.stream_url)})
         return camera_message(stored)
 
     @mapped_errors
@@ -120,6 +124,38 @@ class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
             camera_message(c) for c in cameras
             if (not request.group or c.group == request.group)
             and (visible is None or c.camera_id in visible)])
+
+    @mapped_errors
+    async def StopCamera(self, request: cameras_pb2.StopCameraRequest,
+                         context: grpc.aio.ServicerContext) -> cameras_pb2.CameraStatus:
+        camera = await self._registered(request.camera_id)
+        await asyncio.to_thread(self._node.cameras.put, replace(camera, stream_url=""))
+        status = await asyncio.to_thread(self._node.live.stop, camera.camera_id)
+        await audit(self._node, "stop_camera", {"camera_id": camera.camera_id,
+                                                "segments_stored": status.segments_stored})
+        return _status_message(status)
+
+    @mapped_errors
+    async def GetCameraStatus(self, request: cameras_pb2.GetCameraStatusRequest,
+                              context: grpc.aio.ServicerContext) -> cameras_pb2.CameraStatus:
+        camera = await self._registered(request.camera_id)
+        return _status_message(await asyncio.to_thread(self._node.live.status, camera.camera_id))
+
+    async def _registered(self, camera_id: str) -> Camera:
+        """The caller's visible, registered camera; NOT_FOUND otherwise."""
+        visible_id = await visible_camera(self._node, camera_id, f"no camera {camera_id}")
+        camera = await asyncio.to_thread(self._node.cameras.get, visible_id)
+        if camera is None:
+            raise NotFoundError(f"no camera {camera_id}")
+        return camera
+
+
+def _status_message(s: LiveStatus) -> cameras_pb2.CameraStatus:
+    end = None if s.last_segment_end_ms is None else ts_from_ms(s.last_segment_end_ms)
+    return cameras_pb2.CameraStatus(
+        camera_id=s.camera_id, recording=s.recording, segments_stored=s.segments_stored,
+        keyframes_indexed=s.keyframes_indexed, last_segment_end=end, reconnects=s.reconnects,
+        last_error=s.last_error, queue_depth=s.queue_depth)
 
 
 class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):

@@ -22,25 +22,32 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16vigil/v1/cameras.proto\x12\x08vigil.v1\"v\n\x06\x43\x61mera\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05group\x18\x03 \x01(\t\x12\x10\n\x08location\x18\x04 \x01(\t\x12\x12\n\nstream_url\x18\x05 \x01(\t\x12\x16\n\x0eretention_days\x18\x06 \x01(\x05\"9\n\x15RegisterCameraRequest\x12 \n\x06\x63\x61mera\x18\x01 \x01(\x0b\x32\x10.vigil.v1.Camera\"%\n\x10GetCameraRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\"#\n\x12ListCamerasRequest\x12\r\n\x05group\x18\x01 \x01(\t\"8\n\x13ListCamerasResponse\x12!\n\x07\x63\x61meras\x18\x01 \x03(\x0b\x32\x10.vigil.v1.Camera2\xdb\x01\n\rCameraService\x12\x43\n\x0eRegisterCamera\x12\x1f.vigil.v1.RegisterCameraRequest\x1a\x10.vigil.v1.Camera\x12\x39\n\tGetCamera\x12\x1a.vigil.v1.GetCameraRequest\x1a\x10.vigil.v1.Camera\x12J\n\x0bListCameras\x12\x1c.vigil.v1.ListCamerasRequest\x1a\x1d.vigil.v1.ListCamerasResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16vigil/v1/cameras.proto\x12\x08vigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"v\n\x06\x43\x61mera\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05group\x18\x03 \x01(\t\x12\x10\n\x08location\x18\x04 \x01(\t\x12\x12\n\nstream_url\x18\x05 \x01(\t\x12\x16\n\x0eretention_days\x18\x06 \x01(\x05\"9\n\x15RegisterCameraRequest\x12 \n\x06\x63\x61mera\x18\x01 \x01(\x0b\x32\x10.vigil.v1.Camera\"%\n\x10GetCameraRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\"#\n\x12ListCamerasRequest\x12\r\n\x05group\x18\x01 \x01(\t\"8\n\x13ListCamerasResponse\x12!\n\x07\x63\x61meras\x18\x01 \x03(\x0b\x32\x10.vigil.v1.Camera\"&\n\x11StopCameraRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\"+\n\x16GetCameraStatusRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\"\xdb\x01\n\x0c\x43\x61meraStatus\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\trecording\x18\x02 \x01(\x08\x12\x17\n\x0fsegments_stored\x18\x03 \x01(\x03\x12\x19\n\x11keyframes_indexed\x18\x04 \x01(\x03\x12\x34\n\x10last_segment_end\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nreconnects\x18\x06 \x01(\x03\x12\x12\n\nlast_error\x18\x07 \x01(\t\x12\x13\n\x0bqueue_depth\x18\x08 \x01(\x05\x32\xeb\x02\n\rCameraService\x12\x43\n\x0eRegisterCamera\x12\x1f.vigil.v1.RegisterCameraRequest\x1a\x10.vigil.v1.Camera\x12\x39\n\tGetCamera\x12\x1a.vigil.v1.GetCameraRequest\x1a\x10.vigil.v1.Camera\x12J\n\x0bListCameras\x12\x1c.vigil.v1.ListCamerasRequest\x1a\x1d.vigil.v1.ListCamerasResponse\x12\x41\n\nStopCamera\x12\x1b.vigil.v1.StopCameraRequest\x1a\x16.vigil.v1.CameraStatus\x12K\n\x0fGetCameraStatus\x12 .vigil.v1.GetCameraStatusRequest\x1a\x16.vigil.v1.CameraStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vigil.v1.cameras_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CAMERA']._serialized_start=36
-  _globals['_CAMERA']._serialized_end=154
-  _globals['_REGISTERCAMERAREQUEST']._serialized_start=156
-  _globals['_REGISTERCAMERAREQUEST']._serialized_end=213
-  _globals['_GETCAMERAREQUEST']._serialized_start=215
-  _globals['_GETCAMERAREQUEST']._serialized_end=252
-  _globals['_LISTCAMERASREQUEST']._serialized_start=254
-  _globals['_LISTCAMERASREQUEST']._serialized_end=289
-  _globals['_LISTCAMERASRESPONSE']._serialized_start=291
-  _globals['_LISTCAMERASRESPONSE']._serialized_end=347
-  _globals['_CAMERASERVICE']._serialized_start=350
-  _globals['_CAMERASERVICE']._serialized_end=569
+  _globals['_CAMERA']._serialized_start=69
+  _globals['_CAMERA']._serialized_end=187
+  _globals['_REGISTERCAMERAREQUEST']._serialized_start=189
+  _globals['_REGISTERCAMERAREQUEST']._serialized_end=246
+  _globals['_GETCAMERAREQUEST']._serialized_start=248
+  _globals['_GETCAMERAREQUEST']._serialized_end=285
+  _globals['_LISTCAMERASREQUEST']._serialized_start=287
+  _globals['_LISTCAMERASREQUEST']._serialized_end=322
+  _globals['_LISTCAMERASRESPONSE']._serialized_start=324
+  _globals['_LISTCAMERASRESPONSE']._serialized_end=380
+  _globals['_STOPCAMERAREQUEST']._serialized_start=382
+  _globals['_STOPCAMERAREQUEST']._serialized_end=420
+  _globals['_GETCAMERASTATUSREQUEST']._serialized_start=422
+  _globals['_GETCAMERASTATUSREQUEST']._serialized_end=465
+  _globals['_CAMERASTATUS']._serialized_start=468
+  _globals['_CAMERASTATUS']._serialized_end=687
+  _globals['_CAMERASERVICE']._serialized_start=690
+  _globals['_CAMERASERVICE']._serialized_end=1053
 # @@protoc_insertion_point(module_scope)

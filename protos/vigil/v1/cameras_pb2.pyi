@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -45,3 +48,35 @@ class ListCamerasResponse(_message.Message):
     CAMERAS_FIELD_NUMBER: _ClassVar[int]
     cameras: _containers.RepeatedCompositeFieldContainer[Camera]
     def __init__(self, cameras: _Optional[_Iterable[_Union[Camera, _Mapping]]] = ...) -> None: ...
+
+class StopCameraRequest(_message.Message):
+    __slots__ = ("camera_id",)
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    def __init__(self, camera_id: _Optional[str] = ...) -> None: ...
+
+class GetCameraStatusRequest(_message.Message):
+    __slots__ = ("camera_id",)
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    def __init__(self, camera_id: _Optional[str] = ...) -> None: ...
+
+class CameraStatus(_message.Message):
+    __slots__ = ("camera_id", "recording", "segments_stored", "keyframes_indexed", "last_segment_end", "reconnects", "last_error", "queue_depth")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDING_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_STORED_FIELD_NUMBER: _ClassVar[int]
+    KEYFRAMES_INDEXED_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEGMENT_END_FIELD_NUMBER: _ClassVar[int]
+    RECONNECTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    recording: bool
+    segments_stored: int
+    keyframes_indexed: int
+    last_segment_end: _timestamp_pb2.Timestamp
+    reconnects: int
+    last_error: str
+    queue_depth: int
+    def __init__(self, camera_id: _Optional[str] = ..., recording: _Optional[bool] = ..., segments_stored: _Optional[int] = ..., keyframes_indexed: _Optional[int] = ..., last_segment_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reconnects: _Optional[int] = ..., last_error: _Optional[str] = ..., queue_depth: _Optional[int] = ...) -> None: ...

@@ -50,6 +50,16 @@ class CameraServiceStub:
                 request_serializer=vigil_dot_v1_dot_cameras__pb2.ListCamerasRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_cameras__pb2.ListCamerasResponse.FromString,
                 _registered_method=True)
+        self.StopCamera = channel.unary_unary(
+                '/vigil.v1.CameraService/StopCamera',
+                request_serializer=vigil_dot_v1_dot_cameras__pb2.StopCameraRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_cameras__pb2.CameraStatus.FromString,
+                _registered_method=True)
+        self.GetCameraStatus = channel.unary_unary(
+                '/vigil.v1.CameraService/GetCameraStatus',
+                request_serializer=vigil_dot_v1_dot_cameras__pb2.GetCameraStatusRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_cameras__pb2.CameraStatus.FromString,
+                _registered_method=True)
 
 
 class CameraServiceServicer:
@@ -57,7 +67,9 @@ class CameraServiceServicer:
     """
 
     def RegisterCamera(self, request, context):
-        """Create or replace a camera's registration.
+        """Create or replace a camera's registration. A non-empty stream_url starts
+        recording the live stream (the same URL again changes nothing; a new one
+        restarts the recording; an empty one ends it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -71,6 +83,22 @@ class CameraServiceServicer:
 
     def ListCameras(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopCamera(self, request, context):
+        """End a camera's live recording: the segment in progress is closed and
+        stored. The stream URL is removed from the registration, so the camera
+        does not record again when the server restarts; register it again to resume.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCameraStatus(self, request, context):
+        """The live recording's state.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -92,6 +120,16 @@ def add_CameraServiceServicer_to_server(servicer, server):
                     servicer.ListCameras,
                     request_deserializer=vigil_dot_v1_dot_cameras__pb2.ListCamerasRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_cameras__pb2.ListCamerasResponse.SerializeToString,
+            ),
+            'StopCamera': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopCamera,
+                    request_deserializer=vigil_dot_v1_dot_cameras__pb2.StopCameraRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_cameras__pb2.CameraStatus.SerializeToString,
+            ),
+            'GetCameraStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCameraStatus,
+                    request_deserializer=vigil_dot_v1_dot_cameras__pb2.GetCameraStatusRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_cameras__pb2.CameraStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +214,60 @@ class CameraService:
             '/vigil.v1.CameraService/ListCameras',
             vigil_dot_v1_dot_cameras__pb2.ListCamerasRequest.SerializeToString,
             vigil_dot_v1_dot_cameras__pb2.ListCamerasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopCamera(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.CameraService/StopCamera',
+            vigil_dot_v1_dot_cameras__pb2.StopCameraRequest.SerializeToString,
+            vigil_dot_v1_dot_cameras__pb2.CameraStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCameraStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.CameraService/GetCameraStatus',
+            vigil_dot_v1_dot_cameras__pb2.GetCameraStatusRequest.SerializeToString,
+            vigil_dot_v1_dot_cameras__pb2.CameraStatus.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,197 @@
+"""The Ray actor recording one live camera (`vigil-live-{camera_id}`).
+
+Two threads inside the actor: the recorder runs ffmpeg (`StreamRun`), again
+and again with bounded exponential backoff when the stream drops, and puts
+each closed segment in a bounded queue; the storer takes them one by one
+through the file-ingest pipeline (`IngestPipeline.run_segment`: store the
+segment and its manifest, decode keyframes, thumbnails, embed in batches,
+append to the index log). The indexed batches wait in a bounded outbox until
+the node takes them (`drain`) into its in-memory index.
+
+Backpressure: when embedding falls behind, the storer blocks on the full
+outbox, the recorder blocks on the full segment queue, and ffmpeg's finished
+segments stay on local disk; memory holds at most one batch of frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import ray
+
+from indexing.index_log import IndexLog
+from indexing.vector_index import FrameRecord
+from services.ingest import EmbedFn, IngestPipeline, IngestRequest
+from services.live_stream import LiveSegment, StreamRun, masked
+from services.settings import IngestSettings
+from storage.media import probe
+from storage.s3 import S3Endpoint, S3ObjectStore
+
+logger = logging.getLogger(__name__)
+SEGMENT_QUEUE = 8  # closed segments waiting to be stored and indexed
+OUTBOX_BATCHES = 4  # indexed batches waiting for the node
+BACKOFF_MIN_S = 0.5
+BACKOFF_MAX_S = 10.0
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    endpoint: S3Endpoint
+    model_id: str
+    ingest: IngestSettings
+    batch: int  # keyframes per embedding call
+    work_dir: Path  # local spill folder; one subfolder per camera
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    camera_id: str
+    recording: bool = False
+    segments_stored: int = 0
+    keyframes_indexed: int = 0
+    last_segment_end_ms: int | None = None
+    reconnects: int = 0
+    last_error: str = ""  # credentials masked
+    queue_depth: int = 0  # closed segments not yet stored and indexed
+
+
+@dataclass(frozen=True)
+class IndexedBatch:
+    records: tuple[FrameRecord, ...]
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class Drained:
+    batches: tuple[IndexedBatch, ...]
+    finished: bool  # the recording has ended and nothing is left to take
+
+
+def next_backoff(previous_s: float, received: bool) -> float:
+    """Start over after a run that received footage; otherwise double, up to BACKOFF_MAX_S."""
+    return BACKOFF_MIN_S if received else min(previous_s * 2, BACKOFF_MAX_S)
+
+
+class Outbox:
+    """The node's index as the pipeline in the actor sees it: a bounded queue of indexed batches."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[IndexedBatch] = queue.Queue(OUTBOX_BATCHES)
+        self._closed = threading.Event()
+
+    def contains(self, camera_id: str, time_ms: int) -> bool:
+        return False  # live keyframes carry this run's wall-clock times; the node's index dedups anyway
+
+    def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int:
+        self._queue.put(IndexedBatch(tuple(records), vectors))  # waits while the node is behind
+        return len(records)
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def take(self, timeout_s: float) -> Drained:
+        batches = []
+        try:
+            batches.append(self._queue.get(timeout=timeout_s))
+            while True:
+                batches.append(self._queue.get_nowait())
+        except queue.Empty:
+            pass
+        return Drained(tuple(batches), finished=self._closed.is_set() and self._queue.empty())
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=4)
+class LiveRecorder:
+    """Records one camera until `stop()`; restarted by Ray (and recording again) if it dies."""
+
+    def __init__(self, camera_id: str, url: str, config: LiveConfig, embed: EmbedFn) -> None:
+        self._camera, self._url, self._config = camera_id, url, config
+        self._dir = config.work_dir / camera_id
+        shutil.rmtree(self._dir, ignore_errors=True)  # leftovers of a previous life were never listed
+        self._dir.mkdir(parents=True)
+        store = S3ObjectStore(config.endpoint)
+        self._outbox = Outbox()
+        self._pipeline = IngestPipeline(store, self._outbox, IndexLog(store, config.model_id), embed,
+                                        config.ingest, self._dir / "work", config.batch)
+        self._segments: queue.Queue[LiveSegment | None] = queue.Queue(SEGMENT_QUEUE)
+        self._status = LiveStatus(camera_id, recording=True)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._run: StreamRun | None = None
+        threading.Thread(target=self._record, name=f"record-{camera_id}", daemon=True).start()
+        threading.Thread(target=self._store_all, name=f"store-{camera_id}", daemon=True).start()
+
+    def status(self) -> LiveStatus:
+        with self._lock:
+            return replace(self._status, queue_depth=self._segments.qsize())
+
+    def drain(self, timeout_s: float) -> Drained:
+        return self._outbox.take(timeout_s)
+
+    def stop(self) -> None:
+        """End the recording: ffmpeg closes the segment in progress, which is then stored."""
+        with self._lock:
+            self._stopping.set()
+            self._status = replace(self._status, recording=False)
+            if self._run is not None:
+                self._run.interrupt()
+
+    def _update(self, **changes: object) -> None:
+        with self._lock:
+            self._status = replace(self._status, **changes)  # type: ignore[arg-type]
+
+    def _record(self) -> None:
+        backoff_s, runs = BACKOFF_MIN_S / 2, 0
+        while not self._stopping.is_set():
+            received = self._record_run(f"run{runs:06d}")
+            runs += 1
+            if self._stopping.is_set():
+                break
+            backoff_s = next_backoff(backoff_s, received)
+            logger.info("camera %s: stream ended, reconnecting in %.1f s", self._camera, backoff_s)
+            self._stopping.wait(backoff_s)
+            self._update(reconnects=self._status.reconnects + 1)
+        self._segments.put(None)
+
+    def _record_run(self, run_name: str) -> bool:
+        """One ffmpeg process; True if it delivered at least one segment."""
+        with self._lock:
+            if self._stopping.is_set():
+                return False
+            run = self._run = StreamRun(self._url, self._dir, run_name,
+                                        self._config.ingest.segment_seconds)
+        received = False
+        for seg in run.segments():
+            received = True
+            self._segments.put(seg)  # waits while storing is behind (bounded)
+        if error := run.finish():
+            self._update(last_error=error)
+        return received
+
+    def _store_all(self) -> None:
+        while (seg := self._segments.get()) is not None:
+            try:
+                self._store(seg)
+            except Exception as exc:
+                logger.exception("camera %s: segment %s not stored", self._camera, seg.path.name)
+                self._update(last_error=masked(f"storing a segment failed: {exc}"[:300]))
+            finally:
+                seg.path.unlink(missing_ok=True)
+        self._outbox.close()
+
+    def _store(self, seg: LiveSegment) -> None:
+        info = probe(seg.path)
+        start_ms = max(seg.end_ms - round(info.duration_s * 1000),
+                       self._status.last_segment_end_ms or 0)  # never overlap, even by a rounding ms
+        done = self._pipeline.run_segment(IngestRequest(self._camera, start_ms, seg.path, info))
+        s = self._status
+        self._update(segments_stored=s.segments_stored + 1 - done.progress.segments_skipped,
+                     keyframes_indexed=s.keyframes_indexed + done.progress.vectors,
+                     last_segment_end_ms=done.manifest.end_ms)

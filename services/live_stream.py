@@ -1,0 +1,151 @@
+"""One ffmpeg process pulling a live stream into keyframe-aligned fragmented-MP4 segments.
+
+ffmpeg handles the protocols (RTSP, HLS, MPEG-TS over UDP, HTTP); Vigil only
+cuts by stream copy, exactly as `storage.media.segment` does for files, and
+learns of each completed segment from the segment list (one CSV line is
+appended when a segment file is closed).
+
+Wall clock. The stream's own timestamps are kept, so frame timing stays exact
+(`-use_wallclock_as_timestamps` would replace them with network arrival times,
+jittered and out of order for B-frames). They are anchored to the wall clock
+by causality: footage up to stream time T that has arrived by wall time W was
+captured no later than W, so `W - T` bounds the wall time of stream time 0
+from above. ffmpeg reports T (`-progress`) twice a second and at every closed
+segment; the anchor is the smallest `W - T` seen until the first segment is
+placed, then it is frozen, so the segments of one process sit exactly as far
+apart as their timestamps. A segment is placed by its end (the list's end
+time is the next keyframe's, exact; the first start reads 0 even when ffmpeg
+dropped leading non-keyframes) and starts its probed duration earlier. Each
+process has its own anchor: after an outage a new process starts a new
+segment at the new wall time, and the outage stays a gap in the recording.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from storage.cameras import mask_url
+from storage.media_tools import ffmpeg_exe
+
+STALL_TIMEOUT_S = 2.0  # no data for this long ends the process: an outage becomes a gap
+PROGRESS_PERIOD_S = 0.5
+STOP_GRACE_S = 10.0
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]*[^\s'\".,:;]")  # without trailing punctuation
+_UDP_SCHEMES = ("udp", "rtp")
+
+
+@dataclass(frozen=True)
+class LiveSegment:
+    path: Path
+    end_ms: int  # wall clock at the end of its last frame; the start is this minus its duration
+
+
+def masked(message: str) -> str:
+    """`message` with credentials in any URL it quotes replaced by '***'."""
+    return _URL.sub(lambda m: mask_url(m.group(0)), message)
+
+
+def input_args(url: str) -> list[str]:
+    """ffmpeg input options that make a stalled stream end the process within STALL_TIMEOUT_S."""
+    micros = str(round(STALL_TIMEOUT_S * 1_000_000))
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in _UDP_SCHEMES:  # the UDP reader ignores -rw_timeout; it takes `timeout` in the URL
+        return ["-i", url if "timeout=" in url else f"{url}{'&' if '?' in url else '?'}timeout={micros}"]
+    if scheme in ("rtsp", "rtsps"):
+        return ["-rtsp_transport", "tcp", "-timeout", micros, "-i", url]
+    return ["-rw_timeout", micros, "-i", url]
+
+
+def recorder_command(url: str, out_dir: Path, run: str, segment_seconds: float) -> list[str]:
+    """Stream copy of the first video stream into `{run}_NNNNNN.mp4`, listed in `{run}.csv`."""
+    return [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *input_args(url),
+            "-map", "0:v:0", "-c", "copy", "-f", "segment", "-segment_time", f"{segment_seconds:.3f}",
+            "-reset_timestamps", "1", "-segment_format", "mp4",
+            "-segment_format_options", "movflags=+frag_keyframe+empty_moov+default_base_moof",
+            "-segment_list", str(out_dir / f"{run}.csv"), "-segment_list_type", "csv",
+            "-progress", "pipe:1", "-stats_period", f"{PROGRESS_PERIOD_S}",
+            str(out_dir / f"{run}_%06d.mp4")]
+
+
+class WallAnchor:
+    """The wall-clock time of stream time 0: min(W - T) over observations, frozen at first use."""
+
+    def __init__(self) -> None:
+        self._best_s: float | None = None
+        self._frozen = False
+
+    def observe(self, stream_s: float, wall_s: float) -> None:
+        if not self._frozen and (self._best_s is None or wall_s - stream_s < self._best_s):
+            self._best_s = wall_s - stream_s
+
+    def wall_ms(self, stream_s: float) -> int:
+        if self._best_s is None:
+            raise RuntimeError("no stream time observed yet")
+        self._frozen = True
+        return round((self._best_s + stream_s) * 1000)
+
+
+class StreamRun:
+    """One ffmpeg process; iterate `segments()` until the stream ends, stalls or is interrupted."""
+
+    def __init__(self, url: str, out_dir: Path, run: str, segment_seconds: float) -> None:
+        self._out_dir, self._run = out_dir, run
+        self._listing = out_dir / f"{run}.csv"
+        self._log = out_dir / f"{run}.log"
+        self._listed = 0
+        self._anchor = WallAnchor()
+        with self._log.open("wb") as log:
+            self._proc = subprocess.Popen(recorder_command(url, out_dir, run, segment_seconds),
+                                          stdout=subprocess.PIPE, stderr=log, text=True)
+
+    def segments(self) -> Iterator[LiveSegment]:
+        """Each segment as soon as ffmpeg has closed its file, in order."""
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            key, _, value = line.strip().partition("=")
+            if key == "out_time_us" and value.lstrip("-").isdigit():
+                self._anchor.observe(int(value) / 1_000_000, time.time())
+            elif key == "progress":
+                yield from self._completed()
+        self._proc.wait()
+        yield from self._completed()
+
+    def interrupt(self) -> None:
+        """Ask ffmpeg to finish (it closes the segment in progress and lists it); kill it after
+        STOP_GRACE_S if it does not."""
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)
+            killer = threading.Timer(STOP_GRACE_S, self._kill)
+            killer.daemon = True
+            killer.start()
+
+    def finish(self) -> str:
+        """Wait for the process to end; its last error line, credentials masked."""
+        self._proc.wait()
+        lines = self._log.read_text(errors="replace").strip().splitlines()
+        self._log.unlink(missing_ok=True)
+        self._listing.unlink(missing_ok=True)
+        return masked(lines[-1][:300]) if lines else ""
+
+    def _kill(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+
+    def _completed(self) -> Iterator[LiveSegment]:
+        if not self._listing.is_file():
+            return
+        text = self._listing.read_text()
+        complete = text[:text.rfind("\n") + 1].splitlines()  # a line is final once its newline is written
+        for name, _start, end in csv.reader(complete[self._listed:]):
+            self._listed += 1
+            self._anchor.observe(float(end), time.time())
+            yield LiveSegment(self._out_dir / name, self._anchor.wall_ms(float(end)))

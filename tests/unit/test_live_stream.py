@@ -1,0 +1,53 @@
+"""The pure parts of live recording: wall-clock anchoring, stall timeouts, masking, backoff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.live_recorder import BACKOFF_MAX_S, BACKOFF_MIN_S, next_backoff
+from services.live_stream import WallAnchor, input_args, masked, recorder_command
+
+
+def test_anchor_is_the_tightest_causal_bound_then_frozen() -> None:
+    anchor = WallAnchor()
+    anchor.observe(stream_s=1.0, wall_s=101.6)  # delivered late: bound 100.6
+    anchor.observe(stream_s=3.0, wall_s=103.2)  # tighter: 100.2
+    anchor.observe(stream_s=4.0, wall_s=105.0)  # looser, ignored
+    assert anchor.wall_ms(4.0) == 104_200
+    anchor.observe(stream_s=8.0, wall_s=100.0)  # after the first placement nothing moves
+    assert anchor.wall_ms(8.0) == 108_200
+
+
+def test_anchor_without_observations_refuses() -> None:
+    with pytest.raises(RuntimeError):
+        WallAnchor().wall_ms(0.0)
+
+
+def test_every_protocol_gets_a_stall_timeout() -> None:
+    assert input_args("udp://127.0.0.1:5000") == ["-i", "udp://127.0.0.1:5000?timeout=2000000"]
+    assert input_args("udp://239.0.0.1:5000?fifo_size=1000")[-1].endswith("&timeout=2000000")
+    assert input_args("rtsp://cam/1")[:4] == ["-rtsp_transport", "tcp", "-timeout", "2000000"]
+    assert input_args("https://cdn/live.m3u8")[:2] == ["-rw_timeout", "2000000"]
+
+
+def test_recorder_cuts_keyframe_aligned_fragmented_mp4_by_stream_copy(tmp_path: Path) -> None:
+    cmd = recorder_command("udp://127.0.0.1:5000", tmp_path, "run000001", 4.0)
+    assert cmd[cmd.index("-c") + 1] == "copy" and cmd[cmd.index("-segment_time") + 1] == "4.000"
+    assert "movflags=+frag_keyframe+empty_moov+default_base_moof" in cmd
+    assert cmd[-1] == str(tmp_path / "run000001_%06d.mp4")
+
+
+def test_errors_never_carry_stream_credentials() -> None:
+    line = "Error opening input file rtsp://admin:Pa55w0rd@10.0.0.7/ch1?token=abc: Connection refused"
+    assert masked(line) == "Error opening input file rtsp://admin:***@10.0.0.7/ch1?token=***: Connection refused"
+
+
+def test_backoff_doubles_to_a_bound_and_restarts_after_footage() -> None:
+    delays, delay = [], BACKOFF_MIN_S / 2
+    for _ in range(8):
+        delay = next_backoff(delay, received=False)
+        delays.append(delay)
+    assert delays[:5] == [0.5, 1.0, 2.0, 4.0, 8.0] and max(delays) == BACKOFF_MAX_S
+    assert next_backoff(BACKOFF_MAX_S, received=True) == BACKOFF_MIN_S
