@@ -150,14 +150,19 @@ class LiveRecorder:
     def _record(self) -> None:
         backoff_s, runs = BACKOFF_MIN_S / 2, 0
         while not self._stopping.is_set():
-            received = self._record_run(f"run{runs:06d}")
+            self._update(reconnects=runs)  # every run after the first is a reconnection
+            try:
+                received = self._record_run(f"run{runs:06d}")
+            except OSError as exc:  # ffmpeg could not be started, or the spill folder is unusable
+                logger.exception("camera %s: recording failed", self._camera)
+                self._update(last_error=masked(f"recording failed: {exc}"[:300]))
+                received = False
             runs += 1
             if self._stopping.is_set():
                 break
             backoff_s = next_backoff(backoff_s, received)
             logger.info("camera %s: stream ended, reconnecting in %.1f s", self._camera, backoff_s)
             self._stopping.wait(backoff_s)
-            self._update(reconnects=self._status.reconnects + 1)
         self._segments.put(None)
 
     def _record_run(self, run_name: str) -> bool:

@@ -1,18 +1,23 @@
 """Live camera recording over gRPC: an ffmpeg MPEG-TS source on loopback UDP is recorded by a
-Ray actor into wall-clock segments; an outage shows as a gap; StopCamera leaves no ffmpeg behind."""
+Ray actor into wall-clock segments; an outage shows as a gap; StopCamera leaves no ffmpeg behind.
+
+One recording (with one outage) is made per module; the tests read what it left."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import grpc
 import pytest
 
 from services.api.client import VigilClient
 from services.api.timestamps import ts_from_ms
+from storage.cameras import Camera
+from storage.manifests import SegmentManifest
 from storage.media_tools import ffmpeg_exe
 from vigil.v1 import cameras_pb2, cameras_pb2_grpc, common_pb2, playback_pb2, playback_pb2_grpc
 
@@ -21,9 +26,13 @@ OUTAGE_S = 5.0
 WAIT_S = 40.0
 
 
-@pytest.fixture()
-def cameras(client: VigilClient) -> cameras_pb2_grpc.CameraServiceStub:
-    return cameras_pb2_grpc.CameraServiceStub(client.channel)
+@dataclass(frozen=True)
+class Recorded:
+    port: int
+    began: float  # wall clock when the source started
+    outage_start: float  # … when it stopped for OUTAGE_S
+    ended: float  # … when StopCamera returned
+    stopped: cameras_pb2.CameraStatus
 
 
 def _free_udp_port() -> int:
@@ -36,8 +45,9 @@ def _source(port: int) -> subprocess.Popen[bytes]:
     """A live camera: 10 fps H.264 (keyframe every second) in MPEG-TS over UDP, paced in real time."""
     return subprocess.Popen(
         ["nice", "-n", "10", ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
-         "-re", "-readrate_initial_burst", "0", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-c:v", "libx264", "-preset", "ultrafast",
-         "-tune", "zerolatency", "-g", "10", "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"])
+         "-re", "-readrate_initial_burst", "0", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10",
+         "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "10",
+         "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"])
 
 
 def _end(source: subprocess.Popen[bytes]) -> float:
@@ -55,11 +65,18 @@ def _wait_for(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.5)
 
 
+def _ffmpeg_args() -> list[str]:
+    ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True, timeout=10)
+    return [line for line in ps.stdout.splitlines() if "ffmpeg" in line]
+
+
 def _recorders(port: int) -> list[str]:
     """Command lines of running ffmpeg processes recording from the port."""
-    ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True, timeout=10)
-    return [line for line in ps.stdout.splitlines()
-            if f"127.0.0.1:{port}?timeout" in line and "-segment_list" in line]
+    return [a for a in _ffmpeg_args() if f"127.0.0.1:{port}?timeout" in a and "-segment_list" in a]
+
+
+def _status(cameras: cameras_pb2_grpc.CameraServiceStub, camera_id: str) -> cameras_pb2.CameraStatus:
+    return cameras.GetCameraStatus(cameras_pb2.GetCameraStatusRequest(camera_id=camera_id))
 
 
 def _register(cameras: cameras_pb2_grpc.CameraServiceStub, url: str) -> None:
@@ -67,55 +84,103 @@ def _register(cameras: cameras_pb2_grpc.CameraServiceStub, url: str) -> None:
         camera_id=CAMERA, group="live-test", stream_url=url, retention_days=1)))
 
 
-def test_live_camera_records_wall_clock_segments_with_gaps_and_stops(
-        node: object, client: VigilClient, cameras: cameras_pb2_grpc.CameraServiceStub) -> None:
+@pytest.fixture(scope="module")
+def channel(server: object, admin_token: str) -> Iterator[grpc.Channel]:
+    with VigilClient(server.address, admin_token) as c:  # type: ignore[attr-defined]
+        yield c.channel
+
+
+@pytest.fixture(scope="module")
+def cameras(channel: grpc.Channel) -> cameras_pb2_grpc.CameraServiceStub:
+    return cameras_pb2_grpc.CameraServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def recorded(cameras: cameras_pb2_grpc.CameraServiceStub) -> Recorded:
+    """Record ≥ 2 segments, stop the source for OUTAGE_S, record ≥ 2 more, StopCamera."""
     port = _free_udp_port()
-    status = lambda: cameras.GetCameraStatus(cameras_pb2.GetCameraStatusRequest(camera_id=CAMERA))  # noqa: E731
     _register(cameras, f"udp://127.0.0.1:{port}")
     _register(cameras, f"udp://127.0.0.1:{port}")  # the same URL again: still one recorder
-    began = time.time()
-    source = _source(port)
+    began, source = time.time(), _source(port)
     try:
-        _wait_for(lambda: status().segments_stored >= 2, "two segments before the outage")
+        _wait_for(lambda: _status(cameras, CAMERA).segments_stored >= 2, "two segments before the outage")
         assert len(_recorders(port)) == 1
     finally:
         outage_start = _end(source)
-    time.sleep(OUTAGE_S)  # the outage
-    before = status().segments_stored
-    source = _source(port)
+    time.sleep(OUTAGE_S)  # the outage itself
+    before, source = _status(cameras, CAMERA).segments_stored, _source(port)
     try:
-        _wait_for(lambda: status().segments_stored >= before + 2, "two segments after the outage")
+        _wait_for(lambda: _status(cameras, CAMERA).segments_stored >= before + 2,
+                  "two segments after the outage")
     finally:
         _end(source)
     stopped = cameras.StopCamera(cameras_pb2.StopCameraRequest(camera_id=CAMERA))
-    ended = time.time()
+    return Recorded(port, began, outage_start, time.time(), stopped)
 
-    assert not stopped.recording and stopped.reconnects >= 1 and stopped.queue_depth == 0
-    assert _recorders(port) == []  # no ffmpeg outlives the recording
-    assert cameras.GetCamera(cameras_pb2.GetCameraRequest(camera_id=CAMERA)).stream_url == ""
 
-    segments = list(node.recordings.segments(CAMERA, int(began * 1000) - 60_000,  # type: ignore[attr-defined]
-                                             int(ended * 1000) + 60_000))
-    assert len(segments) == stopped.segments_stored >= 4
-    assert stopped.last_segment_end.ToMilliseconds() == segments[-1].end_ms
-    assert began - 1 < segments[0].start_ms / 1000 and segments[-1].end_ms / 1000 < ended
+@pytest.fixture(scope="module")
+def segments(node: object, recorded: Recorded) -> list[SegmentManifest]:
+    return list(node.recordings.segments(  # type: ignore[attr-defined]
+        CAMERA, int(recorded.began * 1000) - 60_000, int(recorded.ended * 1000) + 60_000))
+
+
+def test_segments_carry_increasing_non_overlapping_wall_clock_times(
+        recorded: Recorded, segments: list[SegmentManifest]) -> None:
+    assert len(segments) == recorded.stopped.segments_stored >= 4
+    assert recorded.began - 1 < segments[0].start_ms / 1000
+    assert segments[-1].end_ms / 1000 < recorded.ended
+    assert recorded.stopped.last_segment_end.ToMilliseconds() == segments[-1].end_ms
     for a, b in zip(segments, segments[1:]):
-        assert a.start_ms < a.end_ms <= b.start_ms  # increasing, never overlapping
+        assert a.start_ms < a.end_ms <= b.start_ms
 
-    playlist = playback_pb2_grpc.PlaybackServiceStub(client.channel).GetPlaylist(
+
+def test_the_outage_is_a_gap_in_the_playlist(channel: grpc.Channel, recorded: Recorded,
+                                             segments: list[SegmentManifest]) -> None:
+    playlist = playback_pb2_grpc.PlaybackServiceStub(channel).GetPlaylist(
         playback_pb2.GetPlaylistRequest(camera_id=CAMERA, time_range=common_pb2.TimeRange(
             start=ts_from_ms(segments[0].start_ms), end=ts_from_ms(segments[-1].end_ms))))
     assert playlist.segments == len(segments)
     [gap] = playlist.gaps
     gap_s = (gap.end.ToMilliseconds() - gap.start.ToMilliseconds()) / 1000
     assert OUTAGE_S - 1 <= gap_s <= OUTAGE_S + 6, gap_s
-    assert abs(gap.start.ToMilliseconds() / 1000 - outage_start) < 3
+    assert abs(gap.start.ToMilliseconds() / 1000 - recorded.outage_start) < 3
+    assert recorded.stopped.reconnects >= 1
 
-    hits = client.search("a colourful test pattern", top_k=100, camera_ids=[CAMERA], frames=True,
-                         min_score=-1).hits
+
+def test_live_keyframes_become_searchable(node: object, server: object, admin_token: str,
+                                         recorded: Recorded, segments: list[SegmentManifest]) -> None:
+    with VigilClient(server.address, admin_token) as client:  # type: ignore[attr-defined]
+        hits = client.search("a colourful test pattern", top_k=100, camera_ids=[CAMERA], frames=True,
+                             min_score=-1).hits
     indexed = [r for r in node.index.records() if r.camera_id == CAMERA]  # type: ignore[attr-defined]
-    assert len(indexed) == stopped.keyframes_indexed >= len(segments)
+    assert len(indexed) == recorded.stopped.keyframes_indexed >= len(segments)
     assert hits and {h.segment_key for h in hits} <= {s.segment_key for s in segments}
+
+
+def test_stop_camera_ends_recording_and_its_ffmpeg(cameras: cameras_pb2_grpc.CameraServiceStub,
+                                                   recorded: Recorded) -> None:
+    assert not recorded.stopped.recording and recorded.stopped.queue_depth == 0
+    assert _recorders(recorded.port) == []
+    assert not _status(cameras, CAMERA).recording
+    assert cameras.GetCamera(cameras_pb2.GetCameraRequest(camera_id=CAMERA)).stream_url == ""
+
+
+def test_registered_camera_resumes_and_retries_a_dead_stream_without_leaking_credentials(
+        node: object, cameras: cameras_pb2_grpc.CameraServiceStub) -> None:
+    with socket.socket() as s:  # a loopback TCP port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = int(s.getsockname()[1])
+    camera = "cam-live-dead"
+    node.cameras.put(Camera(camera, group="live-test",  # type: ignore[attr-defined]
+                            stream_url=f"rtsp://admin:Pa55w0rd@127.0.0.1:{dead}/ch1"))
+    assert node.live.resume(node.cameras.list()) >= 1  # type: ignore[attr-defined]  # as at start
+    _wait_for(lambda: _status(cameras, camera).reconnects >= 2, "reconnect attempts")
+    status = _status(cameras, camera)
+    assert status.recording and status.segments_stored == 0 and status.last_error
+    assert "Pa55w0rd" not in status.last_error
+    stopped = cameras.StopCamera(cameras_pb2.StopCameraRequest(camera_id=camera))
+    assert not stopped.recording and "Pa55w0rd" not in stopped.last_error
+    assert not [a for a in _ffmpeg_args() if f"127.0.0.1:{dead}/" in a]
 
 
 def test_status_of_unknown_camera_is_not_found(cameras: cameras_pb2_grpc.CameraServiceStub) -> None:

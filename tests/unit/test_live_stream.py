@@ -41,7 +41,8 @@ def test_recorder_cuts_keyframe_aligned_fragmented_mp4_by_stream_copy(tmp_path: 
 
 def test_errors_never_carry_stream_credentials() -> None:
     line = "Error opening input file rtsp://admin:Pa55w0rd@10.0.0.7/ch1?token=abc: Connection refused"
-    assert masked(line) == "Error opening input file rtsp://admin:***@10.0.0.7/ch1?token=***: Connection refused"
+    assert masked(line) == ("Error opening input file rtsp://admin:***@10.0.0.7/ch1?token=***: "
+                            "Connection refused")
 
 
 def test_backoff_doubles_to_a_bound_and_restarts_after_footage() -> None:
