@@ -52,19 +52,22 @@ def _frames(path: Path) -> int:
 
 def test_camera_registry_masks_stream_credentials(channel: grpc.Channel) -> None:
     stub = cameras_pb2_grpc.CameraServiceStub(channel)
-    url = "rtsp://admin:Pa55w0rd!@10.0.0.7:554/Streaming/Channels/101?token=abc123"
+    # a closed loopback port: registering a stream starts a (failing) recording; nothing leaves the host
+    url = "rtsp://admin:Pa55w0rd!@127.0.0.1:9/Streaming/Channels/101?token=abc123"
     registered = stub.RegisterCamera(cameras_pb2.RegisterCameraRequest(camera=cameras_pb2.Camera(
         camera_id="cam-reg-1", name="Hẻm 12 Lê Lợi", group="phuong-ben-thanh", stream_url=url,
         retention_days=30)))
     fetched = stub.GetCamera(cameras_pb2.GetCameraRequest(camera_id="cam-reg-1"))
     for cam in (registered, fetched):
         assert "Pa55w0rd" not in cam.stream_url and "abc123" not in cam.stream_url
-        assert cam.stream_url.startswith("rtsp://admin:***@10.0.0.7:554/")
+        assert cam.stream_url.startswith("rtsp://admin:***@127.0.0.1:9/")
     listed = stub.ListCameras(cameras_pb2.ListCamerasRequest(group="phuong-ben-thanh")).cameras
     assert [c.name for c in listed] == ["Hẻm 12 Lê Lợi"]
     with pytest.raises(grpc.RpcError) as err:
         stub.GetCamera(cameras_pb2.GetCameraRequest(camera_id="cam-nobody"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    stopped = stub.StopCamera(cameras_pb2.StopCameraRequest(camera_id="cam-reg-1"))
+    assert not stopped.recording and "Pa55w0rd" not in str(stopped)
 
 
 def test_playlist_plays_in_ffmpeg_and_shows_gaps(server: object, channel: grpc.Channel,
