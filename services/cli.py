@@ -117,6 +117,27 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_camera_register(settings: Settings, args: argparse.Namespace) -> int:
+    from vigil.v1 import cameras_pb2
+
+    with _client(settings, args) as client:
+        cam = client.register_camera(cameras_pb2.Camera(
+            camera_id=args.camera_id, name=args.name, group=args.group, location=args.location,
+            stream_url=args.stream_url, retention_days=args.retention_days))
+    print(f"registered {cam.camera_id} (group {cam.group or '-'}, {cam.retention_days} days"
+          + (f", recording {cam.stream_url})" if cam.stream_url else ")"))
+    return 0
+
+
+def cmd_camera_status(settings: Settings, args: argparse.Namespace) -> int:
+    with _client(settings, args) as client:
+        s = client.stop_camera(args.camera_id) if args.stop else client.camera_status(args.camera_id)
+    print(f"{s.camera_id}: {'recording' if s.recording else 'not recording'}, "
+          f"{s.segments_stored} segments, {s.keyframes_indexed} keyframes, {s.reconnects} reconnects"
+          + (f", last error: {s.last_error}" if s.last_error else ""))
+    return 0
+
+
 def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
     with _client(settings, args) as client:
         token, token_hash = client.create_token(args.subject, args.role, args.group)
@@ -180,6 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id")
     p.add_argument("--address")
     p.set_defaults(func=cmd_job)
+    p = sub.add_parser("camera", help="register cameras, live recording status, stop recording")
+    csub = p.add_subparsers(dest="camera_command", required=True)
+    c = csub.add_parser("register", help="create or replace a camera (a stream URL starts recording)")
+    c.add_argument("camera_id")
+    c.add_argument("--group", default="", help="ward, district or owner system")
+    c.add_argument("--name", default="")
+    c.add_argument("--location", default="")
+    c.add_argument("--stream-url", default="", help="rtsp://, udp://, http(s):// … (credentials masked)")
+    c.add_argument("--retention-days", type=int, default=30)
+    c.add_argument("--address")
+    c.set_defaults(func=cmd_camera_register)
+    for name, stop in (("status", False), ("stop", True)):
+        c = csub.add_parser(name, help="stop live recording" if stop else "live recording status")
+        c.add_argument("camera_id")
+        c.add_argument("--address")
+        c.set_defaults(func=cmd_camera_status, stop=stop)
     p = sub.add_parser("status", help="cluster, cameras, index and backlog (admin)")
     p.add_argument("--address")
     p.set_defaults(func=cmd_status)

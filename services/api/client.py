@@ -16,6 +16,8 @@ from storage.timeutil import from_ms, to_ms
 from vigil.v1 import (
     admin_pb2,
     admin_pb2_grpc,
+    cameras_pb2,
+    cameras_pb2_grpc,
     common_pb2,
     ingest_pb2,
     ingest_pb2_grpc,
@@ -116,6 +118,7 @@ class VigilClient:
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self._channel = open_channel(address, token, tls)
         self._admin = admin_pb2_grpc.AdminServiceStub(self._channel)
+        self._cameras = cameras_pb2_grpc.CameraServiceStub(self._channel)
         self._search = search_pb2_grpc.SearchServiceStub(self._channel)
         self._ingest = ingest_pb2_grpc.IngestServiceStub(self._channel)
         self._timeout = timeout_s
@@ -182,6 +185,19 @@ class VigilClient:
 
     def revoke_token(self, token_hash: str) -> None:
         self._admin.RevokeToken(admin_pb2.RevokeTokenRequest(token_hash=token_hash), timeout=self._timeout)
+
+    def register_camera(self, camera: cameras_pb2.Camera) -> cameras_pb2.Camera:
+        """Create or replace a camera; a stream URL starts live recording."""
+        return self._cameras.RegisterCamera(cameras_pb2.RegisterCameraRequest(camera=camera),
+                                            timeout=self._timeout)
+
+    def stop_camera(self, camera_id: str) -> cameras_pb2.CameraStatus:
+        return self._cameras.StopCamera(cameras_pb2.StopCameraRequest(camera_id=camera_id),
+                                        timeout=self._timeout)
+
+    def camera_status(self, camera_id: str) -> cameras_pb2.CameraStatus:
+        return self._cameras.GetCameraStatus(cameras_pb2.GetCameraStatusRequest(camera_id=camera_id),
+                                             timeout=self._timeout)
 
     def stats(self) -> admin_pb2.GetStatsResponse:
         return self._admin.GetStats(admin_pb2.GetStatsRequest(), timeout=self._timeout)

@@ -69,8 +69,13 @@ def test_serve_ingest_search_survive_kill_and_restart(tmp_path: Path, video: Pat
         assert len(lines) == 5 and all("  cam-cho-3  2026-11-20 13:00:" in ln for ln in lines)  # UTC
         clips = _run(env, "search", "người vác xe đạp", "--address", served.address)
         assert "cam-cho-3  2026-11-20 13:00:00–13:00:20" in clips  # all 10 keyframes: one clip
+        assert "registered cam-cho-3 (group cho-ben-thanh, 30 days)" in _run(
+            env, "camera", "register", "cam-cho-3", "--group", "cho-ben-thanh", "--address", served.address)
+        assert "cam-cho-3: not recording, 0 segments" in _run(
+            env, "camera", "status", "cam-cho-3", "--address", served.address)
         status = _run(env, "status", "--address", served.address)
         assert "segments     5" in status and "vectors      10" in status and "1 node(s)" in status
+        assert "cameras      1" in status
     finally:
         served.proc.send_signal(signal.SIGKILL)
         served.proc.wait(30)
