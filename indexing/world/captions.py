@@ -18,7 +18,7 @@ class Language(StrEnum):
 
 
 def describe(scene: SceneLabel, labels: tuple[ActorLabel, ...], language: Language,
-             rng: random.Random) -> str:
+             rng: random.Random, place: bool = True) -> str:
     """One caption naming up to two actors (in the given salience order), the light, maybe the place."""
     en = language is Language.EN
     actor = phrases.actor_en if en else phrases.actor_vi
@@ -31,8 +31,8 @@ def describe(scene: SceneLabel, labels: tuple[ActorLabel, ...], language: Langua
     else:
         body = rng.choice(["an empty scene", "nobody around"] if en else ["cảnh vắng", "không có ai"])
     light = rng.choice((phrases.LIGHTING_EN if en else phrases.LIGHTING_VI)[scene.lighting])
-    place = rng.choice((phrases.LAYOUT_EN if en else phrases.LAYOUT_VI)[scene.layout])
-    tail = f" {place}" if rng.random() < 0.4 else ""
+    where = rng.choice((phrases.LAYOUT_EN if en else phrases.LAYOUT_VI)[scene.layout])
+    tail = f" {where}" if rng.random() < 0.4 and place else ""
     if rng.random() < OMIT_LIGHTING:
         return f"{body}{tail}"
     if rng.random() < 0.3:
@@ -40,7 +40,8 @@ def describe(scene: SceneLabel, labels: tuple[ActorLabel, ...], language: Langua
     return f"{body}{tail} {light}"
 
 
-def caption_pair(scene: SceneLabel, labels: tuple[ActorLabel, ...],
-                 rng: random.Random) -> tuple[str, str]:
-    """(English, Vietnamese) captions of the same ground truth."""
-    return describe(scene, labels, Language.EN, rng), describe(scene, labels, Language.VI, rng)
+def caption_pair(scene: SceneLabel, labels: tuple[ActorLabel, ...], rng: random.Random,
+                 place: bool = True) -> tuple[str, str]:
+    """(English, Vietnamese) captions of the same ground truth; `place=False` names no layout."""
+    return (describe(scene, labels, Language.EN, rng, place),
+            describe(scene, labels, Language.VI, rng, place))

@@ -14,6 +14,7 @@ from indexing.world.holdout import TRAIN_LAYOUTS
 from indexing.world.layouts import paint_background
 from indexing.world.render import draw_frame, truth_of
 from indexing.world.sampler import sample_scene
+from indexing.world.scramble import scrambled_background
 from indexing.world.truth import FrameTruth, Layout
 
 SAMPLE_WIDTH, SAMPLE_HEIGHT = 256, 144
@@ -29,16 +30,24 @@ class Sample:
 
 def render_sample(seed: int, layouts: tuple[Layout, ...] = TRAIN_LAYOUTS,
                   allow_heldout_combos: bool = False, width: int = SAMPLE_WIDTH,
-                  height: int = SAMPLE_HEIGHT) -> Sample:
-    """A deterministic function of its arguments: the same seed gives the same pixels and words."""
+                  height: int = SAMPLE_HEIGHT, scramble: float = 0.0) -> Sample:
+    """A deterministic function of its arguments: the same seed gives the same pixels and words.
+
+    With probability `scramble` the layout's background is replaced by a scrambled one
+    (and the caption names no place).
+    """
     rng = random.Random(seed)
     scene, placements = sample_scene(rng, layouts, allow_heldout_combos, aspect=width / height)
-    background = paint_background(scene.layout, scene.lighting, width, height, rng.getrandbits(32))
+    scrambled = scramble > 0 and rng.random() < scramble
+    if scrambled:
+        background = scrambled_background(scene.lighting, width, height, rng.getrandbits(32))
+    else:
+        background = paint_background(scene.layout, scene.lighting, width, height, rng.getrandbits(32))
     frame = draw_frame(background, scene, placements)
     frame = apply_grain(frame, grain_layer(scene.lighting, width, height,
                                            np.random.default_rng(rng.getrandbits(32))))
     image = compress(Image.fromarray(frame), rng)
     truth = truth_of(scene, placements, width, height)
     salient = tuple(a.label for a in sorted(truth.actors, key=lambda a: -a.bbox.area))
-    en, vi = caption_pair(scene, salient, rng)
+    en, vi = caption_pair(scene, salient, rng, place=not scrambled)
     return Sample(image=image, truth=truth, caption_en=en, caption_vi=vi)

@@ -30,9 +30,6 @@ class TimelineEvent:
     caption_en: str
     caption_vi: str
 
-    def overlaps(self, start_s: float, end_s: float) -> bool:
-        return self.start_s <= end_s and start_s <= self.end_s
-
 
 def scene_of(scenario: Scenario, camera_id: str) -> SceneLabel:
     cam = scenario.camera(camera_id)

@@ -42,21 +42,24 @@ class TrainConfig:
     workers: int = 1
     threads: int = 2
     resume: Path | None = None
+    init: Path | None = None  # start from these weights (a --resume checkpoint), fresh optimizer
+    stop_after: int | None = None  # run only the first N steps of the schedule
+    scramble: float = 0.0  # share of training frames on scrambled backgrounds
 
 
 class WorldPairs(Dataset):
     """Item i of step s is the world sample with seed (seed, s, i); captions tokenised in both languages."""
 
-    def __init__(self, seed: int, batch_size: int, steps: int,
+    def __init__(self, seed: int, batch_size: int, steps: int, scramble: float,
                  preprocess: Callable, tokenizer: Callable) -> None:
-        self.seed, self.batch_size, self.steps = seed, batch_size, steps
+        self.seed, self.batch_size, self.steps, self.scramble = seed, batch_size, steps, scramble
         self.preprocess, self.tokenizer = preprocess, tokenizer
 
     def __len__(self) -> int:
         return self.batch_size * self.steps
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        sample = render_sample(self.seed * 1_000_000_007 + index)
+        sample = render_sample(self.seed * 1_000_000_007 + index, scramble=self.scramble)
         tokens = self.tokenizer([sample.caption_en, sample.caption_vi])
         return self.preprocess(sample.image), tokens[0], tokens[1]
 
@@ -107,13 +110,17 @@ def train(cfg: TrainConfig) -> ClipBundle:
     model, loss_fn = bundle.model, clip_loss()
     optimizer = _optimizer(model, cfg)
     start = 0
+    if cfg.init is not None:
+        model.load_state_dict(torch.load(cfg.init, weights_only=True)["model"])
     if cfg.resume is not None and cfg.resume.is_file():
         state = torch.load(cfg.resume, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = int(state["step"])
-    data = WorldPairs(cfg.seed, cfg.batch_size, cfg.steps, bundle.preprocess, bundle.tokenizer)
-    indices = range(start * cfg.batch_size, len(data))
+    data = WorldPairs(cfg.seed, cfg.batch_size, cfg.steps, cfg.scramble, bundle.preprocess,
+                      bundle.tokenizer)
+    last = min(cfg.steps, cfg.stop_after or cfg.steps)
+    indices = range(start * cfg.batch_size, last * cfg.batch_size)
     loader = DataLoader(torch.utils.data.Subset(data, indices), batch_size=cfg.batch_size,
                         num_workers=cfg.workers, worker_init_fn=_worker_init,
                         prefetch_factor=4 if cfg.workers else None, persistent_workers=False)
@@ -135,7 +142,7 @@ def train(cfg: TrainConfig) -> ClipBundle:
         if step % 10 == 0:
             logger.info("step %d loss %.4f ema %.4f lr %.2e %.1fs", step, loss.item(), ema,
                         lr_at(step, cfg), time.monotonic() - began)
-        if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
+        if (step + 1) % cfg.save_every == 0 or step + 1 == last:
             _checkpoint(bundle, optimizer, cfg, step + 1, ema, time.monotonic() - began)
     model.eval()
     return bundle
@@ -163,13 +170,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--save-every", type=int, default=200)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--resume", type=Path, default=None,
                         help="full-precision checkpoint (model+optimizer) to resume from and update")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from the model weights of a --resume checkpoint (new optimizer)")
+    parser.add_argument("--stop-after", type=int, default=None,
+                        help="stop after this many steps of the --steps schedule")
+    parser.add_argument("--scramble", type=float, default=0.0,
+                        help="share of frames drawn on scrambled backgrounds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(TrainConfig(seed=args.seed, steps=args.steps, out=args.out, batch_size=args.batch_size,
-                      lr=args.lr, save_every=args.save_every, workers=args.workers,
-                      threads=args.threads, resume=args.resume))
+                      lr=args.lr, warmup=args.warmup, save_every=args.save_every,
+                      workers=args.workers, threads=args.threads, resume=args.resume,
+                      init=args.init, stop_after=args.stop_after, scramble=args.scramble))
 
 
 if __name__ == "__main__":

@@ -63,8 +63,6 @@ class Gender(StrEnum):
 
 
 INCIDENT_KINDS = frozenset({ActorKind.SMOKE, ActorKind.FIRE, ActorKind.BINS})
-MOVING_ACTIONS = frozenset({Action.WALKING, Action.RUNNING, Action.RIDDEN, Action.PUSHED,
-                            Action.CARRIED, Action.DRIVING})
 
 
 @dataclass(frozen=True)
@@ -104,11 +102,6 @@ class ActorLabel:
     count: int = 1
     cargo: bool = False
 
-    @property
-    def has_person(self) -> bool:
-        return self.person_colour is not None or (
-            self.kind is ActorKind.MOTORBIKE and self.action is Action.RIDDEN)
-
 
 @dataclass(frozen=True)
 class ActorTruth:
@@ -131,7 +124,3 @@ class SceneLabel:
 class FrameTruth:
     scene: SceneLabel
     actors: tuple[ActorTruth, ...]
-
-    @property
-    def labels(self) -> tuple[ActorLabel, ...]:
-        return tuple(a.label for a in self.actors)

@@ -43,6 +43,18 @@ def test_same_seed_same_sample_and_different_seed_different() -> None:
 
 
 @pytest.mark.unit
+def test_scrambled_samples_keep_truth_and_name_no_place() -> None:
+    from indexing.world.phrases import LAYOUT_EN, LAYOUT_VI
+
+    places = {p for table in (LAYOUT_EN, LAYOUT_VI) for ps in table.values() for p in ps}
+    for seed in range(200):
+        sample = render_sample(seed, scramble=1.0)
+        assert not any(p in sample.caption_en or p in sample.caption_vi for p in places)
+    a, b = render_sample(3, scramble=0.5), render_sample(3, scramble=0.5)
+    assert np.array_equal(np.asarray(a.image), np.asarray(b.image)) and a.truth == b.truth
+
+
+@pytest.mark.unit
 def test_scenarios_and_photo_are_deterministic() -> None:
     assert demo_scenario(5) == demo_scenario(5) and demo_scenario(5) != demo_scenario(6)
     assert heldout_scenarios(3, quick=True) == heldout_scenarios(3, quick=True)
