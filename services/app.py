@@ -22,6 +22,7 @@ from services.jobs import Job, JobRegistry
 from services.live import LiveManager
 from services.live_recorder import LiveConfig
 from services.metrics import Metrics
+from services.periodic import Periodic
 from services.search import SearchEngine
 from services.settings import Settings
 from storage.cameras import CameraRegistry
@@ -88,6 +89,8 @@ class Vigil:
         self._groups_cache: tuple[float, dict[str, str]] = (0.0, {})
         self.retention = RetentionSweeper(self.store, self.cameras, self.holds, self,
                                           clock_ms=lambda: to_ms(datetime.now(UTC)))
+        self._sweeper = (Periodic(s.server.retention_interval_s, self.retention.sweep, "retention").start()
+                         if s.server.retention_interval_s > 0 else None)
         start_ray(s.ray)
         self.pool = EmbedderPool(spec, s.ray)
         self.pipeline = IngestPipeline(self.store, self.index, self.index_log, self.pool.embed,
@@ -105,6 +108,8 @@ class Vigil:
         self.live.resume(self.cameras.list())
 
     def stop(self) -> None:
+        if getattr(self, "_sweeper", None) is not None:
+            self._sweeper.stop()
         if hasattr(self, "live"):
             self.live.close()
         if hasattr(self, "runner"):

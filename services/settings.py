@@ -68,6 +68,8 @@ class ServerSettings(_Section):
     max_top_k: int = Field(100, ge=1, le=1000, description="largest top_k a search may ask for")
     max_query_chars: int = Field(1000, ge=1, description="longest accepted text query")
     max_export_hours: float = Field(24.0, gt=0, description="longest range one export may cover")
+    retention_interval_s: float = Field(3600.0, ge=0, description="seconds between retention sweeps "
+                                        "(0: only on RunRetention)")
     metrics_host: str = Field("127.0.0.1", description="address of the Prometheus /metrics endpoint")
     metrics_port: int | None = Field(9464, ge=0, le=65535,
                                      description="Prometheus port (0 picks a free one, unset disables)")
