@@ -1,18 +1,22 @@
-"""The FAISS adapter: the only module that imports faiss.
+"""Keyframe vectors with their records, sharded by camera group × UTC day.
 
-`FrameIndex` holds unit vectors of keyframes with their records. Filters
-(cameras, time range) are applied inside FAISS with an id selector passed per
-call, so `top_k` is always filled with the best allowed frames.
+`FrameIndex` routes each frame to its shard (`indexing.shards`), routes a
+search with a time range or cameras only to the shards that can match, and
+merges their top-k. Filters (cameras, time range) become a bitmap over each
+shard's frame ids applied inside FAISS, so `top_k` is always filled with the
+best allowed frames.
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
+
+from indexing.shards import ShardKey, ShardPolicy, VectorShard
 
 
 @dataclass(frozen=True)
@@ -52,14 +56,60 @@ class FrameHit:
     score: float
 
 
-class FrameIndex:
-    """Exact inner-product search over keyframe vectors; thread-safe."""
+def one_group(camera_id: str) -> str:
+    """The default grouping: every camera in one group, so shards are per UTC day."""
+    return ""
 
-    def __init__(self, dim: int) -> None:
+
+class _Shard:
+    """One shard's vectors, records by frame id, and the columns filters are computed on."""
+
+    def __init__(self, dim: int, policy: ShardPolicy) -> None:
+        self.vectors = VectorShard(dim, policy)
+        self.records: list[FrameRecord | None] = []  # by frame id; None once deleted
+        self.cameras = np.empty(0, dtype=np.int32)  # camera code by frame id
+        self.times = np.empty(0, dtype=np.int64)
+        self.alive = np.empty(0, dtype=bool)
+
+    def add(self, records: list[FrameRecord], codes: list[int], vectors: np.ndarray) -> list[int]:
+        ids = list(range(len(self.records), len(self.records) + len(records)))
+        self.records.extend(records)
+        self.cameras = np.concatenate([self.cameras, np.array(codes, dtype=np.int32)])
+        self.times = np.concatenate([self.times, np.array([r.time_ms for r in records], dtype=np.int64)])
+        self.alive = np.concatenate([self.alive, np.ones(len(records), dtype=bool)])
+        self.vectors.add(np.array(ids, dtype=np.int64), vectors)
+        return ids
+
+    def mask(self, codes: np.ndarray | None, start_ms: int | None, end_ms: int | None) -> np.ndarray:
+        m = self.alive.copy()
+        if codes is not None:
+            m &= np.isin(self.cameras, codes)
+        if start_ms is not None:
+            m &= self.times >= start_ms
+        if end_ms is not None:
+            m &= self.times < end_ms
+        return m
+
+    def remove(self, ids: np.ndarray) -> list[FrameRecord]:
+        self.vectors.remove(ids)
+        self.alive[ids] = False
+        removed = [self.records[i] for i in ids]
+        for i in ids:
+            self.records[i] = None
+        return [r for r in removed if r is not None]
+
+
+class FrameIndex:
+    """Inner-product search over keyframe vectors in camera-group × UTC-day shards; thread-safe."""
+
+    def __init__(self, dim: int, group_of: Callable[[str], str] = one_group,
+                 policy: ShardPolicy = ShardPolicy()) -> None:
         self.dim = dim
-        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self._records: list[FrameRecord | None] = []  # by frame id; None once deleted
-        self._by_frame: dict[tuple[str, int], int] = {}
+        self._group_of = group_of
+        self._policy = policy
+        self._shards: dict[ShardKey, _Shard] = {}
+        self._codes: dict[str, int] = {}  # camera id -> small int stored per frame
+        self._by_frame: set[tuple[str, int]] = set()
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
@@ -73,46 +123,67 @@ class FrameIndex:
         if len(records) != len(vectors):
             raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
         with self._lock:
-            new = [i for i, r in enumerate(records) if (r.camera_id, r.time_ms) not in self._by_frame]
-            if not new:
-                return 0
-            ids = np.arange(len(self._records), len(self._records) + len(new), dtype=np.int64)
-            for frame_id, i in zip(ids, new, strict=True):
-                self._records.append(records[i])
-                self._by_frame[(records[i].camera_id, records[i].time_ms)] = int(frame_id)
-            self._index.add_with_ids(np.ascontiguousarray(vectors[new], dtype=np.float32), ids)
-            return len(new)
+            by_shard: dict[ShardKey, list[int]] = {}
+            for i, r in enumerate(records):
+                if (r.camera_id, r.time_ms) not in self._by_frame:
+                    self._by_frame.add((r.camera_id, r.time_ms))
+                    by_shard.setdefault(self._key(r.camera_id, r.time_ms), []).append(i)
+            for key, rows in by_shard.items():
+                shard = self._shards.setdefault(key, _Shard(self.dim, self._policy))
+                shard.add([records[i] for i in rows], [self._code(records[i].camera_id) for i in rows],
+                          vectors[rows])
+            return sum(len(rows) for rows in by_shard.values())
 
     def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> int:
         """Forget the camera's keyframes with time in [start_ms, end_ms); returns how many."""
         with self._lock:
-            ids = [i for i, r in enumerate(self._records)
-                   if r is not None and r.camera_id == camera_id and start_ms <= r.time_ms < end_ms]
-            if ids:
-                self._index.remove_ids(np.array(ids, dtype=np.int64))
-            for i in ids:
-                record = self._records[i]
-                assert record is not None
-                del self._by_frame[(record.camera_id, record.time_ms)]
-                self._records[i] = None
-            return len(ids)
+            code = self._codes.get(camera_id)
+            if code is None:
+                return 0
+            removed = 0
+            for key, shard in self._routed({self._group_of(camera_id)}, start_ms, end_ms):
+                ids = np.flatnonzero(shard.mask(np.array([code]), start_ms, end_ms))
+                for r in shard.remove(ids):
+                    self._by_frame.discard((r.camera_id, r.time_ms))
+                removed += ids.size
+            return removed
 
-    def search(self, query: np.ndarray, top_k: int, where: SearchFilter = SearchFilter()) -> list[FrameHit]:
+    def search(self, query: np.ndarray, top_k: int, where: SearchFilter = SearchFilter(),
+               nprobe: int | None = None) -> list[FrameHit]:
+        """The `top_k` best allowed frames; `nprobe` overrides the IVF shards' default per call."""
         with self._lock:
-            if not self._by_frame:
-                return []
-            params = None
-            if not where.is_empty:
-                allowed = np.array([i for i, r in enumerate(self._records)
-                                    if r is not None and where.allows(r)], dtype=np.int64)
-                if allowed.size == 0:
-                    return []
-                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-            q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-            scores, ids = self._index.search(q, min(top_k, len(self._by_frame)), params=params)
-            return [FrameHit(self._records[i], float(s))  # type: ignore[arg-type]
-                    for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+            groups = {self._group_of(c) for c in where.camera_ids} or None
+            codes = (np.array([self._codes[c] for c in where.camera_ids if c in self._codes], dtype=np.int32)
+                     if where.camera_ids else None)
+            hits: list[FrameHit] = []
+            for _, shard in self._routed(groups, where.start_ms, where.end_ms):
+                allowed = shard.mask(codes, where.start_ms, where.end_ms)
+                if not allowed.any():
+                    continue
+                same = np.array_equal(allowed, shard.alive)
+                scores, ids = shard.vectors.search(query, top_k, None if same else allowed, nprobe)
+                hits.extend(FrameHit(shard.records[i], float(s))  # type: ignore[arg-type]
+                            for s, i in zip(scores, ids, strict=True) if i >= 0)
+            return heapq.nlargest(top_k, hits, key=lambda h: h.score)
 
     def records(self) -> Iterable[FrameRecord]:
+        """Every frame, shard by shard (group, then day) in the order added."""
         with self._lock:
-            return [r for r in self._records if r is not None]
+            return [r for key in sorted(self._shards) for r in self._shards[key].records if r is not None]
+
+    def shard_stats(self) -> list[dict[str, object]]:
+        """Per shard: its key, frames, whether it is IVF, and its serialized FAISS bytes."""
+        with self._lock:
+            return [{"group": k.group, "day": k.day, "frames": len(s.vectors), "ivf": s.vectors.is_ivf,
+                     "bytes": s.vectors.serialized_bytes()} for k, s in sorted(self._shards.items())]
+
+    def _key(self, camera_id: str, time_ms: int) -> ShardKey:
+        return ShardKey.of(self._group_of(camera_id), time_ms)
+
+    def _code(self, camera_id: str) -> int:
+        return self._codes.setdefault(camera_id, len(self._codes))
+
+    def _routed(self, groups: set[str] | None, start_ms: int | None,
+                end_ms: int | None) -> list[tuple[ShardKey, _Shard]]:
+        return [(k, s) for k, s in self._shards.items()
+                if (groups is None or k.group in groups) and k.overlaps(start_ms, end_ms)]

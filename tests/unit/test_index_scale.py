@@ -1,0 +1,125 @@
+"""The sharded index: IVF shards, filtered recall, routing by day and group, growth, replay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import cast
+
+import numpy as np
+
+from indexing.index_log import IndexLog
+from indexing.shards import DAY_MS, ShardPolicy
+from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
+from storage.object_store import ObjectInfo, ObjectStore
+
+DIM = 32
+SMALL = ShardPolicy(exact_below=2_000, nprobe=8)
+DAY0 = 20_000 * DAY_MS  # a UTC midnight
+
+
+def _clustered(n: int, cameras: int, seed: int) -> tuple[list[FrameRecord], np.ndarray]:
+    """Vectors near their camera's scene plus one of 50 shared concepts, like CCTV embeddings."""
+    world = np.random.default_rng(99)
+    scenes, concepts = world.standard_normal((cameras, DIM)), world.standard_normal((50, DIM))
+    rng = np.random.default_rng(seed)
+    cam = np.arange(n) % cameras
+    x = scenes[cam] + 0.7 * concepts[rng.integers(0, 50, n)] + 0.3 * rng.standard_normal((n, DIM))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    records = [FrameRecord(f"cam-{c}", DAY0 + 1000 * i, DAY0 + 1000 * i + 1000, "s", 0, 1, "t")
+               for i, c in enumerate(cam)]
+    return records, x
+
+
+def _recall(index: FrameIndex, records: list[FrameRecord], x: np.ndarray, queries: np.ndarray,
+            where: SearchFilter) -> float:
+    allowed = np.array([i for i, r in enumerate(records) if where.allows(r)])
+    found = 0
+    for q in queries:
+        exact = {records[i].time_ms for i in allowed[np.argsort(-(x[allowed] @ q))[:10]]}
+        found += len(exact & {h.record.time_ms for h in index.search(q, 10, where)})
+    return found / (10 * len(queries))
+
+
+def test_filtered_ivf_recall_matches_unfiltered_recall() -> None:
+    records, x = _clustered(20_000, cameras=20, seed=1)
+    index = FrameIndex(DIM, policy=SMALL)
+    index.add(records, x)
+    assert [s["ivf"] for s in index.shard_stats()] == [True]
+    queries = _clustered(100, cameras=20, seed=2)[1]
+    unfiltered = _recall(index, records, x, queries, SearchFilter())
+    one_camera = SearchFilter(camera_ids=frozenset({"cam-3"}))
+    window = SearchFilter(camera_ids=frozenset({"cam-3", "cam-4"}), start_ms=DAY0, end_ms=DAY0 + 5_000_000)
+    assert unfiltered >= 0.9
+    assert _recall(index, records, x, queries, one_camera) >= unfiltered - 0.02
+    assert _recall(index, records, x, queries, window) >= unfiltered - 0.02
+
+
+def test_filtered_search_fills_top_k_in_an_ivf_shard() -> None:
+    records, x = _clustered(5_000, cameras=50, seed=3)
+    index = FrameIndex(DIM, policy=SMALL)
+    index.add(records, x)
+    hits = index.search(x[0], 10, SearchFilter(camera_ids=frozenset({"cam-7"})))
+    assert len(hits) == 10 and {h.record.camera_id for h in hits} == {"cam-7"}
+
+
+def test_shards_split_by_day_and_group_and_searches_go_only_where_frames_can_match() -> None:
+    records, x = _clustered(400, cameras=4, seed=4)
+    moved = [FrameRecord(r.camera_id, r.time_ms + (i % 2) * DAY_MS, r.end_ms + (i % 2) * DAY_MS,
+                         "s", 0, 1, "t") for i, r in enumerate(records)]
+    index = FrameIndex(DIM, group_of=lambda camera: "north" if camera in {"cam-0", "cam-1"} else "south")
+    index.add(moved, x)
+    assert [(s["group"], s["day"]) for s in index.shard_stats()] == [
+        ("north", DAY0 // DAY_MS), ("north", DAY0 // DAY_MS + 1),
+        ("south", DAY0 // DAY_MS), ("south", DAY0 // DAY_MS + 1)]
+    day1 = SearchFilter(camera_ids=frozenset({"cam-1", "cam-2"}), start_ms=DAY0 + DAY_MS)
+    hits = index.search(x[5], 400, day1)
+    assert len(hits) == sum(day1.allows(r) for r in moved) and all(day1.allows(h.record) for h in hits)
+    assert len(index.search(x[5], 1000)) == 400
+
+
+def test_a_growing_shard_is_retrained_and_keeps_its_recall() -> None:
+    records, x = _clustered(9_000, cameras=10, seed=5)
+    index = FrameIndex(DIM, policy=SMALL)
+    for start in range(0, 9_000, 500):  # crosses 2k (IVF), 4k and 8k (retrains)
+        index.add(records[start:start + 500], x[start:start + 500])
+    assert len(index) == 9_000 and index.shard_stats()[0]["ivf"]
+    assert _recall(index, records, x, _clustered(50, 10, seed=6)[1], SearchFilter()) >= 0.9
+
+
+def test_deleted_frames_leave_an_ivf_shard() -> None:
+    records, x = _clustered(4_000, cameras=4, seed=7)
+    index = FrameIndex(DIM, policy=SMALL)
+    index.add(records, x)
+    assert index.delete_range("cam-1", DAY0, DAY0 + DAY_MS) == 1_000
+    assert len(index) == 3_000 and not index.contains("cam-1", records[1].time_ms)
+    assert all(h.record.camera_id != "cam-1" for h in index.search(x[1], 50))
+
+
+class _MemoryStore:
+    """The three `ObjectStore` calls `IndexLog` makes, in memory."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "") -> None:
+        self.objects[key] = data
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.objects[key]
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        return iter([ObjectInfo(k, len(v)) for k, v in sorted(self.objects.items()) if k.startswith(prefix)])
+
+
+def test_replay_rebuilds_ivf_shards_from_the_log() -> None:
+    records, x = _clustered(5_000, cameras=5, seed=8)
+    log = IndexLog(cast(ObjectStore, _MemoryStore()), "m")
+    live = FrameIndex(DIM, policy=SMALL)
+    for start in range(0, 5_000, 1_000):
+        log.append(f"b{start:05d}", records[start:start + 1_000], x[start:start + 1_000])
+        live.add(records[start:start + 1_000], x[start:start + 1_000])
+    log.delete_range(live, "cam-2", DAY0, DAY0 + DAY_MS)
+    restarted = FrameIndex(DIM, policy=SMALL)
+    assert log.replay(restarted) == 4_000 and restarted.shard_stats()[0]["ivf"]
+    for v in x[:20]:
+        assert [h.record for h in restarted.search(v, 5)] == [h.record for h in live.search(v, 5)]
