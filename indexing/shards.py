@@ -7,15 +7,15 @@ vectors (IVF-SQ8), trained on the shard's own vectors and retrained when the
 shard has grown `growth` times past its training size. SQ8 decodes almost
 losslessly, so a retrain re-encodes the shard without compounding error.
 
-Why SQ8, not PQ: on clustered 256-d vectors IVF-PQ64 (≈ 77 bytes/vector)
-reaches recall@10 ≈ 0.6–0.75 at any nprobe, IVF-SQ8 (≈ 267 bytes/vector)
-≈ 0.99 (`benchmarks/search.py`); recall is what an investigator notices.
+Why SQ8, not PQ: on the benchmark's clustered 256-d vectors (100k, nlist 256)
+IVF-PQ64 (≈ 77 bytes/vector) tops out at recall@10 ≈ 0.75 whatever the nprobe,
+IVF-SQ8 (≈ 267 bytes/vector) reaches 0.99 at nprobe 8; recall is what an
+investigator notices, and 1M frames cost 267 MB.
 
 Filters are a bitmap over the shard's frame ids passed per call in
 `SearchParametersIVF` together with `nprobe`; a shared index is never mutated
-for a search. A filtered IVF search probes only lists that hold allowed frames,
-and enough of them to scan as many allowed frames as an unfiltered search
-scans frames, so filtered recall matches unfiltered recall.
+for a search. A filtered IVF search probes only lists that hold allowed frames
+(see `VectorShard._probe`), so filtered recall matches unfiltered recall.
 """
 
 from __future__ import annotations
@@ -111,7 +111,13 @@ class VectorShard:
 
     def _probe(self, q: np.ndarray, allowed: np.ndarray | None,
                nprobe: int) -> tuple[np.ndarray, np.ndarray]:
-        """Lists to scan, nearest first: `nprobe` of them, or for a filter enough allowed ones."""
+        """Lists to scan, nearest first: `nprobe` of them, or for a filter, lists holding allowed frames.
+
+        Frames of one camera crowd into few lists, so a camera filter's best frames
+        often sit in lists whose centroids rank low for the query: fewer than
+        `exact_below` allowed frames are all scanned (exact up to SQ8), more are
+        scanned nearest list first until as many as an unfiltered search scans.
+        """
         nlist = self._index.nlist
         coarse, lists = self._index.quantizer.search(q, nlist)
         coarse, lists = coarse[0], lists[0]
@@ -119,6 +125,8 @@ class VectorShard:
             return np.ascontiguousarray(lists[:nprobe]), np.ascontiguousarray(coarse[:nprobe])
         counts = np.bincount(self._list_of[:allowed.size][allowed], minlength=nlist)[lists]
         lists, coarse, counts = lists[counts > 0], coarse[counts > 0], counts[counts > 0]
+        if counts.sum() < self._policy.exact_below:  # few allowed frames: scan them all
+            return lists, coarse
         wanted = nprobe * len(self) / nlist  # frames an unfiltered search would scan
         m = max(nprobe, int(np.searchsorted(np.cumsum(counts), wanted)) + 1)
         return np.ascontiguousarray(lists[:m]), np.ascontiguousarray(coarse[:m])
