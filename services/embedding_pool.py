@@ -48,6 +48,9 @@ class EmbedderActor:
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
+    def pid(self) -> int:
+        return os.getpid()
+
 
 class EmbedderPool:
     """A fixed set of embedder actors, fed round-robin with batches."""
