@@ -9,6 +9,7 @@ best allowed frames.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -83,7 +84,9 @@ class _Shard:
     def mask(self, codes: np.ndarray | None, start_ms: int | None, end_ms: int | None) -> np.ndarray:
         m = self.alive.copy()
         if codes is not None:
-            m &= np.isin(self.cameras, codes)
+            wanted = np.zeros(max(int(self.cameras.max(initial=0)), int(codes.max(initial=0))) + 1, dtype=bool)
+            wanted[codes] = True
+            m &= wanted[self.cameras]
         if start_ms is not None:
             m &= self.times >= start_ms
         if end_ms is not None:
@@ -109,14 +112,19 @@ class FrameIndex:
         self._policy = policy
         self._shards: dict[ShardKey, _Shard] = {}
         self._codes: dict[str, int] = {}  # camera id -> small int stored per frame
-        self._by_frame: set[tuple[str, int]] = set()
+        self._end_of: dict[tuple[str, int], int] = {}  # (camera, time) -> end_ms of each frame
+        self._times: dict[str, list[int]] = {}  # camera -> its frames' times, sorted
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
-        return len(self._by_frame)
+        return len(self._end_of)
 
     def contains(self, camera_id: str, time_ms: int) -> bool:
-        return (camera_id, time_ms) in self._by_frame
+        """Whether a frame of the camera covers `time_ms` (a deduplicated frame covers its span)."""
+        with self._lock:
+            times = self._times.get(camera_id, [])
+            i = bisect.bisect_right(times, time_ms) - 1
+            return i >= 0 and (times[i] == time_ms or time_ms < self._end_of[(camera_id, times[i])])
 
     def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int:
         """Add frames not already present (same camera and time); returns how many were new."""
@@ -125,8 +133,9 @@ class FrameIndex:
         with self._lock:
             by_shard: dict[ShardKey, list[int]] = {}
             for i, r in enumerate(records):
-                if (r.camera_id, r.time_ms) not in self._by_frame:
-                    self._by_frame.add((r.camera_id, r.time_ms))
+                if (r.camera_id, r.time_ms) not in self._end_of:
+                    self._end_of[(r.camera_id, r.time_ms)] = r.end_ms
+                    bisect.insort(self._times.setdefault(r.camera_id, []), r.time_ms)
                     by_shard.setdefault(self._key(r.camera_id, r.time_ms), []).append(i)
             for key, rows in by_shard.items():
                 shard = self._shards.setdefault(key, _Shard(self.dim, self._policy))
@@ -144,7 +153,9 @@ class FrameIndex:
             for key, shard in self._routed({self._group_of(camera_id)}, start_ms, end_ms):
                 ids = np.flatnonzero(shard.mask(np.array([code]), start_ms, end_ms))
                 for r in shard.remove(ids):
-                    self._by_frame.discard((r.camera_id, r.time_ms))
+                    del self._end_of[(r.camera_id, r.time_ms)]
+                    times = self._times[r.camera_id]
+                    del times[bisect.bisect_left(times, r.time_ms)]
                 removed += ids.size
             return removed
 

@@ -1,0 +1,63 @@
+"""Static cameras: near-identical consecutive keyframes are stored once, changed content never dropped."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from indexing.dedup import SAME_SCENE_COSINE, dedup_consecutive
+from indexing.vector_index import FrameIndex, FrameRecord
+
+DIM = 64
+
+
+def _record(i: int, camera: str = "cam-1", step: int = 2000) -> FrameRecord:
+    return FrameRecord(camera, i * step, (i + 1) * step, "s", 0, 10_000, f"t{i}")
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _static_then_change(rng: np.random.Generator) -> np.ndarray:
+    """Five frames of one scene with sensor noise, then five of a car in front of it."""
+    scene, car = rng.standard_normal(DIM), rng.standard_normal(DIM)
+    frames = [scene + 0.05 * rng.standard_normal(DIM) for _ in range(5)]
+    frames += [scene + 0.8 * car + 0.05 * rng.standard_normal(DIM) for _ in range(5)]
+    return _unit(np.array(frames))
+
+
+def test_a_static_run_is_one_record_spanning_it_and_a_change_starts_another() -> None:
+    vectors = _static_then_change(np.random.default_rng(0))
+    out = dedup_consecutive([_record(i) for i in range(10)], vectors)
+    assert out.kept == [0, 5]
+    assert [(r.time_ms, r.end_ms) for r in out.records] == [(0, 10_000), (10_000, 20_000)]
+
+
+def test_a_slow_drift_is_not_swallowed_by_comparing_neighbours() -> None:
+    rng = np.random.default_rng(1)
+    start, end = rng.standard_normal(DIM), rng.standard_normal(DIM)
+    vectors = _unit(np.array([start + (end - start) * t for t in np.linspace(0, 1, 40)]))
+    assert min(float(a @ b) for a, b in zip(vectors, vectors[1:], strict=False)) >= SAME_SCENE_COSINE
+    out = dedup_consecutive([_record(i) for i in range(40)], vectors)
+    assert 1 < len(out.kept) < 40
+    for first, nxt in zip(out.kept, out.kept[1:] + [40], strict=True):  # each kept frame stands for its run
+        assert all(float(vectors[first] @ vectors[j]) >= SAME_SCENE_COSINE for j in range(first, nxt))
+
+
+def test_gaps_and_other_cameras_are_never_merged() -> None:
+    v = _unit(np.ones((3, DIM)))
+    gap = dedup_consecutive([_record(0), _record(2), _record(3)], v)  # 2000..4000 missing
+    assert gap.kept == [0, 1]
+    cams = dedup_consecutive([_record(0), _record(1, "cam-2"), _record(2)], v)
+    assert cams.kept == [0, 1, 2]
+
+
+def test_a_deduplicated_span_counts_as_indexed_so_reingest_adds_nothing() -> None:
+    vectors = _static_then_change(np.random.default_rng(2))
+    records = [_record(i) for i in range(10)]
+    out = dedup_consecutive(records, vectors)
+    index = FrameIndex(DIM)
+    index.add(out.records, vectors[out.kept])
+    assert len(index) == 2
+    assert all(index.contains("cam-1", r.time_ms) for r in records)
+    assert not index.contains("cam-1", 20_000) and not index.contains("cam-2", 0)
