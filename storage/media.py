@@ -139,3 +139,30 @@ def _run(cmd: list[str], name: str, timeout_s: float) -> None:
     if proc.returncode != 0:
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise MediaError(f"{name}: ffmpeg failed ({tail[0][:200]})")
+
+
+FETCH_SCHEMES = ("http", "https", "rtsp", "rtmp", "srt")
+
+
+def fetch(uri: str, out: Path, shown_as: str, timeout_s: float, max_bytes: int) -> Path:
+    """Copy a remote recording into a local MP4 by stream copy (no re-encode), size-limited.
+
+    `shown_as` names the source in errors (the URI with credentials masked).
+    """
+    if uri.split("://", 1)[0].lower() not in FETCH_SCHEMES:
+        raise MediaError(f"{shown_as}: scheme not allowed; use one of {', '.join(FETCH_SCHEMES)}")
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-rw_timeout",
+           "15000000", "-i", uri, "-map", "0:v:0", "-c", "copy", "-fs", str(max_bytes),
+           "-f", "mp4", str(out)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        out.unlink(missing_ok=True)
+        raise MediaError(f"{shown_as}: fetching did not finish within {timeout_s:.0f} s") from None
+    if proc.returncode != 0 or not out.is_file():
+        out.unlink(missing_ok=True)
+        raise MediaError(f"{shown_as}: could not be fetched as video")
+    if b"Error during demuxing" in proc.stderr or b"ends prematurely" in proc.stderr:
+        out.unlink(missing_ok=True)
+        raise MediaError(f"{shown_as}: the transfer was incomplete (does the server support ranges?)")
+    return out

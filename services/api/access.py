@@ -36,6 +36,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "/vigil.v1.CameraService/StopCamera": INGEST,
     "/vigil.v1.CameraService/GetCameraStatus": INGEST,
     "/vigil.v1.IngestService/IngestFile": INGEST,
+    "/vigil.v1.IngestService/IngestUri": INGEST,
     "/vigil.v1.IngestService/GetJob": INGEST,
     "/vigil.v1.IngestService/WatchJob": INGEST,
     "/vigil.v1.AdminService/PlaceHold": INVESTIGATE,

@@ -155,6 +155,12 @@ class VigilClient:
         response = self._ingest.IngestFile(_upload(header, path), timeout=UPLOAD_TIMEOUT_S)
         return response.job_id
 
+    def ingest_uri(self, uri: str, camera_id: str, start: datetime) -> str:
+        """Have the server fetch and ingest a recording; returns the job id."""
+        request = ingest_pb2.IngestUriRequest(camera_id=camera_id, uri=uri,
+                                              start_time=ts_from_ms(to_ms(start)))
+        return self._ingest.IngestUri(request, timeout=UPLOAD_TIMEOUT_S).job_id
+
     def get_job(self, job_id: str) -> JobStatus:
         return _status(self._ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=self._timeout))
 

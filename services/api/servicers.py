@@ -6,6 +6,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+import os
 import re
 import tempfile
 import time
@@ -23,7 +24,9 @@ from services.app import Vigil
 from services.errors import InvalidArgumentError, NotFoundError, ResourceExhaustedError, status_for
 from services.jobs import Job
 from services.search import SearchQuery, SearchResult
+from storage.cameras import mask_url
 from storage.keys import validate_camera_id
+from storage.media import fetch
 from vigil.v1 import ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -118,6 +121,34 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self, node: Vigil) -> None:
         self._node = node
 
+    async def _ingest_camera(self, camera_id: str) -> str:
+        try:
+            camera_id = validate_camera_id(camera_id)
+        except ValueError as exc:
+            raise InvalidArgumentError(str(exc)) from None
+        visible = await asyncio.to_thread(self._node.visible_cameras, current_principal())
+        if visible is not None and camera_id not in visible:
+            raise NotFoundError(f"no camera {camera_id} in your groups; register it first")
+        return camera_id
+
+    @mapped_errors
+    async def IngestUri(self, request: ingest_pb2.IngestUriRequest,
+                        context: grpc.aio.ServicerContext) -> ingest_pb2.IngestFileResponse:
+        camera_id = await self._ingest_camera(request.camera_id)
+        if not request.HasField("start_time"):
+            raise InvalidArgumentError("start_time is required")
+        if not request.uri or len(request.uri) > 4096:
+            raise InvalidArgumentError("uri must be 1-4096 characters")
+        shown = mask_url(request.uri)
+        settings = self._node.settings.ingest
+        fd, name = tempfile.mkstemp(suffix=".mp4", dir=self._node.upload_dir)
+        os.close(fd)
+        path = await asyncio.to_thread(fetch, request.uri, Path(name), shown, settings.media_timeout_s,
+                                       settings.max_upload_mb * 1024 * 1024)
+        job = await asyncio.to_thread(self._node.submit_ingest, camera_id,
+                                      ms_from_ts(request.start_time), path, shown)
+        return ingest_pb2.IngestFileResponse(job_id=job.job_id)
+
     @mapped_errors
     async def IngestFile(self, request_iterator: AsyncIterator[ingest_pb2.IngestFileRequest],
                          context: grpc.aio.ServicerContext) -> ingest_pb2.IngestFileResponse:
@@ -125,13 +156,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if first is None or not first.HasField("header"):
             raise InvalidArgumentError("the first IngestFile message must carry the header")
         header = first.header
-        try:
-            camera_id = validate_camera_id(header.camera_id)
-        except ValueError as exc:
-            raise InvalidArgumentError(str(exc)) from None
-        visible = await asyncio.to_thread(self._node.visible_cameras, current_principal())
-        if visible is not None and camera_id not in visible:
-            raise NotFoundError(f"no camera {camera_id} in your groups; register it first")
+        camera_id = await self._ingest_camera(header.camera_id)
         if not header.HasField("start_time"):
             raise InvalidArgumentError("header.start_time is required")
         upload = await self._receive(request_iterator)

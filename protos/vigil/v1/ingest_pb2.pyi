@@ -40,6 +40,16 @@ class IngestFileRequest(_message.Message):
     chunk: bytes
     def __init__(self, header: _Optional[_Union[IngestFileHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
+class IngestUriRequest(_message.Message):
+    __slots__ = ("camera_id", "uri", "start_time")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    uri: str
+    start_time: _timestamp_pb2.Timestamp
+    def __init__(self, camera_id: _Optional[str] = ..., uri: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class IngestFileResponse(_message.Message):
     __slots__ = ("job_id",)
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -40,6 +40,11 @@ class IngestServiceStub:
                 request_serializer=vigil_dot_v1_dot_ingest__pb2.IngestFileRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_ingest__pb2.IngestFileResponse.FromString,
                 _registered_method=True)
+        self.IngestUri = channel.unary_unary(
+                '/vigil.v1.IngestService/IngestUri',
+                request_serializer=vigil_dot_v1_dot_ingest__pb2.IngestUriRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_ingest__pb2.IngestFileResponse.FromString,
+                _registered_method=True)
         self.GetJob = channel.unary_unary(
                 '/vigil.v1.IngestService/GetJob',
                 request_serializer=vigil_dot_v1_dot_ingest__pb2.GetJobRequest.SerializeToString,
@@ -58,6 +63,13 @@ class IngestServiceServicer:
 
     def IngestFile(self, request_iterator, context):
         """Upload a video file: first message carries the header, the rest carry bytes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IngestUri(self, request, context):
+        """Ingest a recording the server fetches itself (http, https, rtsp, rtmp, srt), stream copy.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -83,6 +95,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
             'IngestFile': grpc.stream_unary_rpc_method_handler(
                     servicer.IngestFile,
                     request_deserializer=vigil_dot_v1_dot_ingest__pb2.IngestFileRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_ingest__pb2.IngestFileResponse.SerializeToString,
+            ),
+            'IngestUri': grpc.unary_unary_rpc_method_handler(
+                    servicer.IngestUri,
+                    request_deserializer=vigil_dot_v1_dot_ingest__pb2.IngestUriRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_ingest__pb2.IngestFileResponse.SerializeToString,
             ),
             'GetJob': grpc.unary_unary_rpc_method_handler(
@@ -123,6 +140,33 @@ class IngestService:
             target,
             '/vigil.v1.IngestService/IngestFile',
             vigil_dot_v1_dot_ingest__pb2.IngestFileRequest.SerializeToString,
+            vigil_dot_v1_dot_ingest__pb2.IngestFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestUri(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.IngestService/IngestUri',
+            vigil_dot_v1_dot_ingest__pb2.IngestUriRequest.SerializeToString,
             vigil_dot_v1_dot_ingest__pb2.IngestFileResponse.FromString,
             options,
             channel_credentials,
