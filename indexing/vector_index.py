@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -63,39 +64,50 @@ def one_group(camera_id: str) -> str:
 
 
 class _Shard:
-    """One shard's vectors, records by frame id, and the columns filters are computed on."""
+    """One shard's vectors, records by frame id, and the columns filters are computed on.
+
+    Columns are `array.array`s (amortized appends: ingest adds small batches)
+    read through numpy views.
+    """
 
     def __init__(self, dim: int, policy: ShardPolicy) -> None:
         self.vectors = VectorShard(dim, policy)
         self.records: list[FrameRecord | None] = []  # by frame id; None once deleted
-        self.cameras = np.empty(0, dtype=np.int32)  # camera code by frame id
-        self.times = np.empty(0, dtype=np.int64)
-        self.alive = np.empty(0, dtype=bool)
+        self._cameras = array("i")  # camera code by frame id
+        self._times = array("q")
+        self._alive = array("b")
+
+    @property
+    def alive(self) -> np.ndarray:
+        return np.frombuffer(self._alive, dtype=np.int8).astype(bool)
 
     def add(self, records: list[FrameRecord], codes: list[int], vectors: np.ndarray) -> list[int]:
         ids = list(range(len(self.records), len(self.records) + len(records)))
         self.records.extend(records)
-        self.cameras = np.concatenate([self.cameras, np.array(codes, dtype=np.int32)])
-        self.times = np.concatenate([self.times, np.array([r.time_ms for r in records], dtype=np.int64)])
-        self.alive = np.concatenate([self.alive, np.ones(len(records), dtype=bool)])
+        self._cameras.extend(codes)
+        self._times.extend(r.time_ms for r in records)
+        self._alive.extend([1] * len(records))
         self.vectors.add(np.array(ids, dtype=np.int64), vectors)
         return ids
 
     def mask(self, codes: np.ndarray | None, start_ms: int | None, end_ms: int | None) -> np.ndarray:
-        m = self.alive.copy()
+        m = self.alive
         if codes is not None:
-            wanted = np.zeros(max(int(self.cameras.max(initial=0)), int(codes.max(initial=0))) + 1, dtype=bool)
+            cameras = np.frombuffer(self._cameras, dtype=np.int32)
+            wanted = np.zeros(max(int(cameras.max(initial=0)), int(codes.max(initial=0))) + 1, dtype=bool)
             wanted[codes] = True
-            m &= wanted[self.cameras]
+            m &= wanted[cameras]
+        times = np.frombuffer(self._times, dtype=np.int64)
         if start_ms is not None:
-            m &= self.times >= start_ms
+            m &= times >= start_ms
         if end_ms is not None:
-            m &= self.times < end_ms
+            m &= times < end_ms
         return m
 
     def remove(self, ids: np.ndarray) -> list[FrameRecord]:
         self.vectors.remove(ids)
-        self.alive[ids] = False
+        for i in ids:
+            self._alive[i] = 0
         removed = [self.records[i] for i in ids]
         for i in ids:
             self.records[i] = None

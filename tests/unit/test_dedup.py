@@ -21,8 +21,8 @@ def _unit(v: np.ndarray) -> np.ndarray:
 def _static_then_change(rng: np.random.Generator) -> np.ndarray:
     """Five frames of one scene with sensor noise, then five of a car in front of it."""
     scene, car = rng.standard_normal(DIM), rng.standard_normal(DIM)
-    frames = [scene + 0.05 * rng.standard_normal(DIM) for _ in range(5)]
-    frames += [scene + 0.8 * car + 0.05 * rng.standard_normal(DIM) for _ in range(5)]
+    frames = [scene + 0.01 * rng.standard_normal(DIM) for _ in range(5)]
+    frames += [scene + 0.8 * car + 0.01 * rng.standard_normal(DIM) for _ in range(5)]
     return _unit(np.array(frames))
 
 
@@ -36,11 +36,11 @@ def test_a_static_run_is_one_record_spanning_it_and_a_change_starts_another() ->
 def test_a_slow_drift_is_not_swallowed_by_comparing_neighbours() -> None:
     rng = np.random.default_rng(1)
     start, end = rng.standard_normal(DIM), rng.standard_normal(DIM)
-    vectors = _unit(np.array([start + (end - start) * t for t in np.linspace(0, 1, 40)]))
+    vectors = _unit(np.array([start + (end - start) * t for t in np.linspace(0, 1, 80)]))
     assert min(float(a @ b) for a, b in zip(vectors, vectors[1:], strict=False)) >= SAME_SCENE_COSINE
-    out = dedup_consecutive([_record(i) for i in range(40)], vectors)
-    assert 1 < len(out.kept) < 40
-    for first, nxt in zip(out.kept, out.kept[1:] + [40], strict=True):  # each kept frame stands for its run
+    out = dedup_consecutive([_record(i) for i in range(80)], vectors)
+    assert 1 < len(out.kept) < 80
+    for first, nxt in zip(out.kept, out.kept[1:] + [80], strict=True):  # each kept frame stands for its run
         assert all(float(vectors[first] @ vectors[j]) >= SAME_SCENE_COSINE for j in range(first, nxt))
 
 
