@@ -16,6 +16,7 @@ also drawn as a PNG beside the JSON.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +84,8 @@ def run(n: int) -> dict[str, object]:
         return _harness.latencies_ms(lambda: index.search(queries[next(it) % QUERIES], 10, where, nprobe), 200)
 
     out: dict[str, object] = {
-        "vectors": n, "dim": DIM, "shards": shards, "build_s": round(build_s, 2),
-        "bytes_per_vector": sum(int(s["bytes"]) for s in shards) / n,  # type: ignore[call-overload]
+        "vectors": n, "dim": DIM, "shards": [asdict(s) for s in shards], "build_s": round(build_s, 2),
+        "bytes_per_vector": sum(s.bytes for s in shards) / n,
         "recall@10": _recall(index, scores, records, queries[:RECALL_QUERIES], SearchFilter()),
         "latency_ms": search(SearchFilter()),
     }

@@ -58,6 +58,15 @@ class FrameHit:
     score: float
 
 
+@dataclass(frozen=True)
+class ShardStats:
+    group: str
+    day: int  # UTC day number since the epoch
+    frames: int
+    ivf: bool  # False: exact search
+    bytes: int  # the shard's FAISS index, serialized
+
+
 def one_group(camera_id: str) -> str:
     """The default grouping: every camera in one group, so shards are per UTC day."""
     return ""
@@ -81,14 +90,13 @@ class _Shard:
     def alive(self) -> np.ndarray:
         return np.frombuffer(self._alive, dtype=np.int8).astype(bool)
 
-    def add(self, records: list[FrameRecord], codes: list[int], vectors: np.ndarray) -> list[int]:
-        ids = list(range(len(self.records), len(self.records) + len(records)))
+    def add(self, records: list[FrameRecord], codes: list[int], vectors: np.ndarray) -> None:
+        ids = np.arange(len(self.records), len(self.records) + len(records), dtype=np.int64)
         self.records.extend(records)
         self._cameras.extend(codes)
         self._times.extend(r.time_ms for r in records)
         self._alive.extend([1] * len(records))
-        self.vectors.add(np.array(ids, dtype=np.int64), vectors)
-        return ids
+        self.vectors.add(ids, vectors)
 
     def mask(self, codes: np.ndarray | None, start_ms: int | None, end_ms: int | None) -> np.ndarray:
         m = self.alive
@@ -162,7 +170,7 @@ class FrameIndex:
             if code is None:
                 return 0
             removed = 0
-            for key, shard in self._routed({self._group_of(camera_id)}, start_ms, end_ms):
+            for _, shard in self._routed({self._group_of(camera_id)}, start_ms, end_ms):
                 ids = np.flatnonzero(shard.mask(np.array([code]), start_ms, end_ms))
                 for r in shard.remove(ids):
                     del self._end_of[(r.camera_id, r.time_ms)]
@@ -194,11 +202,10 @@ class FrameIndex:
         with self._lock:
             return [r for key in sorted(self._shards) for r in self._shards[key].records if r is not None]
 
-    def shard_stats(self) -> list[dict[str, object]]:
-        """Per shard: its key, frames, whether it is IVF, and its serialized FAISS bytes."""
+    def shard_stats(self) -> list[ShardStats]:
         with self._lock:
-            return [{"group": k.group, "day": k.day, "frames": len(s.vectors), "ivf": s.vectors.is_ivf,
-                     "bytes": s.vectors.serialized_bytes()} for k, s in sorted(self._shards.items())]
+            return [ShardStats(k.group, k.day, len(s.vectors), s.vectors.is_ivf, s.vectors.serialized_bytes())
+                    for k, s in sorted(self._shards.items())]
 
     def _key(self, camera_id: str, time_ms: int) -> ShardKey:
         return ShardKey.of(self._group_of(camera_id), time_ms)

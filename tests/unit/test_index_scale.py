@@ -44,7 +44,7 @@ def test_filtered_ivf_recall_matches_unfiltered_recall() -> None:
     records, x = _clustered(20_000, cameras=20, seed=1)
     index = FrameIndex(DIM, policy=SMALL)
     index.add(records, x)
-    assert [s["ivf"] for s in index.shard_stats()] == [True]
+    assert [s.ivf for s in index.shard_stats()] == [True]
     queries = _clustered(100, cameras=20, seed=2)[1]
     unfiltered = _recall(index, records, x, queries, SearchFilter())
     one_camera = SearchFilter(camera_ids=frozenset({"cam-3"}))
@@ -68,7 +68,7 @@ def test_shards_split_by_day_and_group_and_searches_go_only_where_frames_can_mat
                          "s", 0, 1, "t") for i, r in enumerate(records)]
     index = FrameIndex(DIM, group_of=lambda camera: "north" if camera in {"cam-0", "cam-1"} else "south")
     index.add(moved, x)
-    assert [(s["group"], s["day"]) for s in index.shard_stats()] == [
+    assert [(s.group, s.day) for s in index.shard_stats()] == [
         ("north", DAY0 // DAY_MS), ("north", DAY0 // DAY_MS + 1),
         ("south", DAY0 // DAY_MS), ("south", DAY0 // DAY_MS + 1)]
     day1 = SearchFilter(camera_ids=frozenset({"cam-1", "cam-2"}), start_ms=DAY0 + DAY_MS)
@@ -82,7 +82,7 @@ def test_a_growing_shard_is_retrained_and_keeps_its_recall() -> None:
     index = FrameIndex(DIM, policy=SMALL)
     for start in range(0, 9_000, 500):  # crosses 2k (IVF), 4k and 8k (retrains)
         index.add(records[start:start + 500], x[start:start + 500])
-    assert len(index) == 9_000 and index.shard_stats()[0]["ivf"]
+    assert len(index) == 9_000 and index.shard_stats()[0].ivf
     assert _recall(index, records, x, _clustered(50, 10, seed=6)[1], SearchFilter()) >= 0.9
 
 
@@ -120,6 +120,19 @@ def test_replay_rebuilds_ivf_shards_from_the_log() -> None:
         live.add(records[start:start + 1_000], x[start:start + 1_000])
     log.delete_range(live, "cam-2", DAY0, DAY0 + DAY_MS)
     restarted = FrameIndex(DIM, policy=SMALL)
-    assert log.replay(restarted) == 4_000 and restarted.shard_stats()[0]["ivf"]
+    assert log.replay(restarted) == 4_000 and restarted.shard_stats()[0].ivf
     for v in x[:20]:
         assert [h.record for h in restarted.search(v, 5)] == [h.record for h in live.search(v, 5)]
+
+
+def test_nprobe_is_per_call_and_leaves_the_shared_index_alone() -> None:
+    records, x = _clustered(10_000, cameras=20, seed=9)
+    index = FrameIndex(DIM, policy=SMALL)
+    index.add(records, x)
+    queries = _clustered(50, cameras=20, seed=10)[1]
+    before = [[h.record for h in index.search(q, 10)] for q in queries]
+    assert _recall(index, records, x, queries, SearchFilter()) > 0.9
+    narrow = sum(len({h.record for h in index.search(q, 10, nprobe=1)} & set(b))
+                 for q, b in zip(queries, before, strict=True))
+    assert narrow < 10 * len(queries)  # one list finds less than the default's eight
+    assert [[h.record for h in index.search(q, 10)] for q in queries] == before
