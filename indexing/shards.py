@@ -55,6 +55,9 @@ class ShardPolicy:
     growth: float = 2.0  # retrain the IVF index when the shard has doubled since training
     nprobe: int = 16  # default lists probed per search (recall@10 ≈ 0.98 on clustered data)
     train_per_list: int = 64  # training sample: this many vectors per IVF list
+    # A filtered IVF search scans this many times as many allowed frames as an unfiltered one
+    # scans frames (500k-frame shard, 10% of cameras allowed: ×1 recall@10 0.88, ×2 0.98, ×4 0.99).
+    filtered_scan: float = 4.0
 
     def nlist(self, n: int) -> int:
         """IVF lists for `n` vectors: the power of two nearest √n, in [16, 8192]."""
@@ -121,7 +124,8 @@ class VectorShard:
         Frames of one camera crowd into few lists, so a camera filter's best frames
         often sit in lists whose centroids rank low for the query: fewer than
         `exact_below` allowed frames are all scanned (exact up to SQ8), more are
-        scanned nearest list first until as many as an unfiltered search scans.
+        scanned nearest list first until `filtered_scan` times as many as an
+        unfiltered search scans.
         """
         nlist = self._index.nlist
         coarse, lists = self._index.quantizer.search(q, nlist)
@@ -132,7 +136,7 @@ class VectorShard:
         lists, coarse, counts = lists[counts > 0], coarse[counts > 0], counts[counts > 0]
         if counts.sum() < self._policy.exact_below:  # few allowed frames: scan them all
             return lists, coarse
-        wanted = nprobe * len(self) / nlist  # frames an unfiltered search would scan
+        wanted = self._policy.filtered_scan * nprobe * len(self) / nlist
         m = max(nprobe, int(np.searchsorted(np.cumsum(counts), wanted)) + 1)
         return np.ascontiguousarray(lists[:m]), np.ascontiguousarray(coarse[:m])
 
