@@ -21,7 +21,7 @@ for a search. A filtered IVF search probes only lists that hold allowed frames
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import faiss
@@ -145,7 +145,7 @@ class VectorShard:
             self._index.add_with_ids(x, ids)
             self._list_of[ids] = -1
             return
-        with _threads(1 if len(ids) < SMALL_BATCH else faiss.omp_get_max_threads()):
+        with _one_thread() if len(ids) < SMALL_BATCH else nullcontext():
             lists = self._index.quantizer.assign(x, 1).ravel().astype(np.int64)
             self._index.add_core(len(ids), faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(lists))
         self._list_of[ids] = lists
@@ -169,10 +169,10 @@ class VectorShard:
 
 
 @contextmanager
-def _threads(n: int) -> Iterator[None]:
-    """Run FAISS on `n` OpenMP threads inside the block (callers hold `FrameIndex`'s lock)."""
+def _one_thread() -> Iterator[None]:
+    """Run FAISS on one OpenMP thread inside the block (callers hold `FrameIndex`'s lock)."""
     before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(n)
+    faiss.omp_set_num_threads(1)
     try:
         yield
     finally:
