@@ -27,12 +27,14 @@ class SearchQuery:
     where: SearchFilter = SearchFilter()
     frames: bool = False  # individual keyframes instead of clips
     min_score: float | None = None  # None: the configured threshold
+    offset: int = 0  # hits to skip (pagination)
 
 
 @dataclass(frozen=True)
 class SearchResult:
     hits: list[ClipHit]  # a frame hit is a one-frame clip
     no_good_match: bool  # footage was searched, nothing passed the threshold
+    more: bool = False  # hits beyond this page exist
 
 
 class SearchEngine:
@@ -50,13 +52,16 @@ class SearchEngine:
 
     def _search(self, vector: np.ndarray, query: SearchQuery) -> SearchResult:
         threshold = self._settings.min_score if query.min_score is None else query.min_score
-        candidates = query.top_k if query.frames else min(
-            MAX_CANDIDATES, query.top_k * self._settings.candidates_per_clip)
+        wanted = query.offset + query.top_k + 1  # one more tells whether a next page exists
+        candidates = wanted if query.frames else min(
+            MAX_CANDIDATES, wanted * self._settings.candidates_per_clip)
         frames = self._index.search(vector, candidates, query.where)
         kept = [h for h in frames if h.score >= threshold]
-        hits = ([_single(h) for h in kept] if query.frames
-                else group_into_clips(kept, self._settings.clip_gap_ms))[:query.top_k]
-        return SearchResult(hits=hits, no_good_match=bool(frames) and not kept)
+        ranked = [_single(h) for h in kept] if query.frames else group_into_clips(
+            kept, self._settings.clip_gap_ms)
+        page = ranked[query.offset:query.offset + query.top_k]
+        return SearchResult(hits=page, no_good_match=bool(frames) and not kept,
+                            more=len(ranked) > query.offset + query.top_k)
 
     def _encode_text_uncached(self, text: str) -> np.ndarray:
         return self._embedder.embed_texts([text])[0]

@@ -55,6 +55,7 @@ class SearchResult:
     hits: list[Hit]
     no_good_match: bool
     model_id: str
+    next_page_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,10 @@ class VigilClient:
 
     def search(self, text: str, top_k: int = 10, camera_ids: Sequence[str] = (),
                start: datetime | None = None, end: datetime | None = None,
-               frames: bool = False, min_score: float | None = None) -> SearchResult:
+               frames: bool = False, min_score: float | None = None,
+               page_token: str = "") -> SearchResult:
         request = search_pb2.SearchRequest(text=text, top_k=top_k, frames=frames,
-                                           min_score=min_score,
+                                           min_score=min_score, page_token=page_token,
                                            filter=_filter(camera_ids, start, end))
         return _result(self._search.Search(request, timeout=self._timeout))
 
@@ -249,4 +251,5 @@ def _result(response: search_pb2.SearchResponse) -> SearchResult:
     hits = [Hit(h.camera_id, _time(h.start_time), _time(h.end_time), _time(h.frame_time),
                 h.score, h.segment_key, h.thumbnail_key, h.frames,
                 _time(h.segment_start_time), _time(h.segment_end_time)) for h in response.hits]
-    return SearchResult(hits=hits, no_good_match=response.no_good_match, model_id=response.model_id)
+    return SearchResult(hits=hits, no_good_match=response.no_good_match, model_id=response.model_id,
+                        next_page_token=response.next_page_token)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from typing import Any
+
 from indexing.clips import ClipHit
 from indexing.vector_index import SearchFilter
 from services.api.timestamps import ms_from_ts, ts_from_ms
@@ -10,6 +14,7 @@ from services.jobs import Job, JobState
 from services.search import SearchQuery, SearchResult
 from vigil.v1 import common_pb2, ingest_pb2, search_pb2
 
+MAX_OFFSET = 1000
 _JOB_STATES = {
     JobState.PENDING: ingest_pb2.JOB_STATE_PENDING,
     JobState.RUNNING: ingest_pb2.JOB_STATE_RUNNING,
@@ -32,16 +37,48 @@ def search_query(request: search_pb2.SearchRequest | search_pb2.SearchByImageReq
     if request.HasField("min_score") and not -1.0 <= request.min_score <= 1.0:
         raise InvalidArgumentError(f"min_score {request.min_score} is outside [-1, 1]")
     return SearchQuery(top_k=top_k, where=search_filter(request.filter), frames=request.frames,
-                       min_score=request.min_score if request.HasField("min_score") else None)
+                       min_score=request.min_score if request.HasField("min_score") else None,
+                       offset=_offset(request))
 
 
 def filter_json(where: SearchFilter) -> dict[str, object]:
     return {"camera_ids": sorted(where.camera_ids), "start_ms": where.start_ms, "end_ms": where.end_ms}
 
 
-def search_response(result: SearchResult, model_id: str) -> search_pb2.SearchResponse:
-    return search_pb2.SearchResponse(hits=[hit_message(h) for h in result.hits],
-                                     model_id=model_id, no_good_match=result.no_good_match)
+def search_response(result: SearchResult, model_id: str, request: Any) -> search_pb2.SearchResponse:
+    next_token = (page_token(_offset(request) + len(result.hits), _fingerprint(request))
+                  if result.more else "")
+    return search_pb2.SearchResponse(hits=[hit_message(h) for h in result.hits], model_id=model_id,
+                                     no_good_match=result.no_good_match, next_page_token=next_token)
+
+
+def _fingerprint(request: Any) -> str:
+    """Binds a page token to its query: the request without the token itself."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.page_token = ""
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
+def _offset(request: Any) -> int:
+    return read_page_token(request.page_token, _fingerprint(request)) if request.page_token else 0
+
+
+def page_token(offset: int, fingerprint: str) -> str:
+    return base64.urlsafe_b64encode(f"{offset}:{fingerprint}".encode()).decode()
+
+
+def read_page_token(token: str, fingerprint: str) -> int:
+    try:
+        offset, bound = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+        value = int(offset)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgumentError("page_token is not one this server issued") from None
+    if bound != fingerprint:
+        raise InvalidArgumentError("page_token belongs to a different query")
+    if not 0 <= value <= MAX_OFFSET:
+        raise InvalidArgumentError(f"page_token goes past the {MAX_OFFSET} deepest hits")
+    return value
 
 
 def hit_message(hit: ClipHit) -> search_pb2.SearchHit:

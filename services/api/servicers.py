@@ -83,7 +83,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         return replace(query, where=replace(query.where, camera_ids=frozenset(cameras)))
 
     async def _run(self, search: Callable[[SearchQuery], SearchResult], query: SearchQuery,
-                   audit: dict[str, object]) -> search_pb2.SearchResponse:
+                   audit: dict[str, object], request: Any) -> search_pb2.SearchResponse:
         started = time.perf_counter()
         visible = await asyncio.to_thread(self._visible, query)
         result = SearchResult([], False) if visible is None else await asyncio.to_thread(search, visible)
@@ -93,7 +93,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                   "returned": [[h.camera_id, h.start_ms, h.end_ms] for h in result.hits]}
         await asyncio.to_thread(self._node.audit.append, current_principal().subject,
                                 "search", audit)
-        return convert.search_response(result, self._node.model_id)
+        return convert.search_response(result, self._node.model_id, request)
 
     @mapped_errors
     async def Search(self, request: search_pb2.SearchRequest,
@@ -105,7 +105,8 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         if len(text) > limit:
             raise InvalidArgumentError(f"text query has {len(text)} characters; the limit is {limit}")
         query = convert.search_query(request, self._top_k(request.top_k))
-        return await self._run(lambda q: self._node.search.by_text(text, q), query, {"text": text})
+        return await self._run(lambda q: self._node.search.by_text(text, q), query, {"text": text},
+                               request)
 
     @mapped_errors
     async def SearchByImage(self, request: search_pb2.SearchByImageRequest,
@@ -114,7 +115,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             raise InvalidArgumentError("image is empty")
         query = convert.search_query(request, self._top_k(request.top_k))
         return await self._run(lambda q: self._node.search.by_image(request.image, q), query,
-                               {"image_sha256": hashlib.sha256(request.image).hexdigest()})
+                               {"image_sha256": hashlib.sha256(request.image).hexdigest()}, request)
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):

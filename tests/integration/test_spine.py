@@ -207,3 +207,21 @@ def test_prometheus_metrics_report_ingest_and_search(ingested: JobStatus, client
     assert 'vigil_vectors_added_total{camera="cam-hem-12"} 10.0' in text
     assert 'vigil_search_latency_seconds_count{kind="text"}' in text
     assert "vigil_vectors " in text and "vigil_ingest_lag_seconds" in text
+
+
+def test_pages_walk_through_every_hit_once(ingested: JobStatus, client: VigilClient) -> None:
+    everything = client.search("xe đạp", top_k=10, camera_ids=["cam-hem-12"], frames=True, min_score=-1)
+    seen, token = [], ""
+    for _ in range(10):
+        page = client.search("xe đạp", top_k=3, camera_ids=["cam-hem-12"], frames=True, min_score=-1,
+                             page_token=token)
+        seen += [h.frame_time for h in page.hits]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == [h.frame_time for h in everything.hits] and len(seen) == 10
+    with pytest.raises(grpc.RpcError) as err:  # a token is bound to its query
+        client.search("con chó", top_k=3, camera_ids=["cam-hem-12"], frames=True, min_score=-1,
+                      page_token=client.search("xe đạp", top_k=3, camera_ids=["cam-hem-12"], frames=True,
+                                               min_score=-1).next_page_token)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "different query" in err.value.details()

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vigil.v1 import common_pb2 as vigil_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15vigil/v1/search.proto\x12\x08vigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15vigil/v1/common.proto\"K\n\x0cSearchFilter\x12\x12\n\ncamera_ids\x18\x01 \x03(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\"\x8a\x01\n\rSearchRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.vigil.v1.SearchFilter\x12\x0e\n\x06\x66rames\x18\x04 \x01(\x08\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x00\x88\x01\x01\x42\x0c\n\n_min_score\"\x92\x01\n\x14SearchByImageRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.vigil.v1.SearchFilter\x12\x0e\n\x06\x66rames\x18\x04 \x01(\x08\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x00\x88\x01\x01\x42\x0c\n\n_min_score\"\xe5\x02\n\tSearchHit\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nframe_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x13\n\x0bsegment_key\x18\x06 \x01(\t\x12\x15\n\rthumbnail_key\x18\x07 \x01(\t\x12\x0e\n\x06\x66rames\x18\x08 \x01(\x05\x12\x36\n\x12segment_start_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10segment_end_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\\\n\x0eSearchResponse\x12!\n\x04hits\x18\x01 \x03(\x0b\x32\x13.vigil.v1.SearchHit\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x15\n\rno_good_match\x18\x03 \x01(\x08\x32\x97\x01\n\rSearchService\x12;\n\x06Search\x12\x17.vigil.v1.SearchRequest\x1a\x18.vigil.v1.SearchResponse\x12I\n\rSearchByImage\x12\x1e.vigil.v1.SearchByImageRequest\x1a\x18.vigil.v1.SearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15vigil/v1/search.proto\x12\x08vigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15vigil/v1/common.proto\"K\n\x0cSearchFilter\x12\x12\n\ncamera_ids\x18\x01 \x03(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\"\x9e\x01\n\rSearchRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.vigil.v1.SearchFilter\x12\x0e\n\x06\x66rames\x18\x04 \x01(\x08\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x06 \x01(\tB\x0c\n\n_min_score\"\xa6\x01\n\x14SearchByImageRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.vigil.v1.SearchFilter\x12\x0e\n\x06\x66rames\x18\x04 \x01(\x08\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x06 \x01(\tB\x0c\n\n_min_score\"\xe5\x02\n\tSearchHit\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nframe_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x13\n\x0bsegment_key\x18\x06 \x01(\t\x12\x15\n\rthumbnail_key\x18\x07 \x01(\t\x12\x0e\n\x06\x66rames\x18\x08 \x01(\x05\x12\x36\n\x12segment_start_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10segment_end_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"u\n\x0eSearchResponse\x12!\n\x04hits\x18\x01 \x03(\x0b\x32\x13.vigil.v1.SearchHit\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x15\n\rno_good_match\x18\x03 \x01(\x08\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t2\x97\x01\n\rSearchService\x12;\n\x06Search\x12\x17.vigil.v1.SearchRequest\x1a\x18.vigil.v1.SearchResponse\x12I\n\rSearchByImage\x12\x1e.vigil.v1.SearchByImageRequest\x1a\x18.vigil.v1.SearchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,13 +36,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHFILTER']._serialized_start=91
   _globals['_SEARCHFILTER']._serialized_end=166
   _globals['_SEARCHREQUEST']._serialized_start=169
-  _globals['_SEARCHREQUEST']._serialized_end=307
-  _globals['_SEARCHBYIMAGEREQUEST']._serialized_start=310
-  _globals['_SEARCHBYIMAGEREQUEST']._serialized_end=456
-  _globals['_SEARCHHIT']._serialized_start=459
-  _globals['_SEARCHHIT']._serialized_end=816
-  _globals['_SEARCHRESPONSE']._serialized_start=818
-  _globals['_SEARCHRESPONSE']._serialized_end=910
-  _globals['_SEARCHSERVICE']._serialized_start=913
-  _globals['_SEARCHSERVICE']._serialized_end=1064
+  _globals['_SEARCHREQUEST']._serialized_end=327
+  _globals['_SEARCHBYIMAGEREQUEST']._serialized_start=330
+  _globals['_SEARCHBYIMAGEREQUEST']._serialized_end=496
+  _globals['_SEARCHHIT']._serialized_start=499
+  _globals['_SEARCHHIT']._serialized_end=856
+  _globals['_SEARCHRESPONSE']._serialized_start=858
+  _globals['_SEARCHRESPONSE']._serialized_end=975
+  _globals['_SEARCHSERVICE']._serialized_start=978
+  _globals['_SEARCHSERVICE']._serialized_end=1129
 # @@protoc_insertion_point(module_scope)

@@ -19,32 +19,36 @@ class SearchFilter(_message.Message):
     def __init__(self, camera_ids: _Optional[_Iterable[str]] = ..., time_range: _Optional[_Union[_common_pb2.TimeRange, _Mapping]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("text", "top_k", "filter", "frames", "min_score")
+    __slots__ = ("text", "top_k", "filter", "frames", "min_score", "page_token")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     text: str
     top_k: int
     filter: SearchFilter
     frames: bool
     min_score: float
-    def __init__(self, text: _Optional[str] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ..., frames: _Optional[bool] = ..., min_score: _Optional[float] = ...) -> None: ...
+    page_token: str
+    def __init__(self, text: _Optional[str] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ..., frames: _Optional[bool] = ..., min_score: _Optional[float] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class SearchByImageRequest(_message.Message):
-    __slots__ = ("image", "top_k", "filter", "frames", "min_score")
+    __slots__ = ("image", "top_k", "filter", "frames", "min_score", "page_token")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     top_k: int
     filter: SearchFilter
     frames: bool
     min_score: float
-    def __init__(self, image: _Optional[bytes] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ..., frames: _Optional[bool] = ..., min_score: _Optional[float] = ...) -> None: ...
+    page_token: str
+    def __init__(self, image: _Optional[bytes] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ..., frames: _Optional[bool] = ..., min_score: _Optional[float] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class SearchHit(_message.Message):
     __slots__ = ("camera_id", "start_time", "end_time", "frame_time", "score", "segment_key", "thumbnail_key", "frames", "segment_start_time", "segment_end_time")
@@ -71,11 +75,13 @@ class SearchHit(_message.Message):
     def __init__(self, camera_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., score: _Optional[float] = ..., segment_key: _Optional[str] = ..., thumbnail_key: _Optional[str] = ..., frames: _Optional[int] = ..., segment_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., segment_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("hits", "model_id", "no_good_match")
+    __slots__ = ("hits", "model_id", "no_good_match", "next_page_token")
     HITS_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     NO_GOOD_MATCH_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
     model_id: str
     no_good_match: bool
-    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., model_id: _Optional[str] = ..., no_good_match: _Optional[bool] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., model_id: _Optional[str] = ..., no_good_match: _Optional[bool] = ..., next_page_token: _Optional[str] = ...) -> None: ...
