@@ -47,10 +47,6 @@ class SearchFilter:
             return False
         return self.end_ms is None or record.time_ms < self.end_ms
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.camera_ids and self.start_ms is None and self.end_ms is None
-
 
 @dataclass(frozen=True)
 class FrameHit:

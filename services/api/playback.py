@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 
 from services.api.access import current_principal
-from services.api.servicers import mapped_errors
+from services.api.servicers import camera_id_arg, mapped_errors, visible_camera
 from services.api.timestamps import ms_from_ts, ts_from_ms
 from services.app import Vigil
 from services.auth import Role, hash_token
@@ -31,13 +31,6 @@ from vigil.v1 import playback_pb2, playback_pb2_grpc
 
 MAX_CAMERAS_PER_EXPORT = 16
 STATS_SEGMENTS_CAP = 1_000_000
-
-
-def camera_id_arg(camera_id: str) -> str:
-    try:
-        return validate_camera_id(camera_id)
-    except ValueError as exc:
-        raise InvalidArgumentError(str(exc)) from None
 
 
 def time_range_arg(tr: common_pb2.TimeRange, max_hours: float | None = None) -> tuple[int, int]:
@@ -68,15 +61,6 @@ def hold_message(h: Hold) -> admin_pb2.Hold:
 def caller() -> str:
     """Who asked: the authenticated token's subject."""
     return current_principal().subject
-
-
-async def visible_camera(node: Vigil, camera_id: str, missing: str) -> str:
-    """The camera id if the caller may see it; otherwise NOT_FOUND, exactly as for no camera."""
-    camera_id = camera_id_arg(camera_id)
-    visible = await asyncio.to_thread(node.visible_cameras, current_principal())
-    if visible is not None and camera_id not in visible:
-        raise NotFoundError(missing)
-    return camera_id
 
 
 async def audit(node: Vigil, action: str, details: dict[str, object]) -> None:

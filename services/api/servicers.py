@@ -62,6 +62,22 @@ def _display_name(filename: str) -> str:
     return clean or "upload"
 
 
+def camera_id_arg(camera_id: str) -> str:
+    try:
+        return validate_camera_id(camera_id)
+    except ValueError as exc:
+        raise InvalidArgumentError(str(exc)) from None
+
+
+async def visible_camera(node: Vigil, camera_id: str, missing: str) -> str:
+    """The camera id if the caller may see it; otherwise NOT_FOUND, exactly as for no camera."""
+    camera_id = camera_id_arg(camera_id)
+    visible = await asyncio.to_thread(node.visible_cameras, current_principal())
+    if visible is not None and camera_id not in visible:
+        raise NotFoundError(missing)
+    return camera_id
+
+
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     def __init__(self, node: Vigil) -> None:
         self._node = node
@@ -122,20 +138,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self, node: Vigil) -> None:
         self._node = node
 
-    async def _ingest_camera(self, camera_id: str) -> str:
-        try:
-            camera_id = validate_camera_id(camera_id)
-        except ValueError as exc:
-            raise InvalidArgumentError(str(exc)) from None
-        visible = await asyncio.to_thread(self._node.visible_cameras, current_principal())
-        if visible is not None and camera_id not in visible:
-            raise NotFoundError(f"no camera {camera_id} in your groups; register it first")
-        return camera_id
-
     @mapped_errors
     async def IngestUri(self, request: ingest_pb2.IngestUriRequest,
                         context: grpc.aio.ServicerContext) -> ingest_pb2.IngestFileResponse:
-        camera_id = await self._ingest_camera(request.camera_id)
+        camera_id = await visible_camera(
+            self._node, request.camera_id, f"no camera {request.camera_id} in your groups; register it first")
         if not request.HasField("start_time"):
             raise InvalidArgumentError("start_time is required")
         if not request.uri or len(request.uri) > 4096:
@@ -157,7 +164,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if first is None or not first.HasField("header"):
             raise InvalidArgumentError("the first IngestFile message must carry the header")
         header = first.header
-        camera_id = await self._ingest_camera(header.camera_id)
+        camera_id = await visible_camera(
+            self._node, header.camera_id, f"no camera {header.camera_id} in your groups; register it first")
         if not header.HasField("start_time"):
             raise InvalidArgumentError("header.start_time is required")
         upload = await self._receive(request_iterator)
