@@ -11,7 +11,8 @@ evaluation query in both languages, and score the returned clips against the
 ground-truth timeline. A clip is relevant when its best keyframe — the frame
 the investigator sees first — lies, on the same camera, inside an event that
 satisfies the query (overlap alone would reward long, vague clips). Reports R@1, R@5, R@10 and mAP@10
-overall, per language and per query kind.
+overall, per language and per query kind, and how many keyframes dedup stored
+once (static scenes; `ingest.dedup_cosine`).
 
 Your own footage: `--labels` takes a JSONL file, one relevant range per line:
   {"query": "người vác xe đạp", "language": "vi", "kind": "action",
@@ -137,12 +138,16 @@ def run_synthetic(args: Any) -> dict[str, Any]:
         queries = synthetic_queries(events)
         with Vigil(settings) as node, BackgroundServer(node) as server, \
                 VigilClient(server.address, node.tokens.create("bench", Role.ADMIN, [ALL_GROUPS])) as client:
+            keyframes = vectors = 0
             for camera_id, path in sorted(videos.items()):
                 status = client.wait_for_job(client.ingest_file(path, camera_id, RECORDING_START))
                 if status.state != "succeeded":
                     raise RuntimeError(f"ingest of {camera_id} failed: {status.error}")
+                keyframes, vectors = keyframes + status.keyframes, vectors + status.vectors
             result = evaluate(client, queries)
             result["model_id"] = node.model_id
+            result["dedup"] = {"threshold": settings.ingest.dedup_cosine, "keyframes": keyframes,
+                               "vectors_stored": vectors, "reduction": 1 - vectors / max(1, keyframes)}
         result["footage"] = {"cameras": len(videos), "events": len(events), "seed": args.seed}
         return result
 

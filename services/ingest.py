@@ -2,7 +2,9 @@
 
 Order matters for "nothing partial is visible": a segment's manifest is
 written after the segment, and a keyframe's vector is added to the index only
-after its segment and thumbnail are committed.
+after its segment and thumbnail are committed. Consecutive near-identical
+keyframes of a camera are stored once (`indexing.dedup`, threshold
+`ingest.dedup_cosine`), within one embedding batch.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import bisect
 import logging
 import shutil
 import tempfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from indexing.dedup import Deduped, dedup_consecutive
 from indexing.index_log import IndexLog
 from indexing.keyframes import Keyframe, iter_keyframes
 from indexing.vector_index import FrameRecord
@@ -30,6 +35,7 @@ from storage.object_store import ObjectStore
 from storage.recordings import Recordings
 
 logger = logging.getLogger(__name__)
+THUMBNAIL_UPLOADS = 4  # concurrent thumbnail PUTs per batch
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,44 @@ class FrameSink(Protocol):
     def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int: ...
 
 
+class _Progress:
+    """Job progress fed by two threads (segment uploads and keyframe indexing), reported whole."""
+
+    def __init__(self, start: JobProgress, report: ProgressFn) -> None:
+        self._value, self._report, self._lock = start, report, threading.Lock()
+
+    def add(self, **deltas: int) -> JobProgress:
+        with self._lock:
+            self._value = replace(self._value, **{k: getattr(self._value, k) + v
+                                                  for k, v in deltas.items()})
+            value = self._value
+        self._report(value)
+        return value
+
+    @property
+    def value(self) -> JobProgress:
+        with self._lock:
+            return self._value
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Keyframes decoded and not yet indexed, with their embedding on its way."""
+
+    keyframes: list[Keyframe]
+    vectors: Future[np.ndarray]
+    decoded: int  # keyframes of the file this batch stands for (some may be indexed already)
+
+
 class IngestPipeline:
+    """Stores a file's segments and indexes its keyframes, overlapping the stages.
+
+    Three things run at once: ffmpeg segmenting + segment uploads (a thread),
+    keyframe decoding (the calling thread) and embedding (Ray actors, one batch
+    ahead of decoding). A batch's vectors are logged and added only after every
+    segment is committed, so no search hit points at footage that is not stored.
+    """
+
     def __init__(self, store: ObjectStore, index: FrameSink, index_log: IndexLog,
                  embed: EmbedFn, settings: IngestSettings, work_dir: Path, batch: int) -> None:
         self._store = store
@@ -69,69 +112,100 @@ class IngestPipeline:
         self._settings = settings
         self._work_dir = work_dir
         self._batch = batch
+        self._embedding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-wait")
+        self._uploads = ThreadPoolExecutor(max_workers=THUMBNAIL_UPLOADS, thread_name_prefix="thumbs")
 
     def run(self, req: IngestRequest, report: ProgressFn) -> JobProgress:
-        progress = JobProgress(bytes=req.path.stat().st_size)
+        progress = _Progress(JobProgress(bytes=req.path.stat().st_size), report)
         self._work_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix="segments-", dir=self._work_dir))
         try:
-            manifests, progress = self._store_segments(req, tmp, progress, report)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segments") as segmenting:
+                manifests = segmenting.submit(self._store_segments, req, tmp, progress)
+                self._index_file(req, manifests, progress)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return self._index_file(req, manifests, progress, report)
+        return progress.value
 
     def run_segment(self, req: IngestRequest) -> SegmentIngest:
         """Store one already-cut segment (`req.path`, starting at `req.start_ms`), index its keyframes."""
         seg = SegmentFile(path=req.path, offset_s=0.0, duration_s=req.info.duration_s)
         stored = self._recordings.store_segment(req.camera_id, req.start_ms, seg, req.info)
-        progress = JobProgress(bytes=req.path.stat().st_size, segments=1,
-                               segments_skipped=int(not stored.created))
-        progress = self._index_file(req, [stored.manifest], progress, lambda _: None)
-        return SegmentIngest(stored.manifest, progress)
+        progress = _Progress(JobProgress(bytes=req.path.stat().st_size, segments=1,
+                                         segments_skipped=int(not stored.created)), lambda _: None)
+        done: Future[list[SegmentManifest]] = Future()
+        done.set_result([stored.manifest])
+        self._index_file(req, done, progress)
+        return SegmentIngest(stored.manifest, progress.value)
 
-    def _index_file(self, req: IngestRequest, manifests: list[SegmentManifest], progress: JobProgress,
-                    report: ProgressFn) -> JobProgress:
-        for batch in _batched(iter_keyframes(req.path, req.info.start_s,
-                                             self._settings.thumbnail_width), self._batch):
-            added = self._index_keyframes(req, batch, manifests)
-            progress = replace(progress, keyframes=progress.keyframes + len(batch),
-                               vectors=progress.vectors + added)
-            report(progress)
-        return progress
-
-    def _store_segments(self, req: IngestRequest, tmp: Path, progress: JobProgress,
-                        report: ProgressFn) -> tuple[list[SegmentManifest], JobProgress]:
+    def _store_segments(self, req: IngestRequest, tmp: Path,
+                        progress: _Progress) -> list[SegmentManifest]:
         manifests = []
         for seg in segment(req.path, tmp, self._settings.segment_seconds,
                            self._settings.media_timeout_s):
             stored = self._recordings.store_segment(
                 req.camera_id, req.start_ms + round(seg.offset_s * 1000), seg, req.info)
             manifests.append(stored.manifest)
-            progress = replace(progress, segments=progress.segments + 1,
-                               segments_skipped=progress.segments_skipped + (not stored.created))
-            report(progress)
-        return manifests, progress
+            progress.add(segments=1, segments_skipped=int(not stored.created))
+        return manifests
 
-    def _index_keyframes(self, req: IngestRequest, batch: list[Keyframe],
+    def _index_file(self, req: IngestRequest, manifests: Future[list[SegmentManifest]],
+                    progress: _Progress) -> None:
+        """Decode batch n+1 while batch n is being embedded; index each batch when it is back."""
+        try:
+            self._index_batches(req, manifests, progress)
+        except Exception:
+            manifests.result()  # a file ffmpeg cannot cut fails with ffmpeg's error, named
+            raise
+        manifests.result()  # a file with no keyframes still stores (or fails on) its segments
+
+    def _index_batches(self, req: IngestRequest, manifests: Future[list[SegmentManifest]],
+                       progress: _Progress) -> None:
+        pending: _Batch | None = None
+        keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width)
+        for batch in _batched(keyframes, self._batch):
+            fresh = [kf for kf in batch
+                     if not self._index.contains(req.camera_id, req.start_ms + kf.offset_ms)]
+            upcoming = _Batch(fresh, self._embedding.submit(self._embed_rgb, fresh), len(batch))
+            if pending is not None:
+                self._finish(req, pending, manifests.result(), progress)
+            pending = upcoming
+        if pending is not None:
+            self._finish(req, pending, manifests.result(), progress)
+
+    def _embed_rgb(self, keyframes: list[Keyframe]) -> np.ndarray:
+        return self._embed([kf.rgb for kf in keyframes]) if keyframes else np.zeros((0, 0), np.float32)
+
+    def _finish(self, req: IngestRequest, batch: _Batch, manifests: list[SegmentManifest],
+                progress: _Progress) -> None:
+        added = self._index_keyframes(req, batch.keyframes, batch.vectors.result(), manifests)
+        progress.add(keyframes=batch.decoded, vectors=added)
+
+    def _index_keyframes(self, req: IngestRequest, batch: list[Keyframe], vectors: np.ndarray,
                          manifests: list[SegmentManifest]) -> int:
-        records, frames = [], []
-        for kf in batch:
-            time_ms = req.start_ms + kf.offset_ms
-            if self._index.contains(req.camera_id, time_ms):
-                continue
-            seg = _containing(manifests, time_ms)
-            end_ms = min(seg.end_ms, req.start_ms + _next_keyframe_ms(req.info, kf.offset_s))
-            thumb = keys.thumbnail_key(req.camera_id, time_ms)
-            self._store.put_bytes(thumb, kf.jpeg, "image/jpeg")
-            records.append(FrameRecord(req.camera_id, time_ms, end_ms, seg.segment_key,
-                                       seg.start_ms, seg.end_ms, thumb))
-            frames.append(kf.rgb)
-        if not records:
+        """Thumbnails, then the log (the acknowledgement), then the in-memory index."""
+        if not batch:
             return 0
-        vectors = self._embed(frames)
+        records = [self._record(req, kf, manifests) for kf in batch]
+        threshold = self._settings.dedup_cosine
+        same = (dedup_consecutive(records, vectors, threshold) if threshold is not None
+                else Deduped(list(range(len(records))), records))
+        puts = [self._uploads.submit(self._store.put_bytes, r.thumbnail_key, batch[i].jpeg, "image/jpeg")
+                for i, r in zip(same.kept, same.records, strict=True)]
+        for put in puts:
+            put.result()
+        kept = vectors[same.kept]
         batch_id = f"{req.camera_id}-{records[0].time_ms}-{records[-1].time_ms}"
-        self._log.append(batch_id, records, vectors)  # acknowledged in the bucket first
-        return self._index.add(records, vectors)
+        self._log.append(batch_id, same.records, kept)  # acknowledged in the bucket first
+        return self._index.add(same.records, kept)
+
+    @staticmethod
+    def _record(req: IngestRequest, kf: Keyframe, manifests: list[SegmentManifest]) -> FrameRecord:
+        time_ms = req.start_ms + kf.offset_ms
+        seg = _containing(manifests, time_ms)
+        end_ms = min(seg.end_ms, req.start_ms + _next_keyframe_ms(req.info, kf.offset_s))
+        return FrameRecord(req.camera_id, time_ms, end_ms, seg.segment_key, seg.start_ms,
+                           seg.end_ms, keys.thumbnail_key(req.camera_id, time_ms))
 
 
 def _next_keyframe_ms(info: VideoInfo, offset_s: float) -> int:

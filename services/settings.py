@@ -59,6 +59,10 @@ class IngestSettings(_Section):
     thumbnail_width: int = Field(320, ge=32, le=1920, description="width of keyframe JPEG thumbnails")
     max_upload_mb: int = Field(4096, ge=1, description="largest accepted video upload")
     media_timeout_s: float = Field(600.0, gt=0, description="time limit of one ffmpeg run")
+    dedup_cosine: float | None = Field(0.999, gt=0, le=1,  # indexing.dedup.SAME_SCENE_COSINE
+                                       description="consecutive keyframes of a camera at least this "
+                                       "similar (cosine) are stored once, as one span; calibrated "
+                                       "for the bundled model; null turns dedup off")
 
 
 class ServerSettings(_Section):

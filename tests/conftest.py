@@ -57,7 +57,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: object,
                  "secret_key": ep.secret_key, "bucket": ep.bucket},  # type: ignore[attr-defined]
         model={"path": random_model_dir},
         ray={"num_cpus": 2, "embed_batch": 8},
-        ingest={"segment_seconds": 4.0},
+        ingest={"segment_seconds": 4.0,  # random weights see every frame alike: dedup off
+                "dedup_cosine": None},
         server={"port": 0, "metrics_port": 0},
         search={"min_score": -1.0},  # random weights: no calibrated threshold
     )

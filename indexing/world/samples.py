@@ -16,6 +16,7 @@ from indexing.world.render import draw_frame, truth_of
 from indexing.world.sampler import sample_scene
 from indexing.world.scramble import scrambled_background
 from indexing.world.truth import FrameTruth, Layout
+from indexing.world.twins import twin as make_twin
 
 SAMPLE_WIDTH, SAMPLE_HEIGHT = 256, 144
 
@@ -30,14 +31,18 @@ class Sample:
 
 def render_sample(seed: int, layouts: tuple[Layout, ...] = TRAIN_LAYOUTS,
                   allow_heldout_combos: bool = False, width: int = SAMPLE_WIDTH,
-                  height: int = SAMPLE_HEIGHT, scramble: float = 0.0) -> Sample:
+                  height: int = SAMPLE_HEIGHT, scramble: float = 0.0,
+                  twin: bool = False) -> Sample:
     """A deterministic function of its arguments: the same seed gives the same pixels and words.
 
     With probability `scramble` the layout's background is replaced by a scrambled one
-    (and the caption names no place).
+    (and the caption names no place). `twin=True` renders the same sample with one attribute
+    changed (`indexing.world.twins`): same background, poses, noise and phrasing.
     """
     rng = random.Random(seed)
     scene, placements = sample_scene(rng, layouts, allow_heldout_combos, aspect=width / height)
+    if twin:
+        scene, placements = make_twin(scene, placements, random.Random(seed ^ 0x7F1A))
     scrambled = scramble > 0 and rng.random() < scramble
     if scrambled:
         background = scrambled_background(scene.lighting, width, height, rng.getrandbits(32))

@@ -45,21 +45,27 @@ class TrainConfig:
     init: Path | None = None  # start from these weights (a --resume checkpoint), fresh optimizer
     stop_after: int | None = None  # run only the first N steps of the schedule
     scramble: float = 0.0  # share of training frames on scrambled backgrounds
+    twins: bool = False  # every odd item is the twin (hard negative) of the item before it
 
 
 class WorldPairs(Dataset):
-    """Item i of step s is the world sample with seed (seed, s, i); captions tokenised in both languages."""
+    """Item i of step s is the world sample with seed (seed, s, i); captions tokenised in both languages.
+
+    With `twins`, odd items are the twins of the even items before them (`indexing.world.twins`).
+    """
 
     def __init__(self, seed: int, batch_size: int, steps: int, scramble: float,
-                 preprocess: Callable, tokenizer: Callable) -> None:
+                 preprocess: Callable, tokenizer: Callable, twins: bool = False) -> None:
         self.seed, self.batch_size, self.steps, self.scramble = seed, batch_size, steps, scramble
-        self.preprocess, self.tokenizer = preprocess, tokenizer
+        self.preprocess, self.tokenizer, self.twins = preprocess, tokenizer, twins
 
     def __len__(self) -> int:
         return self.batch_size * self.steps
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        sample = render_sample(self.seed * 1_000_000_007 + index, scramble=self.scramble)
+        is_twin = self.twins and index % 2 == 1
+        sample = render_sample(self.seed * 1_000_000_007 + index - int(is_twin),
+                               scramble=self.scramble, twin=is_twin)
         tokens = self.tokenizer([sample.caption_en, sample.caption_vi])
         return self.preprocess(sample.image), tokens[0], tokens[1]
 
@@ -118,7 +124,7 @@ def train(cfg: TrainConfig) -> ClipBundle:
         optimizer.load_state_dict(state["optimizer"])
         start = int(state["step"])
     data = WorldPairs(cfg.seed, cfg.batch_size, cfg.steps, cfg.scramble, bundle.preprocess,
-                      bundle.tokenizer)
+                      bundle.tokenizer, cfg.twins)
     last = min(cfg.steps, cfg.stop_after or cfg.steps)
     indices = range(start * cfg.batch_size, last * cfg.batch_size)
     loader = DataLoader(torch.utils.data.Subset(data, indices), batch_size=cfg.batch_size,
@@ -179,12 +185,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="stop after this many steps of the --steps schedule")
     parser.add_argument("--scramble", type=float, default=0.0,
                         help="share of frames drawn on scrambled backgrounds")
+    parser.add_argument("--twins", action="store_true",
+                        help="pair every scene with a hard-negative twin (one attribute changed)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(TrainConfig(seed=args.seed, steps=args.steps, out=args.out, batch_size=args.batch_size,
                       lr=args.lr, warmup=args.warmup, save_every=args.save_every,
                       workers=args.workers, threads=args.threads, resume=args.resume,
-                      init=args.init, stop_after=args.stop_after, scramble=args.scramble))
+                      init=args.init, stop_after=args.stop_after, scramble=args.scramble,
+                      twins=args.twins))
 
 
 if __name__ == "__main__":

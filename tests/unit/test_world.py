@@ -110,6 +110,21 @@ def test_training_never_sees_heldout_layouts_or_compositions() -> None:
 
 
 @pytest.mark.unit
+def test_a_twin_differs_in_exactly_one_thing_and_stays_in_training_data() -> None:
+    from indexing.world.twins import twin
+
+    rng = random.Random(1)
+    for _ in range(500):
+        scene, placements = sample_scene(rng)
+        other_scene, others = twin(scene, placements, rng)
+        changed = [a.label for a, b in zip(placements, others, strict=True) if a.label != b.label]
+        assert len(changed) + (other_scene.lighting != scene.lighting) == 1
+        assert [p.pose for p in placements] == [p.pose for p in others]
+        assert not any(is_heldout_combo(p.label, other_scene.lighting) for p in others)
+    assert render_sample(5, twin=True).image.size == render_sample(5).image.size
+
+
+@pytest.mark.unit
 def test_every_query_has_relevant_heldout_footage_in_both_languages() -> None:
     events = [e for s in heldout_scenarios(0, quick=True) for e in timeline(s)]
     assert {e.scene.layout for e in events} == HELDOUT_LAYOUTS
