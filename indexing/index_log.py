@@ -1,53 +1,105 @@
-"""The index's state in the bucket: one log object per acknowledged batch of vectors.
+"""One index version's state in the bucket: snapshot runs, the log of batches added since,
+and tombstones.
 
-A batch is written in a single PUT (vectors and records together), so it is
-either wholly present or absent; a starting node replays every batch.
+Every object is written once in a single PUT and never rewritten with other
+content: a log batch's key carries a unique suffix, a snapshot run and a
+compacted tombstone set are named by their content. Loading is a union:
+every run, then every log batch (`FrameIndex.add` skips a frame it holds, by
+camera and time, so a frame present in a run and in a log batch is added
+once), then every tombstone. Tombstones are never dropped, only coalesced,
+so no object left behind by a crash can bring a deleted frame back.
+Compaction (`indexing.index_snapshots`) folds log batches into runs.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
 
+from indexing.index_codec import (
+    FrameBatch,
+    Tombstone,
+    TombstoneSet,
+    decode_batch,
+    decode_tombstones,
+    encode_batch,
+    encode_tombstones,
+)
 from indexing.vector_index import FrameIndex, FrameRecord
 from storage import keys
+from storage.errors import ObjectNotFoundError
 from storage.object_store import ObjectStore
+
+T = TypeVar("T")
 
 
 class IndexLog:
-    def __init__(self, store: ObjectStore, model_id: str) -> None:
+    def __init__(self, store: ObjectStore, model_id: str,
+                 on_append: Callable[[], None] | None = None) -> None:
         self._store = store
-        self._model_id = model_id
+        self.model_id = model_id
+        self._on_append = on_append
 
     def append(self, batch_id: str, records: Sequence[FrameRecord], vectors: np.ndarray) -> None:
-        buf = io.BytesIO()
-        meta = json.dumps([asdict(r) for r in records]).encode()
-        np.savez(buf, vectors=vectors.astype(np.float32),
-                 records=np.frombuffer(meta, dtype=np.uint8))
-        self._store.put_bytes(keys.index_log_key(self._model_id, batch_id), buf.getvalue())
+        """Persist a batch; once this returns the batch is acknowledged (it survives kill -9)."""
+        key = keys.index_log_key(self.model_id, f"{batch_id}-{uuid.uuid4().hex[:12]}")
+        self._store.put_bytes(key, encode_batch(FrameBatch(list(records), vectors)))
+        if self._on_append is not None:
+            self._on_append()
 
     def delete_range(self, index: FrameIndex, camera_id: str, start_ms: int, end_ms: int) -> int:
         """Delete from `index` and persist the deletion as a tombstone, so a restart honours it."""
-        tombstone = {"camera_id": camera_id, "start_ms": start_ms, "end_ms": end_ms}
-        self._store.put_bytes(f"{self._prefix}tombstones/{uuid.uuid4().hex}.json",
-                              json.dumps(tombstone).encode(), "application/json")
+        self.add_tombstones([Tombstone(camera_id, start_ms, end_ms)])
         return index.delete_range(camera_id, start_ms, end_ms)
 
+    def add_tombstones(self, tombstones: Sequence[Tombstone]) -> None:
+        """Persist deletions (one object); the caller applies them to its in-memory index."""
+        if tombstones:
+            key = f"{keys.index_tombstone_prefix(self.model_id)}{uuid.uuid4().hex}.json"
+            self._store.put_bytes(key, encode_tombstones(tombstones), "application/json")
+
+    def tombstones(self) -> TombstoneSet:
+        """Every deletion of this version, coalesced."""
+        return TombstoneSet(t for _, ts in self._objects([keys.index_tombstone_prefix(self.model_id)],
+                                                         decode_tombstones) for t in ts)
+
+    def batches(self) -> Iterator[FrameBatch]:
+        """Every frame batch of this version: snapshot runs, then log batches."""
+        prefixes = [keys.index_snapshot_prefix(self.model_id), keys.index_log_prefix(self.model_id)]
+        return (batch for _, batch in self._objects(prefixes, decode_batch))
+
     def replay(self, index: FrameIndex) -> int:
-        """Add every logged batch to `index`, then apply tombstones; returns frames kept."""
-        for obj in sorted(self._store.list(self._prefix + "log/"), key=lambda o: o.key):
-            with np.load(io.BytesIO(self._store.get_bytes(obj.key)), allow_pickle=False) as data:
-                records = [FrameRecord(**r) for r in json.loads(data["records"].tobytes())]
-                index.add(records, data["vectors"])
-        for obj in self._store.list(self._prefix + "tombstones/"):
-            index.delete_range(**json.loads(self._store.get_bytes(obj.key)))
+        """Load this version into `index`: runs, then the log, then tombstones; returns frames kept."""
+        for batch in self.batches():
+            index.add(batch.records, batch.vectors)
+        apply_tombstones(index, self.tombstones())
         return len(index)
 
-    @property
-    def _prefix(self) -> str:
-        return keys.index_prefix(self._model_id)
+    def _objects(self, prefixes: list[str], decode: Callable[[bytes], T]) -> Iterator[tuple[str, T]]:
+        """Each object under the prefixes, decoded, with its key.
+
+        A compactor deletes an object only after writing its content into a new
+        one, so when a listed object has vanished, listing again finds the new one.
+        """
+        done: set[str] = set()
+        vanished = True
+        while vanished:
+            vanished = False
+            for prefix in prefixes:
+                for obj in sorted(self._store.list(prefix), key=lambda o: o.key):
+                    if obj.key in done:
+                        continue
+                    done.add(obj.key)
+                    try:
+                        data = self._store.get_bytes(obj.key)
+                    except ObjectNotFoundError:
+                        vanished = True
+                        continue
+                    yield obj.key, decode(data)
+
+
+def apply_tombstones(index: FrameIndex, tombstones: Iterable[Tombstone]) -> int:
+    return sum(index.delete_range(t.camera_id, t.start_ms, t.end_ms) for t in tombstones)

@@ -16,6 +16,7 @@ from indexing.vector_index import FrameIndex
 from services.audit import AuditLog
 from services.auth import Principal, TokenStore
 from services.embedding_pool import EmbedderPool, start_ray
+from services.index_compaction import IndexCompaction
 from services.ingest import IngestPipeline
 from services.job_runner import JobRunner, node_id
 from services.jobs import Job, JobRegistry
@@ -73,9 +74,13 @@ class Vigil:
         self.model_id = spec.model_id
         self.query_embedder = ClipEmbedder(spec)
         self.index = FrameIndex(self.query_embedder.dim)
-        self.index_log = IndexLog(self.store, self.model_id)
+        self.compaction = IndexCompaction(self.store, lambda: [(self.model_id, self.index.dim)],
+                                          s.index.compact_min_batches)
+        self.index_log = IndexLog(self.store, self.model_id, on_append=self.compaction.note_append)
         loaded = self.index_log.replay(self.index)
         logger.info("index %s: %d keyframes loaded from the bucket", self.model_id, loaded)
+        self._compactor = (Periodic(s.index.compact_interval_s, self.compaction.run_if_due,
+                                    "index-compaction").start() if s.index.compact_interval_s > 0 else None)
         self.search = SearchEngine(self.query_embedder, self.index, s.search)
         self.jobs = JobRegistry(self.store)
         self.cameras = CameraRegistry(self.store)
@@ -108,8 +113,9 @@ class Vigil:
         self.live.resume(self.cameras.list())
 
     def stop(self) -> None:
-        if getattr(self, "_sweeper", None) is not None:
-            self._sweeper.stop()
+        for task in (getattr(self, "_sweeper", None), getattr(self, "_compactor", None)):
+            if task is not None:
+                task.stop()
         if hasattr(self, "live"):
             self.live.close()
         if hasattr(self, "runner"):

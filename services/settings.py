@@ -88,6 +88,15 @@ class SearchSettings(_Section):
     candidates_per_clip: int = Field(8, ge=1, le=100, description="keyframes fetched per clip asked for")
 
 
+class IndexSettings(_Section):
+    compact_min_batches: int = Field(256, ge=1, description="compact an index version once its log holds "
+                                     "this many batches (or tombstones): snapshot runs per shard, log deleted")
+    compact_interval_s: float = Field(300.0, ge=0, description="seconds between checks of the bucket's "
+                                      "index backlog, for batches other writers logged (0: only on appends)")
+    version_check_s: float = Field(10.0, ge=0, description="seconds between checks of the active index "
+                                     "version (another front end may switch the model; 0: only at start)")
+
+
 class AuthSettings(_Section):
     enabled: bool = Field(True, description="require bearer tokens on every RPC (health stays open)")
     rate_per_s: float = Field(50.0, gt=0, description="requests per second allowed per token")
@@ -115,6 +124,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     server: ServerSettings = ServerSettings()
     search: SearchSettings = SearchSettings()
+    index: IndexSettings = IndexSettings()
     auth: AuthSettings = AuthSettings()
     client: ClientSettings = ClientSettings()
 

@@ -4,7 +4,11 @@
     segments/{camera}/{YYYY}/{MM}/{DD}/{HH}/{start_ms}-{end_ms}.mp4
     segments/…/{start_ms}-{end_ms}.json        manifest, written after the segment
     thumbnails/{camera}/{YYYY}/{MM}/{DD}/{HH}/{time_ms}.jpg
-    index/{model_id}/log/{batch}.npz           vectors added, one object per batch
+    index/active.json                          the index version nodes serve (model id and spec)
+    index/{model_id}/snapshots/{day}/g-{group}/{frames}-{digest}.npz   a run of one shard's frames
+    index/{model_id}/log/{batch}-{unique}.npz  vectors added since, one object per batch
+    index/{model_id}/tombstones/{unique}.json  deletions not yet compacted
+    index/{model_id}/tombstones/set-{digest}.json   compacted deletions (kept)
     jobs/{job_id}.json
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -47,6 +52,32 @@ def index_log_key(model_id: str, batch_id: str) -> str:
 
 def index_prefix(model_id: str) -> str:
     return f"index/{model_id}/"
+
+
+ACTIVE_INDEX_KEY = "index/active.json"
+TOMBSTONE_SET = "set-"
+
+
+def index_log_prefix(model_id: str) -> str:
+    return f"index/{model_id}/log/"
+
+
+def index_tombstone_prefix(model_id: str) -> str:
+    return f"index/{model_id}/tombstones/"
+
+
+def index_tombstone_set_key(model_id: str, digest: str) -> str:
+    return f"{index_tombstone_prefix(model_id)}{TOMBSTONE_SET}{digest}.json"
+
+
+def index_snapshot_prefix(model_id: str, day: int | None = None) -> str:
+    base = f"index/{model_id}/snapshots/"
+    return base if day is None else f"{base}{day:06d}/"
+
+
+def index_snapshot_key(model_id: str, day: int, group: str, frames: int, digest: str) -> str:
+    """A snapshot run: one shard's (camera group × UTC day) frames; named by content, so idempotent."""
+    return f"{index_snapshot_prefix(model_id, day)}g-{quote(group, safe='')}/{frames:09d}-{digest}.npz"
 
 
 def job_key(job_id: str) -> str:
