@@ -71,6 +71,10 @@ class IndexLog:
         prefixes = [keys.index_snapshot_prefix(self.model_id), keys.index_log_prefix(self.model_id)]
         return (batch for _, batch in self._objects(prefixes, decode_batch))
 
+    def log_batches(self) -> Iterator[FrameBatch]:
+        """The batches logged since the last compaction."""
+        return (batch for _, batch in self._objects([keys.index_log_prefix(self.model_id)], decode_batch))
+
     def replay(self, index: FrameIndex) -> int:
         """Load this version into `index`: runs, then the log, then tombstones; returns frames kept."""
         for batch in self.batches():

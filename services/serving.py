@@ -1,0 +1,88 @@
+"""The index version a node serves, and the handle the rest of the node reaches it through.
+
+A `Serving` holds everything that must change together when the model
+changes: the query embedder, the index, the search engine over both, the log
+and the embedder pool. The node keeps one in a `ServingRef` and replaces it
+whole, so a search runs entirely on the old version or entirely on the new.
+Ingest goes through the same handle (`contains`/`add`/`append`/`embed`); a
+model switch replaces it only while no ingest is running (the node's index
+lock), so one batch is never embedded by one model and stored in another's
+version.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from indexing.embedder import ClipEmbedder, ModelSpec
+from indexing.index_log import IndexLog
+from indexing.vector_index import FrameIndex, FrameRecord
+from services.embedding_pool import EmbedderPool
+from services.search import SearchEngine
+
+
+class BatchLog(Protocol):
+    """Where ingest acknowledges a batch of vectors (the index log, or writers in front of it)."""
+
+    def append(self, batch_id: str, records: Sequence[FrameRecord], vectors: np.ndarray) -> None: ...
+
+
+class Follower(Protocol):
+    """Adds to the version's in-memory index what other front ends indexed."""
+
+    def poll(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Serving:
+    spec: ModelSpec
+    embedder: ClipEmbedder  # encodes queries
+    index: FrameIndex
+    log: IndexLog
+    writes: BatchLog
+    search: SearchEngine
+    pool: EmbedderPool  # embeds keyframes
+    follower: Follower | None = None
+
+    @property
+    def model_id(self) -> str:
+        return self.log.model_id
+
+
+class ServingRef:
+    """The node's current `Serving`, replaced whole; a `FrameSink`, `BatchLog` and embed function."""
+
+    def __init__(self, serving: Serving) -> None:
+        self._serving = serving
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> Serving:
+        return self._serving
+
+    def replace(self, serving: Serving) -> Serving:
+        """Serve `serving` from now on; returns the version it replaces."""
+        with self._lock:
+            old, self._serving = self._serving, serving
+            return old
+
+    def contains(self, camera_id: str, time_ms: int) -> bool:
+        return self._serving.index.contains(camera_id, time_ms)
+
+    def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int:
+        return self._serving.index.add(records, vectors)
+
+    def append(self, batch_id: str, records: Sequence[FrameRecord], vectors: np.ndarray) -> None:
+        self._serving.writes.append(batch_id, records, vectors)
+
+    def embed(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        return self._serving.pool.embed(frames)
+
+    def poll(self) -> int:
+        follower = self._serving.follower
+        return follower.poll() if follower is not None else 0
