@@ -23,7 +23,6 @@ from typing import Protocol
 import numpy as np
 
 from indexing.dedup import Deduped, dedup_consecutive
-from indexing.index_log import IndexLog
 from indexing.keyframes import Keyframe, iter_keyframes
 from indexing.vector_index import FrameRecord
 from services.jobs import JobProgress
@@ -93,6 +92,12 @@ class _Batch:
     decoded: int  # keyframes of the file this batch stands for (some may be indexed already)
 
 
+class Journal(Protocol):
+    """Where a batch is acknowledged: the bucket's index log, directly or through shard writers."""
+
+    def append(self, batch_id: str, records: Sequence[FrameRecord], vectors: np.ndarray) -> None: ...
+
+
 class IngestPipeline:
     """Stores a file's segments and indexes its keyframes, overlapping the stages.
 
@@ -102,12 +107,12 @@ class IngestPipeline:
     segment is committed, so no search hit points at footage that is not stored.
     """
 
-    def __init__(self, store: ObjectStore, index: FrameSink, index_log: IndexLog,
+    def __init__(self, store: ObjectStore, index: FrameSink, journal: Journal,
                  embed: EmbedFn, settings: IngestSettings, work_dir: Path, batch: int) -> None:
         self._store = store
         self._recordings = Recordings(store)
         self._index = index
-        self._log = index_log
+        self._journal = journal
         self._embed = embed
         self._settings = settings
         self._work_dir = work_dir
@@ -196,8 +201,9 @@ class IngestPipeline:
             put.result()
         kept = vectors[same.kept]
         batch_id = f"{req.camera_id}-{records[0].time_ms}-{records[-1].time_ms}"
-        self._log.append(batch_id, same.records, kept)  # acknowledged in the bucket first
-        return self._index.add(same.records, kept)
+        self._journal.append(batch_id, same.records, kept)  # acknowledged in the bucket first
+        self._index.add(same.records, kept)  # a follower of the writers' feeds may have been first
+        return len(same.records)
 
     @staticmethod
     def _record(req: IngestRequest, kf: Keyframe, manifests: list[SegmentManifest]) -> FrameRecord:

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import ray
 
-from indexing.index_log import IndexLog
 from indexing.vector_index import FrameRecord
 from services.ingest import EmbedFn, IngestPipeline, IngestRequest
+from services.index_writers import ShardWriters
 from services.live_stream import LiveSegment, StreamRun, masked
 from services.settings import IngestSettings
 from storage.media import probe
@@ -48,6 +48,7 @@ class LiveConfig:
     ingest: IngestSettings
     batch: int  # keyframes per embedding call
     work_dir: Path  # local spill folder; one subfolder per camera
+    feed_batches: int = 256  # recent batches each index writer keeps for front ends
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,8 @@ class LiveRecorder:
         self._dir.mkdir(parents=True)
         store = S3ObjectStore(config.endpoint)
         self._outbox = Outbox()
-        self._pipeline = IngestPipeline(store, self._outbox, IndexLog(store, config.model_id), embed,
+        writers = ShardWriters(config.endpoint, config.model_id, config.feed_batches)
+        self._pipeline = IngestPipeline(store, self._outbox, writers, embed,
                                         config.ingest, self._dir / "work", config.batch)
         self._segments: queue.Queue[LiveSegment | None] = queue.Queue(SEGMENT_QUEUE)
         self._status = LiveStatus(camera_id, recording=True)

@@ -52,6 +52,10 @@ class RaySettings(_Section):
     num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (default: all)")
     embedders: int = Field(1, ge=1, le=64, description="embedder actors in the pool")
     embed_batch: int = Field(32, ge=1, le=1024, description="keyframes per embedding call")
+    index_feed_batches: int = Field(256, ge=1, le=100_000, description="recent batches each index "
+                                    "writer keeps for front ends to follow")
+    follow_interval_s: float = Field(2.0, gt=0, le=3600, description="how often a front end pulls "
+                                     "keyframes other front ends indexed")
 
 
 class IngestSettings(_Section):
@@ -114,7 +118,7 @@ class ClientSettings(_Section):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIL_", env_nested_delimiter="__",
-                                      extra="forbid", frozen=True)
+                                      env_parse_none_str="null", extra="forbid", frozen=True)
 
     data_dir: Path = Field(Path(".vigil"), description="local cache and embedded-server data")
     log_level: str = Field("INFO", description="logging level")

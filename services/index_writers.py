@@ -1,0 +1,153 @@
+"""Index-writer actors: one per shard (camera group × UTC day) of an index version.
+
+Every acknowledged batch of vectors goes through its shard's writer, a named
+Ray actor that runs its calls one at a time: it writes the batch to the
+bucket's index log (the acknowledgement) and keeps the last few batches in a
+feed. Front ends follow the feeds (`IndexFollower`), so a keyframe ingested
+through one `vigil serve` is searchable on every other one within a poll
+interval, without re-reading the bucket.
+
+A writer that dies is restarted by Ray with an empty feed under a new epoch;
+a follower that sees a new epoch (or fell behind the feed) reloads the
+version from the bucket, where every acknowledged batch already is. Writers
+hold no state that the bucket does not, so losing one loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import ray
+
+from indexing.index_log import IndexLog
+from indexing.shards import ShardKey
+from indexing.vector_index import FrameIndex, FrameRecord, one_group
+from storage.s3 import S3Endpoint, S3ObjectStore
+
+logger = logging.getLogger(__name__)
+WRITER_PREFIX = "vigil-index-writer"
+
+
+@dataclass(frozen=True)
+class FeedBatch:
+    seq: int
+    records: list[FrameRecord]
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class FeedReply:
+    """What a writer appended after a follower's position; `complete` is False on a gap."""
+
+    epoch: str
+    batches: list[FeedBatch]
+    complete: bool
+
+
+@dataclass(frozen=True)
+class FeedPosition:
+    epoch: str = ""
+    seq: int = 0
+
+
+def writer_name(model_id: str, key: ShardKey) -> str:
+    return f"{WRITER_PREFIX}-{model_id}-{key.day}-{key.group}"
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=3)
+class IndexWriterActor:
+    """Appends one shard's batches to the bucket log, in order, and feeds them to front ends."""
+
+    def __init__(self, endpoint: S3Endpoint, model_id: str, feed_size: int) -> None:
+        self._log = IndexLog(S3ObjectStore(endpoint), model_id)
+        self._epoch = uuid.uuid4().hex
+        self._seq = 0
+        self._feed: deque[FeedBatch] = deque(maxlen=feed_size)
+
+    def append(self, batch_id: str, records: list[FrameRecord], vectors: np.ndarray) -> int:
+        """Persist the batch (acknowledged once this returns); returns its feed sequence number."""
+        self._log.append(batch_id, records, vectors)
+        self._seq += 1
+        self._feed.append(FeedBatch(self._seq, records, vectors))
+        return self._seq
+
+    def since(self, position: FeedPosition) -> FeedReply:
+        """Batches after `position`; incomplete when the epoch changed or the feed moved past it."""
+        if position.epoch != self._epoch:
+            return FeedReply(self._epoch, list(self._feed), complete=position.epoch == "" and
+                             (not self._feed or self._feed[0].seq == 1))
+        batches = [b for b in self._feed if b.seq > position.seq]
+        complete = position.seq >= self._seq or bool(batches) and batches[0].seq == position.seq + 1
+        return FeedReply(self._epoch, batches, complete)
+
+
+class ShardWriters:
+    """The driver side: splits a batch by shard and waits until every writer has acknowledged."""
+
+    def __init__(self, endpoint: S3Endpoint, model_id: str, feed_size: int,
+                 group_of: Callable[[str], str] = one_group,
+                 on_append: Callable[[], None] | None = None) -> None:
+        self.endpoint, self.model_id, self.feed_size, self.group_of = endpoint, model_id, feed_size, group_of
+        self._on_append = on_append
+        self._actors: dict[ShardKey, ray.actor.ActorHandle] = {}
+
+    def append(self, batch_id: str, records: Sequence[FrameRecord], vectors: np.ndarray) -> None:
+        rows: dict[ShardKey, list[int]] = {}
+        for i, r in enumerate(records):
+            rows.setdefault(ShardKey.of(self.group_of(r.camera_id), r.time_ms), []).append(i)
+        ray.get([self._actor(key).append.remote(batch_id, [records[i] for i in idx], vectors[idx])
+                 for key, idx in rows.items()])
+        if self._on_append is not None:
+            self._on_append()
+
+    def _actor(self, key: ShardKey) -> ray.actor.ActorHandle:
+        if key not in self._actors:
+            self._actors[key] = IndexWriterActor.options(
+                name=writer_name(self.model_id, key), get_if_exists=True, lifetime="detached"
+            ).remote(self.endpoint, self.model_id, self.feed_size)
+        return self._actors[key]
+
+
+class IndexFollower:
+    """Keeps a front end's in-memory index up to date with every shard writer's feed.
+
+    `mark()` before loading the bucket, `poll()` after and then periodically: a
+    batch appended while the bucket was being read is in the feed after the mark.
+    """
+
+    def __init__(self, model_id: str, index: FrameIndex, reload: Callable[[], int]) -> None:
+        self._prefix = f"{WRITER_PREFIX}-{model_id}-"
+        self._index, self._reload = index, reload
+        self._positions: dict[str, FeedPosition] = {}
+
+    def mark(self) -> None:
+        """Remember where every writer's feed is now."""
+        for name in self._writers():
+            reply = ray.get(ray.get_actor(name).since.remote(FeedPosition(epoch="-")))
+            last = reply.batches[-1].seq if reply.batches else 0
+            self._positions[name] = FeedPosition(reply.epoch, last)
+
+    def poll(self) -> int:
+        """Add what the writers appended since the last poll; returns frames added."""
+        added, gap = 0, False
+        for name in self._writers():
+            position = self._positions.get(name, FeedPosition())
+            reply = ray.get(ray.get_actor(name).since.remote(position))
+            for batch in reply.batches:
+                added += self._index.add(batch.records, batch.vectors)
+            gap |= not reply.complete
+            last = reply.batches[-1].seq if reply.batches else position.seq
+            self._positions[name] = FeedPosition(reply.epoch, last)
+        if gap:
+            logger.warning("an index writer restarted or its feed moved on: reloading from the bucket")
+            added += self._reload()
+        return added
+
+    def _writers(self) -> list[str]:
+        names = ray.util.list_named_actors(all_namespaces=False)  # names in Vigil's namespace
+        return sorted(n for n in names if n.startswith(self._prefix))
