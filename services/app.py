@@ -5,17 +5,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import ray
 
 from indexing.embedder import ClipEmbedder, ModelSpec
+from indexing.errors import ModelUnavailableError
 from indexing.index_log import IndexLog
+from indexing.index_versions import ActiveVersion
 from indexing.vector_index import FrameIndex
 from services.audit import AuditLog
 from services.auth import Principal, TokenStore
 from services.embedding_pool import EmbedderPool, start_ray
+from services.index_writers import IndexFollower, ShardWriters
 from services.index_compaction import IndexCompaction
 from services.ingest import IngestPipeline
 from services.job_runner import JobRunner, node_id
@@ -23,9 +28,11 @@ from services.jobs import Job, JobRegistry
 from services.live import LiveManager
 from services.live_recorder import LiveConfig
 from services.metrics import Metrics
+from services.model_switch import ModelStatus, ModelSwitcher, catch_up_from_log, startup_spec
 from services.periodic import Periodic
 from services.search import SearchEngine
-from services.settings import Settings
+from services.serving import Serving, ServingRef
+from services.settings import RaySettings, Settings
 from storage.cameras import CameraRegistry
 from storage.export import Exporter
 from storage.recordings import Recordings
@@ -70,18 +77,9 @@ class Vigil:
             endpoint = s3_endpoint(s)
         self.store = S3ObjectStore(endpoint)
         self.store.ensure_bucket()
-        spec = model_spec(s)
-        self.model_id = spec.model_id
-        self.query_embedder = ClipEmbedder(spec)
-        self.index = FrameIndex(self.query_embedder.dim)
-        self.compaction = IndexCompaction(self.store, lambda: [(self.model_id, self.index.dim)],
-                                          s.index.compact_min_batches)
-        self.index_log = IndexLog(self.store, self.model_id, on_append=self.compaction.note_append)
-        loaded = self.index_log.replay(self.index)
-        logger.info("index %s: %d keyframes loaded from the bucket", self.model_id, loaded)
-        self._compactor = (Periodic(s.index.compact_interval_s, self.compaction.run_if_due,
-                                    "index-compaction").start() if s.index.compact_interval_s > 0 else None)
-        self.search = SearchEngine(self.query_embedder, self.index, s.search)
+        self._endpoint = endpoint
+        start_ray(s.ray)
+        self._start_index()
         self.jobs = JobRegistry(self.store)
         self.cameras = CameraRegistry(self.store)
         self.holds = Holds(self.store)
@@ -96,9 +94,10 @@ class Vigil:
                                           clock_ms=lambda: to_ms(datetime.now(UTC)))
         self._sweeper = (Periodic(s.server.retention_interval_s, self.retention.sweep, "retention").start()
                          if s.server.retention_interval_s > 0 else None)
-        start_ray(s.ray)
-        self.pool = EmbedderPool(spec, s.ray)
-        self.pipeline = IngestPipeline(self.store, self.index, self.index_log, self.pool.embed,
+        self._following = Periodic(s.ray.follow_interval_s, self.serving.poll, "index-follow",
+                                   quiet=True).start()
+        # ingest reaches the serving version through `self.serving`, replaced whole by a model switch
+        self.pipeline = IngestPipeline(self.store, self.serving, self.serving, self.serving.embed,
                                        s.ingest, s.data_dir / "work", s.ray.embed_batch)
         self.metrics = Metrics(vectors=lambda: len(self.index), backlog=self.jobs.backlog)
         if s.server.metrics_port is not None:
@@ -107,13 +106,125 @@ class Vigil:
         self.runner = JobRunner(self.store, self.jobs, self.pipeline, self._index_lock,
                                 self.upload_dir, node_id(s.data_dir), self.metrics)
         self.runner.resume()
-        self.live = LiveManager(LiveConfig(endpoint, self.model_id, s.ingest, s.ray.embed_batch,
-                                           (s.data_dir / "work" / "live").resolve()),
-                                self.pool.embed, self.index)
+        self.live = self._new_live()
         self.live.resume(self.cameras.list())
+        self._version_check = (Periodic(s.index.version_check_s, self.switcher.follow, "index-version",
+                                        quiet=True).start() if s.index.version_check_s > 0 else None)
+
+    def _start_index(self) -> None:
+        """Serve the bucket's active index version (see `model_switch.startup_spec`)."""
+        s = self.settings
+        self.active_version = ActiveVersion(self.store)
+        self.compaction = IndexCompaction(self.store, self._compacted_versions, s.index.compact_min_batches)
+        self.serving = ServingRef(self.open_version(startup_spec(model_spec(s), self.active_version)))
+        self.switcher = ModelSwitcher(self, self.active_version, s.ray.embed_batch * s.ray.embedders)
+        active = self.active_version.get()
+        if active is not None and active.previous and active.model_id == self.model_id:
+            catch_up_from_log(self.store, active.previous, self.serving.current, s.ray.embed_batch)
+        self._compactor = (Periodic(s.index.compact_interval_s, self.compaction.run_if_due,
+                                    "index-compaction").start() if s.index.compact_interval_s > 0 else None)
+
+    def open_version(self, spec: ModelSpec) -> Serving:
+        """`spec`'s index version loaded from the bucket, with its query embedder and embedder pool."""
+        s = self.settings
+        embedder = ClipEmbedder(spec)
+        index = FrameIndex(embedder.dim)
+        log = IndexLog(self.store, spec.model_id, on_append=self.compaction.note_append)
+        writers = ShardWriters(self._endpoint, spec.model_id, s.ray.index_feed_batches,
+                               on_append=self.compaction.note_append)
+        follower = IndexFollower(spec.model_id, index, lambda: log.replay(index))
+        follower.mark()  # what other front ends write while the bucket is read: in the feeds
+        loaded = log.replay(index)
+        follower.poll()
+        logger.info("index %s: %d keyframes loaded from the bucket", spec.model_id, loaded)
+        pool = EmbedderPool(spec, self._pool_settings())
+        return Serving(spec, embedder, index, log, writers, SearchEngine(embedder, index, s.search), pool,
+                       follower)
+
+    def switch_model(self, spec: ModelSpec) -> ModelStatus:
+        """Start building `spec`'s index version; every front end switches to it once built."""
+        ClipEmbedder(spec).load()  # a model this node cannot load is refused now, not in the build
+        return self.switcher.switch(spec)
+
+    def _pool_settings(self) -> RaySettings:
+        """The settings' pool, or while another version serves, as many embedders as CPUs are free."""
+        r = self.settings.ray
+        if not hasattr(self, "serving"):
+            return r
+        free = int(ray.available_resources().get("CPU", 0))
+        if free < 1:
+            raise ModelUnavailableError("no free CPU in the Ray cluster for the new model's embedders: "
+                                        "add a Ray node, or lower ray.embedders and restart")
+        return r.model_copy(update={"embedders": min(r.embedders, free)})
+
+    @contextmanager
+    def writers_paused(self) -> Iterator[None]:
+        """Inside: no live recording, ingest job or retention sweep writes to the index. On exit
+        live recordings start again, on the version served then."""
+        self.live.close()
+        try:
+            with self._index_lock:
+                yield
+        finally:
+            self.live = self._new_live()
+            self.live.resume(self.cameras.list())
+
+    def compact(self, serving: Serving) -> None:
+        self.compaction.compact(serving.model_id, serving.index.dim)
+
+    def retire(self, old: Serving) -> None:
+        """Stop the embedders of a version this node no longer serves (a local Ray cluster only:
+        on a shared one, front ends still serving it use the same named actors)."""
+        if self.settings.ray.address is not None:
+            logger.warning("the embedders of %s stay on the shared Ray cluster", old.model_id)
+            return
+        for i in range(self.settings.ray.embedders):
+            try:
+                ray.kill(ray.get_actor(f"vigil-embedder-{old.model_id}-{i}"))
+            except ValueError:
+                continue
+
+    def _compacted_versions(self) -> list[tuple[str, int]]:
+        """The version served while it is the active one (a replaced version's log is where a
+        starting node finds late writes, so it is left alone), and the version being built."""
+        active = self.active_version.get()
+        versions = [v for v in (self.serving.current, self.switcher.building) if v is not None]
+        return [(v.model_id, v.index.dim) for v in versions
+                if v is self.switcher.building or (active is not None and active.model_id == v.model_id)]
+
+    def _new_live(self) -> LiveManager:
+        s, serving = self.settings, self.serving.current
+        return LiveManager(LiveConfig(self._endpoint, serving.model_id, s.ingest, s.ray.embed_batch,
+                                      (s.data_dir / "work" / "live").resolve(), s.ray.index_feed_batches),
+                           serving.pool.embed, serving.index)
+
+    @property
+    def model_id(self) -> str:
+        return self.serving.current.model_id
+
+    @property
+    def index(self) -> FrameIndex:
+        return self.serving.current.index
+
+    @property
+    def index_log(self) -> IndexLog:
+        return self.serving.current.log
+
+    @property
+    def query_embedder(self) -> ClipEmbedder:
+        return self.serving.current.embedder
+
+    @property
+    def search(self) -> SearchEngine:
+        return self.serving.current.search
+
+    @property
+    def pool(self) -> EmbedderPool:
+        return self.serving.current.pool
 
     def stop(self) -> None:
-        for task in (getattr(self, "_sweeper", None), getattr(self, "_compactor", None)):
+        for task in (getattr(self, name, None)
+                     for name in ("_version_check", "_sweeper", "_compactor", "_following")):
             if task is not None:
                 task.stop()
         if hasattr(self, "live"):
@@ -161,7 +272,8 @@ class Vigil:
     def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> int:
         """The index side of retention (`storage.retention.VectorDeleter`); persisted."""
         with self._index_lock:
-            return self.index_log.delete_range(self.index, camera_id, start_ms, end_ms)
+            serving = self.serving.current
+            return serving.log.delete_range(serving.index, camera_id, start_ms, end_ms)
 
     @property
     def upload_dir(self) -> Path:

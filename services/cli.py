@@ -163,6 +163,35 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_model_switch(settings: Settings, args: argparse.Namespace) -> int:
+    path = str(args.path.resolve()) if args.path else ""
+    with _client(settings, args) as client:
+        status = client.switch_model(name=args.name or "", pretrained=args.pretrained or "", path=path)
+        print(f"building index version {status.target_model_id} (serving {status.serving_model_id} "
+              "until it is complete)")
+        if args.no_wait:
+            return 0
+        status = client.wait_for_model_switch(show_progress=True)
+    return _print_model_status(status)
+
+
+def cmd_model_status(settings: Settings, args: argparse.Namespace) -> int:
+    with _client(settings, args) as client:
+        return _print_model_status(client.model_status())
+
+
+def _print_model_status(s: Any) -> int:
+    replaced = f" (replaced {s.previous_model_id})" if s.previous_model_id else ""
+    build = (f" {s.target_model_id}: {s.frames_indexed}/{s.frames_total} keyframes, "
+             f"{s.frames_skipped} skipped (expired)" if s.target_model_id else "")
+    print(f"active       {s.active_model_id}{replaced}\n"
+          f"serving      {s.serving_model_id}\n"
+          f"switch       {s.state}{build}")
+    if s.error:
+        print(f"error: {s.error}", file=sys.stderr)
+    return 1 if s.state == "failed" else 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from services.demo import run_demo
 
@@ -237,6 +266,19 @@ def build_parser() -> argparse.ArgumentParser:
     a = asub.add_parser("verify", help="check the hash chain, report the first broken link")
     a.add_argument("--address")
     a.set_defaults(func=cmd_audit_verify)
+    p = sub.add_parser("model", help="the model behind the index: switch it, or show the switch (admin)")
+    msub = p.add_subparsers(dest="model_command", required=True)
+    m = msub.add_parser("switch", help="build an index version for another model, then switch to it")
+    which = m.add_mutually_exclusive_group(required=True)
+    which.add_argument("--path", type=Path, help="open_clip model folder (the same path on every server)")
+    which.add_argument("--name", help="'vigil-tiny' or an open_clip architecture")
+    m.add_argument("--pretrained", help="open_clip pretrained tag (with --name)")
+    m.add_argument("--no-wait", action="store_true", help="return once the build has started")
+    m.add_argument("--address")
+    m.set_defaults(func=cmd_model_switch)
+    m = msub.add_parser("status", help="the active index version and the switch in progress")
+    m.add_argument("--address")
+    m.set_defaults(func=cmd_model_status)
     p = sub.add_parser("demo", help="the investigator demo on a synthetic city")
     p.add_argument("--out", type=Path, default=Path("demo-output"))
     p.set_defaults(func=cmd_demo)

@@ -47,6 +47,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "/vigil.v1.AdminService/RevokeToken": ADMIN,
     "/vigil.v1.AdminService/VerifyAudit": ADMIN,
     "/vigil.v1.AdminService/GetStats": ADMIN,
+    "/vigil.v1.AdminService/SwitchModel": ADMIN,
+    "/vigil.v1.AdminService/GetModelStatus": ADMIN,
 }
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 

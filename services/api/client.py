@@ -74,6 +74,24 @@ class JobStatus:
         return self.state in ("succeeded", "failed")
 
 
+@dataclass(frozen=True)
+class ModelStatus:
+    active_model_id: str  # the bucket's active index version
+    previous_model_id: str
+    serving_model_id: str  # the version the node answering serves
+    state: str  # idle | building | switching | failed
+    target_model_id: str
+    frames_total: int
+    frames_indexed: int
+    frames_skipped: int
+    error: str
+
+    @property
+    def switched(self) -> bool:
+        """The switch asked for is complete on this node."""
+        return self.state == "idle" and self.serving_model_id == self.active_model_id == self.target_model_id
+
+
 class BearerAuth(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInterceptor,
                  grpc.UnaryStreamClientInterceptor):
     """Adds `authorization: Bearer TOKEN` to every call on a channel."""
@@ -213,6 +231,36 @@ class VigilClient:
     def verify_audit(self) -> admin_pb2.VerifyAuditResponse:
         return self._admin.VerifyAudit(admin_pb2.VerifyAuditRequest(), timeout=self._timeout)
 
+    def switch_model(self, name: str = "", pretrained: str = "", path: str = "") -> ModelStatus:
+        """Start building an index version for another model (a server folder, or name and tag)."""
+        spec = admin_pb2.ModelSpec(name=name, pretrained=pretrained, path=path)
+        return _model_status(self._admin.SwitchModel(admin_pb2.SwitchModelRequest(model=spec),
+                                                     timeout=self._timeout))
+
+    def model_status(self) -> ModelStatus:
+        return _model_status(self._admin.GetModelStatus(admin_pb2.GetModelStatusRequest(),
+                                                        timeout=self._timeout))
+
+    def wait_for_model_switch(self, show_progress: bool = False, poll_s: float = 1.0,
+                              timeout_s: float = UPLOAD_TIMEOUT_S) -> ModelStatus:
+        """Poll the switch until it is complete or failed, optionally with a progress bar."""
+        import time
+
+        from tqdm import tqdm
+
+        deadline = time.monotonic() + timeout_s
+        with tqdm(desc="re-embedding", unit="keyframe", disable=not show_progress) as bar:
+            while True:
+                status = self.model_status()
+                bar.total = status.frames_total or None
+                bar.set_postfix(state=status.state, skipped=status.frames_skipped)
+                bar.update(status.frames_indexed - bar.n)
+                if status.switched or status.state == "failed":
+                    return status
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the switch to {status.target_model_id} is still {status.state}")
+                time.sleep(poll_s)
+
     @property
     def channel(self) -> grpc.Channel:
         """The authenticated channel, for calling any other stub."""
@@ -253,3 +301,8 @@ def _result(response: search_pb2.SearchResponse) -> SearchResult:
                 _time(h.segment_start_time), _time(h.segment_end_time)) for h in response.hits]
     return SearchResult(hits=hits, no_good_match=response.no_good_match, model_id=response.model_id,
                         next_page_token=response.next_page_token)
+
+
+def _model_status(m: admin_pb2.ModelStatus) -> ModelStatus:
+    return ModelStatus(m.active_model_id, m.previous_model_id, m.serving_model_id, m.state,
+                       m.target_model_id, m.frames_total, m.frames_indexed, m.frames_skipped, m.error)

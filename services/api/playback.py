@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 
 from services.api.access import current_principal
+from services.api.model_admin import model_spec_arg, model_status_message
 from services.api.servicers import camera_id_arg, mapped_errors, visible_camera
 from services.api.timestamps import ms_from_ts, ts_from_ms
 from services.app import Vigil
@@ -276,6 +277,21 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def GetStats(self, request: admin_pb2.GetStatsRequest,
                        context: grpc.aio.ServicerContext) -> admin_pb2.GetStatsResponse:
         return admin_pb2.GetStatsResponse(**await asyncio.to_thread(self._node.stats, STATS_SEGMENTS_CAP))
+
+    @mapped_errors
+    async def SwitchModel(self, request: admin_pb2.SwitchModelRequest,
+                          context: grpc.aio.ServicerContext) -> admin_pb2.ModelStatus:
+        spec = model_spec_arg(request.model)
+        status = await asyncio.to_thread(self._node.switch_model, spec)
+        await audit(self._node, "switch_model", {"model_id": status.progress.target_model_id,
+                                                 "name": spec.name, "pretrained": spec.pretrained,
+                                                 "path": str(spec.path) if spec.path else None})
+        return model_status_message(status)
+
+    @mapped_errors
+    async def GetModelStatus(self, request: admin_pb2.GetModelStatusRequest,
+                             context: grpc.aio.ServicerContext) -> admin_pb2.ModelStatus:
+        return model_status_message(await asyncio.to_thread(self._node.switcher.status))
 
     @mapped_errors
     async def VerifyAudit(self, request: admin_pb2.VerifyAuditRequest,

@@ -134,3 +134,47 @@ class GetStatsResponse(_message.Message):
     ray_nodes: int
     ray_cpus: float
     def __init__(self, cameras: _Optional[int] = ..., segments: _Optional[int] = ..., segments_cap: _Optional[int] = ..., vectors: _Optional[int] = ..., backlog_jobs: _Optional[int] = ..., model_id: _Optional[str] = ..., ray_nodes: _Optional[int] = ..., ray_cpus: _Optional[float] = ...) -> None: ...
+
+class ModelSpec(_message.Message):
+    __slots__ = ("name", "pretrained", "path")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PRETRAINED_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    pretrained: str
+    path: str
+    def __init__(self, name: _Optional[str] = ..., pretrained: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class SwitchModelRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: ModelSpec
+    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ...) -> None: ...
+
+class GetModelStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelStatus(_message.Message):
+    __slots__ = ("active_model_id", "active_model", "previous_model_id", "serving_model_id", "state", "target_model_id", "frames_total", "frames_indexed", "frames_skipped", "error")
+    ACTIVE_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVING_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_INDEXED_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    active_model_id: str
+    active_model: ModelSpec
+    previous_model_id: str
+    serving_model_id: str
+    state: str
+    target_model_id: str
+    frames_total: int
+    frames_indexed: int
+    frames_skipped: int
+    error: str
+    def __init__(self, active_model_id: _Optional[str] = ..., active_model: _Optional[_Union[ModelSpec, _Mapping]] = ..., previous_model_id: _Optional[str] = ..., serving_model_id: _Optional[str] = ..., state: _Optional[str] = ..., target_model_id: _Optional[str] = ..., frames_total: _Optional[int] = ..., frames_indexed: _Optional[int] = ..., frames_skipped: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...

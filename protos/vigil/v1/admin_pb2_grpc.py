@@ -75,6 +75,16 @@ class AdminServiceStub:
                 request_serializer=vigil_dot_v1_dot_admin__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_admin__pb2.GetStatsResponse.FromString,
                 _registered_method=True)
+        self.SwitchModel = channel.unary_unary(
+                '/vigil.v1.AdminService/SwitchModel',
+                request_serializer=vigil_dot_v1_dot_admin__pb2.SwitchModelRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_admin__pb2.ModelStatus.FromString,
+                _registered_method=True)
+        self.GetModelStatus = channel.unary_unary(
+                '/vigil.v1.AdminService/GetModelStatus',
+                request_serializer=vigil_dot_v1_dot_admin__pb2.GetModelStatusRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_admin__pb2.ModelStatus.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -134,6 +144,21 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SwitchModel(self, request, context):
+        """Build an index version for another model in the background (re-embedding every keyframe's
+        thumbnail), then switch every front end to it at once. The old version serves until then.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModelStatus(self, request, context):
+        """The bucket's active index version and this node's switch progress.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -176,6 +201,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=vigil_dot_v1_dot_admin__pb2.GetStatsRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_admin__pb2.GetStatsResponse.SerializeToString,
+            ),
+            'SwitchModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.SwitchModel,
+                    request_deserializer=vigil_dot_v1_dot_admin__pb2.SwitchModelRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_admin__pb2.ModelStatus.SerializeToString,
+            ),
+            'GetModelStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelStatus,
+                    request_deserializer=vigil_dot_v1_dot_admin__pb2.GetModelStatusRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_admin__pb2.ModelStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -395,6 +430,60 @@ class AdminService:
             '/vigil.v1.AdminService/GetStats',
             vigil_dot_v1_dot_admin__pb2.GetStatsRequest.SerializeToString,
             vigil_dot_v1_dot_admin__pb2.GetStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SwitchModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.AdminService/SwitchModel',
+            vigil_dot_v1_dot_admin__pb2.SwitchModelRequest.SerializeToString,
+            vigil_dot_v1_dot_admin__pb2.ModelStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.AdminService/GetModelStatus',
+            vigil_dot_v1_dot_admin__pb2.GetModelStatusRequest.SerializeToString,
+            vigil_dot_v1_dot_admin__pb2.ModelStatus.FromString,
             options,
             channel_credentials,
             insecure,
