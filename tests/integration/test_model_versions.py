@@ -201,3 +201,23 @@ def test_a_node_that_cannot_load_the_active_model_refuses_to_start(
     ActiveVersion(store).put(IndexVersion("elsewhere-0123456789ab", "vigil-tiny", None, str(tmp_path / "gone")))
     with pytest.raises(ModelUnavailableError, match="cannot load"):
         startup_spec(old, ActiveVersion(store))
+
+
+def test_another_front_end_follows_the_switch_and_carries_over_its_own_writes(
+        store: S3ObjectStore, specs: tuple[ModelSpec, ModelSpec]) -> None:
+    old, new = specs
+    first, second = Host(store, old), Host(store, old)  # two front ends on one bucket
+    first.ingest("cam-a", _times(6))
+    second.ingest("cam-b", _times(6))  # only in the second one's memory (and the old version's log)
+    switcher = ModelSwitcher(first, first.active, batch=4)
+    switcher.switch(new)
+    assert switcher.wait(300).state == SwitchState.IDLE
+    assert {k[0] for k in first.frames()} == {"cam-a"}
+
+    follower = ModelSwitcher(second, second.active, batch=4)
+    assert follower.follow() == f"following {new.model_id}"
+    assert follower.wait(300).state == SwitchState.IDLE
+    assert second.serving.current.model_id == new.model_id
+    assert {k[0] for k in second.frames()} == {"cam-a", "cam-b"}
+    assert follower.follow() == "up to date"
+    assert {k[0] for k in Host(store, new).frames()} == {"cam-a", "cam-b"}  # in the bucket for good
