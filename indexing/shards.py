@@ -2,20 +2,51 @@
 
 A shard holds the keyframes of one camera group for one UTC day
 (`ShardKey`). Below `ShardPolicy.exact_below` vectors it searches exactly
-(`IndexFlatIP`); from there on it is an IVF index with 8-bit scalar-quantized
-vectors (IVF-SQ8), trained on the shard's own vectors and retrained when the
-shard has grown `growth` times past its training size. SQ8 decodes almost
-losslessly, so a retrain re-encodes the shard without compounding error.
+(`IndexFlatIP`); from there on it is an IVF index trained on the shard's own
+vectors and retrained when the shard has grown `growth` times past its
+training size, in one of two tiers (`ShardTier`):
 
-Why SQ8, not PQ: on the benchmark's clustered 256-d vectors (100k, nlist 256)
-IVF-PQ64 (≈ 77 bytes/vector) tops out at recall@10 ≈ 0.75 whatever the nprobe,
-IVF-SQ8 (≈ 267 bytes/vector) reaches 0.99 at nprobe 8; recall is what an
-investigator notices, and 1M frames cost 267 MB.
+- IVF-SQ8: 8-bit scalar-quantized vectors in RAM (≈ 270 bytes/vector). SQ8
+  decodes almost losslessly, so a retrain re-encodes without compounding error.
+- IVF-PQ with exact re-ranking, for shards that have a `VectorFile` (the
+  shard's vectors as float16 in a node-local cache file read through
+  `np.memmap`): residual PQ codes of `pq_m` bytes in RAM, the search takes the
+  best `candidates(k)` by PQ score and re-ranks them by exact inner product
+  against the file. Retrains read the file, never decoded codes.
+
+Measured on the benchmark's clustered 256-d vectors (`benchmarks.search`,
+nprobe 16, recall@10 against exact search: unfiltered / 10% of cameras /
+one camera for one hour; RAM counts FAISS codes, ids and centroids):
+
+    shard  tier                     RAM B/vec  recall@10            p50 ms
+    250k   IVF-SQ8                  270        0.999 / 0.993 / 0.994  0.37
+    250k   IVF-PQ64, no re-rank      79        ≈ 0.90 unfiltered
+    250k   IVF-PQ32, re-rank 100     47        0.993 / 0.998 / 1.000  0.40
+    250k   IVF-PQ32, re-rank 200     47        0.999 / 0.999 / 1.000  0.58
+    250k   IVF-PQ64, re-rank 100     79        1.000 / 1.000 / 1.000  0.54
+    100k   IVF-SQ8                  271        0.990 / 0.996 / 0.991  0.29
+    100k   IVF-PQ32, re-rank 100     49        0.974 / 0.992 / 1.000  0.31
+    100k   IVF-PQ32, re-rank 200     49        0.994 / 0.999 / 1.000  0.40
+     50k   IVF-SQ8                  273        0.987 / 0.995 / 0.989  0.17
+     50k   IVF-PQ32, re-rank 200     55        0.998 / 0.995 / 1.000  0.32
+
+So PQ32 (≈ 47-55 bytes/vector in RAM, plus 512 bytes/vector of float16 on
+local disk) with at least 200 candidates re-ranked (`rerank`; 4 per hit asked
+for beyond 50 hits, `rerank_per_hit`) is as accurate as SQ8 from the smallest
+IVF shard up, for ≈ 0.1-0.2 ms more per shard searched (the re-rank reads 200
+rows of 512 bytes from the page cache). PQ64 is as accurate with fewer
+candidates but sits at the 80 bytes/vector budget; OPQ was not needed. Hence
+`compressed_from` = `exact_below`: with a vector file a shard goes from exact
+straight to IVF-PQ; without one, large shards stay IVF-SQ8. PQ training is the
+cost: ≈ 2-4 s per retrain of a 50k-250k shard on one thread (SQ8: 1-2 s), and
+polysemous training (FAISS's default, 30× slower) is switched off.
 
 Filters are a bitmap over the shard's frame ids passed per call in
 `SearchParametersIVF` together with `nprobe`; a shared index is never mutated
 for a search. A filtered IVF search probes only lists that hold allowed frames
-(see `VectorShard._probe`), so filtered recall matches unfiltered recall.
+(see `VectorShard._probe`), so filtered recall matches unfiltered recall; in
+the PQ tier the bitmap applies to the PQ scan, so every candidate re-ranked is
+an allowed frame.
 """
 
 from __future__ import annotations
@@ -23,9 +54,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from enum import StrEnum
 
 import faiss
 import numpy as np
+
+from indexing.vector_file import VectorFile
 
 DAY_MS = 86_400_000
 # Below this many vectors an IVF add runs on one thread: OpenMP start-up and spinning cost
@@ -49,30 +83,57 @@ class ShardKey:
                 and (end_ms is None or end_ms > day_start))
 
 
+class ShardTier(StrEnum):
+    EXACT = "exact"  # IndexFlatIP: float32 vectors in RAM
+    SQ8 = "ivf-sq8"  # IVF, 8-bit scalar-quantized vectors in RAM
+    PQ = "ivf-pq"  # IVF-PQ codes in RAM, candidates re-ranked against the shard's vector file
+
+
 @dataclass(frozen=True)
 class ShardPolicy:
     exact_below: int = 50_000  # exact search up to here: ≤ 50k × 256-d is ≤ 5 ms single-threaded
+    compressed_from: int = 50_000  # IVF-PQ + re-rank from here, for shards with a vector file
     growth: float = 2.0  # retrain the IVF index when the shard has doubled since training
     nprobe: int = 16  # default lists probed per search (recall@10 ≈ 0.98 on clustered data)
     train_per_list: int = 64  # training sample: this many vectors per IVF list
     # A filtered IVF search scans this many times as many allowed frames as an unfiltered one
     # scans frames (500k-frame shard, 10% of cameras allowed: ×1 recall@10 0.88, ×2 0.98, ×4 0.99).
     filtered_scan: float = 4.0
+    pq_m: int = 32  # PQ sub-quantizers of 8 bits: bytes per vector code
+    pq_train_min: int = 16_384  # PQ training sample at least this (64 per sub-quantizer centroid)
+    rerank: int = 200  # PQ candidates re-ranked exactly: at least this many,
+    rerank_per_hit: int = 4  # and this many per hit asked for
 
     def nlist(self, n: int) -> int:
         """IVF lists for `n` vectors: the power of two nearest √n, in [16, 8192]."""
         return int(np.clip(2 ** round(np.log2(np.sqrt(max(n, 1)))), 16, 8192))
 
+    def ivf_tier(self, n: int, has_file: bool) -> ShardTier:
+        """The IVF tier for a shard of `n` vectors (PQ needs the vector file to re-rank from)."""
+        return ShardTier.PQ if has_file and n >= self.compressed_from else ShardTier.SQ8
+
+    def candidates(self, k: int) -> int:
+        """PQ candidates to re-rank for a top-k search."""
+        return max(self.rerank, self.rerank_per_hit * k)
+
 
 class VectorShard:
-    """Unit vectors under caller-chosen int64 ids (small, dense); not thread-safe."""
+    """Unit vectors under caller-chosen int64 ids (small, dense); not thread-safe.
 
-    def __init__(self, dim: int, policy: ShardPolicy) -> None:
+    With a `VectorFile` every vector is also written there as float16: retrains
+    read it instead of decoding SQ8, and the PQ tier re-ranks against it.
+    """
+
+    def __init__(self, dim: int, policy: ShardPolicy, file: VectorFile | None = None) -> None:
+        if file is not None and dim % policy.pq_m:
+            raise ValueError(f"pq_m {policy.pq_m} must divide the vector dimension {dim}")
         self.dim = dim
         self._policy = policy
+        self._file = file
         self._index: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self._list_of = np.empty(0, dtype=np.int32)  # by id: IVF list, -1 exact, -2 absent
         self._trained_on = 0
+        self.tier = ShardTier.EXACT
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -81,8 +142,17 @@ class VectorShard:
     def is_ivf(self) -> bool:
         return self._trained_on > 0
 
-    def serialized_bytes(self) -> int:
-        return int(faiss.serialize_index(self._index).size)
+    def ram_bytes(self) -> int:
+        """The FAISS index (serialized size: codes, ids, centroids) and the list-by-id column."""
+        return int(faiss.serialize_index(self._index).size) + self._list_of.nbytes
+
+    @property
+    def disk_bytes(self) -> int:
+        return 0 if self._file is None else self._file.disk_bytes
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         x = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -91,9 +161,10 @@ class VectorShard:
             grown = np.full(max(int(ids.max()) + 1, 2 * self._list_of.size), -2, dtype=np.int32)
             grown[:self._list_of.size] = self._list_of
             self._list_of = grown
+        if self._file is not None:
+            self._file.write(ids, x)
         self._insert(ids, x)
-        if len(self) >= (self._trained_on * self._policy.growth if self.is_ivf
-                         else self._policy.exact_below):
+        if len(self) >= self._retrain_at():
             self._retrain()
 
     def remove(self, ids: np.ndarray) -> None:
@@ -102,7 +173,16 @@ class VectorShard:
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None,
                nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, ids) among ids where `allowed` (a bool mask by id) is set, or all."""
+        """Top-k (scores, ids) among ids where `allowed` (a bool mask by id) is set, or all.
+
+        One query runs on one OpenMP thread: an exact 20k-vector search on a busy
+        2-core machine takes 0.5 ms on one thread, 16-24 ms on two (a stalled worker).
+        """
+        with _one_thread():
+            return self._search(query, k, allowed, nprobe)
+
+    def _search(self, query: np.ndarray, k: int, allowed: np.ndarray | None,
+                nprobe: int | None) -> tuple[np.ndarray, np.ndarray]:
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         bitmap = None if allowed is None else np.packbits(allowed, bitorder="little")
         sel = None if bitmap is None else faiss.IDSelectorBitmap(allowed.size, faiss.swig_ptr(bitmap))
@@ -111,11 +191,22 @@ class VectorShard:
             return scores[0], ids[0]
         lists, coarse = self._probe(q, allowed, nprobe or self._policy.nprobe)
         params = faiss.SearchParametersIVF(sel=sel, nprobe=lists.size)
-        scores, ids = np.empty(k, dtype=np.float32), np.empty(k, dtype=np.int64)
+        wanted = self._policy.candidates(k) if self.tier is ShardTier.PQ else k
+        scores, ids = np.empty(wanted, dtype=np.float32), np.empty(wanted, dtype=np.int64)
         self._index.search_preassigned_c(  # the numpy wrapper drops `params`
-            1, faiss.swig_ptr(q), k, faiss.swig_ptr(lists), faiss.swig_ptr(coarse),
+            1, faiss.swig_ptr(q), wanted, faiss.swig_ptr(lists), faiss.swig_ptr(coarse),
             faiss.swig_ptr(scores), faiss.swig_ptr(ids), False, params)
-        return scores, ids
+        return self._rerank(q[0], ids, k) if self.tier is ShardTier.PQ else (scores, ids)
+
+    def _rerank(self, q: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top k of the PQ candidates by exact inner product with their float16 vectors."""
+        assert self._file is not None
+        ids = np.sort(candidates[candidates >= 0])  # ascending: memmap reads in file order
+        exact = self._file.read(ids) @ q
+        best = np.argsort(-exact, kind="stable")[:k]
+        scores, out = np.full(k, -np.inf, dtype=np.float32), np.full(k, -1, dtype=np.int64)
+        scores[:best.size], out[:best.size] = exact[best], ids[best]
+        return scores, out
 
     def _probe(self, q: np.ndarray, allowed: np.ndarray | None,
                nprobe: int) -> tuple[np.ndarray, np.ndarray]:
@@ -150,19 +241,43 @@ class VectorShard:
             self._index.add_core(len(ids), faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(lists))
         self._list_of[ids] = lists
 
+    def _retrain_at(self) -> int:
+        """The size at which the index is rebuilt: IVF at `exact_below`, then at each `growth`,
+        and an SQ8 shard that has a vector file as soon as it reaches `compressed_from`."""
+        if not self.is_ivf:
+            return self._policy.exact_below
+        at = int(self._trained_on * self._policy.growth)
+        return min(at, self._policy.compressed_from) if (
+            self.tier is ShardTier.SQ8 and self._file is not None) else at
+
     def _retrain(self) -> None:
         ids = np.flatnonzero(self._list_of > -2).astype(np.int64)
         x = self._vectors(ids)
-        nlist = self._policy.nlist(len(ids))
-        sample = np.random.default_rng(0).permutation(len(ids))[:nlist * self._policy.train_per_list]
-        ivf = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(self.dim), self.dim, nlist,
-                                            faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
-        ivf.train(x[np.sort(sample)])
-        self._index, self._trained_on = ivf, len(ids)
+        tier = self._policy.ivf_tier(len(ids), self._file is not None)
+        ivf = self._new_ivf(tier, self._policy.nlist(len(ids)))
+        wanted = ivf.nlist * self._policy.train_per_list
+        if tier is ShardTier.PQ:
+            wanted = max(wanted, self._policy.pq_train_min)
+        sample = np.sort(np.random.default_rng(0).permutation(len(ids))[:wanted])
+        # PQ training on a busy 2-core machine: one thread 4 s, two threads 12-20 s (OpenMP spinning).
+        with _one_thread() if tier is ShardTier.PQ else nullcontext():
+            ivf.train(x[sample])
+        self._index, self._trained_on, self.tier = ivf, len(ids), tier
         self._insert(ids, x)
 
+    def _new_ivf(self, tier: ShardTier, nlist: int) -> faiss.IndexIVF:
+        quantizer = faiss.IndexFlatIP(self.dim)
+        if tier is ShardTier.SQ8:
+            return faiss.IndexIVFScalarQuantizer(quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                                 faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.IndexIVFPQ(quantizer, self.dim, nlist, self._policy.pq_m, 8, faiss.METRIC_INNER_PRODUCT)
+        ivf.do_polysemous_training = False  # 30× the training time; the search never uses it
+        return ivf
+
     def _vectors(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors of `ids` (exact, or SQ8-decoded)."""
+        """The stored vectors of `ids`: from the vector file, else exact or SQ8-decoded."""
+        if self._file is not None:
+            return self._file.read(ids)
         if self.is_ivf:
             self._index.set_direct_map_type(faiss.DirectMap.Hashtable)
         return self._index.reconstruct_batch(ids)
@@ -170,7 +285,7 @@ class VectorShard:
 
 @contextmanager
 def _one_thread() -> Iterator[None]:
-    """Run FAISS on one OpenMP thread inside the block (callers hold `FrameIndex`'s lock)."""
+    """Run FAISS on one OpenMP thread inside the block (OpenMP's thread count is per calling thread)."""
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:

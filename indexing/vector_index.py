@@ -5,20 +5,30 @@ search with a time range or cameras only to the shards that can match, and
 merges their top-k. Filters (cameras, time range) become a bitmap over each
 shard's frame ids applied inside FAISS, so `top_k` is always filled with the
 best allowed frames.
+
+Given a `vector_cache_dir`, each shard also keeps its vectors as float16 in a
+file there (a node-local cache of the bucket's index log, rebuilt on start),
+and shards from `ShardPolicy.compressed_from` vectors hold only PQ codes in RAM
+(see `indexing.shards`). Without one, large shards are IVF-SQ8 in RAM.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
+import shutil
+import tempfile
 import threading
+import weakref
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from indexing.shards import ShardKey, ShardPolicy, VectorShard
+from indexing.vector_file import VectorFile
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,9 @@ class ShardStats:
     day: int  # UTC day number since the epoch
     frames: int
     ivf: bool  # False: exact search
-    bytes: int  # the shard's FAISS index, serialized
+    bytes: int  # in RAM: the shard's FAISS index (serialized size) and its list-by-id column
+    tier: str = "exact"  # `ShardTier`: exact, ivf-sq8 or ivf-pq
+    disk_bytes: int = 0  # its float16 vector file in the cache directory (0: none)
 
 
 def one_group(camera_id: str) -> str:
@@ -75,8 +87,8 @@ class _Shard:
     read through numpy views.
     """
 
-    def __init__(self, dim: int, policy: ShardPolicy) -> None:
-        self.vectors = VectorShard(dim, policy)
+    def __init__(self, dim: int, policy: ShardPolicy, file: VectorFile | None) -> None:
+        self.vectors = VectorShard(dim, policy, file)
         self.records: list[FrameRecord | None] = []  # by frame id; None once deleted
         self._cameras = array("i")  # camera code by frame id
         self._times = array("q")
@@ -119,13 +131,23 @@ class _Shard:
 
 
 class FrameIndex:
-    """Inner-product search over keyframe vectors in camera-group × UTC-day shards; thread-safe."""
+    """Inner-product search over keyframe vectors in camera-group × UTC-day shards; thread-safe.
+
+    `vector_cache_dir`: a node-local directory for the shards' float16 vector
+    files (this index makes and owns a fresh subdirectory, removed by `close`
+    or when the index is garbage-collected); None keeps every vector in RAM.
+    """
 
     def __init__(self, dim: int, group_of: Callable[[str], str] = one_group,
-                 policy: ShardPolicy = ShardPolicy()) -> None:
+                 policy: ShardPolicy = ShardPolicy(), vector_cache_dir: Path | None = None) -> None:
         self.dim = dim
         self._group_of = group_of
         self._policy = policy
+        self._files: Path | None = None
+        if vector_cache_dir is not None:
+            vector_cache_dir.mkdir(parents=True, exist_ok=True)
+            self._files = Path(tempfile.mkdtemp(prefix="frame-index-", dir=vector_cache_dir))
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._files, ignore_errors=True)
         self._shards: dict[ShardKey, _Shard] = {}
         self._codes: dict[str, int] = {}  # camera id -> small int stored per frame
         self._end_of: dict[tuple[str, int], int] = {}  # (camera, time) -> end_ms of each frame
@@ -154,7 +176,8 @@ class FrameIndex:
                     bisect.insort(self._times.setdefault(r.camera_id, []), r.time_ms)
                     by_shard.setdefault(self._key(r.camera_id, r.time_ms), []).append(i)
             for key, rows in by_shard.items():
-                shard = self._shards.setdefault(key, _Shard(self.dim, self._policy))
+                if (shard := self._shards.get(key)) is None:
+                    shard = self._shards[key] = self._new_shard()
                 shard.add([records[i] for i in rows], [self._code(records[i].camera_id) for i in rows],
                           vectors[rows])
             return sum(len(rows) for rows in by_shard.values())
@@ -200,8 +223,22 @@ class FrameIndex:
 
     def shard_stats(self) -> list[ShardStats]:
         with self._lock:
-            return [ShardStats(k.group, k.day, len(s.vectors), s.vectors.is_ivf, s.vectors.serialized_bytes())
+            return [ShardStats(k.group, k.day, len(s.vectors), s.vectors.is_ivf, s.vectors.ram_bytes(),
+                               s.vectors.tier.value, s.vectors.disk_bytes)
                     for k, s in sorted(self._shards.items())]
+
+    def close(self) -> None:
+        """Delete the vector files (the index is unusable afterwards); a no-op without them."""
+        with self._lock:
+            for shard in self._shards.values():
+                shard.vectors.close()
+            if self._files is not None:
+                self._cleanup()
+
+    def _new_shard(self) -> _Shard:
+        file = (None if self._files is None
+                else VectorFile(self._files / f"shard-{len(self._shards):06d}.f16", self.dim))
+        return _Shard(self.dim, self._policy, file)
 
     def _key(self, camera_id: str, time_ms: int) -> ShardKey:
         return ShardKey.of(self._group_of(camera_id), time_ms)

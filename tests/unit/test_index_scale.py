@@ -1,8 +1,10 @@
-"""The sharded index: IVF shards, filtered recall, routing by day and group, growth, replay."""
+"""The sharded index: IVF shards, filtered recall, routing by day and group, growth, replay,
+and the compressed tier (IVF-PQ re-ranked against a float16 vector file)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -14,6 +16,8 @@ from storage.object_store import ObjectInfo, ObjectStore
 
 DIM = 32
 SMALL = ShardPolicy(exact_below=2_000, nprobe=8)
+# IVF-SQ8 from 2k vectors, IVF-PQ (8 bytes a vector) + re-rank from 4k, when a cache directory is given
+COMPRESSED = ShardPolicy(exact_below=2_000, compressed_from=4_000, nprobe=8, pq_m=8, pq_train_min=4_096)
 DAY0 = 20_000 * DAY_MS  # a UTC midnight
 
 
@@ -137,3 +141,57 @@ def test_nprobe_is_per_call_and_leaves_the_shared_index_alone() -> None:
                  for q, b in zip(queries, before, strict=True))
     assert narrow < 10 * len(queries)  # one list finds less than the default's eight
     assert [[h.record for h in index.search(q, 10)] for q in queries] == before
+
+
+def test_compressed_tier_recall_matches_exact_search_with_and_without_filters(tmp_path: Path) -> None:
+    records, x = _clustered(20_000, cameras=20, seed=11)
+    index = FrameIndex(DIM, policy=COMPRESSED, vector_cache_dir=tmp_path)
+    index.add(records, x)
+    [stats] = index.shard_stats()
+    assert stats.tier == "ivf-pq" and stats.disk_bytes == 20_000 * DIM * 2
+    assert stats.bytes < 20_000 * (DIM + 8)  # less RAM than SQ8 codes and ids alone
+    queries = _clustered(100, cameras=20, seed=12)[1]
+    one_camera = SearchFilter(camera_ids=frozenset({"cam-3"}))
+    window = SearchFilter(camera_ids=frozenset({"cam-3", "cam-4"}), start_ms=DAY0, end_ms=DAY0 + 5_000_000)
+    half = SearchFilter(camera_ids=frozenset(f"cam-{i}" for i in range(0, 20, 2)))
+    for where in (SearchFilter(), one_camera, window, half):
+        assert _recall(index, records, x, queries, where) >= 0.95
+    hits = index.search(queries[0], 10, one_camera)
+    assert len(hits) == 10 and {h.record.camera_id for h in hits} == {"cam-3"}
+    best = index.search(x[7], 1)[0]  # scores are exact inner products, not PQ estimates
+    assert best.record == records[7] and abs(best.score - 1.0) < 1e-3
+
+
+def test_a_growing_shard_moves_to_the_compressed_tier_and_keeps_its_recall(tmp_path: Path) -> None:
+    records, x = _clustered(9_000, cameras=10, seed=13)
+    index = FrameIndex(DIM, policy=COMPRESSED, vector_cache_dir=tmp_path)
+    tiers = []
+    for start in range(0, 9_000, 1_000):  # 2k: SQ8; 4k: PQ; 8k: PQ retrained from the file
+        index.add(records[start:start + 1_000], x[start:start + 1_000])
+        tiers.append(index.shard_stats()[0].tier)
+    assert tiers[:4] == ["exact", "ivf-sq8", "ivf-sq8", "ivf-pq"] and set(tiers[4:]) == {"ivf-pq"}
+    assert len(index) == 9_000
+    assert _recall(index, records, x, _clustered(50, 10, seed=14)[1], SearchFilter()) >= 0.95
+
+
+def test_deleted_frames_leave_a_compressed_shard(tmp_path: Path) -> None:
+    records, x = _clustered(8_000, cameras=4, seed=15)
+    index = FrameIndex(DIM, policy=COMPRESSED, vector_cache_dir=tmp_path)
+    index.add(records, x)
+    assert index.shard_stats()[0].tier == "ivf-pq"
+    assert index.delete_range("cam-1", DAY0, DAY0 + DAY_MS) == 2_000
+    assert len(index) == 6_000 and not index.contains("cam-1", records[1].time_ms)
+    assert all(h.record.camera_id != "cam-1" for h in index.search(x[1], 50))
+    assert index.search(x[2], 1)[0].record == records[2]
+
+
+def test_closing_an_index_deletes_its_vector_files(tmp_path: Path) -> None:
+    records, x = _clustered(5_000, cameras=5, seed=16)
+    index = FrameIndex(DIM, policy=COMPRESSED, vector_cache_dir=tmp_path)
+    other = FrameIndex(DIM, policy=COMPRESSED, vector_cache_dir=tmp_path)  # same directory, own files
+    index.add(records, x)
+    other.add(records[:100], x[:100])
+    assert len(list(tmp_path.rglob("*.f16"))) == 2
+    index.close()
+    assert len(list(tmp_path.rglob("*.f16"))) == 1
+    assert [h.record for h in other.search(x[0], 1)] == [records[0]]
