@@ -159,7 +159,8 @@ class Compactor:
             return set()  # the tombstones delete nothing here
         key = None
         if len(merged):
-            key = keys.index_snapshot_key(self._model_id, shard.day, shard.group, len(merged), merged.digest())
+            key = keys.index_snapshot_key(self._model_id, shard.day, shard.group, len(merged),
+                                          merged.digest())
             self._store.put_bytes(key, encode_batch(merged))
         replaced.extend(read)
         return {key} if key else set()

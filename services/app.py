@@ -43,6 +43,7 @@ from storage.timeutil import to_ms
 
 logger = logging.getLogger(__name__)
 GROUPS_CACHE_S = 5.0
+REEMBED_BATCHES = 4  # embedding calls per log batch of a model switch's build
 
 
 def model_spec(settings: Settings) -> ModelSpec:
@@ -117,12 +118,14 @@ class Vigil:
         self.active_version = ActiveVersion(self.store)
         self.compaction = IndexCompaction(self.store, self._compacted_versions, s.index.compact_min_batches)
         self.serving = ServingRef(self.open_version(startup_spec(model_spec(s), self.active_version)))
-        self.switcher = ModelSwitcher(self, self.active_version, s.ray.embed_batch * s.ray.embedders)
+        self.switcher = ModelSwitcher(self, self.active_version,
+                                      REEMBED_BATCHES * s.ray.embed_batch * s.ray.embedders)
         active = self.active_version.get()
         if active is not None and active.previous and active.model_id == self.model_id:
             catch_up_from_log(self.store, active.previous, self.serving.current, s.ray.embed_batch)
         self._compactor = (Periodic(s.index.compact_interval_s, self.compaction.run_if_due,
-                                    "index-compaction").start() if s.index.compact_interval_s > 0 else None)
+                                    "index-compaction", quiet=True).start()
+                           if s.index.compact_interval_s > 0 else None)
 
     def open_version(self, spec: ModelSpec) -> Serving:
         """`spec`'s index version loaded from the bucket, with its query embedder and embedder pool."""
@@ -175,6 +178,8 @@ class Vigil:
     def retire(self, old: Serving) -> None:
         """Stop the embedders of a version this node no longer serves (a local Ray cluster only:
         on a shared one, front ends still serving it use the same named actors)."""
+        if not ray.is_initialized():
+            return
         if self.settings.ray.address is not None:
             logger.warning("the embedders of %s stay on the shared Ray cluster", old.model_id)
             return
@@ -223,6 +228,8 @@ class Vigil:
         return self.serving.current.pool
 
     def stop(self) -> None:
+        if hasattr(self, "switcher"):
+            self.switcher.cancel()
         for task in (getattr(self, name, None)
                      for name in ("_version_check", "_sweeper", "_compactor", "_following")):
             if task is not None:

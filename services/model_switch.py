@@ -95,6 +95,7 @@ class ModelSwitcher:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.building: Serving | None = None  # the version being built, compacted like the served one
+        self._cancelled = threading.Event()
 
     def status(self) -> ModelStatus:
         return ModelStatus(self._active.get(), self._host.serving.current.model_id, self._progress)
@@ -124,6 +125,11 @@ class ModelSwitcher:
 
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def cancel(self, timeout_s: float = 60.0) -> None:
+        """Stop a build at its next batch (the node is stopping); what it logged stays for a retry."""
+        self._cancelled.set()
+        self.wait(timeout_s)
 
     def wait(self, timeout_s: float | None = None) -> BuildProgress:
         if self._thread is not None:
@@ -184,6 +190,8 @@ class ModelSwitcher:
         skipped = self._progress.frames_skipped
 
         def update(done: Reembedded) -> None:
+            if self._cancelled.is_set():
+                raise SwitchRefusedError("the switch was cancelled: the node is stopping")
             self._progress = replace(self._progress, frames_indexed=len(index),
                                      frames_skipped=skipped + done.skipped)
         return update

@@ -120,7 +120,8 @@ def _thumbnail(store: S3ObjectStore, camera: str, t: int) -> FrameRecord:
 
 @pytest.fixture()
 def store(s3_endpoint: object) -> S3ObjectStore:
-    store = S3ObjectStore(replace(s3_endpoint, bucket=f"vigil-versions-{uuid.uuid4().hex[:8]}"))  # type: ignore[type-var]
+    bucket = f"vigil-versions-{uuid.uuid4().hex[:8]}"
+    store = S3ObjectStore(replace(s3_endpoint, bucket=bucket))  # type: ignore[type-var]
     store.ensure_bucket()
     return store
 
@@ -198,7 +199,8 @@ def test_a_node_that_cannot_load_the_active_model_refuses_to_start(
     from indexing.errors import ModelUnavailableError
 
     old, _ = specs
-    ActiveVersion(store).put(IndexVersion("elsewhere-0123456789ab", "vigil-tiny", None, str(tmp_path / "gone")))
+    gone = IndexVersion("elsewhere-0123456789ab", "vigil-tiny", None, str(tmp_path / "gone"))
+    ActiveVersion(store).put(gone)
     with pytest.raises(ModelUnavailableError, match="cannot load"):
         startup_spec(old, ActiveVersion(store))
 
@@ -221,3 +223,20 @@ def test_another_front_end_follows_the_switch_and_carries_over_its_own_writes(
     assert {k[0] for k in second.frames()} == {"cam-a", "cam-b"}
     assert follower.follow() == "up to date"
     assert {k[0] for k in Host(store, new).frames()} == {"cam-a", "cam-b"}  # in the bucket for good
+
+
+def test_a_build_cancelled_by_a_stopping_node_leaves_the_old_version_active(
+        store: S3ObjectStore, specs: tuple[ModelSpec, ModelSpec]) -> None:
+    old, new = specs
+    host = Host(store, old)
+    host.ingest("cam-a", _times(12))
+    switcher = ModelSwitcher(host, host.active, batch=4)
+    host.gate.clear()
+    switcher.switch(new)
+    assert host.entered.wait(120)
+    switcher.cancel(timeout_s=0)  # the node stops mid-build
+    host.gate.set()
+    failed = switcher.wait(300)
+    assert failed.state == SwitchState.FAILED and "cancelled" in failed.error
+    assert host.serving.current.model_id == old.model_id == host.active.get().model_id  # type: ignore[union-attr]
+    assert host.retired == [new.model_id]  # its embedders stopped; what it logged stays for a retry
