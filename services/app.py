@@ -280,7 +280,8 @@ class Vigil:
         """The index side of retention (`storage.retention.VectorDeleter`); persisted."""
         with self._index_lock:
             serving = self.serving.current
-            return serving.log.delete_range(serving.index, camera_id, start_ms, end_ms)
+            serving.writes.delete_range(camera_id, start_ms, end_ms)  # other front ends follow
+            return serving.index.delete_range(camera_id, start_ms, end_ms)
 
     @property
     def upload_dir(self) -> Path:

@@ -1,9 +1,9 @@
 """Index-writer actors: one per shard (camera group × UTC day) of an index version.
 
-Every acknowledged batch of vectors goes through its shard's writer, a named
-Ray actor that runs its calls one at a time: it writes the batch to the
-bucket's index log (the acknowledgement) and keeps the last few batches in a
-feed. Front ends follow the feeds (`IndexFollower`), so a keyframe ingested
+Every acknowledged batch of vectors, and every deletion (retention), goes
+through its shard's writer, a named Ray actor that runs its calls one at a
+time: it writes the batch (or tombstone) to the bucket's index log (the
+acknowledgement) and keeps the last few changes in a feed. Front ends follow the feeds (`IndexFollower`), so a keyframe ingested
 through one `vigil serve` is searchable on every other one within a poll
 interval, without re-reading the bucket.
 
@@ -19,13 +19,14 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import ray
 
 from indexing.index_log import IndexLog
-from indexing.shards import ShardKey
+from indexing.index_codec import Tombstone
+from indexing.shards import DAY_MS, ShardKey
 from indexing.vector_index import FrameIndex, FrameRecord, one_group
 from storage.s3 import S3Endpoint, S3ObjectStore
 
@@ -35,9 +36,20 @@ WRITER_PREFIX = "vigil-index-writer"
 
 @dataclass(frozen=True)
 class FeedBatch:
+    """One acknowledged change of a shard: frames added, or a deletion (retention)."""
+
     seq: int
     records: list[FrameRecord]
     vectors: np.ndarray
+    deleted: Tombstone | None = None
+
+    def apply(self, index: FrameIndex) -> int:
+        """Apply to a front end's index; returns frames added."""
+        if self.deleted is not None:
+            t = self.deleted
+            index.delete_range(t.camera_id, t.start_ms, t.end_ms)
+            return 0
+        return index.add(self.records, self.vectors)
 
 
 @dataclass(frozen=True)
@@ -72,8 +84,16 @@ class IndexWriterActor:
     def append(self, batch_id: str, records: list[FrameRecord], vectors: np.ndarray) -> int:
         """Persist the batch (acknowledged once this returns); returns its feed sequence number."""
         self._log.append(batch_id, records, vectors)
+        return self._publish(FeedBatch(0, records, vectors))
+
+    def delete(self, tombstone: Tombstone) -> int:
+        """Persist a deletion of this shard's frames; front ends apply it when they follow."""
+        self._log.add_tombstones([tombstone])
+        return self._publish(FeedBatch(0, [], np.zeros((0, 0), np.float32), deleted=tombstone))
+
+    def _publish(self, change: FeedBatch) -> int:
         self._seq += 1
-        self._feed.append(FeedBatch(self._seq, records, vectors))
+        self._feed.append(replace(change, seq=self._seq))
         return self._seq
 
     def since(self, position: FeedPosition) -> FeedReply:
@@ -104,6 +124,13 @@ class ShardWriters:
                  for key, idx in rows.items()])
         if self._on_append is not None:
             self._on_append()
+
+    def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> None:
+        """Persist the deletion of the camera's frames in [start_ms, end_ms), per day shard."""
+        group = self.group_of(camera_id)
+        days = range(start_ms // DAY_MS, (end_ms - 1) // DAY_MS + 1)
+        ray.get([self._actor(ShardKey(group, day)).delete.remote(Tombstone(camera_id, start_ms, end_ms))
+                 for day in days])
 
     def _actor(self, key: ShardKey) -> ray.actor.ActorHandle:
         if key not in self._actors:
@@ -139,7 +166,7 @@ class IndexFollower:
             position = self._positions.get(name, FeedPosition())
             reply = ray.get(ray.get_actor(name).since.remote(position))
             for batch in reply.batches:
-                added += self._index.add(batch.records, batch.vectors)
+                added += batch.apply(self._index)
             gap |= not reply.complete
             last = reply.batches[-1].seq if reply.batches else position.seq
             self._positions[name] = FeedPosition(reply.epoch, last)

@@ -23,13 +23,14 @@ from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.index_log import IndexLog
 from indexing.vector_index import FrameIndex, FrameRecord
 from services.embedding_pool import EmbedderPool
+from services.ingest import Journal
 from services.search import SearchEngine
 
 
-class BatchLog(Protocol):
-    """Where ingest acknowledges a batch of vectors (the index log, or writers in front of it)."""
+class IndexWrites(Journal, Protocol):
+    """Where a version's changes are acknowledged: the shard writers in front of its log."""
 
-    def append(self, batch_id: str, records: Sequence[FrameRecord], vectors: np.ndarray) -> None: ...
+    def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> None: ...
 
 
 class Follower(Protocol):
@@ -44,7 +45,7 @@ class Serving:
     embedder: ClipEmbedder  # encodes queries
     index: FrameIndex
     log: IndexLog
-    writes: BatchLog
+    writes: IndexWrites
     search: SearchEngine
     pool: EmbedderPool  # embeds keyframes
     follower: Follower | None = None
@@ -55,7 +56,7 @@ class Serving:
 
 
 class ServingRef:
-    """The node's current `Serving`, replaced whole; a `FrameSink`, `BatchLog` and embed function."""
+    """The node's current `Serving`, replaced whole; a `FrameSink`, `Journal` and embed function."""
 
     def __init__(self, serving: Serving) -> None:
         self._serving = serving

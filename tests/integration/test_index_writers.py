@@ -69,6 +69,18 @@ def test_another_front_end_finds_what_this_one_ingested(ingested: JobStatus, nod
     assert [h.record for h in index.search(query, 5, where)] == mine
 
 
+def test_a_deletion_on_this_front_end_reaches_the_other(ingested: JobStatus, node: object,
+                                                        other_front_end) -> None:
+    index, follower = other_front_end
+    follower.poll()
+    first = min(t for t, _ in _frames(index))
+    removed = node.delete_range(CAMERA, first, first + 4000)  # type: ignore[attr-defined]
+    assert removed >= 1
+    follower.poll()
+    assert _frames(index) == _frames(node.index)  # type: ignore[attr-defined]
+    assert min(t for t, _ in _frames(index)) >= first + 4000
+
+
 def test_a_killed_writer_loses_nothing_and_followers_reload(ingested: JobStatus, node: object,
                                                             other_front_end) -> None:
     index, follower = other_front_end
