@@ -67,3 +67,21 @@ def write(out: Path, question: str, results: dict[str, Any], quick: bool) -> Non
            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": results}
     out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+def anon_rss_bytes() -> int:
+    """This process's anonymous resident memory (heap, not file-backed pages such as memmaps),
+    after returning freed heap to the OS; 0 where /proc is missing."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
+    if trim is not None:  # glibc
+        trim(0)
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0
+    line = next((x for x in status.splitlines() if x.startswith("RssAnon:")), "RssAnon: 0 kB")
+    return int(line.split()[1]) * 1024

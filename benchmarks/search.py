@@ -1,30 +1,57 @@
-"""How fast, how exact and how big is keyframe search at city scale, with and without filters?
+"""How fast, how exact and how big is keyframe search at city scale, with and without filters,
+in process and end to end through gRPC?
 
     python -m benchmarks.search [--quick] --out FILE.json
 
 100k and 1M (quick: 100k) seeded vectors of dim 256, 250k per UTC day (so 1M
-is four day shards, each IVF-SQ8). The vectors are clustered like CLIP
-embeddings of CCTV keyframes: a camera's static scene, one of 256 shared
-concepts (what is in front of it), a 32-dimensional pose/lighting variation
-and a little isotropic noise (uniform random vectors are adversarial for IVF
-and unlike real embeddings). Reported: build seconds, serialized FAISS bytes
-per vector, recall@10 against exact search on the allowed subset, latency
-p50/p95/p99 per query in-process, and a recall-latency sweep over nprobe,
-also drawn as a PNG beside the JSON.
+is four day shards). The index is built as a node with a vector cache
+directory builds it (`FrameIndex(vector_cache_dir=…)` on local disk): shards
+from 50k vectors hold IVF-PQ codes in RAM and re-rank against float16 vector
+files. The vectors are clustered like CLIP embeddings of CCTV keyframes: a
+camera's static scene, one of 256 shared concepts (what is in front of it),
+a 32-dimensional pose/lighting variation and a little isotropic noise
+(uniform random vectors are adversarial for IVF and unlike real embeddings).
+Records carry real segment and thumbnail keys.
+
+Reported per size: build seconds; memory as three figures: `ram_bytes_per_vector`
+(the shards' FAISS indexes, serialized size, and their list-by-id columns),
+`disk_bytes_per_vector` (the float16 vector files; the pages a search reads sit
+in the OS page cache, not the process heap) and `process_heap_bytes_per_vector`
+(growth of the process's anonymous RSS from making the records to the built
+index: the vectors' RAM plus the `FrameRecord`s and the bookkeeping `FrameIndex`
+keeps per frame); recall@10
+against exact search on the allowed subset, with and without filters; latency
+p50/p95/p99 in process (`FrameIndex.search`, k = 10 and k = 88, the candidates
+a search for 10 clips asks for); and latency end to end through gRPC (see
+`_grpc`); plus a recall-latency sweep over nprobe, drawn as a PNG beside the JSON.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from benchmarks import _harness
+from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.shards import DAY_MS
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
+from services.api.client import VigilClient
+from services.api.server import BackgroundServer
+from services.app import Vigil
+from services.audit import AuditLog
+from services.auth import ALL_GROUPS, Principal, Role, TokenStore
+from services.metrics import Metrics
+from services.search import SearchEngine
+from services.settings import Settings
+from storage import keys
+from storage.s3 import S3ObjectStore
+from storage.seaweed import EmbeddedSeaweed
 
 DIM = 256
 CAMERAS = 100
@@ -38,6 +65,9 @@ FILTERS = {
     "1_camera_1_hour": SearchFilter(camera_ids=frozenset({"cam-7"}), start_ms=DAY0 + 3_600_000,
                                     end_ms=DAY0 + 7_200_000),
 }
+TEXTS = ("a person carrying a bicycle at night", "người vác xe đạp vào ban đêm", "xe máy chở hai người",
+         "a red car", "con chó", "smoke rising", "thùng rác chắn lối đi", "a truck")
+GRPC_RUNS = 200
 
 
 def _vectors(n: int, seed: int) -> np.ndarray:
@@ -53,9 +83,15 @@ def _vectors(n: int, seed: int) -> np.ndarray:
 
 
 def _records(n: int) -> list[FrameRecord]:
+    """Keyframe i: camera i mod 100, in a 10 s segment of its own (a camera's keyframes are 35 s apart)."""
     step = DAY_MS // DAY_VECTORS
-    times = [DAY0 + (i // DAY_VECTORS) * DAY_MS + (i % DAY_VECTORS) * step for i in range(n)]
-    return [FrameRecord(f"cam-{i % CAMERAS}", t, t + step, "s", 0, 0, "t") for i, t in enumerate(times)]
+    out = []
+    for i in range(n):
+        camera, t = f"cam-{i % CAMERAS}", DAY0 + (i // DAY_VECTORS) * DAY_MS + (i % DAY_VECTORS) * step
+        start = t - t % 10_000
+        out.append(FrameRecord(camera, t, t + step, keys.segment_key(camera, start, start + 10_000), start,
+                               start + 10_000, keys.thumbnail_key(camera, t)))
+    return out
 
 
 def _recall(index: FrameIndex, scores: np.ndarray, records: list[FrameRecord], queries: np.ndarray,
@@ -69,32 +105,93 @@ def _recall(index: FrameIndex, scores: np.ndarray, records: list[FrameRecord], q
     return found / (10 * len(queries))
 
 
-def run(n: int) -> dict[str, object]:
-    x, records = _vectors(n, seed=0), _records(n)
+@dataclass(frozen=True)
+class _Node:
+    """What the gRPC servicers and interceptor read of a `services.app.Vigil` during a search,
+    around the benchmark's prefilled index (a real node would take hours to ingest 1M frames)."""
+
+    settings: Settings
+    tokens: TokenStore
+    search: SearchEngine
+    metrics: Metrics
+    audit: AuditLog
+    model_id: str
+
+    def visible_cameras(self, principal: Principal) -> frozenset[str] | None:
+        return None if principal.all_cameras else frozenset()  # the benchmark's token sees all groups
+
+
+@dataclass(frozen=True)
+class _Services:
+    """Shared by every size: the bundled model (the query text encoder) and a real S3 server."""
+
+    embedder: ClipEmbedder
+    store: S3ObjectStore
+
+
+def _grpc(index: FrameIndex, services: _Services) -> dict[str, object]:
+    """Searches by a real client over loopback gRPC to a real server (`create_server`: auth
+    interceptor with a real viewer token, the search servicer, an audit record PUT to SeaweedFS per
+    search, metrics), whose `SearchEngine` wraps `index`. Text queries for 10 clips (88 keyframe
+    candidates, min_score -1 so hits are returned): texts repeated, served from the engine's text
+    embedding cache; distinct texts, each encoded by the bundled model; repeated texts with a filter."""
+    settings = Settings(auth={"rate_per_s": 1e6, "burst": 10**6})  # one client, as fast as it can
+    tokens = TokenStore(services.store)
+    node = _Node(settings, tokens, SearchEngine(services.embedder, index, settings.search),
+                 Metrics(vectors=lambda: len(index), backlog=lambda: 0), AuditLog(services.store),
+                 ModelSpec().model_id)
+    it = iter(range(10**9))
+    with BackgroundServer(cast(Vigil, node)) as server, VigilClient(
+            server.address, tokens.create("bench", Role.VIEWER, [ALL_GROUPS])) as client:
+
+        def search(distinct: bool = False, cameras: tuple[str, ...] = ()) -> None:
+            i = next(it)
+            text = f"{TEXTS[i % len(TEXTS)]} {i}" if distinct else TEXTS[i % len(TEXTS)]
+            client.search(text, camera_ids=cameras, min_score=-1.0)
+
+        for text in TEXTS:  # fill the text cache
+            client.search(text, min_score=-1.0)
+        ten_pct = tuple(sorted(FILTERS["10pct_cameras"].camera_ids))
+        return {"text_cached": _harness.latencies_ms(search, GRPC_RUNS),
+                "text_distinct": _harness.latencies_ms(lambda: search(distinct=True), GRPC_RUNS),
+                "text_cached_10pct_cameras": _harness.latencies_ms(lambda: search(cameras=ten_pct),
+                                                                   GRPC_RUNS)}
+
+
+def run(n: int, services: _Services, cache_dir: Path) -> dict[str, object]:
+    x = _vectors(n, seed=0)
+    heap0 = _harness.anon_rss_bytes()
+    records = _records(n)
     t0 = time.perf_counter()
-    index = FrameIndex(DIM)
+    index = FrameIndex(DIM, vector_cache_dir=cache_dir)
     index.add(records, x)
     build_s = time.perf_counter() - t0
+    heap = _harness.anon_rss_bytes() - heap0
     queries = _vectors(QUERIES, seed=1)
     scores = x @ queries[:RECALL_QUERIES].T
     shards = index.shard_stats()
     it = iter(range(10**9))
 
-    def search(where: SearchFilter, nprobe: int | None = None) -> dict[str, float]:
-        return _harness.latencies_ms(lambda: index.search(queries[next(it) % QUERIES], 10, where, nprobe), 200)
+    def search(where: SearchFilter, nprobe: int | None = None, k: int = 10) -> dict[str, float]:
+        return _harness.latencies_ms(lambda: index.search(queries[next(it) % QUERIES], k, where, nprobe), 200)
 
     out: dict[str, object] = {
         "vectors": n, "dim": DIM, "shards": [asdict(s) for s in shards], "build_s": round(build_s, 2),
-        "bytes_per_vector": sum(s.bytes for s in shards) / n,
+        "ram_bytes_per_vector": sum(s.bytes for s in shards) / n,
+        "disk_bytes_per_vector": sum(s.disk_bytes for s in shards) / n,
+        "process_heap_bytes_per_vector": heap / n,
         "recall@10": _recall(index, scores, records, queries[:RECALL_QUERIES], SearchFilter()),
         "latency_ms": search(SearchFilter()),
+        "latency_ms_k88": search(SearchFilter(), k=88),
     }
     for name, where in FILTERS.items():
         out[f"recall@10_{name}"] = _recall(index, scores, records, queries[:RECALL_QUERIES], where)
         out[f"latency_ms_{name}"] = search(where)
+    out["grpc_latency_ms"] = _grpc(index, services)
     out["nprobe_sweep"] = [{"nprobe": p, "recall@10": _recall(index, scores, records, queries[:50],
                                                               SearchFilter(), p),
                             "p50_ms": search(SearchFilter(), p)["p50"]} for p in NPROBES]
+    index.close()
     return out
 
 
@@ -124,10 +221,22 @@ def _plot(results: dict[str, dict[str, object]], path: Path) -> None:
 
 
 def main() -> None:
-    args = _harness.parser(__doc__ or "").parse_args()
+    parser = _harness.parser(__doc__ or "")
+    parser.add_argument("--encoder-threads", type=int, default=0,
+                        help="torch threads of the query text encoder (0: torch's default, one per "
+                             "CPU, as services.app builds its query embedder)")
+    args = parser.parse_args()
     sizes = [100_000] if args.quick else [100_000, 1_000_000]
-    results = {str(n): run(n) for n in sizes}
+    embedder = ClipEmbedder(ModelSpec(), threads=args.encoder_threads or None)
+    embedder.embed_texts(["warm up"])
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-search-") as tmp, \
+            EmbeddedSeaweed(Path(tmp) / "s3", bucket="bench") as endpoint:
+        services = _Services(embedder, S3ObjectStore(endpoint))
+        services.store.ensure_bucket()
+        results = {str(n): run(n, services, Path(tmp) / "vectors") for n in sizes}
     _plot(results, args.out.with_suffix(".png"))
+    results["grpc_setup"] = {"measured": " ".join((_grpc.__doc__ or "").split()),
+                             "query_encoder_threads": args.encoder_threads or "torch default"}
     _harness.write(args.out, "keyframe search at city scale: build, bytes, recall and latency",
                    results, args.quick)
 
