@@ -3,51 +3,14 @@ embedded SeaweedFS, including a kill -9 of the server and a restart on the same 
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-VIGIL = [sys.executable, "-m", "services.cli"]
-
-
-def _env(data_dir: Path, model_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env.update(VIGIL_DATA_DIR=str(data_dir), VIGIL_MODEL__PATH=str(model_dir),
-               VIGIL_SERVER__PORT="0", VIGIL_RAY__NUM_CPUS="2", VIGIL_INGEST__SEGMENT_SECONDS="4",
-               VIGIL_INGEST__DEDUP_COSINE="null",  # random weights: dedup off
-               VIGIL_SEARCH__MIN_SCORE="-1", VIGIL_SERVER__METRICS_PORT="0")
-    return env
-
-
-class Served:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self._log = log
-        with log.open("w") as err:
-            self.proc = subprocess.Popen([*VIGIL, "serve"], env=env, stdout=subprocess.PIPE,
-                                         stderr=err, text=True)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + 180
-        for line in self.proc.stdout:
-            if m := re.search(r"serving on (\S+)", line):
-                self.address = m.group(1)
-                return
-            if time.monotonic() > deadline:
-                break
-        self.proc.kill()
-        raise AssertionError(f"vigil serve did not start: {self._log.read_text()[-3000:]}")
-
-
-def _run(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run([*VIGIL, *args], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
+from tests.served import Served, cli_env, run_cli
 
 def _weed_running(data_dir: Path) -> bool:
     out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
@@ -58,23 +21,23 @@ def _weed_running(data_dir: Path) -> bool:
 def test_serve_ingest_search_survive_kill_and_restart(tmp_path: Path, video: Path,
                                                       random_model_dir: Path) -> None:
     data = tmp_path / "data"
-    env = _env(data, random_model_dir)
+    env = cli_env(data, random_model_dir)
     served = Served(env, tmp_path / "serve-1.log")
     try:
-        out = _run(env, "ingest", str(video), "--camera", "cam-cho-3",
+        out = run_cli(env, "ingest", str(video), "--camera", "cam-cho-3",
                    "--start", "2026-11-20T20:00:00+07:00", "--address", served.address)
         assert "succeeded: 5 segments (0 already stored), 10 keyframes, 10 new vectors" in out
-        before = _run(env, "search", "người vác xe đạp", "--top-k", "5", "--frames",
+        before = run_cli(env, "search", "người vác xe đạp", "--top-k", "5", "--frames",
                       "--address", served.address)
         lines = before.strip().splitlines()
         assert len(lines) == 5 and all("  cam-cho-3  2026-11-20 13:00:" in ln for ln in lines)  # UTC
-        clips = _run(env, "search", "người vác xe đạp", "--address", served.address)
+        clips = run_cli(env, "search", "người vác xe đạp", "--address", served.address)
         assert "cam-cho-3  2026-11-20 13:00:00–13:00:20" in clips  # all 10 keyframes: one clip
-        assert "registered cam-cho-3 (group cho-ben-thanh, 30 days)" in _run(
+        assert "registered cam-cho-3 (group cho-ben-thanh, 30 days)" in run_cli(
             env, "camera", "register", "cam-cho-3", "--group", "cho-ben-thanh", "--address", served.address)
-        assert "cam-cho-3: not recording, 0 segments" in _run(
+        assert "cam-cho-3: not recording, 0 segments" in run_cli(
             env, "camera", "status", "cam-cho-3", "--address", served.address)
-        status = _run(env, "status", "--address", served.address)
+        status = run_cli(env, "status", "--address", served.address)
         assert "segments     5" in status and "vectors      10" in status and "1 node(s)" in status
         assert "cameras      1" in status
     finally:
@@ -83,7 +46,7 @@ def test_serve_ingest_search_survive_kill_and_restart(tmp_path: Path, video: Pat
 
     restarted = Served(env, tmp_path / "serve-2.log")  # same data folder: stale SeaweedFS cleaned up, bucket reloaded
     try:
-        after = _run(env, "search", "người vác xe đạp", "--top-k", "5", "--frames",
+        after = run_cli(env, "search", "người vác xe đạp", "--top-k", "5", "--frames",
                      "--address", restarted.address)
         assert after == before
     finally:
@@ -96,10 +59,10 @@ def test_serve_ingest_search_survive_kill_and_restart(tmp_path: Path, video: Pat
 def test_an_acknowledged_upload_survives_kill_9_mid_ingest(tmp_path: Path, video: Path,
                                                            random_model_dir: Path) -> None:
     data = tmp_path / "data"
-    env = _env(data, random_model_dir)
+    env = cli_env(data, random_model_dir)
     served = Served(env, tmp_path / "serve-1.log")
     try:
-        out = _run(env, "ingest", str(video), "--camera", "cam-kill", "--no-wait",
+        out = run_cli(env, "ingest", str(video), "--camera", "cam-kill", "--no-wait",
                    "--start", "2026-11-20T20:00:00Z", "--address", served.address)
         job_id = out.split()[-1]
     finally:
@@ -108,11 +71,11 @@ def test_an_acknowledged_upload_survives_kill_9_mid_ingest(tmp_path: Path, video
     restarted = Served(env, tmp_path / "serve-2.log")
     try:
         deadline = time.monotonic() + 240
-        while "succeeded" not in (status := _run(env, "job", job_id, "--address", restarted.address)):
+        while "succeeded" not in (status := run_cli(env, "job", job_id, "--address", restarted.address)):
             assert time.monotonic() < deadline and "failed" not in status, status
             time.sleep(1)
         assert "segments=5" in status
-        frames = _run(env, "search", "xe đạp", "--frames", "--top-k", "50", "--camera", "cam-kill",
+        frames = run_cli(env, "search", "xe đạp", "--frames", "--top-k", "50", "--camera", "cam-kill",
                       "--address", restarted.address)
         assert len(frames.strip().splitlines()) == 10  # every keyframe once: none lost, none twice
     finally:

@@ -4,41 +4,15 @@ and after a kill -9 the restarted server (settings still naming the old model) s
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-VIGIL = [sys.executable, "-m", "services.cli"]
+from tests.served import Served, cli_env
+
 QUERY = ("search", "xe đạp", "--frames", "--top-k", "50", "--camera", "cam-m")
-
-
-class Served:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("w") as err:
-            self.proc = subprocess.Popen([*VIGIL, "serve"], env=env, stdout=subprocess.PIPE,
-                                         stderr=err, text=True)
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:  # ends when the server exits
-            if m := re.search(r"serving on (\S+)", line):
-                self.address = m.group(1)
-                return
-        raise AssertionError(f"vigil serve did not start: {log.read_text()[-3000:]}")
-
-    def run(self, env: dict[str, str], *args: str) -> str:
-        proc = subprocess.run([*VIGIL, *args, "--address", self.address], env=env, capture_output=True,
-                              text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout
-
-    def stop(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-        self.proc.wait(60)
 
 
 def _scores(search_output: str) -> dict[str, float]:
@@ -54,11 +28,7 @@ def _field(status: str, name: str) -> str:
 @pytest.mark.timeout(900)
 def test_switching_the_model_and_restarting_serves_the_new_version(tmp_path: Path, video: Path,
                                                                    random_model_dir: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env.update(VIGIL_DATA_DIR=str(tmp_path / "data"), VIGIL_MODEL__PATH=str(random_model_dir),
-               VIGIL_SERVER__PORT="0", VIGIL_RAY__NUM_CPUS="2", VIGIL_INGEST__SEGMENT_SECONDS="4",
-               VIGIL_INGEST__DEDUP_COSINE="null", VIGIL_SEARCH__MIN_SCORE="-1",
-               VIGIL_SERVER__METRICS_PORT="0", VIGIL_INDEX__COMPACT_MIN_BATCHES="1")
+    env = cli_env(tmp_path / "data", random_model_dir, VIGIL_INDEX__COMPACT_MIN_BATCHES="1")
     served = Served(env, tmp_path / "serve-1.log")
     try:
         served.run(env, "ingest", str(video), "--camera", "cam-m", "--start", "2026-11-20T20:00:00Z")
