@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -80,6 +81,7 @@ class Vigil:
         self.store.ensure_bucket()
         self._endpoint = endpoint
         start_ray(s.ray)
+        shutil.rmtree(self._vector_cache, ignore_errors=True)  # float16 files of a killed run's index
         self._start_index()
         self.jobs = JobRegistry(self.store)
         self.cameras = CameraRegistry(self.store)
@@ -131,7 +133,7 @@ class Vigil:
         """`spec`'s index version loaded from the bucket, with its query embedder and embedder pool."""
         s = self.settings
         embedder = ClipEmbedder(spec)
-        index = FrameIndex(embedder.dim)
+        index = FrameIndex(embedder.dim, vector_cache_dir=self._vector_cache)
         log = IndexLog(self.store, spec.model_id, on_append=self.compaction.note_append)
         writers = ShardWriters(self._endpoint, spec.model_id, s.ray.index_feed_batches,
                                on_append=self.compaction.note_append)
@@ -282,6 +284,11 @@ class Vigil:
             serving = self.serving.current
             serving.writes.delete_range(camera_id, start_ms, end_ms)  # other front ends follow
             return serving.index.delete_range(camera_id, start_ms, end_ms)
+
+    @property
+    def _vector_cache(self) -> Path:
+        """Node-local float16 copies of the index's vectors, for exact re-ranking of large shards."""
+        return self.settings.data_dir / "index-cache"
 
     @property
     def upload_dir(self) -> Path:
