@@ -28,8 +28,10 @@ a search for 10 clips asks for); and latency end to end through gRPC (see
 
 from __future__ import annotations
 
+import multiprocessing
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import cast
@@ -130,26 +132,33 @@ class _Services:
 
 
 def _grpc(index: FrameIndex, services: _Services) -> dict[str, object]:
-    """Searches by a real client over loopback gRPC to a real server (`create_server`: auth
-    interceptor with a real viewer token, the search servicer, an audit record PUT to SeaweedFS per
-    search, metrics), whose `SearchEngine` wraps `index`. Text queries for 10 clips (88 keyframe
-    candidates, min_score -1 so hits are returned): texts repeated, served from the engine's text
-    embedding cache; distinct texts, each encoded by the bundled model; repeated texts with a filter."""
+    """Searches by a real client in another process (as a remote client: no GIL shared with the
+    server) over loopback gRPC to a real server in this one (`create_server`: auth interceptor with
+    a real viewer token, the search servicer, an audit record PUT to SeaweedFS per search, metrics),
+    whose `SearchEngine` wraps `index`. Text queries for 10 clips (88 keyframe candidates,
+    min_score -1 so hits are returned): texts repeated, served from the engine's text embedding
+    cache; distinct texts, each encoded by the bundled model; repeated texts with a filter."""
     settings = Settings(auth={"rate_per_s": 1e6, "burst": 10**6})  # one client, as fast as it can
     tokens = TokenStore(services.store)
     node = _Node(settings, tokens, SearchEngine(services.embedder, index, settings.search),
                  Metrics(vectors=lambda: len(index), backlog=lambda: 0), AuditLog(services.store),
                  ModelSpec().model_id)
+    token = tokens.create("bench", Role.VIEWER, [ALL_GROUPS])
+    with BackgroundServer(cast(Vigil, node)) as server, ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn")) as client:
+        return client.submit(_client_latencies, server.address, token).result()
+
+
+def _client_latencies(address: str, token: str) -> dict[str, object]:
     it = iter(range(10**9))
-    with BackgroundServer(cast(Vigil, node)) as server, VigilClient(
-            server.address, tokens.create("bench", Role.VIEWER, [ALL_GROUPS])) as client:
+    with VigilClient(address, token) as client:
 
         def search(distinct: bool = False, cameras: tuple[str, ...] = ()) -> None:
             i = next(it)
             text = f"{TEXTS[i % len(TEXTS)]} {i}" if distinct else TEXTS[i % len(TEXTS)]
             client.search(text, camera_ids=cameras, min_score=-1.0)
 
-        for text in TEXTS:  # fill the text cache
+        for text in TEXTS:  # fill the server's text cache
             client.search(text, min_score=-1.0)
         ten_pct = tuple(sorted(FILTERS["10pct_cameras"].camera_ids))
         return {"text_cached": _harness.latencies_ms(search, GRPC_RUNS),
