@@ -39,7 +39,10 @@ candidates but sits at the 80 bytes/vector budget; OPQ was not needed. Hence
 `compressed_from` = `exact_below`: with a vector file a shard goes from exact
 straight to IVF-PQ; without one, large shards stay IVF-SQ8. PQ training is the
 cost: ≈ 2-4 s per retrain of a 50k-250k shard on one thread (SQ8: 1-2 s), and
-polysemous training (FAISS's default, 30× slower) is switched off.
+polysemous training (FAISS's default, 30× slower) is switched off. The whole
+benchmark at 1M (four 250k day shards): 47 bytes/vector in RAM, 512 on disk,
+recall@10 1.000 with and without filters, p50 1.8 ms in process (IVF-SQ8: 266
+bytes/vector, 0.995, 1.4 ms), built in 37 s (SQ8: 15 s) on a busy 2-core machine.
 
 Filters are a bitmap over the shard's frame ids passed per call in
 `SearchParametersIVF` together with `nprobe`; a shared index is never mutated
