@@ -12,6 +12,7 @@ import bisect
 import hashlib
 import io
 import json
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
@@ -63,8 +64,14 @@ def encode_batch(batch: FrameBatch) -> bytes:
 
 def decode_batch(data: bytes) -> FrameBatch:
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        records = [FrameRecord(**r) for r in json.loads(npz["records"].tobytes())]
+        records = [_record(r) for r in json.loads(npz["records"].tobytes())]
         return FrameBatch(records, npz["vectors"])
+
+
+def _record(fields: dict[str, object]) -> FrameRecord:
+    """A decoded record whose camera id and segment key are shared with the segment's other frames."""
+    return FrameRecord(**{**fields, "camera_id": sys.intern(str(fields["camera_id"])),
+                          "segment_key": sys.intern(str(fields["segment_key"]))})
 
 
 def _records_json(records: Sequence[FrameRecord]) -> bytes:

@@ -30,7 +30,7 @@ from indexing.shards import ShardKey, ShardPolicy, VectorShard
 from indexing.vector_file import VectorFile
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # millions per node: no per-record __dict__
 class FrameRecord:
     """A keyframe: it stands for the footage from `time_ms` until `end_ms` (the next keyframe)."""
 
@@ -141,6 +141,32 @@ def _best(found: list[tuple[_Shard, np.ndarray, np.ndarray]], top_k: int) -> lis
             for j in np.argsort(-scores, kind="stable")[:top_k]]
 
 
+class _Timeline:
+    """One camera's frames as sorted (time, end) columns: what `contains` and duplicate checks need."""
+
+    def __init__(self) -> None:
+        self._times = array("q")
+        self._ends = array("q")
+
+    def covers(self, time_ms: int) -> bool:
+        """A frame starts at `time_ms`, or the frame before it lasts past it (a deduplicated span)."""
+        i = bisect.bisect_right(self._times, time_ms) - 1
+        return i >= 0 and (self._times[i] == time_ms or time_ms < self._ends[i])
+
+    def insert(self, time_ms: int, end_ms: int) -> bool:
+        """Add a frame unless one starts at the same time; returns whether it was added."""
+        i = bisect.bisect_left(self._times, time_ms)
+        if i < len(self._times) and self._times[i] == time_ms:
+            return False
+        self._times.insert(i, time_ms)
+        self._ends.insert(i, end_ms)
+        return True
+
+    def remove(self, time_ms: int) -> None:
+        i = bisect.bisect_left(self._times, time_ms)
+        del self._times[i], self._ends[i]
+
+
 class FrameIndex:
     """Inner-product search over keyframe vectors in camera-group × UTC-day shards; thread-safe.
 
@@ -161,19 +187,18 @@ class FrameIndex:
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._files, ignore_errors=True)
         self._shards: dict[ShardKey, _Shard] = {}
         self._codes: dict[str, int] = {}  # camera id -> small int stored per frame
-        self._end_of: dict[tuple[str, int], int] = {}  # (camera, time) -> end_ms of each frame
-        self._times: dict[str, list[int]] = {}  # camera -> its frames' times, sorted
+        self._timelines: dict[str, _Timeline] = {}  # camera -> its frames' (time, end), sorted
+        self._count = 0
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
-        return len(self._end_of)
+        return self._count
 
     def contains(self, camera_id: str, time_ms: int) -> bool:
         """Whether a frame of the camera covers `time_ms` (a deduplicated frame covers its span)."""
         with self._lock:
-            times = self._times.get(camera_id, [])
-            i = bisect.bisect_right(times, time_ms) - 1
-            return i >= 0 and (times[i] == time_ms or time_ms < self._end_of[(camera_id, times[i])])
+            timeline = self._timelines.get(camera_id)
+            return timeline is not None and timeline.covers(time_ms)
 
     def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int:
         """Add frames not already present (same camera and time); returns how many were new."""
@@ -182,16 +207,16 @@ class FrameIndex:
         with self._lock:
             by_shard: dict[ShardKey, list[int]] = {}
             for i, r in enumerate(records):
-                if (r.camera_id, r.time_ms) not in self._end_of:
-                    self._end_of[(r.camera_id, r.time_ms)] = r.end_ms
-                    bisect.insort(self._times.setdefault(r.camera_id, []), r.time_ms)
+                if self._timeline(r.camera_id).insert(r.time_ms, r.end_ms):
                     by_shard.setdefault(self._key(r.camera_id, r.time_ms), []).append(i)
             for key, rows in by_shard.items():
                 if (shard := self._shards.get(key)) is None:
                     shard = self._shards[key] = self._new_shard()
                 shard.add([records[i] for i in rows], [self._code(records[i].camera_id) for i in rows],
                           vectors[rows])
-            return sum(len(rows) for rows in by_shard.values())
+            added = sum(len(rows) for rows in by_shard.values())
+            self._count += added
+            return added
 
     def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> int:
         """Forget the camera's keyframes with time in [start_ms, end_ms); returns how many."""
@@ -203,10 +228,9 @@ class FrameIndex:
             for _, shard in self._routed({self._group_of(camera_id)}, start_ms, end_ms):
                 ids = np.flatnonzero(shard.mask(np.array([code]), start_ms, end_ms))
                 for r in shard.remove(ids):
-                    del self._end_of[(r.camera_id, r.time_ms)]
-                    times = self._times[r.camera_id]
-                    del times[bisect.bisect_left(times, r.time_ms)]
+                    self._timelines[r.camera_id].remove(r.time_ms)
                 removed += ids.size
+            self._count -= removed
             return removed
 
     def search(self, query: np.ndarray, top_k: int, where: SearchFilter = SearchFilter(),
@@ -252,6 +276,11 @@ class FrameIndex:
 
     def _key(self, camera_id: str, time_ms: int) -> ShardKey:
         return ShardKey.of(self._group_of(camera_id), time_ms)
+
+    def _timeline(self, camera_id: str) -> _Timeline:
+        if (timeline := self._timelines.get(camera_id)) is None:
+            timeline = self._timelines[camera_id] = _Timeline()
+        return timeline
 
     def _code(self, camera_id: str) -> int:
         return self._codes.setdefault(camera_id, len(self._codes))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import threading
@@ -113,6 +114,7 @@ class Vigil:
         self.live.resume(self.cameras.list())
         self._version_check = (Periodic(s.index.version_check_s, self.switcher.follow, "index-version",
                                         quiet=True).start() if s.index.version_check_s > 0 else None)
+        gc.freeze()  # the loaded index's millions of records: never scanned by the cyclic GC again
 
     def _start_index(self) -> None:
         """Serve the bucket's active index version (see `model_switch.startup_spec`)."""
@@ -132,7 +134,7 @@ class Vigil:
     def open_version(self, spec: ModelSpec) -> Serving:
         """`spec`'s index version loaded from the bucket, with its query embedder and embedder pool."""
         s = self.settings
-        embedder = ClipEmbedder(spec)
+        embedder = ClipEmbedder(spec, threads=1)  # one core per query; concurrent queries use the rest
         index = FrameIndex(embedder.dim, vector_cache_dir=self._vector_cache)
         log = IndexLog(self.store, spec.model_id, on_append=self.compaction.note_append)
         writers = ShardWriters(self._endpoint, spec.model_id, s.ray.index_feed_batches,
