@@ -3,8 +3,9 @@
 Order matters for "nothing partial is visible": a segment's manifest is
 written after the segment, and a keyframe's vector is added to the index only
 after its segment and thumbnail are committed. Consecutive near-identical
-keyframes of a camera are stored once (`indexing.dedup`, threshold
-`ingest.dedup_cosine`), within one embedding batch.
+keyframes of a camera are indexed once (`indexing.dedup`, threshold
+`ingest.dedup_cosine`), within one embedding batch; every keyframe keeps its
+thumbnail (uploaded while the batch is embedded, off the critical path).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from storage.object_store import ObjectStore
 from storage.recordings import Recordings
 
 logger = logging.getLogger(__name__)
-THUMBNAIL_UPLOADS = 4  # concurrent thumbnail PUTs per batch
+THUMBNAIL_UPLOADS = 4  # concurrent thumbnail PUTs
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class _Batch:
     keyframes: list[Keyframe]
     vectors: Future[np.ndarray]
     decoded: int  # keyframes of the file this batch stands for (some may be indexed already)
+    thumbnails: list[Future[None]]  # PUTs of every fresh keyframe's thumbnail, under way
 
 
 class Journal(Protocol):
@@ -171,7 +173,11 @@ class IngestPipeline:
         for batch in _batched(keyframes, self._batch):
             fresh = [kf for kf in batch
                      if not self._index.contains(req.camera_id, req.start_ms + kf.offset_ms)]
-            upcoming = _Batch(fresh, self._embedding.submit(self._embed_rgb, fresh), len(batch))
+            thumbnails = [self._uploads.submit(self._store.put_bytes,
+                                               keys.thumbnail_key(req.camera_id, req.start_ms + kf.offset_ms),
+                                               kf.jpeg, "image/jpeg") for kf in fresh]
+            upcoming = _Batch(fresh, self._embedding.submit(self._embed_rgb, fresh), len(batch),
+                              thumbnails)
             if pending is not None:
                 self._finish(req, pending, manifests.result(), progress)
             pending = upcoming
@@ -183,22 +189,21 @@ class IngestPipeline:
 
     def _finish(self, req: IngestRequest, batch: _Batch, manifests: list[SegmentManifest],
                 progress: _Progress) -> None:
-        added = self._index_keyframes(req, batch.keyframes, batch.vectors.result(), manifests)
+        vectors = batch.vectors.result()
+        for put in batch.thumbnails:
+            put.result()
+        added = self._index_keyframes(req, batch.keyframes, vectors, manifests)
         progress.add(keyframes=batch.decoded, vectors=added)
 
     def _index_keyframes(self, req: IngestRequest, batch: list[Keyframe], vectors: np.ndarray,
                          manifests: list[SegmentManifest]) -> int:
-        """Thumbnails, then the log (the acknowledgement), then the in-memory index."""
+        """The log (the acknowledgement: segments and thumbnails are stored), then the index."""
         if not batch:
             return 0
         records = [self._record(req, kf, manifests) for kf in batch]
         threshold = self._settings.dedup_cosine
         same = (dedup_consecutive(records, vectors, threshold) if threshold is not None
                 else Deduped(list(range(len(records))), records))
-        puts = [self._uploads.submit(self._store.put_bytes, r.thumbnail_key, batch[i].jpeg, "image/jpeg")
-                for i, r in zip(same.kept, same.records, strict=True)]
-        for put in puts:
-            put.result()
         kept = vectors[same.kept]
         batch_id = f"{req.camera_id}-{records[0].time_ms}-{records[-1].time_ms}"
         self._journal.append(batch_id, same.records, kept)  # acknowledged in the bucket first
