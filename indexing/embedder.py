@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from indexing.clip_model import WEIGHTS_FILE, ClipBundle, load_clip
+from indexing.clip_model import WEIGHTS_FILE, ClipBundle, encode_text, load_clip
 
 BUNDLED_MODEL = "vigil-tiny"
 BUNDLED_DIR = Path(__file__).parent / "models" / BUNDLED_MODEL
@@ -96,7 +96,7 @@ class ClipEmbedder:
         bundle = self.load()
         if not texts:
             return np.zeros((0, bundle.embed_dim), dtype=np.float32)
-        return _normalised(bundle.model.encode_text(bundle.tokenizer(list(texts))))
+        return _normalised(encode_text(bundle.model, bundle.tokenizer(list(texts))))
 
 
 def _as_pil(image: np.ndarray | Image.Image) -> Image.Image:

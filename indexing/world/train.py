@@ -4,7 +4,7 @@
 
 Every batch is rendered on the fly from (seed, step, index), so a run is reproducible
 regardless of the number of worker processes. Batches alternate between English and
-Vietnamese captions, each trimmed to its longest caption (exact: the text tower is causal).
+Vietnamese captions, each encoded on its longest caption's context (`clip_model.encode_text`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from indexing.clip_model import ClipBundle, clip_loss, new_clip, save_clip
+from indexing.clip_model import ClipBundle, clip_loss, encode_text, new_clip, save_clip
 from indexing.models.configs import vigil_tiny_model_cfg, vigil_tiny_preprocess_cfg
 from indexing.world.samples import render_sample
 
@@ -70,25 +70,6 @@ class WorldPairs(Dataset):
         return self.preprocess(sample.image), tokens[0], tokens[1]
 
 
-def trim(tokens: torch.Tensor) -> torch.Tensor:
-    """Drop trailing padding columns shared by the whole batch."""
-    used = int((tokens != 0).any(dim=0).nonzero().max()) + 1
-    return tokens[:, :used]
-
-
-def encode_text_trimmed(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    """open_clip's `CLIP.encode_text` (argmax/EOT pooling) on a trimmed context, normalised.
-
-    Identical to the full-length result: with a causal mask the EOT token never sees padding.
-    """
-    n = tokens.shape[1]
-    x = model.token_embedding(tokens) + model.positional_embedding[:n]
-    x = model.transformer(x, attn_mask=model.attn_mask[:n, :n])
-    x = model.ln_final(x)
-    x = x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)] @ model.text_projection
-    return torch.nn.functional.normalize(x, dim=-1)
-
-
 def lr_at(step: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -135,9 +116,9 @@ def train(cfg: TrainConfig) -> ClipBundle:
     for step, (images, en, vi) in enumerate(loader, start=start):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
-        tokens = trim(en if step % 2 == 0 else vi)
+        tokens = en if step % 2 == 0 else vi
         image_features = model.encode_image(images, normalize=True)
-        text_features = encode_text_trimmed(model, tokens)
+        text_features = encode_text(model, tokens)
         loss = loss_fn(image_features, text_features, model.logit_scale.exp())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
