@@ -100,16 +100,22 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
 
     async def _run(self, search: Callable[[SearchQuery], SearchResult], query: SearchQuery,
                    audit: dict[str, object], request: Any) -> search_pb2.SearchResponse:
+        result = await asyncio.to_thread(self._search_and_audit, search, query, audit,
+                                         current_principal().subject)
+        return convert.search_response(result, self._node.model_id, request)
+
+    def _search_and_audit(self, search: Callable[[SearchQuery], SearchResult], query: SearchQuery,
+                          audit: dict[str, object], subject: str) -> SearchResult:
+        """Visibility, search and the audit record in one worker-thread hop (each hop costs)."""
         started = time.perf_counter()
-        visible = await asyncio.to_thread(self._visible, query)
-        result = SearchResult([], False) if visible is None else await asyncio.to_thread(search, visible)
+        visible = self._visible(query)
+        result = SearchResult([], False) if visible is None else search(visible)
         kind = "image" if "image_sha256" in audit else "text"
         self._node.metrics.search_latency.labels(kind).observe(time.perf_counter() - started)
         audit |= {"filter": convert.filter_json(query.where), "frames": query.frames,
                   "returned": [[h.camera_id, h.start_ms, h.end_ms] for h in result.hits]}
-        await asyncio.to_thread(self._node.audit.append, current_principal().subject,
-                                "search", audit)
-        return convert.search_response(result, self._node.model_id, request)
+        self._node.audit.append(subject, "search", audit)  # recorded before the answer leaves
+        return result
 
     @mapped_errors
     async def Search(self, request: search_pb2.SearchRequest,
