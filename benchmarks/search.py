@@ -231,9 +231,9 @@ def _plot(results: dict[str, dict[str, object]], path: Path) -> None:
 
 def main() -> None:
     parser = _harness.parser(__doc__ or "")
-    parser.add_argument("--encoder-threads", type=int, default=0,
-                        help="torch threads of the query text encoder (0: torch's default, one per "
-                             "CPU, as services.app builds its query embedder)")
+    parser.add_argument("--encoder-threads", type=int, default=1,
+                        help="torch threads of the query text encoder (1, as services.app builds "
+                             "its query embedder; 0: torch's default, one per CPU)")
     args = parser.parse_args()
     sizes = [100_000] if args.quick else [100_000, 1_000_000]
     embedder = ClipEmbedder(ModelSpec(), threads=args.encoder_threads or None)
