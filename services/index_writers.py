@@ -168,7 +168,8 @@ class IndexFollower:
             for batch in reply.batches:
                 added += batch.apply(self._index)
             gap |= not reply.complete
-            last = reply.batches[-1].seq if reply.batches else position.seq
+            same_epoch = reply.epoch == position.epoch
+            last = reply.batches[-1].seq if reply.batches else position.seq if same_epoch else 0
             self._positions[name] = FeedPosition(reply.epoch, last)
         if gap:
             logger.warning("an index writer restarted or its feed moved on: reloading from the bucket")

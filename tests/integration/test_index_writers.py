@@ -6,6 +6,7 @@ index on the same Ray cluster and bucket, as a second `vigil serve` would run.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -90,3 +91,10 @@ def test_a_killed_writer_loses_nothing_and_followers_reload(ingested: JobStatus,
     index.delete_range(CAMERA, lost[0].time_ms, lost[-1].time_ms + 1)  # as if never fetched
     follower.poll()  # the feed's epoch changed: reload from the bucket
     assert _frames(index) == _frames(node.index)  # type: ignore[attr-defined]
+
+    hour_before = to_ms(START) - 3_600_000  # same UTC day, no frame there yet
+    late = replace(lost[0], time_ms=hour_before, end_ms=hour_before + 2000)
+    node.serving.current.writes.append("late", [late], np.ones((1, index.dim), np.float32))  # type: ignore[attr-defined]
+    follower.poll()  # the restarted writer's feed is followed from its start
+    assert late.time_ms in {t for t, _ in _frames(index)}
+    node.delete_range(CAMERA, late.time_ms, late.end_ms)  # type: ignore[attr-defined]
