@@ -33,8 +33,11 @@ class Deduped:
 
 
 def dedup_consecutive(records: Sequence[FrameRecord], vectors: np.ndarray,
-                      threshold: float = SAME_SCENE_COSINE) -> Deduped:
-    """Merge each run of contiguous keyframes of one camera that stay within `threshold` of its first."""
+                      threshold: float | None = SAME_SCENE_COSINE) -> Deduped:
+    """Merge each run of contiguous keyframes of one camera that stay within `threshold` of its first
+    (None keeps every keyframe)."""
+    if threshold is None:
+        return Deduped(list(range(len(records))), list(records))
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     kept: list[int] = []
     out: list[FrameRecord] = []

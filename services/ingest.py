@@ -23,7 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
-from indexing.dedup import Deduped, dedup_consecutive
+from indexing.dedup import dedup_consecutive
 from indexing.keyframes import Keyframe, iter_keyframes
 from indexing.vector_index import FrameRecord
 from services.jobs import JobProgress
@@ -201,9 +201,7 @@ class IngestPipeline:
         if not batch:
             return 0
         records = [self._record(req, kf, manifests) for kf in batch]
-        threshold = self._settings.dedup_cosine
-        same = (dedup_consecutive(records, vectors, threshold) if threshold is not None
-                else Deduped(list(range(len(records))), records))
+        same = dedup_consecutive(records, vectors, self._settings.dedup_cosine)
         kept = vectors[same.kept]
         batch_id = f"{req.camera_id}-{records[0].time_ms}-{records[-1].time_ms}"
         self._journal.append(batch_id, same.records, kept)  # acknowledged in the bucket first

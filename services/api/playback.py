@@ -23,7 +23,6 @@ from services.errors import (
 )
 from services.live_recorder import LiveStatus
 from storage.cameras import Camera
-from storage.keys import validate_camera_id
 from storage.playlist import gaps, hls_playlist
 from storage.retention import Hold
 from storage.timeutil import to_ms
