@@ -96,6 +96,10 @@ class IndexWriterActor:
         self._feed.append(replace(change, seq=self._seq))
         return self._seq
 
+    def head(self) -> FeedPosition:
+        """Where the feed is now: a follower that marks this misses nothing appended later."""
+        return FeedPosition(self._epoch, self._seq)
+
     def since(self, position: FeedPosition) -> FeedReply:
         """Batches after `position`; incomplete when the epoch changed or the feed moved past it."""
         if position.epoch != self._epoch:
@@ -155,9 +159,7 @@ class IndexFollower:
     def mark(self) -> None:
         """Remember where every writer's feed is now."""
         for name in self._writers():
-            reply = ray.get(ray.get_actor(name).since.remote(FeedPosition(epoch="-")))
-            last = reply.batches[-1].seq if reply.batches else 0
-            self._positions[name] = FeedPosition(reply.epoch, last)
+            self._positions[name] = ray.get(ray.get_actor(name).head.remote())
 
     def poll(self) -> int:
         """Add what the writers appended since the last poll; returns frames added."""
