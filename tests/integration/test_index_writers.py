@@ -6,6 +6,7 @@ index on the same Ray cluster and bucket, as a second `vigil serve` would run.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,15 @@ def _writers(node: object) -> list[str]:
     return sorted(n for n in ray.util.list_named_actors() if n.startswith(prefix))
 
 
+def _wait_for_restart(epochs: dict[str, str], timeout_s: float = 60) -> None:
+    """Until every writer answers from its new life (ray.kill returns before the actor dies)."""
+    deadline = time.monotonic() + timeout_s
+    for name, epoch in epochs.items():
+        while ray.get(ray.get_actor(name).head.remote()).epoch == epoch:
+            assert time.monotonic() < deadline, f"{name} was not restarted"
+            time.sleep(0.1)
+
+
 def test_each_utc_day_of_the_footage_has_its_own_writer(ingested: JobStatus, node: object) -> None:
     assert ingested.state == "succeeded", ingested.error
     day = to_ms(START) // 86_400_000
@@ -85,8 +95,11 @@ def test_a_deletion_on_this_front_end_reaches_the_other(ingested: JobStatus, nod
 def test_a_killed_writer_loses_nothing_and_followers_reload(ingested: JobStatus, node: object,
                                                             other_front_end) -> None:
     index, follower = other_front_end
-    for name in _writers(node):
+    names = _writers(node)
+    epochs = {n: ray.get(ray.get_actor(n).head.remote()).epoch for n in names}
+    for name in names:
         ray.kill(ray.get_actor(name), no_restart=False)  # Ray restarts it with an empty feed
+    _wait_for_restart(epochs)
     lost = [r for r in index.records() if r.camera_id == CAMERA][:3]
     index.delete_range(CAMERA, lost[0].time_ms, lost[-1].time_ms + 1)  # as if never fetched
     follower.poll()  # the feed's epoch changed: reload from the bucket
