@@ -46,6 +46,7 @@ class TrainConfig:
     stop_after: int | None = None  # run only the first N steps of the schedule
     scramble: float = 0.0  # share of training frames on scrambled backgrounds
     twins: bool = False  # every odd item is the twin (hard negative) of the item before it
+    both_languages: bool = False  # every step learns from both captions (else EN/VI alternate)
 
 
 class WorldPairs(Dataset):
@@ -116,10 +117,10 @@ def train(cfg: TrainConfig) -> ClipBundle:
     for step, (images, en, vi) in enumerate(loader, start=start):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
-        tokens = en if step % 2 == 0 else vi
         image_features = model.encode_image(images, normalize=True)
-        text_features = encode_text(model, tokens)
-        loss = loss_fn(image_features, text_features, model.logit_scale.exp())
+        captions = (en, vi) if cfg.both_languages else ((en, vi)[step % 2],)
+        loss = sum(loss_fn(image_features, encode_text(model, tokens), model.logit_scale.exp())
+                   for tokens in captions) / len(captions)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -168,13 +169,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="share of frames drawn on scrambled backgrounds")
     parser.add_argument("--twins", action="store_true",
                         help="pair every scene with a hard-negative twin (one attribute changed)")
+    parser.add_argument("--both-languages", action="store_true",
+                        help="learn from the English and the Vietnamese caption at every step")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(TrainConfig(seed=args.seed, steps=args.steps, out=args.out, batch_size=args.batch_size,
                       lr=args.lr, warmup=args.warmup, save_every=args.save_every,
                       workers=args.workers, threads=args.threads, resume=args.resume,
                       init=args.init, stop_after=args.stop_after, scramble=args.scramble,
-                      twins=args.twins))
+                      twins=args.twins, both_languages=args.both_languages))
 
 
 if __name__ == "__main__":
