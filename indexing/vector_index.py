@@ -10,37 +10,25 @@ Given a `vector_cache_dir`, each shard also keeps its vectors as float16 in a
 file there (a node-local cache of the bucket's index log, rebuilt on start),
 and shards from `ShardPolicy.compressed_from` vectors hold only PQ codes in RAM
 (see `indexing.shards`). Without one, large shards are IVF-SQ8 in RAM.
+Records live in each shard as int32 columns (`indexing.frame_columns`), so a
+keyframe costs ≈ 25 bytes of records beside its vector.
 """
 
 from __future__ import annotations
 
-import bisect
 import shutil
 import tempfile
 import threading
 import weakref
-from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from indexing.shards import ShardKey, ShardPolicy, VectorShard
+from indexing.frame_columns import CameraCodes, FrameColumns, FrameRecord
+from indexing.shards import DAY_MS, ShardKey, ShardPolicy, VectorShard
 from indexing.vector_file import VectorFile
-
-
-@dataclass(frozen=True, slots=True)  # millions per node: no per-record __dict__
-class FrameRecord:
-    """A keyframe: it stands for the footage from `time_ms` until `end_ms` (the next keyframe)."""
-
-    camera_id: str
-    time_ms: int
-    end_ms: int
-    segment_key: str
-    segment_start_ms: int
-    segment_end_ms: int
-    thumbnail_key: str
 
 
 @dataclass(frozen=True)
@@ -72,6 +60,7 @@ class ShardStats:
     bytes: int  # in RAM: the shard's FAISS index (serialized size) and its list-by-id column
     tier: str = "exact"  # `ShardTier`: exact, ivf-sq8 or ivf-pq
     disk_bytes: int = 0  # its float16 vector file in the cache directory (0: none)
+    record_bytes: int = 0  # in RAM: its record columns (`indexing.frame_columns`)
 
 
 def one_group(camera_id: str) -> str:
@@ -80,53 +69,23 @@ def one_group(camera_id: str) -> str:
 
 
 class _Shard:
-    """One shard's vectors, records by frame id, and the columns filters are computed on.
+    """One shard: its vectors in FAISS and its records as columns, both by frame id."""
 
-    Columns are `array.array`s (amortized appends: ingest adds small batches)
-    read through numpy views.
-    """
-
-    def __init__(self, dim: int, policy: ShardPolicy, file: VectorFile | None) -> None:
+    def __init__(self, key: ShardKey, dim: int, policy: ShardPolicy, file: VectorFile | None,
+                 cameras: CameraCodes) -> None:
         self.vectors = VectorShard(dim, policy, file)
-        self.records: list[FrameRecord | None] = []  # by frame id; None once deleted
-        self._cameras = array("i")  # camera code by frame id
-        self._times = array("q")
-        self._alive = array("b")
+        self.frames = FrameColumns(key.day * DAY_MS, cameras)
 
-    @property
-    def alive(self) -> np.ndarray:
-        return np.frombuffer(self._alive, dtype=np.int8).astype(bool)
+    def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int:
+        first = len(self.frames)
+        rows = self.frames.append(records)
+        if rows:
+            self.vectors.add(np.arange(first, first + len(rows), dtype=np.int64), vectors[rows])
+        return len(rows)
 
-    def add(self, records: list[FrameRecord], codes: list[int], vectors: np.ndarray) -> None:
-        ids = np.arange(len(self.records), len(self.records) + len(records), dtype=np.int64)
-        self.records.extend(records)
-        self._cameras.extend(codes)
-        self._times.extend(r.time_ms for r in records)
-        self._alive.extend([1] * len(records))
-        self.vectors.add(ids, vectors)
-
-    def mask(self, codes: np.ndarray | None, start_ms: int | None, end_ms: int | None) -> np.ndarray:
-        m = self.alive
-        if codes is not None:
-            cameras = np.frombuffer(self._cameras, dtype=np.int32)
-            wanted = np.zeros(max(int(cameras.max(initial=0)), int(codes.max(initial=0))) + 1, dtype=bool)
-            wanted[codes] = True
-            m &= wanted[cameras]
-        times = np.frombuffer(self._times, dtype=np.int64)
-        if start_ms is not None:
-            m &= times >= start_ms
-        if end_ms is not None:
-            m &= times < end_ms
-        return m
-
-    def remove(self, ids: np.ndarray) -> list[FrameRecord]:
+    def remove(self, ids: np.ndarray) -> None:
         self.vectors.remove(ids)
-        for i in ids:
-            self._alive[i] = 0
-        removed = [self.records[i] for i in ids]
-        for i in ids:
-            self.records[i] = None
-        return [r for r in removed if r is not None]
+        self.frames.remove(ids)
 
 
 def _best(found: list[tuple[_Shard, np.ndarray, np.ndarray]], top_k: int) -> list[FrameHit]:
@@ -137,34 +96,8 @@ def _best(found: list[tuple[_Shard, np.ndarray, np.ndarray]], top_k: int) -> lis
     scores = np.concatenate([s for _, s, _ in found])
     shard_of = np.repeat(np.arange(len(found)), [s.size for _, s, _ in found])
     ids = np.concatenate([i for _, _, i in found])
-    return [FrameHit(found[shard_of[j]][0].records[ids[j]], float(scores[j]))  # type: ignore[arg-type]
+    return [FrameHit(found[shard_of[j]][0].frames.record(int(ids[j])), float(scores[j]))  # type: ignore[arg-type]
             for j in np.argsort(-scores, kind="stable")[:top_k]]
-
-
-class _Timeline:
-    """One camera's frames as sorted (time, end) columns: what `contains` and duplicate checks need."""
-
-    def __init__(self) -> None:
-        self._times = array("q")
-        self._ends = array("q")
-
-    def covers(self, time_ms: int) -> bool:
-        """A frame starts at `time_ms`, or the frame before it lasts past it (a deduplicated span)."""
-        i = bisect.bisect_right(self._times, time_ms) - 1
-        return i >= 0 and (self._times[i] == time_ms or time_ms < self._ends[i])
-
-    def insert(self, time_ms: int, end_ms: int) -> bool:
-        """Add a frame unless one starts at the same time; returns whether it was added."""
-        i = bisect.bisect_left(self._times, time_ms)
-        if i < len(self._times) and self._times[i] == time_ms:
-            return False
-        self._times.insert(i, time_ms)
-        self._ends.insert(i, end_ms)
-        return True
-
-    def remove(self, time_ms: int) -> None:
-        i = bisect.bisect_left(self._times, time_ms)
-        del self._times[i], self._ends[i]
 
 
 class FrameIndex:
@@ -186,8 +119,7 @@ class FrameIndex:
             self._files = Path(tempfile.mkdtemp(prefix="frame-index-", dir=vector_cache_dir))
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._files, ignore_errors=True)
         self._shards: dict[ShardKey, _Shard] = {}
-        self._codes: dict[str, int] = {}  # camera id -> small int stored per frame
-        self._timelines: dict[str, _Timeline] = {}  # camera -> its frames' (time, end), sorted
+        self._cameras = CameraCodes()
         self._count = 0
         self._lock = threading.RLock()
 
@@ -195,10 +127,17 @@ class FrameIndex:
         return self._count
 
     def contains(self, camera_id: str, time_ms: int) -> bool:
-        """Whether a frame of the camera covers `time_ms` (a deduplicated frame covers its span)."""
+        """Whether a frame of the camera covers `time_ms`: one starts there, or the camera's
+        frame before it lasts past it (a deduplicated span, looked for back to the day before)."""
         with self._lock:
-            timeline = self._timelines.get(camera_id)
-            return timeline is not None and timeline.covers(time_ms)
+            if (code := self._cameras.get(camera_id)) is None:
+                return False
+            key = self._key(camera_id, time_ms)
+            for day in (key.day, key.day - 1):
+                shard = self._shards.get(ShardKey(key.group, day))
+                if shard is not None and (span := shard.frames.span_at(code, time_ms)) is not None:
+                    return span[0] == time_ms or time_ms < span[1]
+            return False
 
     def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int:
         """Add frames not already present (same camera and time); returns how many were new."""
@@ -207,28 +146,25 @@ class FrameIndex:
         with self._lock:
             by_shard: dict[ShardKey, list[int]] = {}
             for i, r in enumerate(records):
-                if self._timeline(r.camera_id).insert(r.time_ms, r.end_ms):
-                    by_shard.setdefault(self._key(r.camera_id, r.time_ms), []).append(i)
+                by_shard.setdefault(self._key(r.camera_id, r.time_ms), []).append(i)
+            added = 0
             for key, rows in by_shard.items():
                 if (shard := self._shards.get(key)) is None:
-                    shard = self._shards[key] = self._new_shard()
-                shard.add([records[i] for i in rows], [self._code(records[i].camera_id) for i in rows],
-                          vectors[rows])
-            added = sum(len(rows) for rows in by_shard.values())
+                    shard = self._shards[key] = self._new_shard(key)
+                added += shard.add([records[i] for i in rows], vectors[rows])
             self._count += added
             return added
 
     def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> int:
         """Forget the camera's keyframes with time in [start_ms, end_ms); returns how many."""
         with self._lock:
-            code = self._codes.get(camera_id)
+            code = self._cameras.get(camera_id)
             if code is None:
                 return 0
             removed = 0
             for _, shard in self._routed({self._group_of(camera_id)}, start_ms, end_ms):
-                ids = np.flatnonzero(shard.mask(np.array([code]), start_ms, end_ms))
-                for r in shard.remove(ids):
-                    self._timelines[r.camera_id].remove(r.time_ms)
+                ids = np.flatnonzero(shard.frames.mask(np.array([code]), start_ms, end_ms))
+                shard.remove(ids)
                 removed += ids.size
             self._count -= removed
             return removed
@@ -238,14 +174,14 @@ class FrameIndex:
         """The `top_k` best allowed frames; `nprobe` overrides the IVF shards' default per call."""
         with self._lock:
             groups = {self._group_of(c) for c in where.camera_ids} or None
-            codes = (np.array([self._codes[c] for c in where.camera_ids if c in self._codes], dtype=np.int32)
-                     if where.camera_ids else None)
+            codes = (np.array([c for c in map(self._cameras.get, where.camera_ids) if c is not None],
+                              dtype=np.int32) if where.camera_ids else None)
             found: list[tuple[_Shard, np.ndarray, np.ndarray]] = []
             for _, shard in self._routed(groups, where.start_ms, where.end_ms):
-                allowed = shard.mask(codes, where.start_ms, where.end_ms)
+                allowed = shard.frames.mask(codes, where.start_ms, where.end_ms)
                 if not allowed.any():
                     continue
-                same = np.array_equal(allowed, shard.alive)
+                same = np.array_equal(allowed, shard.frames.alive)
                 scores, ids = shard.vectors.search(query, top_k, None if same else allowed, nprobe)
                 found.append((shard, scores[ids >= 0], ids[ids >= 0]))
             return _best(found, top_k)
@@ -253,12 +189,12 @@ class FrameIndex:
     def records(self) -> Iterable[FrameRecord]:
         """Every frame, shard by shard (group, then day) in the order added."""
         with self._lock:
-            return [r for key in sorted(self._shards) for r in self._shards[key].records if r is not None]
+            return [r for key in sorted(self._shards) for r in self._shards[key].frames.records()]
 
     def shard_stats(self) -> list[ShardStats]:
         with self._lock:
             return [ShardStats(k.group, k.day, len(s.vectors), s.vectors.is_ivf, s.vectors.ram_bytes(),
-                               s.vectors.tier.value, s.vectors.disk_bytes)
+                               s.vectors.tier.value, s.vectors.disk_bytes, s.frames.nbytes())
                     for k, s in sorted(self._shards.items())]
 
     def close(self) -> None:
@@ -269,21 +205,13 @@ class FrameIndex:
             if self._files is not None:
                 self._cleanup()
 
-    def _new_shard(self) -> _Shard:
+    def _new_shard(self, key: ShardKey) -> _Shard:
         file = (None if self._files is None
                 else VectorFile(self._files / f"shard-{len(self._shards):06d}.f16", self.dim))
-        return _Shard(self.dim, self._policy, file)
+        return _Shard(key, self.dim, self._policy, file, self._cameras)
 
     def _key(self, camera_id: str, time_ms: int) -> ShardKey:
         return ShardKey.of(self._group_of(camera_id), time_ms)
-
-    def _timeline(self, camera_id: str) -> _Timeline:
-        if (timeline := self._timelines.get(camera_id)) is None:
-            timeline = self._timelines[camera_id] = _Timeline()
-        return timeline
-
-    def _code(self, camera_id: str) -> int:
-        return self._codes.setdefault(camera_id, len(self._codes))
 
     def _routed(self, groups: set[str] | None, start_ms: int | None,
                 end_ms: int | None) -> list[tuple[ShardKey, _Shard]]:

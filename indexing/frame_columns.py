@@ -1,0 +1,201 @@
+"""Keyframe records of one shard as columns: ≈ 25 bytes per keyframe instead of a Python object.
+
+A keyframe's record is (camera, time, end, segment start and end, segment key,
+thumbnail key). The keys Vigil writes are derived from the rest
+(`storage.keys`), so a shard keeps per frame only five int32 columns (camera
+code; time and segment start as offsets from the shard's UTC day start; end as
+an offset from time; segment end as an offset from segment start), an alive
+flag, and the frame's place in its camera's time-ordered list. A record whose
+keys are not the derived ones, or whose offsets do not fit in 32 bits, is kept
+whole in a side table, so every record comes back exactly as it was added.
+
+Before this, each keyframe cost ≈ 400-560 bytes of Python objects (the record,
+its thumbnail key string, five ints) next to ≈ 47 bytes of PQ codes.
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexing.shards import DAY_MS
+from storage import keys
+
+_INT32 = (-(2**31), 2**31 - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRecord:
+    """A keyframe: it stands for the footage from `time_ms` until `end_ms` (the next keyframe)."""
+
+    camera_id: str
+    time_ms: int
+    end_ms: int
+    segment_key: str
+    segment_start_ms: int
+    segment_end_ms: int
+    thumbnail_key: str
+
+
+class CameraCodes:
+    """Camera ids as small ints, shared by an index's shards (a code per camera, never reused)."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}
+        self._ids: list[str] = []
+
+    def code(self, camera_id: str) -> int:
+        """The camera's code, assigned on first use."""
+        if (code := self._codes.get(camera_id)) is None:
+            code = self._codes[camera_id] = len(self._ids)
+            self._ids.append(camera_id)
+        return code
+
+    def get(self, camera_id: str) -> int | None:
+        return self._codes.get(camera_id)
+
+    def camera(self, code: int) -> str:
+        return self._ids[code]
+
+
+def _fits(*values: int) -> bool:
+    return all(_INT32[0] <= v <= _INT32[1] for v in values)
+
+
+class FrameColumns:
+    """The records of one shard (one UTC day), by frame id; each (camera, time) at most once.
+
+    Frame ids are dense and never reused: a deleted frame keeps its id with its
+    alive flag cleared. Not thread-safe (`FrameIndex` holds the lock).
+    """
+
+    def __init__(self, day_start_ms: int, cameras: CameraCodes) -> None:
+        self._base = day_start_ms
+        self._names = cameras
+        self._cameras = array("i")
+        self._times = array("i")  # from the day start
+        self._ends = array("i")  # from time
+        self._segment_starts = array("i")  # from the day start (a segment may begin the day before)
+        self._segment_ends = array("i")  # from segment start
+        self._alive = array("b")
+        self._whole: dict[int, FrameRecord] = {}  # frames whose keys or offsets are not derivable
+        self._timelines: dict[int, array] = {}  # camera code -> frame ids, sorted by time
+
+    def __len__(self) -> int:
+        """Frame ids handed out, deleted frames included."""
+        return len(self._alive)
+
+    @property
+    def alive(self) -> np.ndarray:
+        return np.frombuffer(self._alive, dtype=np.int8).astype(bool)
+
+    def append(self, records: Sequence[FrameRecord]) -> list[int]:
+        """Add the records whose (camera, time) is new, with the next frame ids in order;
+        returns their positions in `records`."""
+        added = []
+        for position, r in enumerate(records):
+            code = self._names.code(r.camera_id)
+            offset = r.time_ms - self._base
+            if not 0 <= offset < DAY_MS:
+                raise ValueError(f"frame at {r.time_ms} ms is outside the shard's day")
+            if not self._insert(code, offset, len(self._alive)):
+                continue
+            added.append(position)
+            self._cameras.append(code)
+            self._times.append(offset)
+            self._alive.append(1)
+            end, start = r.end_ms - r.time_ms, r.segment_start_ms - self._base
+            length = r.segment_end_ms - r.segment_start_ms
+            if _fits(end, start, length) and r == self._derived(code, offset, end, start, length):
+                self._ends.append(end)
+                self._segment_starts.append(start)
+                self._segment_ends.append(length)
+            else:
+                self._whole[len(self._alive) - 1] = r
+                self._ends.append(0)
+                self._segment_starts.append(0)
+                self._segment_ends.append(0)
+        return added
+
+    def record(self, frame_id: int) -> FrameRecord | None:
+        """The frame's record; None once deleted."""
+        if not self._alive[frame_id]:
+            return None
+        if (whole := self._whole.get(frame_id)) is not None:
+            return whole
+        return self._derived(self._cameras[frame_id], self._times[frame_id], self._ends[frame_id],
+                             self._segment_starts[frame_id], self._segment_ends[frame_id])
+
+    def records(self) -> Iterator[FrameRecord]:
+        """The live frames in the order added."""
+        return (r for i in range(len(self._alive)) if (r := self.record(i)) is not None)
+
+    def span_at(self, code: int, time_ms: int) -> tuple[int, int] | None:
+        """(time, end) of the camera's latest frame here that starts at or before `time_ms`."""
+        ids = self._timelines.get(code)
+        if not ids:
+            return None
+        i = bisect.bisect_right(ids, time_ms - self._base, key=self._times.__getitem__) - 1
+        if i < 0:
+            return None
+        frame = ids[i]
+        time = self._base + self._times[frame]
+        whole = self._whole.get(frame)
+        return time, whole.end_ms if whole is not None else time + self._ends[frame]
+
+    def mask(self, codes: np.ndarray | None, start_ms: int | None, end_ms: int | None) -> np.ndarray:
+        """Live frames of the cameras `codes` (None: all) with time in [start_ms, end_ms)."""
+        m = self.alive
+        if codes is not None:
+            cameras = np.frombuffer(self._cameras, dtype=np.int32)
+            wanted = np.zeros(max(int(cameras.max(initial=0)), int(codes.max(initial=0))) + 1, dtype=bool)
+            wanted[codes] = True
+            m &= wanted[cameras]
+        times = np.frombuffer(self._times, dtype=np.int32)
+        if start_ms is not None and start_ms > self._base:
+            m &= times >= start_ms - self._base
+        if end_ms is not None and end_ms < self._base + DAY_MS:
+            m &= times < end_ms - self._base
+        return m
+
+    def remove(self, frame_ids: np.ndarray) -> None:
+        """Mark the frames deleted and drop them from their cameras' lists."""
+        if frame_ids.size == 0:
+            return
+        alive = np.frombuffer(self._alive, dtype=np.int8)
+        alive[frame_ids] = 0
+        for frame in frame_ids.tolist():
+            self._whole.pop(frame, None)
+        cameras = np.frombuffer(self._cameras, dtype=np.int32)
+        for code in np.unique(cameras[frame_ids]).tolist():
+            ids = np.frombuffer(self._timelines[code], dtype=np.int32)
+            self._timelines[code] = array("i", ids[alive[ids] == 1].tobytes())
+
+    def nbytes(self) -> int:
+        """Bytes of the columns and camera lists (side-table records not counted)."""
+        columns = (self._cameras, self._times, self._ends, self._segment_starts, self._segment_ends,
+                   self._alive, *self._timelines.values())
+        return sum(c.buffer_info()[1] * c.itemsize for c in columns)
+
+    def _derived(self, code: int, offset: int, end: int, start: int, length: int) -> FrameRecord:
+        camera, time, segment_start = self._names.camera(code), self._base + offset, self._base + start
+        return FrameRecord(camera, time, time + end, keys.segment_key(camera, segment_start, segment_start + length),
+                           segment_start, segment_start + length, keys.thumbnail_key(camera, time))
+
+    def _insert(self, code: int, offset: int, frame_id: int) -> bool:
+        """Place the frame in its camera's list unless the camera has a frame at that time."""
+        ids = self._timelines.get(code)
+        if ids is None:
+            ids = self._timelines[code] = array("i")
+        if not ids or self._times[ids[-1]] < offset:  # frames mostly arrive in time order
+            ids.append(frame_id)
+            return True
+        i = bisect.bisect_left(ids, offset, key=self._times.__getitem__)
+        if i < len(ids) and self._times[ids[i]] == offset:
+            return False
+        ids.insert(i, frame_id)
+        return True
