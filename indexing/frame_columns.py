@@ -26,6 +26,7 @@ from indexing.shards import DAY_MS
 from storage import keys
 
 _INT32 = (-(2**31), 2**31 - 1)
+MASKS_KEPT = 4  # filter masks kept per shard (a 250k-frame shard's mask is 250 kB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ class FrameColumns:
         self._alive = array("b")
         self._whole: dict[int, FrameRecord] = {}  # frames whose keys or offsets are not derivable
         self._timelines: dict[int, array] = {}  # camera code -> frame ids, sorted by time
+        self._masks: dict[tuple[bytes | None, int | None, int | None], np.ndarray] = {}
 
     def __len__(self) -> int:
         """Frame ids handed out, deleted frames included."""
@@ -97,6 +99,7 @@ class FrameColumns:
         """Add the records whose (camera, time) is new, with the next frame ids in order;
         returns their positions in `records`."""
         added = []
+        self._masks.clear()
         for position, r in enumerate(records):
             code = self._names.code(r.camera_id)
             offset = r.time_ms - self._base
@@ -147,8 +150,24 @@ class FrameColumns:
         whole = self._whole.get(frame)
         return time, whole.end_ms if whole is not None else time + self._ends[frame]
 
-    def mask(self, codes: np.ndarray | None, start_ms: int | None, end_ms: int | None) -> np.ndarray:
-        """Live frames of the cameras `codes` (None: all) with time in [start_ms, end_ms)."""
+    def mask(self, codes: np.ndarray | None, start_ms: int | None, end_ms: int | None) -> np.ndarray | None:
+        """Live frames of the cameras `codes` (None: all) with time in [start_ms, end_ms);
+        None when that is every live frame. The last few masks are kept until the shard
+        changes: an investigator repeats a filter, and past days do not change."""
+        if start_ms is not None and start_ms <= self._base:
+            start_ms = None
+        if end_ms is not None and end_ms >= self._base + DAY_MS:
+            end_ms = None
+        if codes is None and start_ms is None and end_ms is None:
+            return None
+        key = (None if codes is None else codes.tobytes(), start_ms, end_ms)
+        if (m := self._masks.get(key)) is None:
+            if len(self._masks) >= MASKS_KEPT:
+                del self._masks[next(iter(self._masks))]
+            m = self._masks[key] = self._mask(codes, start_ms, end_ms)
+        return m
+
+    def _mask(self, codes: np.ndarray | None, start_ms: int | None, end_ms: int | None) -> np.ndarray:
         m = self.alive
         if codes is not None:
             cameras = np.frombuffer(self._cameras, dtype=np.int32)
@@ -156,9 +175,9 @@ class FrameColumns:
             wanted[codes] = True
             m &= wanted[cameras]
         times = np.frombuffer(self._times, dtype=np.int32)
-        if start_ms is not None and start_ms > self._base:
+        if start_ms is not None:
             m &= times >= start_ms - self._base
-        if end_ms is not None and end_ms < self._base + DAY_MS:
+        if end_ms is not None:
             m &= times < end_ms - self._base
         return m
 
@@ -166,6 +185,7 @@ class FrameColumns:
         """Mark the frames deleted and drop them from their cameras' lists."""
         if frame_ids.size == 0:
             return
+        self._masks.clear()
         alive = np.frombuffer(self._alive, dtype=np.int8)
         alive[frame_ids] = 0
         for frame in frame_ids.tolist():

@@ -163,7 +163,8 @@ class FrameIndex:
                 return 0
             removed = 0
             for _, shard in self._routed({self._group_of(camera_id)}, start_ms, end_ms):
-                ids = np.flatnonzero(shard.frames.mask(np.array([code]), start_ms, end_ms))
+                mask = shard.frames.mask(np.array([code]), start_ms, end_ms)
+                ids = np.flatnonzero(shard.frames.alive if mask is None else mask)
                 shard.remove(ids)
                 removed += ids.size
             self._count -= removed
@@ -179,10 +180,9 @@ class FrameIndex:
             found: list[tuple[_Shard, np.ndarray, np.ndarray]] = []
             for _, shard in self._routed(groups, where.start_ms, where.end_ms):
                 allowed = shard.frames.mask(codes, where.start_ms, where.end_ms)
-                if not allowed.any():
+                if allowed is not None and not allowed.any():
                     continue
-                same = np.array_equal(allowed, shard.frames.alive)
-                scores, ids = shard.vectors.search(query, top_k, None if same else allowed, nprobe)
+                scores, ids = shard.vectors.search(query, top_k, allowed, nprobe)
                 found.append((shard, scores[ids >= 0], ids[ids >= 0]))
             return _best(found, top_k)
 

@@ -53,6 +53,11 @@ class SegmentIngest:
 
 
 ProgressFn = Callable[[JobProgress], None]
+ReadyFn = Callable[[], None]  # called before each bucket write; raises to stop the job
+
+
+def _always_ready() -> None:
+    return None
 EmbedFn = Callable[[Sequence[np.ndarray]], np.ndarray]
 
 
@@ -122,14 +127,16 @@ class IngestPipeline:
         self._embedding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-wait")
         self._uploads = ThreadPoolExecutor(max_workers=THUMBNAIL_UPLOADS, thread_name_prefix="thumbs")
 
-    def run(self, req: IngestRequest, report: ProgressFn) -> JobProgress:
+    def run(self, req: IngestRequest, report: ProgressFn, ready: ReadyFn = _always_ready) -> JobProgress:
+        """Ingest the file; `ready` gates every bucket write (a job may start working locally
+        before its upload is acknowledged)."""
         progress = _Progress(JobProgress(bytes=req.path.stat().st_size), report)
         self._work_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix="segments-", dir=self._work_dir))
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segments") as segmenting:
-                manifests = segmenting.submit(self._store_segments, req, tmp, progress)
-                self._index_file(req, manifests, progress)
+                manifests = segmenting.submit(self._store_segments, req, tmp, progress, ready)
+                self._index_file(req, manifests, progress, ready)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return progress.value
@@ -142,14 +149,15 @@ class IngestPipeline:
                                          segments_skipped=int(not stored.created)), lambda _: None)
         done: Future[list[SegmentManifest]] = Future()
         done.set_result([stored.manifest])
-        self._index_file(req, done, progress)
+        self._index_file(req, done, progress, _always_ready)
         return SegmentIngest(stored.manifest, progress.value)
 
-    def _store_segments(self, req: IngestRequest, tmp: Path,
-                        progress: _Progress) -> list[SegmentManifest]:
+    def _store_segments(self, req: IngestRequest, tmp: Path, progress: _Progress,
+                        ready: ReadyFn) -> list[SegmentManifest]:
         manifests = []
         for seg in segment(req.path, tmp, self._settings.segment_seconds,
                            self._settings.media_timeout_s):
+            ready()
             stored = self._recordings.store_segment(
                 req.camera_id, req.start_ms + round(seg.offset_s * 1000), seg, req.info)
             manifests.append(stored.manifest)
@@ -157,39 +165,44 @@ class IngestPipeline:
         return manifests
 
     def _index_file(self, req: IngestRequest, manifests: Future[list[SegmentManifest]],
-                    progress: _Progress) -> None:
+                    progress: _Progress, ready: ReadyFn) -> None:
         """Decode batch n+1 while batch n is being embedded; index each batch when it is back."""
         try:
-            self._index_batches(req, manifests, progress)
+            self._index_batches(req, manifests, progress, ready)
         except Exception:
             manifests.result()  # a file ffmpeg cannot cut fails with ffmpeg's error, named
             raise
         manifests.result()  # a file with no keyframes still stores (or fails on) its segments
 
     def _index_batches(self, req: IngestRequest, manifests: Future[list[SegmentManifest]],
-                       progress: _Progress) -> None:
+                       progress: _Progress, ready: ReadyFn) -> None:
         pending: _Batch | None = None
         keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width)
         for batch in _batched(keyframes, self._batch):
             fresh = [kf for kf in batch
                      if not self._index.contains(req.camera_id, req.start_ms + kf.offset_ms)]
-            thumbnails = [self._uploads.submit(self._store.put_bytes,
+            thumbnails = [self._uploads.submit(self._put_thumbnail, ready,
                                                keys.thumbnail_key(req.camera_id, req.start_ms + kf.offset_ms),
-                                               kf.jpeg, "image/jpeg") for kf in fresh]
+                                               kf.jpeg) for kf in fresh]
             upcoming = _Batch(fresh, self._embedding.submit(self._embed_rgb, fresh), len(batch),
                               thumbnails)
             if pending is not None:
-                self._finish(req, pending, manifests.result(), progress)
+                self._finish(req, pending, manifests.result(), progress, ready)
             pending = upcoming
         if pending is not None:
-            self._finish(req, pending, manifests.result(), progress)
+            self._finish(req, pending, manifests.result(), progress, ready)
+
+    def _put_thumbnail(self, ready: ReadyFn, key: str, jpeg: bytes) -> None:
+        ready()
+        self._store.put_bytes(key, jpeg, "image/jpeg")
 
     def _embed_rgb(self, keyframes: list[Keyframe]) -> np.ndarray:
         return self._embed([kf.rgb for kf in keyframes]) if keyframes else np.zeros((0, 0), np.float32)
 
     def _finish(self, req: IngestRequest, batch: _Batch, manifests: list[SegmentManifest],
-                progress: _Progress) -> None:
+                progress: _Progress, ready: ReadyFn) -> None:
         vectors = batch.vectors.result()
+        ready()
         for put in batch.thumbnails:
             put.result()
         added = self._index_keyframes(req, batch.keyframes, vectors, manifests)

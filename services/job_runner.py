@@ -3,9 +3,12 @@ after a crash.
 
 A job id is returned only after the upload is in the bucket (`staging/{job}`)
 and the job record says PENDING, so an acknowledged upload survives kill -9.
-On start a node runs again every unfinished job it owned; ingest is
-idempotent (segments by content, vectors by camera and time), so the end
-state equals an uninterrupted run.
+While the upload is being staged the job already works locally (ffmpeg
+segmenting, keyframe decoding, embedding); its first write to the bucket waits
+for the acknowledgement, so a job whose upload could not be staged leaves
+nothing behind. On start a node runs again every unfinished job it owned;
+ingest is idempotent (segments by content, vectors by camera and time), so the
+end state equals an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import logging
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +27,7 @@ from services.errors import status_for
 from services.ingest import IngestPipeline, IngestRequest
 from services.jobs import Job, JobRegistry, JobState, new_job_id
 from services.metrics import Metrics
+from storage import keys
 from storage.errors import ObjectNotFoundError
 from storage.media import probe
 from storage.object_store import ObjectStore
@@ -46,17 +51,26 @@ class JobRunner:
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest")
 
     def submit(self, camera_id: str, start_ms: int, upload: Path, label: str) -> Job:
-        """Probe (refusing unreadable files before storing anything), stage, acknowledge, run."""
+        """Probe (refusing unreadable files before storing anything), start the job, stage the
+        upload and record the job, then acknowledge: the job's bucket writes wait for that."""
         try:
             info = probe(upload, label)
-            job = Job(job_id=new_job_id(), camera_id=camera_id, start_ms=start_ms, label=label,
-                      node_id=self._node)
-            self._store.put_file(job.staging_key, upload, "video/mp4")
         except Exception:
             upload.unlink(missing_ok=True)
             raise
-        self._jobs.put(job)
-        self._executor.submit(self._run, job.job_id, IngestRequest(camera_id, start_ms, upload, info))
+        job = Job(job_id=new_job_id(), camera_id=camera_id, start_ms=start_ms, label=label,
+                  node_id=self._node)
+        acknowledged: Future[None] = Future()
+        self._executor.submit(self._run, job.job_id, IngestRequest(camera_id, start_ms, upload, info),
+                              acknowledged)
+        try:
+            self._store.put_file(job.staging_key, upload, "video/mp4")
+            self._jobs.put(job)
+        except BaseException as exc:
+            acknowledged.set_exception(exc)  # the job stops before its first bucket write
+            self._forget_staging(job.job_id)
+            raise
+        acknowledged.set_result(None)
         return job
 
     def resume(self) -> int:
@@ -72,7 +86,9 @@ class JobRunner:
                 continue
             self._jobs.put(job)
             request = IngestRequest(job.camera_id, job.start_ms, path, probe(path, job.label))
-            self._executor.submit(self._run, job.job_id, request)
+            acknowledged: Future[None] = Future()
+            acknowledged.set_result(None)
+            self._executor.submit(self._run, job.job_id, request, acknowledged)
             resumed += 1
         if resumed:
             logger.warning("resumed %d unfinished ingest jobs", resumed)
@@ -81,20 +97,47 @@ class JobRunner:
     def stop(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def _run(self, job_id: str, request: IngestRequest) -> None:
-        self._jobs.update(job_id, state=JobState.RUNNING)
+    def _forget_staging(self, job_id: str) -> None:
+        try:
+            self._store.delete([keys.staging_key(job_id)])
+        except Exception:  # noqa: BLE001 - a leftover staged upload is only disk space
+            logger.warning("could not delete the staged upload of job %s", job_id)
+
+    def _run(self, job_id: str, request: IngestRequest, acknowledged: Future[None]) -> None:
+        ready = _Ready(acknowledged, lambda: self._jobs.update(job_id, state=JobState.RUNNING))
         try:
             with self._index_lock:  # one writer per index: dedup checks stay exact
-                progress = self._pipeline.run(request, lambda p: self._jobs.update(job_id, progress=p))
-            self._store.delete([f"staging/{job_id}"])
+                progress = self._pipeline.run(request, lambda p: self._jobs.update(job_id, progress=p),
+                                              ready)
+            self._forget_staging(job_id)
             self._jobs.update(job_id, state=JobState.SUCCEEDED, progress=progress,
                               finished=datetime.now(UTC))
             footage_end_s = request.start_ms / 1000 + request.info.duration_s
             self._metrics.job_done(request.camera_id, progress, footage_end_s, time.time())
         except Exception as exc:
+            if acknowledged.exception() is not None:
+                return  # never acknowledged: the client got the staging error, nothing is recorded
             logger.exception("ingest job %s failed", job_id)
             self._metrics.ingest_errors.labels(request.camera_id).inc()
             _, message = status_for(exc)
             self._jobs.update(job_id, state=JobState.FAILED, error=message, finished=datetime.now(UTC))
         finally:
+            acknowledged.exception()  # the staging PUT may still be reading the upload
             request.path.unlink(missing_ok=True)
+
+
+class _Ready:
+    """Called before each of a job's bucket writes: waits for the acknowledgement (raising if
+    the upload could not be staged) and marks the job running, once."""
+
+    def __init__(self, acknowledged: Future[None], on_first: Callable[[], object]) -> None:
+        self._acknowledged, self._on_first = acknowledged, on_first
+        self._lock = threading.Lock()
+        self._done = False
+
+    def __call__(self) -> None:
+        self._acknowledged.result()
+        with self._lock:
+            if not self._done:
+                self._on_first()
+                self._done = True

@@ -48,7 +48,7 @@ class Job:
 
     @property
     def staging_key(self) -> str:
-        return f"staging/{self.job_id}"
+        return keys.staging_key(self.job_id)
 
     @property
     def done(self) -> bool:

@@ -10,10 +10,12 @@
     index/{model_id}/tombstones/{unique}.json  deletions not yet compacted
     index/{model_id}/tombstones/set-{digest}.json   compacted deletions (kept)
     jobs/{job_id}.json
+    staging/{job_id}                           an acknowledged upload, until its job is done
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -29,9 +31,14 @@ def validate_camera_id(camera_id: str) -> str:
     return camera_id
 
 
+@functools.lru_cache(maxsize=8192)
+def _hour_path(hour: int) -> str:
+    """'YYYY/MM/DD/HH' of the hour `hour` hours after the epoch (a search derives ~100 keys)."""
+    return f"{datetime.fromtimestamp(hour * 3600, tz=UTC):%Y/%m/%d/%H}"
+
+
 def _hour_prefix(camera_id: str, time_ms: int) -> str:
-    t = datetime.fromtimestamp(time_ms / 1000, tz=UTC)
-    return f"{camera_id}/{t:%Y/%m/%d/%H}"
+    return f"{camera_id}/{_hour_path(time_ms // 3_600_000)}"
 
 
 def segment_key(camera_id: str, start_ms: int, end_ms: int) -> str:
@@ -82,3 +89,8 @@ def index_snapshot_key(model_id: str, day: int, group: str, frames: int, digest:
 
 def job_key(job_id: str) -> str:
     return f"jobs/{job_id}.json"
+
+
+def staging_key(job_id: str) -> str:
+    """A job's upload, kept in the bucket from its acknowledgement until it is ingested."""
+    return f"staging/{job_id}"
