@@ -11,3 +11,7 @@ class ModelUnavailableError(IndexingError):
 
 class ImageDecodeError(IndexingError):
     """An image given for embedding or search could not be decoded."""
+
+
+class IndexRetiredError(IndexingError):
+    """The index version was retired by a model switch while a search was on its way to it."""

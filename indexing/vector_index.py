@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexing.errors import IndexRetiredError
 from indexing.frame_columns import CameraCodes, FrameColumns, FrameRecord
 from indexing.shards import DAY_MS, ShardKey, ShardPolicy, VectorShard
 from indexing.vector_file import VectorFile
@@ -121,6 +122,7 @@ class FrameIndex:
         self._shards: dict[ShardKey, _Shard] = {}
         self._cameras = CameraCodes()
         self._count = 0
+        self._closed = False
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
@@ -174,6 +176,8 @@ class FrameIndex:
                nprobe: int | None = None) -> list[FrameHit]:
         """The `top_k` best allowed frames; `nprobe` overrides the IVF shards' default per call."""
         with self._lock:
+            if self._closed:
+                raise IndexRetiredError("this index version was retired; search the current one")
             groups = {self._group_of(c) for c in where.camera_ids} or None
             codes = (np.array([c for c in map(self._cameras.get, where.camera_ids) if c is not None],
                               dtype=np.int32) if where.camera_ids else None)
@@ -198,8 +202,9 @@ class FrameIndex:
                     for k, s in sorted(self._shards.items())]
 
     def close(self) -> None:
-        """Delete the vector files (the index is unusable afterwards); a no-op without them."""
+        """Delete the vector files; searches raise `IndexRetiredError` from then on."""
         with self._lock:
+            self._closed = True
             for shard in self._shards.values():
                 shard.vectors.close()
             if self._files is not None:

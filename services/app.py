@@ -180,8 +180,10 @@ class Vigil:
         self.compaction.compact(serving.model_id, serving.index.dim)
 
     def retire(self, old: Serving) -> None:
-        """Stop the embedders of a version this node no longer serves (a local Ray cluster only:
-        on a shared one, front ends still serving it use the same named actors)."""
+        """Drop a version this node no longer serves: close its index (its vector files go) and
+        stop its embedders (a local Ray cluster only: on a shared one, front ends still serving
+        it use the same named actors)."""
+        old.index.close()
         if not ray.is_initialized():
             return
         if self.settings.ray.address is not None:

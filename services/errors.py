@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from indexing.errors import ImageDecodeError, ModelUnavailableError
+from indexing.errors import ImageDecodeError, IndexRetiredError, ModelUnavailableError
 from storage.errors import (
     MediaError,
     ObjectNotFoundError,
@@ -47,6 +47,7 @@ _STATUS: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (IntegrityError, grpc.StatusCode.DATA_LOSS),
     (StorageUnavailableError, grpc.StatusCode.UNAVAILABLE),
     (ModelUnavailableError, grpc.StatusCode.FAILED_PRECONDITION),
+    (IndexRetiredError, grpc.StatusCode.UNAVAILABLE),
     (StorageError, grpc.StatusCode.INTERNAL),
 ]
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from indexing.errors import IndexRetiredError
 from services.api import convert
 from services.api.access import current_principal
 from services.api.timestamps import ms_from_ts
@@ -109,7 +110,10 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         """Visibility, search and the audit record in one worker-thread hop (each hop costs)."""
         started = time.perf_counter()
         visible = self._visible(query)
-        result = SearchResult([], False) if visible is None else search(visible)
+        try:
+            result = SearchResult([], False) if visible is None else search(visible)
+        except IndexRetiredError:  # a model switch retired the version mid-search: the new one
+            result = search(visible)  # type: ignore[arg-type]
         kind = "image" if "image_sha256" in audit else "text"
         self._node.metrics.search_latency.labels(kind).observe(time.perf_counter() - started)
         audit |= {"filter": convert.filter_json(query.where), "frames": query.frames,

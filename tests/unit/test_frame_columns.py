@@ -55,3 +55,17 @@ def test_a_deduplicated_span_covers_into_the_next_day() -> None:
     assert index.contains("cam-a", DAY + DAY_MS + 59_000)
     assert not index.contains("cam-a", DAY + DAY_MS + 60_000)
     assert not index.contains("cam-b", last)
+
+
+def test_a_closed_index_refuses_searches_with_a_retryable_error(tmp_path) -> None:
+    import pytest
+
+    from indexing.errors import IndexRetiredError
+
+    index = FrameIndex(32, vector_cache_dir=tmp_path)
+    index.add([_record("cam-a", DAY + 1000)], np.eye(32, dtype=np.float32)[:1])
+    assert index.search(np.eye(32, dtype=np.float32)[0], 1)
+    index.close()
+    assert not any(tmp_path.iterdir())  # its vector files are gone
+    with pytest.raises(IndexRetiredError, match="retired"):
+        index.search(np.eye(32, dtype=np.float32)[0], 1)
