@@ -137,6 +137,15 @@ class FrameColumns:
         """The live frames in the order added."""
         return (r for i in range(len(self._alive)) if (r := self.record(i)) is not None)
 
+    def snapshot(self) -> FrameColumns:
+        """A copy of the records as they are now (a memory copy of the columns), to read
+        without the index lock; it has no camera lists, so it is for reading records only."""
+        copy = FrameColumns(self._base, self._names)
+        for name in ("_cameras", "_times", "_ends", "_segment_starts", "_segment_ends", "_alive"):
+            setattr(copy, name, array(getattr(self, name).typecode, getattr(self, name)))
+        copy._whole = dict(self._whole)
+        return copy
+
     def span_at(self, code: int, time_ms: int) -> tuple[int, int] | None:
         """(time, end) of the camera's latest frame here that starts at or before `time_ms`."""
         ids = self._timelines.get(code)

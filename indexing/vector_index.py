@@ -191,9 +191,11 @@ class FrameIndex:
             return _best(found, top_k)
 
     def records(self) -> Iterable[FrameRecord]:
-        """Every frame, shard by shard (group, then day) in the order added."""
+        """Every frame, shard by shard (group, then day) in the order added. The records are
+        made outside the lock, from copies of the columns: searches are not held up."""
         with self._lock:
-            return [r for key in sorted(self._shards) for r in self._shards[key].frames.records()]
+            copies = [self._shards[key].frames.snapshot() for key in sorted(self._shards)]
+        return [r for frames in copies for r in frames.records()]
 
     def shard_stats(self) -> list[ShardStats]:
         with self._lock:
