@@ -150,22 +150,26 @@ class _Services:
     store: S3ObjectStore
 
 
-def _grpc(index: FrameIndex, services: _Services) -> dict[str, object]:
+def _grpc(index: FrameIndex, services: _Services, journal_dir: Path) -> dict[str, object]:
     """Searches by a real client in another process (as a remote client: no GIL shared with the
     server) over loopback gRPC to a real server in this one (`create_server`: auth interceptor with
-    a real viewer token, the search servicer, an audit record PUT to SeaweedFS per search, metrics),
+    a real viewer token, the search servicer, an audit record per search (flushed to a local journal,
+    shipped to SeaweedFS in the background), metrics),
     whose `SearchEngine` wraps `index`. Text queries for 10 clips (88 keyframe candidates,
     min_score -1 so hits are returned): texts repeated, served from the engine's text embedding
     cache; distinct texts, each encoded by the bundled model; repeated texts with a filter."""
     settings = Settings(auth={"rate_per_s": 1e6, "burst": 10**6})  # one client, as fast as it can
     tokens = TokenStore(services.store)
     node = _Node(settings, tokens, SearchEngine(services.embedder, index, settings.search),
-                 Metrics(vectors=lambda: len(index), backlog=lambda: 0), AuditLog(services.store),
+                 Metrics(vectors=lambda: len(index), backlog=lambda: 0), AuditLog(services.store, journal_dir),
                  ModelSpec().model_id)
     token = tokens.create("bench", Role.VIEWER, [ALL_GROUPS])
-    with BackgroundServer(cast(Vigil, node)) as server, ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("spawn")) as client:
-        return client.submit(_client_latencies, server.address, token).result()
+    try:
+        with BackgroundServer(cast(Vigil, node)) as server, ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn")) as client:
+            return client.submit(_client_latencies, server.address, token).result()
+    finally:
+        node.audit.close()
 
 
 def _client_latencies(address: str, token: str) -> dict[str, object]:
@@ -220,7 +224,7 @@ def run(n: int, services: _Services, cache_dir: Path) -> dict[str, object]:
     for name, where in FILTERS.items():
         out[f"recall@10_{name}"] = _recall(index, scores, queries[:RECALL_QUERIES], where)
         out[f"latency_ms_{name}"] = search(where)
-    out["grpc_latency_ms"] = _grpc(index, services)
+    out["grpc_latency_ms"] = _grpc(index, services, cache_dir.parent / f"audit-{n}")
     out["nprobe_sweep"] = [{"nprobe": p, "recall@10": _recall(index, scores, queries[:50],
                                                               SearchFilter(), p),
                             "p50_ms": search(SearchFilter(), p)["p50"]} for p in NPROBES]

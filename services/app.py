@@ -90,7 +90,7 @@ class Vigil:
         self.recordings = Recordings(self.store)
         self.exporter = Exporter(self.store, s.data_dir / "work", s.ingest.media_timeout_s)
         self.tokens = TokenStore(self.store)
-        self.audit = AuditLog(self.store)
+        self.audit = AuditLog(self.store, s.data_dir / "audit-journal")
         if s.auth.enabled and (path := self.tokens.bootstrap_admin(s.data_dir)) is not None:
             logger.warning("no tokens in the bucket: created an admin token, saved to %s", path)
         self._groups_cache: tuple[float, dict[str, str]] = (0.0, {})
@@ -244,6 +244,8 @@ class Vigil:
             self.live.close()
         if hasattr(self, "runner"):
             self.runner.stop()
+        if hasattr(self, "audit"):
+            self.audit.close()
         if ray.is_initialized():
             ray.shutdown()
         if self._seaweed is not None:
