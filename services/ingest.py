@@ -54,11 +54,11 @@ class SegmentIngest:
 
 ProgressFn = Callable[[JobProgress], None]
 ReadyFn = Callable[[], None]  # called before each bucket write; raises to stop the job
+EmbedFn = Callable[[Sequence[np.ndarray]], np.ndarray]
 
 
 def _always_ready() -> None:
     return None
-EmbedFn = Callable[[Sequence[np.ndarray]], np.ndarray]
 
 
 class FrameSink(Protocol):

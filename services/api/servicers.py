@@ -110,10 +110,13 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         """Visibility, search and the audit record in one worker-thread hop (each hop costs)."""
         started = time.perf_counter()
         visible = self._visible(query)
-        try:
-            result = SearchResult([], False) if visible is None else search(visible)
-        except IndexRetiredError:  # a model switch retired the version mid-search: the new one
-            result = search(visible)  # type: ignore[arg-type]
+        if visible is None:
+            result = SearchResult([], False)
+        else:
+            try:
+                result = search(visible)
+            except IndexRetiredError:  # a model switch retired the version mid-search: the new one
+                result = search(visible)
         kind = "image" if "image_sha256" in audit else "text"
         self._node.metrics.search_latency.labels(kind).observe(time.perf_counter() - started)
         audit |= {"filter": convert.filter_json(query.where), "frames": query.frames,
