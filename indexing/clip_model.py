@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import open_clip
 import torch
+from open_clip.model import resize_pos_embed
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 from safetensors.torch import save_file
@@ -50,6 +51,13 @@ def new_clip(model_cfg: dict[str, Any], preprocess_cfg: dict[str, Any]) -> ClipB
     """A freshly initialised (untrained) model; seed torch before calling for determinism."""
     model = open_clip.CLIP(**model_cfg)
     return _bundle(model, model_cfg, preprocess_cfg)
+
+
+def load_weights(bundle: ClipBundle, weights: dict[str, torch.Tensor]) -> None:
+    """Load a state dict into the bundle's model, interpolating the image position grid if the
+    weights were trained at another input size (open_clip's own resize)."""
+    resize_pos_embed(weights, bundle.model)
+    bundle.model.load_state_dict(weights)
 
 
 def load_clip(name_or_path: str | Path, pretrained: str | None = None) -> ClipBundle:

@@ -12,18 +12,21 @@ VIGIL_TINY_DIR = Path(__file__).resolve().parent / "vigil-tiny"
 CONTEXT_LENGTH = 128
 
 
-def vigil_tiny_model_cfg() -> dict[str, Any]:
+IMAGE_SIZE = 96
+
+
+def vigil_tiny_model_cfg(image_size: int = IMAGE_SIZE) -> dict[str, Any]:
     return {
         "embed_dim": 256,
-        "vision_cfg": {"image_size": 96, "layers": 4, "width": 192, "patch_size": 16,
+        "vision_cfg": {"image_size": image_size, "layers": 4, "width": 192, "patch_size": 16,
                        "head_width": 64},
         "text_cfg": {"context_length": CONTEXT_LENGTH, "vocab_size": 49408, "width": 192,
                      "heads": 4, "layers": 4},
     }
 
 
-def vigil_tiny_preprocess_cfg() -> dict[str, Any]:
-    """Squash the whole 16:9 frame to 96×96: a centre crop would cut actors at the edges."""
-    return {"size": 96, "mode": "RGB", "mean": [0.48145466, 0.4578275, 0.40821073],
+def vigil_tiny_preprocess_cfg(image_size: int = IMAGE_SIZE) -> dict[str, Any]:
+    """Squash the whole 16:9 frame to a square: a centre crop would cut actors at the edges."""
+    return {"size": image_size, "mode": "RGB", "mean": [0.48145466, 0.4578275, 0.40821073],
             "std": [0.26862954, 0.26130258, 0.27577711], "interpolation": "bicubic",
             "resize_mode": "squash", "fill_color": 0}

@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from indexing.clip_model import ClipBundle, clip_loss, encode_text, new_clip, save_clip
-from indexing.models.configs import vigil_tiny_model_cfg, vigil_tiny_preprocess_cfg
+from indexing.clip_model import ClipBundle, clip_loss, encode_text, load_weights, new_clip, save_clip
+from indexing.models.configs import IMAGE_SIZE, vigil_tiny_model_cfg, vigil_tiny_preprocess_cfg
 from indexing.world.samples import render_sample
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class TrainConfig:
     scramble: float = 0.0  # share of training frames on scrambled backgrounds
     twins: bool = False  # every odd item is the twin (hard negative) of the item before it
     both_languages: bool = False  # every step learns from both captions (else EN/VI alternate)
+    image_size: int = IMAGE_SIZE  # a different size than --init's interpolates its position grid
 
 
 class WorldPairs(Dataset):
@@ -94,12 +95,12 @@ def _worker_init(_: int) -> None:
 def train(cfg: TrainConfig) -> ClipBundle:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    bundle = new_clip(vigil_tiny_model_cfg(), vigil_tiny_preprocess_cfg())
+    bundle = new_clip(vigil_tiny_model_cfg(cfg.image_size), vigil_tiny_preprocess_cfg(cfg.image_size))
     model, loss_fn = bundle.model, clip_loss()
     optimizer = _optimizer(model, cfg)
     start = 0
     if cfg.init is not None:
-        model.load_state_dict(torch.load(cfg.init, weights_only=True)["model"])
+        load_weights(bundle, torch.load(cfg.init, weights_only=True)["model"])
     if cfg.resume is not None and cfg.resume.is_file():
         state = torch.load(cfg.resume, weights_only=True)
         model.load_state_dict(state["model"])
@@ -171,13 +172,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="pair every scene with a hard-negative twin (one attribute changed)")
     parser.add_argument("--both-languages", action="store_true",
                         help="learn from the English and the Vietnamese caption at every step")
+    parser.add_argument("--image-size", type=int, default=IMAGE_SIZE,
+                        help="input side in pixels (from --init, the position grid is interpolated)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(TrainConfig(seed=args.seed, steps=args.steps, out=args.out, batch_size=args.batch_size,
                       lr=args.lr, warmup=args.warmup, save_every=args.save_every,
                       workers=args.workers, threads=args.threads, resume=args.resume,
                       init=args.init, stop_after=args.stop_after, scramble=args.scramble,
-                      twins=args.twins, both_languages=args.both_languages))
+                      twins=args.twins, both_languages=args.both_languages,
+                      image_size=args.image_size))
 
 
 if __name__ == "__main__":
