@@ -72,13 +72,9 @@ def write(out: Path, question: str, results: dict[str, Any], quick: bool) -> Non
 def anon_rss_bytes() -> int:
     """This process's anonymous resident memory (heap, not file-backed pages such as memmaps),
     after returning freed heap to the OS; 0 where /proc is missing."""
-    import ctypes
-    import ctypes.util
+    from services import heap
 
-    libc = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
-    if trim is not None:  # glibc
-        trim(0)
+    heap.trim()
     try:
         status = Path("/proc/self/status").read_text()
     except OSError:

@@ -20,7 +20,9 @@ columns; both also reported apart), `disk_bytes_per_vector` (the float16 vector
 files; the pages a search reads sit in the OS page cache, not the process heap)
 and `process_heap_bytes_per_vector` (growth of the process's anonymous RSS from
 the empty index to the built one, after the added records are dropped: all a
-node keeps per frame); recall@10
+node keeps per frame; and the growth from adding the last day alone, per vector
+of it: what each frame beyond the first days costs). The benchmark runs itself
+under PYTHONMALLOC=malloc, as `vigil serve` does (`services.heap`); recall@10
 against exact search on the allowed subset, with and without filters; latency
 p50/p95/p99 in process (`FrameIndex.search`, k = 10 and k = 88, the candidates
 a search for 10 clips asks for); and latency end to end through gRPC (see
@@ -30,6 +32,7 @@ a search for 10 clips asks for); and latency end to end through gRPC (see
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -46,6 +49,7 @@ from indexing.shards import DAY_MS
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
 from services.api.client import VigilClient
 from services.api.server import BackgroundServer
+from services import heap
 from services.app import Vigil
 from services.audit import AuditLog
 from services.auth import ALL_GROUPS, Principal, Role, TokenStore
@@ -194,14 +198,14 @@ def run(n: int, services: _Services, cache_dir: Path) -> dict[str, object]:
     x = _vectors(n, seed=0)
     heap0 = _harness.anon_rss_bytes()
     index = FrameIndex(DIM, vector_cache_dir=cache_dir)
-    build_s = 0.0
+    build_s, heaps = 0.0, [0]
     for lo in range(0, n, DAY_VECTORS):  # a day at a time, as a node loads its shards' snapshots
         records = _records(lo, min(n, lo + DAY_VECTORS))
         t0 = time.perf_counter()
         index.add(records, x[lo:lo + len(records)])
         build_s += time.perf_counter() - t0
-    del records
-    heap = _harness.anon_rss_bytes() - heap0
+        del records
+        heaps.append(_harness.anon_rss_bytes() - heap0)
     queries = _vectors(QUERIES, seed=1)
     scores = x @ queries[:RECALL_QUERIES].T
     shards = index.shard_stats()
@@ -216,7 +220,8 @@ def run(n: int, services: _Services, cache_dir: Path) -> dict[str, object]:
         "vector_ram_bytes_per_vector": sum(s.bytes for s in shards) / n,
         "record_ram_bytes_per_vector": sum(s.record_bytes for s in shards) / n,
         "disk_bytes_per_vector": sum(s.disk_bytes for s in shards) / n,
-        "process_heap_bytes_per_vector": heap / n,
+        "process_heap_bytes_per_vector": heaps[-1] / n,
+        "process_heap_bytes_per_vector_last_day": (heaps[-1] - heaps[-2]) / (n - (len(heaps) - 2) * DAY_VECTORS),
         "recall@10": _recall(index, scores, queries[:RECALL_QUERIES], SearchFilter()),
         "latency_ms": search(SearchFilter()),
         "latency_ms_k88": search(SearchFilter(), k=88),
@@ -258,6 +263,7 @@ def _plot(results: dict[str, dict[str, object]], path: Path) -> None:
 
 
 def main() -> None:
+    heap.use_system_malloc("benchmarks.search", sys.argv[1:])  # measured as `vigil serve` runs
     parser = _harness.parser(__doc__ or "")
     parser.add_argument("--encoder-threads", type=int, default=1,
                         help="torch threads of the query text encoder (1, as services.app builds "

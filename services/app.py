@@ -19,6 +19,7 @@ from indexing.errors import ModelUnavailableError
 from indexing.index_log import IndexLog
 from indexing.index_versions import ActiveVersion
 from indexing.vector_index import FrameIndex
+from services import heap
 from services.audit import AuditLog
 from services.auth import Principal, TokenStore
 from services.embedding_pool import EmbedderPool, start_ray
@@ -114,7 +115,8 @@ class Vigil:
         self.live.resume(self.cameras.list())
         self._version_check = (Periodic(s.index.version_check_s, self.switcher.follow, "index-version",
                                         quiet=True).start() if s.index.version_check_s > 0 else None)
-        gc.freeze()  # the loaded index's millions of records: never scanned by the cyclic GC again
+        gc.freeze()  # what start-up built stays: the cyclic GC need not scan it again
+        heap.trim()  # the decoded snapshot records are gone: give their pages back
 
     def _start_index(self) -> None:
         """Serve the bucket's active index version (see `model_switch.startup_spec`)."""

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from services import heap
 from services.settings import ConfigError, Settings, load_settings, masked_dump
 
 def _parse_time(text: str) -> datetime:
@@ -287,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.func is cmd_serve and argv is None:  # a server process, as `vigil serve` starts it
+        heap.use_system_malloc("services.cli", sys.argv[1:])
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
