@@ -3,8 +3,8 @@
     python -m benchmarks.ingest [--quick] --out FILE.json
 
 For 720p and 1080p H.264 (2 s GOP, city-camera bitrate): the whole pipeline
-over gRPC (upload → ffmpeg segmenting → S3 → keyframe decode → Ray embedders →
-index) as × real time, and per core; the keyframe-decode-alone and
+over gRPC from a client in another process (upload → ffmpeg segmenting → S3 →
+keyframe decode → Ray embedders → index) as × real time, and per core; the keyframe-decode-alone and
 embedder-alone rates on the same frames; the ratio of pipeline to
 embedder-alone keyframe rates (goal ≥ 0.8); and how many live cameras of that
 kind one node sustains (real-time factor, with one keyframe per 2 s).
@@ -21,10 +21,12 @@ that day's index-writer actor (once per shard per day in production).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,6 @@ def _seconds(fn: Any, *args: Any) -> float:
 
 def run(seconds: int, tmp: Path, model: str | None) -> dict[str, Any]:
     from indexing.keyframes import iter_keyframes
-    from services.api.client import VigilClient
     from services.api.server import BackgroundServer
     from services.app import Vigil
     from services.auth import ALL_GROUPS, Role
@@ -57,23 +58,19 @@ def run(seconds: int, tmp: Path, model: str | None) -> dict[str, Any]:
                                "model": model or "vigil-tiny (bundled)"}
     overrides = {"model": {"name": model}} if model else {}
     with Vigil(load_settings(data_dir=tmp / "data", **overrides)) as node, BackgroundServer(node) as server, \
-            VigilClient(server.address, node.tokens.create("bench", Role.ADMIN, [ALL_GROUPS])) as client:
+            ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as remote:
+        token = node.tokens.create("bench", Role.ADMIN, [ALL_GROUPS])
         node.pool.embed([next(iter_keyframes(videos["720p"], 0.0, 320)).rgb])  # warm-up
         warm_up = _harness.city_camera_footage(tmp / "warm-up.mp4", "640x360", 6, fps=25)
-        client.wait_for_job(client.ingest_file(warm_up, "cam-warm-up", DAY))  # starts the day's writer
+        remote.submit(_ingest, server.address, token, warm_up, "cam-warm-up", DAY).result()  # starts the day's writer
         for i, (name, video) in enumerate(videos.items()):
             info = probe(video)
             t0 = time.perf_counter()
             frames = [k.rgb for k in iter_keyframes(video, info.start_s, 320)]
             decode_s = time.perf_counter() - t0
             embed_s = statistics.median(_seconds(node.pool.embed, frames) for _ in range(EMBED_RUNS))
-            t0 = time.perf_counter()
-            job = client.ingest_file(video, f"cam-bench-{i}", DAY + timedelta(hours=i + 1))
-            upload_s = time.perf_counter() - t0
-            status = client.wait_for_job(job)
-            pipeline_s = time.perf_counter() - t0
-            if status.state != "succeeded":
-                raise RuntimeError(status.error)
+            upload_s, pipeline_s = remote.submit(_ingest, server.address, token, video, f"cam-bench-{i}",
+                                                 DAY + timedelta(hours=i + 1)).result()
             realtime = info.duration_s / pipeline_s
             results[name] = {
                 "keyframes": len(frames),
@@ -82,12 +79,28 @@ def run(seconds: int, tmp: Path, model: str | None) -> dict[str, Any]:
                 "pipeline_keyframes_per_s": len(frames) / pipeline_s,
                 "embedder_alone_keyframes_per_s": len(frames) / embed_s,
                 "decode_alone_keyframes_per_s": len(frames) / decode_s,
-                "upload_and_staging_s": upload_s,  # gRPC upload + copy to the bucket, before the ack
+                "upload_and_ack_s": upload_s,  # gRPC upload, probe, staging (fsync) and job record
                 "job_s": pipeline_s - upload_s,
                 "pipeline_over_embedder_alone": (len(frames) / pipeline_s) / (len(frames) / embed_s),
                 "live_cameras_sustained": int(realtime),
             }
     return results
+
+
+def _ingest(address: str, token: str, video: Path, camera_id: str, start: datetime) -> tuple[float, float]:
+    """A client in its own process (as a remote one: no GIL shared with the server) ingests
+    `video`: seconds until the job id came back, and until the job ended by the server's
+    clock (the same machine's), free of the watch's polling delay."""
+    from services.api.client import VigilClient
+
+    with VigilClient(address, token) as client:
+        t0, wall0 = time.perf_counter(), time.time()
+        job = client.ingest_file(video, camera_id, start)
+        acknowledged_s = time.perf_counter() - t0
+        status = client.wait_for_job(job)
+    if status.state != "succeeded" or status.finished_ms is None:
+        raise RuntimeError(status.error)
+    return acknowledged_s, status.finished_ms / 1000 - wall0
 
 
 def main() -> None:

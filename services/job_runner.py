@@ -1,19 +1,24 @@
-"""Running ingest jobs: stage the upload in the bucket, acknowledge, ingest, and resume
+"""Running ingest jobs: stage the upload durably on the node, acknowledge, ingest, and resume
 after a crash.
 
-A job id is returned only after the upload is in the bucket (`staging/{job}`)
-and the job record says PENDING, so an acknowledged upload survives kill -9.
-While the upload is being staged the job already works locally (ffmpeg
-segmenting, keyframe decoding, embedding); its first write to the bucket waits
-for the acknowledgement, so a job whose upload could not be staged leaves
-nothing behind. On start a node runs again every unfinished job it owned;
-ingest is idempotent (segments by content, vectors by camera and time), so the
-end state equals an uninterrupted run.
+A job id is returned only after the upload is staged (renamed to
+`{job}.staged` in the node's upload folder and flushed to disk with fsync) and
+the job record in the bucket says PENDING, so an acknowledged upload survives
+kill -9: the node runs its unfinished jobs again when it restarts. The staged
+copy stays on the node (the data folder must be persistent, as it is for the
+node id and the audit journal): staging it in the bucket cost a third copy of
+the footage through the S3 server, next to the upload and the segments.
+While the acknowledgement is being made durable the job already works locally
+(ffmpeg segmenting, keyframe decoding, embedding); its first write to the
+bucket waits for the acknowledgement, so a job that could not be acknowledged
+leaves nothing behind. Ingest is idempotent (segments by content, vectors by
+camera and time), so a resumed job's end state equals an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -27,8 +32,6 @@ from services.errors import status_for
 from services.ingest import IngestPipeline, IngestRequest
 from services.jobs import Job, JobRegistry, JobState, new_job_id
 from services.metrics import Metrics
-from storage import keys
-from storage.errors import ObjectNotFoundError
 from storage.media import probe
 from storage.object_store import ObjectStore
 
@@ -60,27 +63,32 @@ class JobRunner:
             raise
         job = Job(job_id=new_job_id(), camera_id=camera_id, start_ms=start_ms, label=label,
                   node_id=self._node)
+        staged = self._staged(job.job_id)
+        upload.replace(staged)
         acknowledged: Future[None] = Future()
-        self._executor.submit(self._run, job.job_id, IngestRequest(camera_id, start_ms, upload, info),
+        self._executor.submit(self._run, job.job_id, IngestRequest(camera_id, start_ms, staged, info),
                               acknowledged)
         try:
-            self._store.put_file(job.staging_key, upload, "video/mp4")
+            _make_durable(staged)
             self._jobs.put(job)
         except BaseException as exc:
             acknowledged.set_exception(exc)  # the job stops before its first bucket write
-            self._forget_staging(job.job_id)
             raise
         acknowledged.set_result(None)
         return job
 
     def resume(self) -> int:
-        """Run again the jobs this node acknowledged before it was killed."""
-        resumed = 0
-        for job in self._jobs.unfinished(self._node):
-            path = self._upload_dir / f"{job.job_id}.resume"
-            try:
-                self._store.get_file(job.staging_key, path)
-            except ObjectNotFoundError:
+        """Run again the jobs this node acknowledged before it was killed, and delete the
+        uploads that were never acknowledged (an interrupted transfer, or a kill -9 between
+        staging and the job record)."""
+        unfinished = self._jobs.unfinished(self._node)
+        wanted = {self._staged(job.job_id) for job in unfinished}
+        for path in self._upload_dir.iterdir():
+            if path not in wanted:
+                path.unlink(missing_ok=True)
+        for job in unfinished:
+            path = self._staged(job.job_id)
+            if not path.is_file():
                 self._jobs.put(replace(job, state=JobState.FAILED, error="staged upload lost",
                                        finished=datetime.now(UTC)))
                 continue
@@ -89,19 +97,15 @@ class JobRunner:
             acknowledged: Future[None] = Future()
             acknowledged.set_result(None)
             self._executor.submit(self._run, job.job_id, request, acknowledged)
-            resumed += 1
-        if resumed:
-            logger.warning("resumed %d unfinished ingest jobs", resumed)
-        return resumed
+        if unfinished:
+            logger.warning("resumed %d unfinished ingest jobs", len(unfinished))
+        return len(unfinished)
 
     def stop(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def _forget_staging(self, job_id: str) -> None:
-        try:
-            self._store.delete([keys.staging_key(job_id)])
-        except Exception:  # noqa: BLE001 - a leftover staged upload is only disk space
-            logger.warning("could not delete the staged upload of job %s", job_id)
+    def _staged(self, job_id: str) -> Path:
+        return self._upload_dir / f"{job_id}.staged"
 
     def _run(self, job_id: str, request: IngestRequest, acknowledged: Future[None]) -> None:
         ready = _Ready(acknowledged, lambda: self._jobs.update(job_id, state=JobState.RUNNING))
@@ -109,26 +113,35 @@ class JobRunner:
             with self._index_lock:  # one writer per index: dedup checks stay exact
                 progress = self._pipeline.run(request, lambda p: self._jobs.update(job_id, progress=p),
                                               ready)
-            self._forget_staging(job_id)
             self._jobs.update(job_id, state=JobState.SUCCEEDED, progress=progress,
                               finished=datetime.now(UTC))
             footage_end_s = request.start_ms / 1000 + request.info.duration_s
             self._metrics.job_done(request.camera_id, progress, footage_end_s, time.time())
         except Exception as exc:
             if acknowledged.exception() is not None:
-                return  # never acknowledged: the client got the staging error, nothing is recorded
+                return  # never acknowledged: the client got the error, nothing is recorded
             logger.exception("ingest job %s failed", job_id)
             self._metrics.ingest_errors.labels(request.camera_id).inc()
             _, message = status_for(exc)
             self._jobs.update(job_id, state=JobState.FAILED, error=message, finished=datetime.now(UTC))
         finally:
-            acknowledged.exception()  # the staging PUT may still be reading the upload
+            acknowledged.exception()  # staging may still be flushing the upload
             request.path.unlink(missing_ok=True)
+
+
+def _make_durable(path: Path) -> None:
+    """Flush the file, then its directory entry (the rename that named it), to disk."""
+    for target in (path, path.parent):
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 class _Ready:
     """Called before each of a job's bucket writes: waits for the acknowledgement (raising if
-    the upload could not be staged) and marks the job running, once."""
+    the job could not be acknowledged) and marks the job running, once."""
 
     def __init__(self, acknowledged: Future[None], on_first: Callable[[], object]) -> None:
         self._acknowledged, self._on_first = acknowledged, on_first

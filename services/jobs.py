@@ -32,8 +32,8 @@ class JobProgress:
 
 @dataclass(frozen=True)
 class Job:
-    """An ingest job. Its upload is staged in the bucket before the job id is acknowledged,
-    so a job whose node died can be run again from `staging_key` (ingest is idempotent)."""
+    """An ingest job. Its upload is staged on its node before the job id is acknowledged,
+    so the node runs it again if it was killed (ingest is idempotent; `services.job_runner`)."""
 
     job_id: str
     camera_id: str
@@ -45,10 +45,6 @@ class Job:
     start_ms: int = 0
     label: str = ""
     node_id: str = ""
-
-    @property
-    def staging_key(self) -> str:
-        return keys.staging_key(self.job_id)
 
     @property
     def done(self) -> bool:
@@ -84,9 +80,10 @@ class JobRegistry:
         self._lock = threading.Lock()
 
     def put(self, job: Job) -> Job:
+        """Record the job in the bucket, then here: a job the bucket refused is not a job."""
+        self._store.put_bytes(keys.job_key(job.job_id), job.to_json(), "application/json")
         with self._lock:
             self._jobs[job.job_id] = job
-        self._store.put_bytes(keys.job_key(job.job_id), job.to_json(), "application/json")
         return job
 
     def update(self, job_id: str, **changes: object) -> Job:

@@ -10,7 +10,6 @@
     index/{model_id}/tombstones/{unique}.json  deletions not yet compacted
     index/{model_id}/tombstones/set-{digest}.json   compacted deletions (kept)
     jobs/{job_id}.json
-    staging/{job_id}                           an acknowledged upload, until its job is done
 """
 
 from __future__ import annotations
@@ -90,7 +89,3 @@ def index_snapshot_key(model_id: str, day: int, group: str, frames: int, digest:
 def job_key(job_id: str) -> str:
     return f"jobs/{job_id}.json"
 
-
-def staging_key(job_id: str) -> str:
-    """A job's upload, kept in the bucket from its acknowledgement until it is ingested."""
-    return f"staging/{job_id}"

@@ -68,6 +68,7 @@ class JobStatus:
     keyframes: int
     vectors: int
     error: str
+    finished_ms: int | None = None  # when the job ended, server clock (ms since the epoch)
 
     @property
     def done(self) -> bool:
@@ -270,8 +271,9 @@ class VigilClient:
 def _status(job: ingest_pb2.Job) -> JobStatus:
     p = job.progress
     state = ingest_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+    finished = ms_from_ts(job.finished_time) if job.HasField("finished_time") else None
     return JobStatus(job.job_id, job.camera_id, state, p.segments, p.segments_skipped,
-                     p.keyframes, p.vectors, job.error)
+                     p.keyframes, p.vectors, job.error, finished)
 
 
 def _upload(header: ingest_pb2.IngestFileHeader, path: Path) -> Iterator[ingest_pb2.IngestFileRequest]:

@@ -1,8 +1,9 @@
-"""A job starts working while its upload is staged, but writes nothing to the bucket before the
-acknowledgement; a job whose upload cannot be staged leaves nothing behind.
+"""A job starts working while its acknowledgement is made durable, but writes nothing to the
+bucket before it; a job that cannot be acknowledged leaves nothing behind; a node that
+restarts keeps its acknowledged uploads and deletes the rest.
 
 Real ffmpeg, PyAV and the bundled model; the bucket is the in-memory store, whose write hook
-makes the staging PUT fail (a real S3 server cannot be made to fail one PUT on demand).
+makes the job record's PUT fail (a real S3 server cannot be made to fail one PUT on demand).
 """
 
 from __future__ import annotations
@@ -62,25 +63,46 @@ def test_no_bucket_write_comes_before_the_acknowledgement(footage: Path, tmp_pat
     job = runner.submit(CAMERA, START_MS, _upload(footage, tmp_path), "in.mp4")
     runner.stop()
     assert jobs.get(job.job_id).state == "succeeded"  # type: ignore[union-attr]
-    assert writes[:2] == [f"staging/{job.job_id}", f"jobs/{job.job_id}.json"]
+    assert writes[0] == f"jobs/{job.job_id}.json"
     assert any(k.startswith("segments/") for k in writes) and any(k.startswith("thumbnails/") for k in writes)
-    assert len(index) > 0 and f"staging/{job.job_id}" not in store.objects
+    assert len(index) > 0 and list((tmp_path / "uploads").iterdir()) == []  # staged copy gone when done
 
 
 @pytest.mark.integration
-def test_an_upload_that_cannot_be_staged_leaves_nothing(footage: Path, tmp_path: Path) -> None:
+def test_a_job_that_cannot_be_acknowledged_leaves_nothing(footage: Path, tmp_path: Path) -> None:
     store = MemoryStore()
 
-    def refuse_staging(op: str, key: str) -> None:
-        if key.startswith("staging/"):
-            raise OSError("the bucket refused the staging PUT")
+    def refuse_job_record(op: str, key: str) -> None:
+        if key.startswith("jobs/"):
+            raise OSError("the bucket refused the job record")
 
-    store.before_write = refuse_staging
+    store.before_write = refuse_job_record
     runner, jobs, index = _runner(store, tmp_path)
-    upload = _upload(footage, tmp_path)
-    with pytest.raises(OSError, match="refused the staging PUT"):
-        runner.submit(CAMERA, START_MS, upload, "in.mp4")
+    with pytest.raises(OSError, match="refused the job record"):
+        runner.submit(CAMERA, START_MS, _upload(footage, tmp_path), "in.mp4")
     runner.stop()
     assert store.objects == {}
     assert len(index) == 0 and jobs.backlog() == 0
-    assert not upload.exists()
+    assert list((tmp_path / "uploads").iterdir()) == []
+
+
+@pytest.mark.integration
+def test_a_restarted_node_runs_its_staged_jobs_and_deletes_unacknowledged_uploads(
+        footage: Path, tmp_path: Path) -> None:
+    from services.jobs import Job
+
+    store = MemoryStore()
+    runner, jobs, index = _runner(store, tmp_path)
+    uploads = tmp_path / "uploads"
+    acknowledged = Job(job_id="a" * 32, camera_id=CAMERA, start_ms=START_MS, label="in.mp4", node_id="node-a")
+    jobs.put(acknowledged)  # as a node killed after the acknowledgement left it
+    (uploads / f"{acknowledged.job_id}.staged").write_bytes(footage.read_bytes())
+    (uploads / f"{'b' * 32}.staged").write_bytes(b"staged, killed before its job record")
+    (uploads / "tmpx1y2.upload").write_bytes(b"a transfer cut off")
+    lost = Job(job_id="c" * 32, camera_id=CAMERA, start_ms=START_MS, label="gone.mp4", node_id="node-a")
+    jobs.put(lost)  # its staged upload is missing (the node's disk was replaced)
+    assert runner.resume() == 2
+    runner.stop()
+    assert jobs.get(acknowledged.job_id).state == "succeeded" and len(index) > 0  # type: ignore[union-attr]
+    assert jobs.get(lost.job_id).error == "staged upload lost"  # type: ignore[union-attr]
+    assert list(uploads.iterdir()) == []
