@@ -9,6 +9,11 @@ embedder-alone rates on the same frames; the ratio of pipeline to
 embedder-alone keyframe rates (goal ≥ 0.8); and how many live cameras of that
 kind one node sustains (real-time factor, with one keyframe per 2 s).
 
+The embedder pool is the node's (`VIGIL_RAY__EMBEDDERS`, `VIGIL_RAY__EMBED_BATCH`,
+recorded in the output): on 2 cores, two one-thread embedders fed batches of
+16 keep both cores busy where one two-thread embedder loses time whenever the
+other work takes a core.
+
 `--model NAME` runs it with an open_clip architecture instead of the bundled
 model, with random weights (no download: the compute, hence every rate here, is
 the same as with the pretrained weights), e.g. `--model ViT-B-32`, the size of
@@ -60,6 +65,7 @@ def run(seconds: int, tmp: Path, model: str | None) -> dict[str, Any]:
     with Vigil(load_settings(data_dir=tmp / "data", **overrides)) as node, BackgroundServer(node) as server, \
             ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as remote:
         token = node.tokens.create("bench", Role.ADMIN, [ALL_GROUPS])
+        results.update(embedders=node.settings.ray.embedders, embed_batch=node.settings.ray.embed_batch)
         node.pool.embed([next(iter_keyframes(videos["720p"], 0.0, 320)).rgb])  # warm-up
         warm_up = _harness.city_camera_footage(tmp / "warm-up.mp4", "640x360", 6, fps=25)
         remote.submit(_ingest, server.address, token, warm_up, "cam-warm-up", DAY).result()  # starts the day's writer

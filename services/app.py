@@ -103,7 +103,7 @@ class Vigil:
                                    quiet=True).start()
         # ingest reaches the serving version through `self.serving`, replaced whole by a model switch
         self.pipeline = IngestPipeline(self.store, self.serving, self.serving, self.serving.embed,
-                                       s.ingest, s.data_dir / "work", s.ray.embed_batch)
+                                       s.ingest, s.data_dir / "work", s.ray.embed_batch, s.ray.embedders)
         self.metrics = Metrics(vectors=lambda: len(self.index), backlog=self.jobs.backlog)
         if s.server.metrics_port is not None:
             self.metrics_port = self.metrics.serve(s.server.metrics_host, s.server.metrics_port)

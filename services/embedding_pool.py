@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Sequence
@@ -38,12 +39,18 @@ class EmbedderActor:
 
     def __init__(self, spec: ModelSpec, threads: int) -> None:
         self._embedder = ClipEmbedder(spec, threads=threads)
+        self._frames = 0
 
     def ready(self) -> int:
         return self._embedder.dim
 
     def embed(self, frames: list[np.ndarray]) -> np.ndarray:
-        return self._embedder.embed_images(frames)
+        vectors = self._embedder.embed_images(frames)
+        self._frames += len(frames)
+        return vectors
+
+    def frames_embedded(self) -> int:
+        return self._frames
 
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
@@ -53,11 +60,12 @@ class EmbedderActor:
 
 
 class EmbedderPool:
-    """A fixed set of embedder actors, fed round-robin with batches."""
+    """A fixed set of embedder actors, fed round-robin with batches (thread-safe)."""
 
     def __init__(self, spec: ModelSpec, settings: RaySettings) -> None:
         threads = max(1, (os.cpu_count() or 1) // settings.embedders)
         self._batch = settings.embed_batch
+        self._turns = itertools.count()  # round-robin across calls: ingest sends one batch per call
         self._actors = [EmbedderActor.options(name=f"vigil-embedder-{spec.model_id}-{i}",
                                               get_if_exists=True, scheduling_strategy="SPREAD"
                                               ).remote(spec, threads)
@@ -68,9 +76,13 @@ class EmbedderPool:
         """The Ray node each embedder actor runs on."""
         return ray.get([a.node_id.remote() for a in self._actors])
 
+    def frames_embedded(self) -> list[int]:
+        """Frames each embedder actor has embedded since it started (is the work spread?)."""
+        return ray.get([a.frames_embedded.remote() for a in self._actors])
+
     def embed(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """Embed frames in batches spread over the actors; order is preserved."""
         batches = [list(frames[i:i + self._batch]) for i in range(0, len(frames), self._batch)]
-        refs = [self._actors[i % len(self._actors)].embed.remote(b) for i, b in enumerate(batches)]
+        refs = [self._actors[next(self._turns) % len(self._actors)].embed.remote(b) for b in batches]
         parts = ray.get(refs)
         return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)

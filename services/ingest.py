@@ -15,6 +15,7 @@ import logging
 import shutil
 import tempfile
 import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -109,13 +110,13 @@ class IngestPipeline:
     """Stores a file's segments and indexes its keyframes, overlapping the stages.
 
     Three things run at once: ffmpeg segmenting + segment uploads (a thread),
-    keyframe decoding (the calling thread) and embedding (Ray actors, one batch
-    ahead of decoding). A batch's vectors are logged and added only after every
+    keyframe decoding (the calling thread) and embedding (Ray actors: `in_flight`
+    batches at once, one per embedder actor, ahead of decoding). A batch's vectors are logged and added only after every
     segment is committed, so no search hit points at footage that is not stored.
     """
 
-    def __init__(self, store: ObjectStore, index: FrameSink, journal: Journal,
-                 embed: EmbedFn, settings: IngestSettings, work_dir: Path, batch: int) -> None:
+    def __init__(self, store: ObjectStore, index: FrameSink, journal: Journal, embed: EmbedFn,
+                 settings: IngestSettings, work_dir: Path, batch: int, in_flight: int = 1) -> None:
         self._store = store
         self._recordings = Recordings(store)
         self._index = index
@@ -124,7 +125,8 @@ class IngestPipeline:
         self._settings = settings
         self._work_dir = work_dir
         self._batch = batch
-        self._embedding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-wait")
+        self._in_flight = in_flight
+        self._embedding = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="embed-wait")
         self._uploads = ThreadPoolExecutor(max_workers=THUMBNAIL_UPLOADS, thread_name_prefix="thumbs")
 
     def run(self, req: IngestRequest, report: ProgressFn, ready: ReadyFn = _always_ready) -> JobProgress:
@@ -166,7 +168,8 @@ class IngestPipeline:
 
     def _index_file(self, req: IngestRequest, manifests: Future[list[SegmentManifest]],
                     progress: _Progress, ready: ReadyFn) -> None:
-        """Decode batch n+1 while batch n is being embedded; index each batch when it is back."""
+        """Decode the next batch while `in_flight` batches are being embedded (one per embedder
+        actor); index each batch, in order, when it is back."""
         try:
             self._index_batches(req, manifests, progress, ready)
         except Exception:
@@ -176,7 +179,7 @@ class IngestPipeline:
 
     def _index_batches(self, req: IngestRequest, manifests: Future[list[SegmentManifest]],
                        progress: _Progress, ready: ReadyFn) -> None:
-        pending: _Batch | None = None
+        pending: deque[_Batch] = deque()  # embedding, `in_flight` at most (backpressure), in order
         keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width)
         for batch in _batched(keyframes, self._batch):
             fresh = [kf for kf in batch
@@ -184,13 +187,12 @@ class IngestPipeline:
             thumbnails = [self._uploads.submit(self._put_thumbnail, ready,
                                                keys.thumbnail_key(req.camera_id, req.start_ms + kf.offset_ms),
                                                kf.jpeg) for kf in fresh]
-            upcoming = _Batch(fresh, self._embedding.submit(self._embed_rgb, fresh), len(batch),
-                              thumbnails)
-            if pending is not None:
-                self._finish(req, pending, manifests.result(), progress, ready)
-            pending = upcoming
-        if pending is not None:
-            self._finish(req, pending, manifests.result(), progress, ready)
+            pending.append(_Batch(fresh, self._embedding.submit(self._embed_rgb, fresh), len(batch),
+                                  thumbnails))
+            while len(pending) > self._in_flight:
+                self._finish(req, pending.popleft(), manifests.result(), progress, ready)
+        while pending:
+            self._finish(req, pending.popleft(), manifests.result(), progress, ready)
 
     def _put_thumbnail(self, ready: ReadyFn, key: str, jpeg: bytes) -> None:
         ready()

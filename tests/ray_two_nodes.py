@@ -25,8 +25,13 @@ def main(model_dir: str) -> None:
         pool = EmbedderPool(ModelSpec(path=Path(model_dir)), RaySettings(embedders=2, embed_batch=4))
         frames = [np.full((64, 64, 3), i * 20, dtype=np.uint8) for i in range(12)]
         vectors = pool.embed(frames)
+        after_bulk = pool.frames_embedded()
+        for i in range(4):  # ingest sends one batch per call: the calls take turns too
+            pool.embed(frames[i * 3:i * 3 + 3])
+        per_call = [n - m for n, m in zip(pool.frames_embedded(), after_bulk, strict=True)]
         print(json.dumps({"nodes_in_cluster": len([n for n in ray.nodes() if n["Alive"]]),
-                          "actor_nodes": pool.nodes(), "vectors": list(vectors.shape)}))
+                          "actor_nodes": pool.nodes(), "vectors": list(vectors.shape),
+                          "frames_per_actor_bulk": after_bulk, "frames_per_actor_one_batch_calls": per_call}))
     finally:
         ray.shutdown()
         cluster.shutdown()

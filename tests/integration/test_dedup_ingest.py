@@ -84,3 +84,29 @@ def test_the_person_crossing_keeps_its_own_keyframes_and_is_found(ingested) -> N
 def test_reingesting_the_same_file_adds_nothing(ingested) -> None:
     _, index, first, again = ingested
     assert again.vectors == 0 and len(index) == first.vectors
+
+
+@pytest.mark.integration
+def test_several_batches_in_flight_index_exactly_what_one_at_a_time_does(
+        footage: Path, s3_endpoint: object, tmp_path: Path) -> None:
+    """Ingest keeps one batch in flight per embedder actor; the batches are still indexed in order."""
+    from indexing.embedder import ClipEmbedder, ModelSpec
+    from indexing.index_log import IndexLog
+    from indexing.vector_index import FrameIndex
+    from services.ingest import IngestPipeline, IngestRequest
+    from services.settings import IngestSettings
+    from storage.media import probe
+    from storage.s3 import S3ObjectStore
+
+    embedder = ClipEmbedder(ModelSpec(path=VIGIL_TINY_DIR))
+    store = S3ObjectStore(s3_endpoint)  # type: ignore[arg-type]
+    request = IngestRequest(CAMERA, START_MS, footage, probe(footage))
+    indexed = []
+    for in_flight in (1, 3):
+        index = FrameIndex(embedder.dim)
+        pipeline = IngestPipeline(store, index, IndexLog(store, f"in-flight-{in_flight}"), embedder.embed_images,
+                                  IngestSettings(segment_seconds=4.0), tmp_path / str(in_flight), batch=4,
+                                  in_flight=in_flight)
+        pipeline.run(request, lambda _: None)
+        indexed.append(list(index.records()))
+    assert len(indexed[0]) > 3 and indexed[0] == indexed[1]

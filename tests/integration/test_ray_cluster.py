@@ -18,3 +18,5 @@ def test_embedders_are_placed_on_both_nodes_of_a_two_node_cluster(random_model_d
     assert result["nodes_in_cluster"] == 2
     assert len(set(result["actor_nodes"])) == 2  # one embedder per node
     assert result["vectors"] == [12, 128]
+    assert result["frames_per_actor_bulk"] == [8, 4]  # batches of 4, round-robin
+    assert result["frames_per_actor_one_batch_calls"] == [6, 6]  # not every call to the first actor
