@@ -107,7 +107,8 @@ def retrieval(bundle: ClipBundle, frames: list[Keyframe], queries: list[Query],
 def speed(bundle: ClipBundle, threads: int = 2, batch: int = 32) -> dict[str, float]:
     """Images/s at `batch` and ms per single text query, on `threads` CPU threads."""
     torch.set_num_threads(threads)
-    pixels = torch.randn(batch, 3, 96, 96)
+    height, width = bundle.model.visual.image_size  # the model's input size
+    pixels = torch.randn(batch, 3, height, width)
     tokens = bundle.tokenizer(["a person carrying a bicycle at night"])
     for _ in range(2):
         bundle.model.encode_image(pixels)
