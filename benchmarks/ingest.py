@@ -4,10 +4,11 @@
 
 For 720p and 1080p H.264 (2 s GOP, city-camera bitrate): the whole pipeline
 over gRPC from a client in another process (upload → ffmpeg segmenting → S3 →
-keyframe decode → Ray embedders → index) as × real time, and per core; the keyframe-decode-alone and
-embedder-alone rates on the same frames; the ratio of pipeline to
-embedder-alone keyframe rates (goal ≥ 0.8); and how many live cameras of that
-kind one node sustains (real-time factor, with one keyframe per 2 s).
+keyframe decode → Ray embedders → index) as × real time, and per core; the
+keyframe-decode-alone and embedder-alone rates on the same frames; the ratio
+of pipeline to embedder-alone keyframe rates (goal ≥ 0.8); and how many live
+cameras of that kind one node sustains (real-time factor, with one keyframe
+per 2 s).
 
 The embedder pool is the node's (`VIGIL_RAY__EMBEDDERS`, `VIGIL_RAY__EMBED_BATCH`,
 recorded in the output): on 2 cores, two one-thread embedders fed batches of
