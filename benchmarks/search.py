@@ -47,9 +47,9 @@ from benchmarks import _harness
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.shards import DAY_MS
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
+from services import heap
 from services.api.client import VigilClient
 from services.api.server import BackgroundServer
-from services import heap
 from services.app import Vigil
 from services.audit import AuditLog
 from services.auth import ALL_GROUPS, Principal, Role, TokenStore

@@ -241,6 +241,7 @@ class VectorShard:
             return
         with _one_thread() if len(ids) < SMALL_BATCH else nullcontext():
             lists = self._index.quantizer.assign(x, 1).ravel().astype(np.int64)
+            _reserve_lists(self._index, lists)
             self._index.add_core(len(ids), faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(lists))
         self._list_of[ids] = lists
 
@@ -266,7 +267,6 @@ class VectorShard:
         with _one_thread() if tier is ShardTier.PQ else nullcontext():
             ivf.train(x[sample])
         self._index, self._trained_on, self.tier = ivf, len(ids), tier
-        _reserve_lists(ivf, ivf.quantizer.assign(x, 1).ravel())
         self._insert(ids, x)
 
     def _new_ivf(self, tier: ShardTier, nlist: int) -> faiss.IndexIVF:
@@ -292,11 +292,13 @@ def _reserve_lists(ivf: faiss.IndexIVF, lists: np.ndarray) -> None:
 
     Adding entry by entry grows each list's std::vector geometrically, which leaves
     ≈ 40 % unused capacity on average; growing an empty vector to size n and back
-    to 0 keeps capacity n, so the bulk add after a (re)train fills lists exactly.
+    to 0 keeps capacity n, so the bulk add after a (re)train fills lists exactly
+    (lists that already hold entries keep growing geometrically).
     """
     invlists = faiss.downcast_InvertedLists(ivf.invlists)
-    for list_no, count in enumerate(np.bincount(lists, minlength=ivf.nlist).tolist()):
-        if count and invlists.list_size(list_no) == 0:
+    targets, counts = np.unique(lists, return_counts=True)
+    for list_no, count in zip(targets.tolist(), counts.tolist(), strict=True):
+        if invlists.list_size(list_no) == 0:
             invlists.resize(list_no, count)
             invlists.resize(list_no, 0)
 

@@ -111,8 +111,9 @@ class IngestPipeline:
 
     Three things run at once: ffmpeg segmenting + segment uploads (a thread),
     keyframe decoding (the calling thread) and embedding (Ray actors: `in_flight`
-    batches at once, one per embedder actor, ahead of decoding). A batch's vectors are logged and added only after every
-    segment is committed, so no search hit points at footage that is not stored.
+    batches at once, one per embedder actor, ahead of decoding). A batch's vectors
+    are logged and added only after every segment is committed, so no search hit
+    points at footage that is not stored.
     """
 
     def __init__(self, store: ObjectStore, index: FrameSink, journal: Journal, embed: EmbedFn,
