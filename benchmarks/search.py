@@ -165,7 +165,7 @@ def _grpc(index: FrameIndex, services: _Services, journal_dir: Path) -> dict[str
     settings = Settings(auth={"rate_per_s": 1e6, "burst": 10**6})  # one client, as fast as it can
     tokens = TokenStore(services.store)
     node = _Node(settings, tokens, SearchEngine(services.embedder, index, settings.search),
-                 Metrics(vectors=lambda: len(index), backlog=lambda: 0), AuditLog(services.store, journal_dir),
+                 Metrics(vectors=lambda: len(index), backlog=lambda: 0), AuditLog(services.store, journal_dir, "bench"),
                  ModelSpec().model_id)
     token = tokens.create("bench", Role.VIEWER, [ALL_GROUPS])
     try:

@@ -91,7 +91,8 @@ class Vigil:
         self.recordings = Recordings(self.store)
         self.exporter = Exporter(self.store, s.data_dir / "work", s.ingest.media_timeout_s)
         self.tokens = TokenStore(self.store)
-        self.audit = AuditLog(self.store, s.data_dir / "audit-journal")
+        self.node_id = node_id(s.data_dir)
+        self.audit = AuditLog(self.store, s.data_dir / "audit-journal", self.node_id)
         if s.auth.enabled and (path := self.tokens.bootstrap_admin(s.data_dir)) is not None:
             logger.warning("no tokens in the bucket: created an admin token, saved to %s", path)
         self._groups_cache: tuple[float, dict[str, str]] = (0.0, {})
@@ -109,7 +110,7 @@ class Vigil:
             self.metrics_port = self.metrics.serve(s.server.metrics_host, s.server.metrics_port)
             logger.info("metrics on http://%s:%d/metrics", s.server.metrics_host, self.metrics_port)
         self.runner = JobRunner(self.store, self.jobs, self.pipeline, self._index_lock,
-                                self.upload_dir, node_id(s.data_dir), self.metrics)
+                                self.upload_dir, self.node_id, self.metrics)
         self.runner.resume()
         self.live = self._new_live()
         self.live.resume(self.cameras.list())

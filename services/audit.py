@@ -3,9 +3,10 @@
 Every search, clip view, playlist, export and admin change becomes one record
 with a sequence number and the hash of the previous record, so editing or
 deleting any record breaks the chain; `verify` walks the chain and reports
-the first broken link. In the bucket records live in `audit/{YYYY-MM-DD}/`:
+the first broken link. Each node keeps its own chain (front ends sharing a bucket
+would otherwise both write record 0), in `audit/{node}/{YYYY-MM-DD}/`:
 `{seq:012d}.json` holds one record, `{first:012d}-{last:012d}.jsonl` a run of
-consecutive records (one per line).
+consecutive records (one per line). `verify` checks every node's chain.
 
 A record is appended to a local journal and flushed to disk (fdatasync,
 ≈ 0.1 ms) before `append` returns, so it survives a kill -9 of the server that
@@ -51,8 +52,10 @@ def _digest(body: dict[str, Any]) -> str:
 class AuditLog:
     """The node's audit chain: durable on local disk at `append`, in the bucket shortly after."""
 
-    def __init__(self, store: ObjectStore, journal_dir: Path) -> None:
-        self._store = store
+    def __init__(self, store: ObjectStore, journal_dir: Path, node: str) -> None:
+        if not node or not node.replace("-", "").isalnum():
+            raise ValueError(f"audit node id must be letters, digits and dashes, got {node!r}")
+        self._store, self._node, self._folder = store, node, f"{PREFIX}{node}/"
         journal_dir.mkdir(parents=True, exist_ok=True)
         path = journal_dir / "audit.journal"
         self._seq, self._prev = self._tail()
@@ -71,8 +74,8 @@ class AuditLog:
     def append(self, caller: str, action: str, details: dict[str, Any]) -> None:
         """Record it durably (local journal, flushed to disk); it reaches the bucket shortly."""
         with self._lock:
-            body = {"seq": self._seq, "time": datetime.now(UTC).isoformat(), "caller": caller,
-                    "action": action, "details": details, "prev_hash": self._prev}
+            body = {"seq": self._seq, "node": self._node, "time": datetime.now(UTC).isoformat(),
+                    "caller": caller, "action": action, "details": details, "prev_hash": self._prev}
             record = {**body, "hash": _digest(body)}
             os.write(self._fd, _line(record))
             os.fdatasync(self._fd)
@@ -99,18 +102,18 @@ class AuditLog:
         os.close(self._fd)
 
     def verify(self) -> AuditCheck:
+        """Every node's chain in the bucket (after shipping this node's pending records)."""
         self.flush()
-        prev, count = GENESIS, 0
-        for seq, record in enumerate(self._records()):
-            body = {k: v for k, v in record.items() if k != "hash"}
-            if record.get("seq") != seq:
-                return AuditCheck(count, False, seq, f"record {seq} is missing or out of order")
-            if record.get("prev_hash") != prev:
-                return AuditCheck(count, False, seq, f"record {seq} does not follow record {seq - 1}")
-            if _digest(body) != record.get("hash"):
-                return AuditCheck(count, False, seq, f"record {seq} was altered")
-            prev, count = record["hash"], count + 1
-        return AuditCheck(count, True)
+        chains: dict[str, list[str]] = {}
+        for key in self._store.list(PREFIX):
+            chains.setdefault(key.key.rsplit("/", 2)[0] + "/", []).append(key.key)
+        total = 0
+        for folder in sorted(chains):
+            check = _verify_chain(self._records(folder), folder[len(PREFIX):].rstrip("/"))
+            total += check.records
+            if not check.ok:
+                return AuditCheck(total, False, check.first_broken_seq, check.reason)
+        return AuditCheck(total, True)
 
     def _ship(self) -> None:
         delay = 0.0
@@ -141,7 +144,7 @@ class AuditLog:
     def _put(self, run: list[dict[str, Any]]) -> None:
         """One object for a run of consecutive records."""
         first, last = run[0], run[-1]
-        folder = f"{PREFIX}{first['time'][:10]}/"
+        folder = f"{self._folder}{first['time'][:10]}/"
         if len(run) == 1:
             data, key = json.dumps(first, ensure_ascii=False).encode(), f"{folder}{first['seq']:012d}.json"
         else:
@@ -149,20 +152,35 @@ class AuditLog:
             key = f"{folder}{first['seq']:012d}-{last['seq']:012d}.jsonl"
         self._store.put_bytes(key, data, "application/json")
 
-    def _objects(self) -> list[str]:
-        """The trail's object keys in chain order (by their first sequence number)."""
-        return sorted((o.key for o in self._store.list(PREFIX)),
+    def _objects(self, folder: str) -> list[str]:
+        """A chain's object keys in chain order (by their first sequence number)."""
+        return sorted((o.key for o in self._store.list(folder)),
                       key=lambda k: k.rsplit("/", 1)[1].split(".")[0].split("-")[0])
 
-    def _records(self) -> list[dict[str, Any]]:
-        return [r for key in self._objects() for r in _parse(self._store.get_bytes(key))]
+    def _records(self, folder: str | None = None) -> list[dict[str, Any]]:
+        """A chain's records in order; this node's by default."""
+        return [r for key in self._objects(folder or self._folder) for r in _parse(self._store.get_bytes(key))]
 
     def _tail(self) -> tuple[int, str]:
-        keys = self._objects()
+        keys = self._objects(self._folder)
         if not keys:
             return 0, GENESIS
         last = _parse(self._store.get_bytes(keys[-1]))[-1]
         return last["seq"] + 1, last["hash"]
+
+
+def _verify_chain(records: list[dict[str, Any]], node: str) -> AuditCheck:
+    prev, who = GENESIS, f"node {node}: " if node else ""
+    for seq, record in enumerate(records):
+        body = {k: v for k, v in record.items() if k != "hash"}
+        if record.get("seq") != seq:
+            return AuditCheck(seq, False, seq, f"{who}record {seq} is missing or out of order")
+        if record.get("prev_hash") != prev:
+            return AuditCheck(seq, False, seq, f"{who}record {seq} does not follow record {seq - 1}")
+        if _digest(body) != record.get("hash"):
+            return AuditCheck(seq, False, seq, f"{who}record {seq} was altered")
+        prev = record["hash"]
+    return AuditCheck(len(records), True)
 
 
 def _line(record: dict[str, Any]) -> bytes:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from services.audit import AuditLog
 from tests.memory_store import Crash, MemoryStore
 
 
 def test_records_reach_the_bucket_in_order_and_the_chain_verifies(tmp_path: Path) -> None:
     store = MemoryStore()
-    audit = AuditLog(store, tmp_path)
+    audit = AuditLog(store, tmp_path, "node-a")
     for i in range(5):
         audit.append("officer-a", "search", {"text": f"xe đạp {i}"})
     assert audit.flush()
@@ -23,7 +25,7 @@ def test_records_reach_the_bucket_in_order_and_the_chain_verifies(tmp_path: Path
 
 def test_a_record_the_bucket_never_got_is_shipped_by_the_next_start(tmp_path: Path) -> None:
     store = MemoryStore()
-    first = AuditLog(store, tmp_path)
+    first = AuditLog(store, tmp_path, "node-a")
     first.append("officer-a", "search", {"text": "before the outage"})
     assert first.flush()
 
@@ -36,9 +38,34 @@ def test_a_record_the_bucket_never_got_is_shipped_by_the_next_start(tmp_path: Pa
     assert len(list(store.list("audit/"))) == 1
     # kill -9: `first` is never closed; the next start on the same disk finds the journal
     store.before_write = None
-    second = AuditLog(store, tmp_path)
+    second = AuditLog(store, tmp_path, "node-a")
     second.append("officer-b", "search", {"text": "after the restart"})
     check = second.verify()
     assert check.ok and check.records == 3
     texts = [r["details"]["text"] for r in second._records()]
     assert texts == ["before the outage", "người vác xe đạp", "after the restart"]
+
+
+def test_front_ends_sharing_a_bucket_keep_separate_chains_and_a_break_names_its_node(tmp_path: Path) -> None:
+    store = MemoryStore()
+    a = AuditLog(store, tmp_path / "a", "node-a")
+    b = AuditLog(store, tmp_path / "b", "node-b")
+    for i in range(3):
+        a.append("officer-a", "search", {"text": f"a {i}"})
+        b.append("officer-b", "search", {"text": f"b {i}"})
+    assert a.flush() and b.flush()
+    assert [r["seq"] for r in a._records()] == [0, 1, 2] == [r["seq"] for r in b._records()]
+    for node in (a, b):
+        check = node.verify()
+        assert check.ok and check.records == 6
+    key = next(o.key for o in store.list("audit/node-b/"))
+    store.put_bytes(key, store.get_bytes(key).replace(b"b 0", b"b X"), "application/json")
+    check = a.verify()
+    assert not check.ok and "node-b" in check.reason and check.first_broken_seq == 0
+    for node in (a, b):
+        node.close()
+
+
+def test_an_unsafe_node_id_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="node id"):
+        AuditLog(MemoryStore(), tmp_path, "../other")
