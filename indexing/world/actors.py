@@ -71,9 +71,10 @@ def draw_actor(pen: Pen, label: ActorLabel, pose: Pose, night: bool) -> None:
     hat = label.gender is Gender.WOMAN and rng.random() < 0.6
     kind, phase = label.kind, pose.phase
     if kind is ActorKind.PERSON:
-        stride = {Action.WALKING: 0.16, Action.RUNNING: 0.3}.get(label.action, 0.0)
-        lean = 0.07 if label.action is Action.RUNNING else 0.0
-        figures.person(pen, colour, pants, phase, stride, hat, lean=lean)
+        if label.action is Action.RUNNING:
+            figures.runner(pen, colour, pants, phase, hat)
+        else:
+            figures.person(pen, colour, pants, phase, 0.16 if label.action is Action.WALKING else 0.0, hat)
     elif kind is ActorKind.BICYCLE:
         _bicycle(pen, label.action, colour, person_rgb, pants, phase, hat, rng)
     elif kind is ActorKind.MOTORBIKE:

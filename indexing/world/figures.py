@@ -14,20 +14,37 @@ PANTS: tuple[RGB, ...] = ((42, 46, 72), (58, 58, 62), (30, 30, 34))
 
 
 def person(pen: Pen, shirt: RGB, pants: RGB, phase: float, stride: float,
-           hat: bool, arm_to: tuple[float, float] | None = None, lean: float = 0.0) -> None:
-    """A standing/walking/running adult, feet at the origin, 1 unit tall (envelope ±0.25 × 0..1.06)."""
+           hat: bool, arm_to: tuple[float, float] | None = None) -> None:
+    """A standing or walking adult, feet at the origin, 1 unit tall (envelope ±0.25 × 0..1.06)."""
     swing = math.sin(phase) * stride
     hip = (0.0, 0.48)
     for sign in (1, -1):
         pen.line([hip, (sign * swing, 0.03)], pants, 0.085)
-    shoulder = (lean, 0.8)
-    pen.poly([(-0.1, 0.47), (0.1, 0.47), (0.12 + lean, 0.83), (-0.12 + lean, 0.83)], shirt)
+    shoulder = (0.0, 0.8)
+    pen.poly([(-0.1, 0.47), (0.1, 0.47), (0.12, 0.83), (-0.12, 0.83)], shirt)
     if arm_to is None:
-        pen.line([shoulder, (lean - swing * 0.8, 0.52)], shirt, 0.06)
-        pen.line([shoulder, (lean + swing * 0.8, 0.52)], shirt, 0.06)
+        pen.line([shoulder, (-swing * 0.8, 0.52)], shirt, 0.06)
+        pen.line([shoulder, (swing * 0.8, 0.52)], shirt, 0.06)
     else:
         pen.line([shoulder, arm_to], shirt, 0.06)
-    _head(pen, lean, 0.9, hat)
+    _head(pen, 0.0, 0.9, hat)
+
+
+def runner(pen: Pen, shirt: RGB, pants: RGB, phase: float, hat: bool) -> None:
+    """A running adult: torso leant forward, elbows and knees bent, the back foot kicked up.
+
+    A walker's legs pass each other (and then look like someone standing); a runner's never
+    do, so the pose reads as running at every phase of the stride.
+    """
+    lean, hip, reach = 0.14, (0.0, 0.47), 0.75 + 0.25 * abs(math.sin(phase))
+    pen.line([hip, (-0.1 * reach, 0.24), (-0.24 * reach, 0.2)], pants, 0.085)  # trailing leg
+    pen.line([hip, (0.14 * reach, 0.29), (0.2 * reach, 0.04)], pants, 0.085)  # leading leg
+    shoulder = (lean, 0.79)
+    pen.poly([(-0.1, 0.46), (0.1, 0.46), (0.12 + lean, 0.82), (-0.12 + lean, 0.82)], shirt)
+    swing = 0.11 * math.cos(phase)
+    for elbow in ((lean - swing, 0.62), (lean + swing, 0.62)):  # forearms up, swinging
+        pen.line([shoulder, elbow, (elbow[0] + 0.1, elbow[1] + 0.08)], shirt, 0.06)
+    _head(pen, lean + 0.02, 0.89, hat)
 
 
 def _head(pen: Pen, u: float, v: float, hat: bool) -> None:

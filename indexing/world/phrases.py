@@ -130,6 +130,6 @@ def _actor_vi(label: ActorLabel, rng: random.Random) -> str:
     if k is ActorKind.SMOKE:
         return rng.choice(["khói bốc lên", "khói dày đặc", "khói"])
     if k is ActorKind.FIRE:
-        return rng.choice(["đám cháy có lửa và khói", "lửa đang cháy", "hỏa hoạn"])
+        return rng.choice(["đám cháy có lửa và khói", "lửa đang cháy", "hỏa hoạn", "đám cháy"])
     n = COUNT_VI[label.count]
     return rng.choice([f"{n} thùng rác chắn lối đi", "thùng rác chắn đường"])

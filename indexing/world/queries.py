@@ -23,7 +23,10 @@ class QueryKind(StrEnum):
 
 @dataclass(frozen=True)
 class Match:
-    """A predicate over one actor in a scene: every given constraint must hold."""
+    """A predicate over one actor in a scene: every given constraint holds, or one of `also` does.
+
+    `example` draws from the main constraints only; `also` widens what counts as relevant.
+    """
 
     kinds: frozenset[ActorKind]
     actions: frozenset[Action] = frozenset()
@@ -31,8 +34,11 @@ class Match:
     count: int | None = None
     cargo: bool | None = None
     lighting: Lighting | None = None
+    also: tuple[Match, ...] = ()
 
     def __call__(self, scene: SceneLabel, label: ActorLabel) -> bool:
+        if any(other(scene, label) for other in self.also):
+            return True
         return (label.kind in self.kinds
                 and (not self.actions or label.action in self.actions)
                 and (self.colour is None or label.colour is self.colour)
@@ -108,7 +114,10 @@ _SPECS: tuple[tuple[str, str, QueryKind, Match], ...] = (
     ("a motorbike in the rain", "xe máy khi trời mưa", QueryKind.LIGHTING,
      Match(frozenset({K.MOTORBIKE}), lighting=Lighting.RAIN)),
     ("a person walking during the day", "người đi bộ vào ban ngày", QueryKind.LIGHTING,
-     Match(frozenset({K.PERSON}), frozenset({Action.WALKING}), lighting=Lighting.DAY)),
+     Match(frozenset({K.PERSON}), frozenset({Action.WALKING}), lighting=Lighting.DAY,
+           # someone pushing or carrying a bicycle walks too (the captions say "walking a bicycle")
+           also=(Match(frozenset({K.BICYCLE}), frozenset({Action.PUSHED, Action.CARRIED}),
+                       lighting=Lighting.DAY),))),
 )
 
 
