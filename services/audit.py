@@ -104,12 +104,13 @@ class AuditLog:
     def verify(self) -> AuditCheck:
         """Every node's chain in the bucket (after shipping this node's pending records)."""
         self.flush()
-        chains: dict[str, list[str]] = {}
-        for key in self._store.list(PREFIX):
-            chains.setdefault(key.key.rsplit("/", 2)[0] + "/", []).append(key.key)
+        chains: dict[str, list[str]] = {}  # node id ("" for a trail written before per-node chains)
+        for obj in self._store.list(PREFIX):
+            chains.setdefault(obj.key[len(PREFIX):].rsplit("/", 2)[0] if obj.key.count("/") > 2 else "",
+                              []).append(obj.key)
         total = 0
-        for folder in sorted(chains):
-            check = _verify_chain(self._records(folder), folder[len(PREFIX):].rstrip("/"))
+        for node in sorted(chains):
+            check = _verify_chain(self._read(chains[node]), node)
             total += check.records
             if not check.ok:
                 return AuditCheck(total, False, check.first_broken_seq, check.reason)
@@ -152,21 +153,28 @@ class AuditLog:
             key = f"{folder}{first['seq']:012d}-{last['seq']:012d}.jsonl"
         self._store.put_bytes(key, data, "application/json")
 
-    def _objects(self, folder: str) -> list[str]:
-        """A chain's object keys in chain order (by their first sequence number)."""
-        return sorted((o.key for o in self._store.list(folder)),
-                      key=lambda k: k.rsplit("/", 1)[1].split(".")[0].split("-")[0])
+    def _objects(self) -> list[str]:
+        """This node's object keys in chain order."""
+        return _in_chain_order([o.key for o in self._store.list(self._folder)])
 
-    def _records(self, folder: str | None = None) -> list[dict[str, Any]]:
-        """A chain's records in order; this node's by default."""
-        return [r for key in self._objects(folder or self._folder) for r in _parse(self._store.get_bytes(key))]
+    def _records(self) -> list[dict[str, Any]]:
+        """This node's records in order."""
+        return self._read(self._objects())
+
+    def _read(self, keys: list[str]) -> list[dict[str, Any]]:
+        return [r for key in _in_chain_order(keys) for r in _parse(self._store.get_bytes(key))]
 
     def _tail(self) -> tuple[int, str]:
-        keys = self._objects(self._folder)
+        keys = self._objects()
         if not keys:
             return 0, GENESIS
         last = _parse(self._store.get_bytes(keys[-1]))[-1]
         return last["seq"] + 1, last["hash"]
+
+
+def _in_chain_order(keys: list[str]) -> list[str]:
+    """Object keys sorted by their first sequence number."""
+    return sorted(keys, key=lambda k: k.rsplit("/", 1)[1].split(".")[0].split("-")[0])
 
 
 def _verify_chain(records: list[dict[str, Any]], node: str) -> AuditCheck:

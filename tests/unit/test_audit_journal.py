@@ -66,6 +66,22 @@ def test_front_ends_sharing_a_bucket_keep_separate_chains_and_a_break_names_its_
         node.close()
 
 
+def test_a_trail_written_before_per_node_chains_still_verifies(tmp_path: Path) -> None:
+    store = MemoryStore()
+    old = AuditLog(store, tmp_path / "old", "node-a")
+    old.append("officer-a", "search", {"text": "xe đạp"})
+    assert old.flush()
+    old.close()
+    for obj in list(store.list("audit/node-a/")):  # the layout of earlier versions: audit/{date}/
+        store.put_bytes(obj.key.replace("node-a/", ""), store.get_bytes(obj.key), "application/json")
+        store.delete([obj.key])
+    new = AuditLog(store, tmp_path / "new", "node-b")
+    new.append("officer-b", "search", {"text": "người vác xe đạp"})
+    check = new.verify()
+    assert check.ok and check.records == 2
+    new.close()
+
+
 def test_an_unsafe_node_id_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="node id"):
         AuditLog(MemoryStore(), tmp_path, "../other")
