@@ -25,7 +25,8 @@ class QueryResult:
     relevant: list[bool]  # per hit: overlaps the scripted incident
 
 
-def contact_sheet(results: list[QueryResult], path: Path, per_row: int = 3) -> None:
+def contact_sheet(results: list[QueryResult], path: Path) -> None:
+    per_row = max((len(r.hits) for r in results), default=1)
     sheet = Image.new("RGB", (LABEL_W + per_row * (THUMB_W + 10), ROW_H * len(results) + 10), "white")
     draw = ImageDraw.Draw(sheet)
     font = _font()
