@@ -104,13 +104,12 @@ class AuditLog:
     def verify(self) -> AuditCheck:
         """Every node's chain in the bucket (after shipping this node's pending records)."""
         self.flush()
-        chains: dict[str, list[str]] = {}  # node id ("" for a trail written before per-node chains)
+        chains: dict[str, list[str]] = {}
         for obj in self._store.list(PREFIX):
-            chains.setdefault(obj.key[len(PREFIX):].rsplit("/", 2)[0] if obj.key.count("/") > 2 else "",
-                              []).append(obj.key)
+            chains.setdefault(_node_of(obj.key), []).append(obj.key)
         total = 0
         for node in sorted(chains):
-            check = _verify_chain(self._read(chains[node]), node)
+            check = _verify_chain(self._read(_in_chain_order(chains[node])), node)
             total += check.records
             if not check.ok:
                 return AuditCheck(total, False, check.first_broken_seq, check.reason)
@@ -162,7 +161,8 @@ class AuditLog:
         return self._read(self._objects())
 
     def _read(self, keys: list[str]) -> list[dict[str, Any]]:
-        return [r for key in _in_chain_order(keys) for r in _parse(self._store.get_bytes(key))]
+        """The records of these objects, in the order given."""
+        return [r for key in keys for r in _parse(self._store.get_bytes(key))]
 
     def _tail(self) -> tuple[int, str]:
         keys = self._objects()
@@ -170,6 +170,12 @@ class AuditLog:
             return 0, GENESIS
         last = _parse(self._store.get_bytes(keys[-1]))[-1]
         return last["seq"] + 1, last["hash"]
+
+
+def _node_of(key: str) -> str:
+    """The node whose chain holds `key` ("" for a trail written before per-node chains)."""
+    parts = key[len(PREFIX):].split("/")  # [node,] date, object
+    return parts[0] if len(parts) == 3 else ""
 
 
 def _in_chain_order(keys: list[str]) -> list[str]:
