@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
 from indexing.world.actors import Pose, bbox
 from indexing.world.holdout import TRAIN_LAYOUTS, is_heldout_combo
@@ -68,8 +69,12 @@ def _overlap(a: BBox, b: BBox) -> float:
 
 def sample_scene(rng: random.Random, layouts: tuple[Layout, ...] = TRAIN_LAYOUTS,
                  allow_heldout_combos: bool = False,
-                 aspect: float = 16 / 9) -> tuple[SceneLabel, tuple[Placement, ...]]:
-    """A scene with 0–2 actors that barely occlude each other (at most one incident)."""
+                 aspect: float = 16 / 9, kind_weights: Mapping[ActorKind, float] = KIND_WEIGHTS
+                 ) -> tuple[SceneLabel, tuple[Placement, ...]]:
+    """A scene with 0–2 actors that barely occlude each other (at most one incident).
+
+    `kind_weights` (relative, unnormalised) says how often each kind of actor is drawn.
+    """
     lighting = rng.choices(list(LIGHTING_WEIGHTS), list(LIGHTING_WEIGHTS.values()))[0]
     scene = SceneLabel(layout=rng.choice(layouts), lighting=lighting)
     wanted = rng.choices([0, 1, 2], [EMPTY_SHARE, 0.55, 0.45 - EMPTY_SHARE])[0]
@@ -78,7 +83,7 @@ def sample_scene(rng: random.Random, layouts: tuple[Layout, ...] = TRAIN_LAYOUTS
     for attempt in range(wanted * 8):
         if len(placed) == wanted:
             break
-        kind = rng.choices(list(KIND_WEIGHTS), list(KIND_WEIGHTS.values()))[0]
+        kind = rng.choices(list(kind_weights), list(kind_weights.values()))[0]
         label = sample_label(rng, kind)
         if kind in INCIDENT_KINDS and any(p.label.kind in INCIDENT_KINDS for p in placed):
             continue

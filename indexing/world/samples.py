@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,9 +14,9 @@ from indexing.world.degrade import apply_grain, compress, grain_layer
 from indexing.world.holdout import TRAIN_LAYOUTS
 from indexing.world.layouts import paint_background
 from indexing.world.render import draw_frame, truth_of
-from indexing.world.sampler import sample_scene
+from indexing.world.sampler import KIND_WEIGHTS, sample_scene
 from indexing.world.scramble import scrambled_background
-from indexing.world.truth import FrameTruth, Layout
+from indexing.world.truth import ActorKind, FrameTruth, Layout
 from indexing.world.twins import twin as make_twin
 
 SAMPLE_WIDTH, SAMPLE_HEIGHT = 256, 144
@@ -32,15 +33,18 @@ class Sample:
 def render_sample(seed: int, layouts: tuple[Layout, ...] = TRAIN_LAYOUTS,
                   allow_heldout_combos: bool = False, width: int = SAMPLE_WIDTH,
                   height: int = SAMPLE_HEIGHT, scramble: float = 0.0,
-                  twin: bool = False) -> Sample:
+                  twin: bool = False, kind_weights: Mapping[ActorKind, float] = KIND_WEIGHTS
+                  ) -> Sample:
     """A deterministic function of its arguments: the same seed gives the same pixels and words.
 
     With probability `scramble` the layout's background is replaced by a scrambled one
     (and the caption names no place). `twin=True` renders the same sample with one attribute
     changed (`indexing.world.twins`): same background, poses, noise and phrasing.
+    `kind_weights` says how often each kind of actor is drawn (`sampler.sample_scene`).
     """
     rng = random.Random(seed)
-    scene, placements = sample_scene(rng, layouts, allow_heldout_combos, aspect=width / height)
+    scene, placements = sample_scene(rng, layouts, allow_heldout_combos, aspect=width / height,
+                                     kind_weights=kind_weights)
     if twin:
         scene, placements = make_twin(scene, placements, random.Random(seed ^ 0x7F1A))
     scrambled = scramble > 0 and rng.random() < scramble

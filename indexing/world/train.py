@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,7 +23,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from indexing.clip_model import ClipBundle, clip_loss, encode_text, load_weights, new_clip, save_clip
 from indexing.models.configs import IMAGE_SIZE, vigil_tiny_model_cfg, vigil_tiny_preprocess_cfg
+from indexing.world.sampler import KIND_WEIGHTS
 from indexing.world.samples import render_sample
+from indexing.world.truth import ActorKind
 
 logger = logging.getLogger(__name__)
 TRAIN_STATE = "train_state.json"
@@ -48,6 +50,7 @@ class TrainConfig:
     twins: bool = False  # every odd item is the twin (hard negative) of the item before it
     both_languages: bool = False  # every step learns from both captions (else EN/VI alternate)
     image_size: int = IMAGE_SIZE  # a different size than --init's interpolates its position grid
+    kind_weights: dict[ActorKind, float] = field(default_factory=lambda: dict(KIND_WEIGHTS))
 
 
 class WorldPairs(Dataset):
@@ -57,9 +60,11 @@ class WorldPairs(Dataset):
     """
 
     def __init__(self, seed: int, batch_size: int, steps: int, scramble: float,
-                 preprocess: Callable, tokenizer: Callable, twins: bool = False) -> None:
+                 preprocess: Callable, tokenizer: Callable, twins: bool = False,
+                 kind_weights: dict[ActorKind, float] = KIND_WEIGHTS) -> None:
         self.seed, self.batch_size, self.steps, self.scramble = seed, batch_size, steps, scramble
         self.preprocess, self.tokenizer, self.twins = preprocess, tokenizer, twins
+        self.kind_weights = kind_weights
 
     def __len__(self) -> int:
         return self.batch_size * self.steps
@@ -67,7 +72,7 @@ class WorldPairs(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         is_twin = self.twins and index % 2 == 1
         sample = render_sample(self.seed * 1_000_000_007 + index - int(is_twin),
-                               scramble=self.scramble, twin=is_twin)
+                               scramble=self.scramble, twin=is_twin, kind_weights=self.kind_weights)
         tokens = self.tokenizer([sample.caption_en, sample.caption_vi])
         return self.preprocess(sample.image), tokens[0], tokens[1]
 
@@ -107,7 +112,7 @@ def train(cfg: TrainConfig) -> ClipBundle:
         optimizer.load_state_dict(state["optimizer"])
         start = int(state["step"])
     data = WorldPairs(cfg.seed, cfg.batch_size, cfg.steps, cfg.scramble, bundle.preprocess,
-                      bundle.tokenizer, cfg.twins)
+                      bundle.tokenizer, cfg.twins, cfg.kind_weights)
     last = min(cfg.steps, cfg.stop_after or cfg.steps)
     indices = range(start * cfg.batch_size, last * cfg.batch_size)
     loader = DataLoader(torch.utils.data.Subset(data, indices), batch_size=cfg.batch_size,
@@ -149,6 +154,18 @@ def _checkpoint(bundle: ClipBundle, optimizer: torch.optim.Optimizer, cfg: Train
     logger.info("checkpoint at step %d -> %s", step, cfg.out)
 
 
+def _kind_weight(text: str) -> tuple[ActorKind, float]:
+    kind, _, weight = text.partition("=")
+    try:
+        pair = ActorKind(kind), float(weight)
+    except ValueError:
+        pair = None
+    if pair is None or not (math.isfinite(pair[1]) and pair[1] >= 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected KIND=WEIGHT, WEIGHT >= 0, KIND one of {', '.join(k.value for k in KIND_WEIGHTS)}")
+    return pair
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
@@ -174,14 +191,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="learn from the English and the Vietnamese caption at every step")
     parser.add_argument("--image-size", type=int, default=IMAGE_SIZE,
                         help="input side in pixels (from --init, the position grid is interpolated)")
+    parser.add_argument("--kind-weight", action="append", default=[], type=_kind_weight,
+                        metavar="KIND=WEIGHT",
+                        help="how often a kind of actor is drawn, relative to the world's weights "
+                             f"({', '.join(f'{k.value}={w}' for k, w in KIND_WEIGHTS.items())}); repeatable")
     args = parser.parse_args(argv)
+    kind_weights = dict(KIND_WEIGHTS) | dict(args.kind_weight)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(TrainConfig(seed=args.seed, steps=args.steps, out=args.out, batch_size=args.batch_size,
                       lr=args.lr, warmup=args.warmup, save_every=args.save_every,
                       workers=args.workers, threads=args.threads, resume=args.resume,
                       init=args.init, stop_after=args.stop_after, scramble=args.scramble,
                       twins=args.twins, both_languages=args.both_languages,
-                      image_size=args.image_size))
+                      image_size=args.image_size, kind_weights=kind_weights))
 
 
 if __name__ == "__main__":

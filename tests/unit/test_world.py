@@ -18,7 +18,7 @@ from indexing.world.samples import render_sample
 from indexing.world.scenario import (INCIDENT_CAMERA, SECOND_CAMERA, THIEF_ID, demo_scenario,
                                      heldout_queries, heldout_scenarios)
 from indexing.world.timeline import frame_truth, timeline
-from indexing.world.truth import Action, Layout
+from indexing.world.truth import Action, ActorKind, Layout
 
 VI_MARKS = set("àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ")
 
@@ -108,6 +108,20 @@ def test_training_never_sees_heldout_layouts_or_compositions() -> None:
         assert scene.layout in TRAIN_LAYOUTS
         assert not any(is_heldout_combo(p.label, scene.lighting) for p in placements)
 
+
+
+@pytest.mark.unit
+def test_kind_weights_choose_which_actors_training_draws() -> None:
+    from indexing.world.sampler import KIND_WEIGHTS
+    from indexing.world.train import main
+
+    people_only = {kind: 0.0 for kind in KIND_WEIGHTS} | {ActorKind.PERSON: 1.0}
+    rng = random.Random(2)
+    kinds = {p.label.kind for _ in range(300) for p in sample_scene(rng, kind_weights=people_only)[1]}
+    assert kinds == {ActorKind.PERSON}
+    for bad in ("person=-1", "person=inf", "unicorn=1", "person"):
+        with pytest.raises(SystemExit):
+            main(["--steps", "1", "--out", "/nonexistent", "--kind-weight", bad])
 
 @pytest.mark.unit
 def test_a_twin_differs_in_exactly_one_thing_and_stays_in_training_data() -> None:
