@@ -200,3 +200,26 @@ def test_rendered_video_has_a_keyframe_every_two_seconds(tmp_path: Path) -> None
         frames = [(f.key_frame, float(f.pts * stream.time_base)) for f in container.decode(stream)]
     assert len(frames) == 60
     assert [t for key, t in frames if key] == pytest.approx([0.0, 2.0, 4.0])
+
+
+@pytest.mark.unit
+def test_averaged_model_is_the_mean_of_its_inputs(tmp_path: Path) -> None:
+    import torch
+
+    from indexing.clip_model import load_clip, new_clip, save_clip
+    from indexing.world.average import average
+    from tests.conftest import TINY_CFG
+
+    folders = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        folders.append(tmp_path / f"m{seed}")
+        save_clip(new_clip(TINY_CFG, {"size": 64, "resize_mode": "squash"}), folders[-1])
+    average(folders, [3.0, 1.0], tmp_path / "avg")
+    a, b, avg = (load_clip(f).model.state_dict() for f in (*folders, tmp_path / "avg"))
+    key = "visual.proj"
+    assert torch.allclose(avg[key], 0.75 * a[key] + 0.25 * b[key], atol=1e-3)
+    other = TINY_CFG | {"embed_dim": TINY_CFG["embed_dim"] * 2}
+    save_clip(new_clip(other, {"size": 64, "resize_mode": "squash"}), tmp_path / "other")
+    with pytest.raises(ValueError, match="architecture"):
+        average([folders[0], tmp_path / "other"], [1.0, 1.0], tmp_path / "bad")
