@@ -32,11 +32,11 @@ def average(folders: list[Path], weights: list[float], out: Path) -> None:
     states = [b.model.state_dict() for b in bundles]
     mean = {key: sum(w / total * s[key].float() for w, s in zip(weights, states, strict=True))
             for key in states[0]}
-    bundles[0].model.load_state_dict(mean)
-    save_clip(bundles[0], out, fp16=True)
     sources = [{"folder": str(folder), "weight": w,
                 "sha256": hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()}
-               for folder, w in zip(folders, weights, strict=True)]
+               for folder, w in zip(folders, weights, strict=True)]  # before `out` may replace one
+    bundles[0].model.load_state_dict(mean)
+    save_clip(bundles[0], out, fp16=True)
     (out / SOURCES_FILE).write_text(json.dumps(sources, indent=2) + "\n", encoding="utf-8")
 
 
