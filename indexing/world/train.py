@@ -146,7 +146,8 @@ def _checkpoint(bundle: ClipBundle, optimizer: torch.optim.Optimizer, cfg: Train
                 step: int, ema_loss: float | None, seconds: float) -> None:
     save_clip(bundle, cfg.out, fp16=True)
     state = {"seed": cfg.seed, "step": step, "steps": cfg.steps, "batch_size": cfg.batch_size,
-             "lr": cfg.lr, "ema_loss": ema_loss, "seconds": round(seconds, 1)}
+             "lr": cfg.lr, "kind_weights": {k.value: w for k, w in cfg.kind_weights.items()},
+             "ema_loss": ema_loss, "seconds": round(seconds, 1)}
     (cfg.out / TRAIN_STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     if cfg.resume is not None:
         torch.save({"model": bundle.model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -161,8 +162,8 @@ def _kind_weight(text: str) -> tuple[ActorKind, float]:
     except ValueError:
         pair = None
     if pair is None or not (math.isfinite(pair[1]) and pair[1] >= 0):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected KIND=WEIGHT, WEIGHT >= 0, KIND one of {', '.join(k.value for k in KIND_WEIGHTS)}")
+        kinds = ", ".join(k.value for k in KIND_WEIGHTS)
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KIND=WEIGHT, WEIGHT >= 0, KIND one of {kinds}")
     return pair
 
 
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> None:
                              f"({', '.join(f'{k.value}={w}' for k, w in KIND_WEIGHTS.items())}); repeatable")
     args = parser.parse_args(argv)
     kind_weights = dict(KIND_WEIGHTS) | dict(args.kind_weight)
+    if not sum(kind_weights.values()) > 0:
+        parser.error("--kind-weight: at least one kind of actor needs a weight above 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(TrainConfig(seed=args.seed, steps=args.steps, out=args.out, batch_size=args.batch_size,
                       lr=args.lr, warmup=args.warmup, save_every=args.save_every,

@@ -122,6 +122,8 @@ def test_kind_weights_choose_which_actors_training_draws() -> None:
     for bad in ("person=-1", "person=inf", "unicorn=1", "person"):
         with pytest.raises(SystemExit):
             main(["--steps", "1", "--out", "/nonexistent", "--kind-weight", bad])
+    with pytest.raises(SystemExit):
+        main(["--steps", "1", "--out", "/nonexistent", *[f"--kind-weight={k.value}=0" for k in KIND_WEIGHTS]])
 
 @pytest.mark.unit
 def test_a_twin_differs_in_exactly_one_thing_and_stays_in_training_data() -> None:
