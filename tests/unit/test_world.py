@@ -109,7 +109,6 @@ def test_training_never_sees_heldout_layouts_or_compositions() -> None:
         assert not any(is_heldout_combo(p.label, scene.lighting) for p in placements)
 
 
-
 @pytest.mark.unit
 def test_kind_weights_choose_which_actors_training_draws() -> None:
     from indexing.world.sampler import KIND_WEIGHTS
@@ -124,6 +123,7 @@ def test_kind_weights_choose_which_actors_training_draws() -> None:
             main(["--steps", "1", "--out", "/nonexistent", "--kind-weight", bad])
     with pytest.raises(SystemExit):
         main(["--steps", "1", "--out", "/nonexistent", *[f"--kind-weight={k.value}=0" for k in KIND_WEIGHTS]])
+
 
 @pytest.mark.unit
 def test_a_twin_differs_in_exactly_one_thing_and_stays_in_training_data() -> None:
