@@ -1,30 +1,45 @@
-"""The append-only audit trail in the bucket, hash-chained.
+"""The append-only audit trail in the bucket: an HMAC chain per node, anchored on the node.
 
-Every search, clip view, playlist, export and admin change becomes one record
-with a sequence number and the hash of the previous record, so editing or
-deleting any record breaks the chain; `verify` walks the chain and reports
-the first broken link. Each node keeps its own chain (front ends sharing a bucket
-would otherwise both write record 0), in `audit/{node}/{YYYY-MM-DD}/`:
-`{seq:012d}.json` holds one record, `{first:012d}-{last:012d}.jsonl` a run of
-consecutive records (one per line). `verify` checks every node's chain.
+Every RPC (see `services.api.access`) and every system event (a scheduled
+retention sweep, ...) becomes one record with a sequence number and the MAC of
+the previous record. The MAC is HMAC-SHA256 under a key that is not in the
+bucket (setting `audit.key`, shared by front ends that share a trail, or else
+`{data_dir}/audit-key`, generated on the first start, mode 600), so whoever can
+write the bucket can delete or edit records but cannot re-chain them. Each node
+keeps its own chain (front ends sharing a bucket would otherwise both write
+record 0), in `audit/{node}/{YYYY-MM-DD}/`: `{seq:012d}.json` holds one record,
+`{first:012d}-{last:012d}.jsonl` a run of consecutive records (one per line).
+
+The chain's head (node, seq, hash, time) is anchored outside the bucket, in
+`{data_dir}/audit-anchor.json` (mode 600, replaced atomically and flushed),
+after every run of records reaches the bucket; `head()` returns it for
+external notarisation. `verify` checks every node's chain it holds the key of,
+and this node's chain against its anchor (and a notarised head when given): a
+rewritten record, a deleted one and a truncated tail are all reported.
+Records written before keyed chains (no `key_id`) are checked with the plain
+SHA-256 of earlier versions, and only before a chain's first keyed record:
+that record's MAC covers their last hash, so they cannot be rewritten either,
+while an unkeyed record after a keyed one is reported as a rewrite.
 
 A record is appended to a local journal and flushed to disk (fdatasync,
 ≈ 0.1 ms) before `append` returns, so it survives a kill -9 of the server that
 answered. A background thread ships records to the bucket in order, a run of
 them per PUT at most every `SHIP_EVERY_S`; a starting node first ships what
-its journal holds beyond the bucket's last record. A PUT per search on the
-answer's path cost 3-5 ms of the ≈ 7 ms a cached search took end to end.
+its journal holds beyond the bucket's last record, and continues after its
+anchor if the bucket's chain ends before it (the gap stays visible to verify).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
+import secrets
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +50,29 @@ logger = logging.getLogger(__name__)
 SHIP_EVERY_S = 0.25  # records reach the bucket within about this (one PUT per run of records)
 GENESIS = "0" * 64
 PREFIX = "audit/"
+KEY_FILE = "audit-key"
+ANCHOR_FILE = "audit-anchor.json"
+MIN_KEY_CHARS = 32
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    """The last record of a node's chain: what `vigil audit head` prints for notarisation."""
+    node: str
+    seq: int
+    hash: str
+    time: str
+
+
+@dataclass(frozen=True)
+class RpcCall:
+    """The RPC a record is about: method, gRPC status name, token id, caller's role, peer, ids."""
+    rpc: str
+    outcome: str
+    token_id: str  # the token's SHA-256 (`vigil token revoke` takes it); "none" or "unknown"
+    role: str
+    peer: str
+    request: dict[str, Any]  # identifiers the request named (camera_id, job_id, ...), never secrets
 
 
 @dataclass(frozen=True)
@@ -43,26 +81,70 @@ class AuditCheck:
     ok: bool
     first_broken_seq: int | None = None
     reason: str = ""
+    unverified_nodes: tuple[str, ...] = ()  # chains keyed with a key this node does not hold
+    head: AuditHead | None = None  # this node's anchored head, as checked
 
 
-def _digest(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+def load_key(path: Path, configured: str | None = None) -> bytes:
+    """The HMAC key: `configured` (setting audit.key) or the key file, created on first use (600)."""
+    if configured is not None:
+        if len(configured) < MIN_KEY_CHARS:
+            raise ValueError(f"audit.key has {len(configured)} characters; use at least "
+                             f"{MIN_KEY_CHARS} random ones (e.g. `openssl rand -hex 32`)")
+        return configured.encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    key = path.read_text().strip()
+    if len(key) < MIN_KEY_CHARS:
+        raise ValueError(f"{path} holds no audit key ({len(key)} characters); restore it from a "
+                         "backup, or remove it to start a new key (earlier records stay unverifiable)")
+    return key.encode()
+
+
+def key_id(key: bytes) -> str:
+    """A public name of the key (not the key): which key a record was chained with."""
+    return hmac.new(key, b"vigil audit key id", hashlib.sha256).hexdigest()[:16]
+
+
+def _canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, ensure_ascii=False).encode()
+
+
+def _digest(body: dict[str, Any], key: bytes | None = None) -> str:
+    """HMAC-SHA256 of a keyed record; the plain SHA-256 of an unkeyed one (earlier versions)."""
+    if key is None:
+        return hashlib.sha256(_canonical(body)).hexdigest()
+    return hmac.new(key, _canonical(body), hashlib.sha256).hexdigest()
 
 
 class AuditLog:
     """The node's audit chain: durable on local disk at `append`, in the bucket shortly after."""
 
-    def __init__(self, store: ObjectStore, journal_dir: Path, node: str) -> None:
+    def __init__(self, store: ObjectStore, journal_dir: Path, node: str, *, key: bytes | None = None,
+                 anchor: Path | None = None) -> None:
+        """`key` defaults to the key file in `journal_dir`, `anchor` to the anchor file there."""
         if not node or not node.replace("-", "").isalnum():
             raise ValueError(f"audit node id must be letters, digits and dashes, got {node!r}")
         self._store, self._node, self._folder = store, node, f"{PREFIX}{node}/"
         journal_dir.mkdir(parents=True, exist_ok=True)
+        self._key = key if key is not None else load_key(journal_dir / KEY_FILE)
+        self._key_id = key_id(self._key)
+        self._anchor = anchor if anchor is not None else journal_dir / ANCHOR_FILE
         path = journal_dir / "audit.journal"
         self._seq, self._prev = self._tail()
         unshipped = [r for r in _journal(path) if r["seq"] >= self._seq]  # acknowledged, not shipped
         if unshipped:
             self._put(unshipped)
             self._seq, self._prev = unshipped[-1]["seq"] + 1, unshipped[-1]["hash"]
+            self._write_anchor(unshipped[-1])
+        self._resume_after_anchor()
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
         self._pending: deque[dict[str, Any]] = deque()
         self._lock = threading.Lock()
@@ -71,12 +153,18 @@ class AuditLog:
         self._shipper = threading.Thread(target=self._ship, name="audit-ship", daemon=True)
         self._shipper.start()
 
-    def append(self, caller: str, action: str, details: dict[str, Any]) -> None:
-        """Record it durably (local journal, flushed to disk); it reaches the bucket shortly."""
+    def append(self, caller: str, action: str, details: dict[str, Any], *,
+               call: RpcCall | None = None) -> None:
+        """Record it durably (local journal, flushed to disk); it reaches the bucket shortly.
+
+        `caller` is who acted ("system:retention" for the node itself); `call` the RPC, if any.
+        """
         with self._lock:
             body = {"seq": self._seq, "node": self._node, "time": datetime.now(UTC).isoformat(),
-                    "caller": caller, "action": action, "details": details, "prev_hash": self._prev}
-            record = {**body, "hash": _digest(body)}
+                    "caller": caller, "action": action, "details": details,
+                    **(asdict(call) if call is not None else {}),
+                    "key_id": self._key_id, "prev_hash": self._prev}
+            record = {**body, "hash": _digest(body, self._key)}
             os.write(self._fd, _line(record))
             os.fdatasync(self._fd)
             self._pending.append(record)
@@ -101,19 +189,37 @@ class AuditLog:
         self._shipper.join(timeout_s)
         os.close(self._fd)
 
-    def verify(self) -> AuditCheck:
-        """Every node's chain in the bucket (after shipping this node's pending records)."""
+    def head(self) -> AuditHead | None:
+        """This node's anchored chain head (after shipping what is pending); None before any record."""
         self.flush()
-        chains: dict[str, list[str]] = {}
+        return _read_anchor(self._anchor, self._node)
+
+    def verify(self, notarised: tuple[int, str] | None = None) -> AuditCheck:
+        """Every node's chain in the bucket (after shipping this node's pending records).
+
+        This node's chain must also reach its anchor, and hold `notarised` (seq, hash) if given.
+        Chains keyed with another key (another node's own key file) are listed, not checked.
+        """
+        self.flush()
+        chains: dict[str, list[str]] = {self._node: []}
         for obj in self._store.list(PREFIX):
             chains.setdefault(_node_of(obj.key), []).append(obj.key)
-        total = 0
+        anchored = _read_anchor(self._anchor, self._node)
+        total, unverified = 0, []
         for node in sorted(chains):
-            check = _verify_chain(self._read(_in_chain_order(chains[node])), node)
+            records = self._read(_in_chain_order(chains[node]))
+            own = node == self._node
+            check = _verify_chain(records, node, self._key, self._key_id, own)
+            if check is None:
+                unverified.append(node)
+                continue
+            if check.ok and own:
+                check = _check_heads(records, node, anchored, notarised)
             total += check.records
             if not check.ok:
-                return AuditCheck(total, False, check.first_broken_seq, check.reason)
-        return AuditCheck(total, True)
+                return AuditCheck(total, False, check.first_broken_seq, check.reason,
+                                  tuple(unverified), anchored)
+        return AuditCheck(total, True, unverified_nodes=tuple(unverified), head=anchored)
 
     def _ship(self) -> None:
         delay = 0.0
@@ -134,6 +240,7 @@ class AuditLog:
                     self._changed.wait(delay)
                 continue
             delay = 0.0
+            self._write_anchor(run[-1])  # before the journal lets go of them
             with self._lock:
                 for _ in run:
                     self._pending.popleft()
@@ -171,6 +278,32 @@ class AuditLog:
         last = _parse(self._store.get_bytes(keys[-1]))[-1]
         return last["seq"] + 1, last["hash"]
 
+    def _resume_after_anchor(self) -> None:
+        """If the bucket's chain ends before the anchor, records were deleted: go on after the anchor."""
+        anchored = _read_anchor(self._anchor, self._node)
+        if anchored is not None and anchored.seq >= self._seq:
+            logger.error("the audit trail in the bucket ends before record %d, but this node anchored "
+                         "record %d: records were deleted from the bucket; continuing after the anchor "
+                         "(`vigil audit verify` reports the gap)", self._seq, anchored.seq)
+            self._seq, self._prev = anchored.seq + 1, anchored.hash
+
+    def _write_anchor(self, record: dict[str, Any]) -> None:
+        """Replace the anchor file atomically and durably (only the shipper and the start write it)."""
+        head = {"node": self._node, "seq": record["seq"], "hash": record["hash"], "time": record["time"]}
+        tmp = self._anchor.with_name(self._anchor.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, json.dumps(head).encode() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self._anchor)
+        folder = os.open(self._anchor.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
 
 def _node_of(key: str) -> str:
     """The node whose chain holds `key` ("" for a trail written before per-node chains)."""
@@ -183,18 +316,59 @@ def _in_chain_order(keys: list[str]) -> list[str]:
     return sorted(keys, key=lambda k: k.rsplit("/", 1)[1].split(".")[0].split("-")[0])
 
 
-def _verify_chain(records: list[dict[str, Any]], node: str) -> AuditCheck:
-    prev, who = GENESIS, f"node {node}: " if node else ""
+def _verify_chain(records: list[dict[str, Any]], node: str, key: bytes, kid: str,
+                  own: bool) -> AuditCheck | None:
+    """Check one chain; None when it is keyed with another key and is not this node's."""
+    if not own and not any(r.get("key_id") == kid for r in records) and any("key_id" in r for r in records):
+        return None
+    prev, who, keyed = GENESIS, f"node {node}: " if node else "", False
     for seq, record in enumerate(records):
         body = {k: v for k, v in record.items() if k != "hash"}
         if record.get("seq") != seq:
             return AuditCheck(seq, False, seq, f"{who}record {seq} is missing or out of order")
         if record.get("prev_hash") != prev:
             return AuditCheck(seq, False, seq, f"{who}record {seq} does not follow record {seq - 1}")
-        if _digest(body) != record.get("hash"):
+        if "key_id" in record:
+            keyed = True
+            if record["key_id"] != kid:
+                return AuditCheck(seq, False, seq, f"{who}record {seq} is keyed with another key "
+                                  "(rewritten, or audit.key was changed)")
+        elif keyed:
+            return AuditCheck(seq, False, seq, f"{who}record {seq} is unkeyed after keyed records "
+                              "(rewritten without the key)")
+        if _digest(body, key if "key_id" in record else None) != record.get("hash"):
             return AuditCheck(seq, False, seq, f"{who}record {seq} was altered")
         prev = record["hash"]
     return AuditCheck(len(records), True)
+
+
+def _check_heads(records: list[dict[str, Any]], node: str, anchored: AuditHead | None,
+                 notarised: tuple[int, str] | None) -> AuditCheck:
+    """This node's (verified) chain must reach its anchor and a notarised head, with their hashes."""
+    for name, head in (("anchored", anchored and (anchored.seq, anchored.hash)), ("notarised", notarised)):
+        if head is None:
+            continue
+        seq, digest = head
+        if seq >= len(records):
+            return AuditCheck(len(records), False, len(records),
+                              f"node {node}: the chain ends at record {len(records) - 1} but the "
+                              f"{name} head is record {seq}: records were deleted from the bucket")
+        if records[seq]["hash"] != digest:
+            return AuditCheck(seq, False, seq, f"node {node}: record {seq} is not the {name} head "
+                              "(the chain was rewritten)")
+    return AuditCheck(len(records), True)
+
+
+def _read_anchor(path: Path, node: str) -> AuditHead | None:
+    """The anchored head of `node`'s chain; None when there is none (or it belongs to another node)."""
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    if raw.get("node") != node:
+        logger.warning("%s anchors node %s, not this node (%s): ignored", path, raw.get("node"), node)
+        return None
+    return AuditHead(raw["node"], int(raw["seq"]), raw["hash"], raw["time"])
 
 
 def _line(record: dict[str, Any]) -> bytes:
