@@ -6,8 +6,9 @@ import argparse
 import asyncio
 import json
 import logging
+import re
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +55,21 @@ def cmd_validate_config(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from services.api.server import serve
+    from services.api.server import InsecureTransportError, check_transport, serve
     from services.app import Vigil
 
-    overrides = {"port": args.port} if args.port is not None else {}
+    overrides: dict[str, object] = {"port": args.port} if args.port is not None else {}
+    if args.insecure:
+        overrides["insecure_plaintext"] = True
     ray_overrides = {"address": args.ray_address} if args.ray_address else {}
     settings = settings.model_copy(update={
         "server": settings.server.model_copy(update=overrides),
         "ray": settings.ray.model_copy(update=ray_overrides)})
+    try:  # before starting anything
+        check_transport(settings.server, f"{settings.server.host}:{settings.server.port}")
+    except InsecureTransportError as exc:
+        print(f"vigil: {exc}", file=sys.stderr)
+        return 2
     with Vigil(settings) as node:
         asyncio.run(serve(node))
     return 0
@@ -139,10 +147,43 @@ def cmd_camera_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+_DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
+_UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _parse_expiry(text: str) -> datetime:
+    """'30d', '12h', '90m', '2w' from now, or an ISO 8601 time with a timezone."""
+    if m := _DURATION.fullmatch(text.strip()):
+        return datetime.now(UTC) + timedelta(seconds=int(m[1]) * _UNIT_S[m[2]])
+    try:
+        return _parse_time(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a duration (30d, 12h, 90m, 2w) nor an ISO 8601 time with a "
+            "timezone (2027-01-31T00:00Z)") from None
+
+
+def _utc(t: datetime | None) -> str:
+    return "never" if t is None else f"{t.astimezone(UTC):%Y-%m-%d %H:%M}Z"
+
+
 def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
     with _client(settings, args) as client:
-        token, token_hash = client.create_token(args.subject, args.role, args.group)
-    print(f"token (shown once, keep it secret): {token}\nrevoke with: vigil token revoke {token_hash}")
+        created = client.create_token_info(args.subject, args.role, args.group, args.expires)
+    print(f"token (shown once, keep it secret): {created.token}\n"
+          f"expires: {_utc(created.expires)}\n"
+          f"revoke with: vigil token revoke {created.token_hash}")
+    return 0
+
+
+def cmd_token_list(settings: Settings, args: argparse.Namespace) -> int:
+    with _client(settings, args) as client:
+        tokens = client.list_tokens()
+    print(f"{'id (sha-256)':64}  {'subject':24} {'role':12} {'created':17}  {'expires':17}  "
+          "status   groups")
+    for t in tokens:
+        print(f"{t.token_hash:64}  {t.subject:24} {t.role:12} {_utc(t.created):17}  "
+              f"{_utc(t.expires):17}  {'expired' if t.expired else 'active ':8} {','.join(t.groups)}")
     return 0
 
 
@@ -208,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the gRPC server")
     p.add_argument("--port", type=int)
     p.add_argument("--ray-address", help="join a Ray cluster ('auto' or host:port)")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow plaintext gRPC on a non-loopback server.host (only behind a TLS proxy)")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("ingest", help="upload a video file")
     p.add_argument("file", type=Path)
@@ -250,15 +293,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="cluster, cameras, index and backlog (admin)")
     p.add_argument("--address")
     p.set_defaults(func=cmd_status)
-    p = sub.add_parser("token", help="issue or revoke bearer tokens (admin)")
+    p = sub.add_parser("token", help="issue, list or revoke bearer tokens (admin)")
     tsub = p.add_subparsers(dest="token_command", required=True)
     t = tsub.add_parser("create", help="issue a token")
     t.add_argument("--subject", required=True, help="person or system the token is for")
     t.add_argument("--role", required=True, choices=["viewer", "investigator", "ingest", "admin"])
     t.add_argument("--group", action="append", required=True, help="camera group ('*' for all)")
+    t.add_argument("--expires", type=_parse_expiry,
+                   help="30d, 12h, 90m, 2w from now, or a time (2027-01-31T00:00Z); "
+                   "default: the server's auth.token_ttl_days")
     t.add_argument("--address")
     t.set_defaults(func=cmd_token_create)
-    t = tsub.add_parser("revoke", help="revoke a token by its hash")
+    t = tsub.add_parser("list", help="every token's id, subject, role, groups and expiry (never the token)")
+    t.add_argument("--address")
+    t.set_defaults(func=cmd_token_list)
+    t = tsub.add_parser("revoke", help="revoke a token by its id (the hash `vigil token list` shows)")
     t.add_argument("token_hash")
     t.add_argument("--address")
     t.set_defaults(func=cmd_token_revoke)

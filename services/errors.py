@@ -6,6 +6,7 @@ import grpc
 
 from indexing.errors import ImageDecodeError, IndexRetiredError, ModelUnavailableError
 from storage.errors import (
+    AbandonedError,
     MediaError,
     ObjectNotFoundError,
     StorageError,
@@ -29,6 +30,14 @@ class NotFoundError(VigilError):
     code = grpc.StatusCode.NOT_FOUND
 
 
+class UnauthenticatedError(VigilError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class AlreadyExistsError(VigilError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
 class PermissionDeniedError(VigilError):
     code = grpc.StatusCode.PERMISSION_DENIED
 
@@ -46,6 +55,7 @@ _STATUS: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (NoFootageError, grpc.StatusCode.NOT_FOUND),
     (IntegrityError, grpc.StatusCode.DATA_LOSS),
     (StorageUnavailableError, grpc.StatusCode.UNAVAILABLE),
+    (AbandonedError, grpc.StatusCode.CANCELLED),
     (ModelUnavailableError, grpc.StatusCode.FAILED_PRECONDITION),
     (IndexRetiredError, grpc.StatusCode.UNAVAILABLE),
     (StorageError, grpc.StatusCode.INTERNAL),

@@ -38,7 +38,12 @@ class StorageSettings(_Section):
     bucket: str = Field("vigil", description="bucket holding all of Vigil's state")
     secure: bool = Field(False, description="use TLS to reach the S3 endpoint")
     region: str | None = Field(None, description="S3 region, when the server needs one")
-    presign_ttl_s: int = Field(3600, ge=60, le=7 * 86400, description="lifetime of presigned URLs")
+    presign_ttl_s: int = Field(300, ge=30, le=3600, description="lifetime of presigned clip and export "
+                               "URLs; a URL stays valid this long even after the token that asked for "
+                               "it is revoked or expires")
+    export_retention_days: int = Field(30, ge=1, le=36500, description="days an evidence export "
+                                       "(video and manifest under exports/) is kept after it was made; "
+                                       "a hold on one of its cameras and times keeps it longer")
 
 
 class ModelSettings(_Section):
@@ -76,6 +81,8 @@ class ServerSettings(_Section):
     max_top_k: int = Field(100, ge=1, le=1000, description="largest top_k a search may ask for")
     max_query_chars: int = Field(1000, ge=1, description="longest accepted text query")
     max_export_hours: float = Field(24.0, gt=0, description="longest range one export may cover")
+    max_playlist_hours: float = Field(24.0, gt=0, description="longest range one playlist may cover "
+                                      "(its listing costs one bucket LIST per hour)")
     retention_interval_s: float = Field(3600.0, ge=0, description="seconds between retention sweeps "
                                         "(0: only on RunRetention)")
     metrics_host: str = Field("127.0.0.1", description="address of the Prometheus /metrics endpoint")
@@ -84,6 +91,9 @@ class ServerSettings(_Section):
     tls_cert_file: Path | None = Field(None, description="PEM server certificate: serve TLS when set")
     tls_key_file: Path | None = Field(None, description="PEM private key of that certificate")
     tls_client_ca_file: Path | None = Field(None, description="PEM CA: require client certificates")
+    insecure_plaintext: bool = Field(False, description="serve plaintext gRPC on a non-loopback host "
+                                     "(bearer tokens cross the network unencrypted; only behind a "
+                                     "TLS-terminating proxy); `vigil serve --insecure`")
 
 
 class SearchSettings(_Section):
@@ -105,6 +115,22 @@ class AuthSettings(_Section):
     enabled: bool = Field(True, description="require bearer tokens on every RPC (health stays open)")
     rate_per_s: float = Field(50.0, gt=0, description="requests per second allowed per token")
     burst: int = Field(100, ge=1, description="requests a token may burst above its rate")
+    peer_rate_per_s: float = Field(200.0, gt=0, description="requests per second allowed per client "
+                                   "address, checked before the token (refused and unauthenticated "
+                                   "calls count too); behind a proxy every client shares its address")
+    peer_burst: int = Field(400, ge=1, description="requests a client address may burst above its rate")
+    max_tracked: int = Field(10_000, ge=100, description="tokens and client addresses remembered by "
+                             "the token cache and the rate limiters; the least recently seen go first")
+    token_ttl_days: float | None = Field(90.0, gt=0, le=3650, description="lifetime of tokens created "
+                                         "without an explicit expiry; null: they never expire "
+                                         "(the bootstrap admin token never does)")
+
+
+class AuditSettings(_Section):
+    key: SecretStr | None = Field(None, description="HMAC key of the audit chain (32+ random "
+                                  "characters), the same on every front end sharing a trail; unset: "
+                                  "generated into {data_dir}/audit-key on the first start. Never in "
+                                  "the bucket; a changed key leaves earlier records unverifiable")
 
 
 class ClientSettings(_Section):
@@ -130,6 +156,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     index: IndexSettings = IndexSettings()
     auth: AuthSettings = AuthSettings()
+    audit: AuditSettings = AuditSettings()
     client: ClientSettings = ClientSettings()
 
     @classmethod

@@ -19,15 +19,48 @@ import re
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Patterns are used with `fullmatch` only: `re.match(r"…$")` accepts a trailing newline.
+CAMERA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ALL_GROUPS = "*"  # as a token's only group: every camera
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+TOKEN_HASH = re.compile(r"[0-9a-f]{64}")
+MAX_TOKEN_GROUPS = 256
 
 
 def validate_camera_id(camera_id: str) -> str:
     """Camera ids become key components: letters, digits, '_', '.', '-', at most 64."""
-    if not CAMERA_ID.match(camera_id) or ".." in camera_id:
+    if not CAMERA_ID.fullmatch(camera_id) or ".." in camera_id:
         raise ValueError(
             f"camera id {camera_id[:80]!r} is invalid: use 1-64 letters, digits, '_', '.' or '-'")
     return camera_id
+
+
+def validate_group(group: str, wildcard: bool = False) -> str:
+    """A camera group (ward, district, owner system), as cameras and tokens name it.
+
+    1-64 letters, digits, '_', '.' or '-', starting with a letter or digit. `wildcard` admits
+    '*' (every camera), which only a token's group list may hold, and only alone
+    (`validate_groups`).
+    """
+    if wildcard and group == ALL_GROUPS:
+        return group
+    if not GROUP.fullmatch(group):
+        raise ValueError(f"group {group[:80]!r} is invalid: use 1-64 letters, digits, '_', '.' or '-'"
+                         + (", or '*' alone for every camera" if wildcard else ""))
+    return group
+
+
+def validate_groups(groups: list[str]) -> tuple[str, ...]:
+    """A token's groups: at least one, each valid, '*' only alone; sorted and deduplicated."""
+    unique = sorted({validate_group(g, wildcard=True) for g in groups})
+    if not unique:
+        raise ValueError("at least one group is needed ('*' for every camera)")
+    if len(unique) > MAX_TOKEN_GROUPS:
+        raise ValueError(f"{len(unique)} groups is more than the {MAX_TOKEN_GROUPS} a token may hold")
+    if ALL_GROUPS in unique and len(unique) > 1:
+        raise ValueError("'*' already means every camera: give it alone, without other groups")
+    return tuple(unique)
 
 
 @functools.lru_cache(maxsize=8192)

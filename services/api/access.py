@@ -16,7 +16,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from services.auth import ALL_GROUPS, Principal, RateLimiter, Role, TokenStore
-from services.errors import InvalidArgumentError
+from services.errors import InvalidArgumentError, VigilError, status_for
 
 R = Role
 VIEW = frozenset({R.VIEWER, R.INVESTIGATOR, R.ADMIN})
@@ -45,6 +45,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "/vigil.v1.AdminService/RunRetention": ADMIN,
     "/vigil.v1.AdminService/CreateToken": ADMIN,
     "/vigil.v1.AdminService/RevokeToken": ADMIN,
+    "/vigil.v1.AdminService/ListTokens": ADMIN,
     "/vigil.v1.AdminService/VerifyAudit": ADMIN,
     "/vigil.v1.AdminService/GetStats": ADMIN,
     "/vigil.v1.AdminService/SwitchModel": ADMIN,
@@ -87,7 +88,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if self._tokens is None:
             return _with_principal(handler, ANONYMOUS)
         token = _bearer(details.invocation_metadata)
-        principal = self._tokens.authenticate(token) if token else None
+        try:
+            principal = self._tokens.authenticate(token) if token else None
+        except VigilError as exc:  # an expired token: UNAUTHENTICATED, saying so
+            return _deny(handler, *status_for(exc))
         if principal is None:
             return _deny(handler, grpc.StatusCode.UNAUTHENTICATED,
                          "a valid bearer token is required (metadata 'authorization: Bearer …')")

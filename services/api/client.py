@@ -93,6 +93,25 @@ class ModelStatus:
         return self.state == "idle" and self.serving_model_id == self.active_model_id == self.target_model_id
 
 
+@dataclass(frozen=True)
+class CreatedToken:
+    token: str  # the secret: shown once, never stored by the server
+    token_hash: str  # its id, for `vigil token list` / `revoke`
+    expires: datetime | None  # None: never
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token's record as `ListTokens` returns it; never the token itself."""
+    token_hash: str
+    subject: str
+    role: str
+    groups: tuple[str, ...]
+    created: datetime
+    expires: datetime | None  # None: never
+    expired: bool
+
+
 class BearerAuth(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInterceptor,
                  grpc.UnaryStreamClientInterceptor):
     """Adds `authorization: Bearer TOKEN` to every call on a channel."""
@@ -203,12 +222,27 @@ class VigilClient:
                     return status
         raise RuntimeError(f"the server closed the watch on job {job_id} before it ended")
 
-    def create_token(self, subject: str, role: str, groups: Sequence[str]) -> tuple[str, str]:
-        """(token, token_hash); the token is shown only now."""
-        r = self._admin.CreateToken(admin_pb2.CreateTokenRequest(subject=subject, role=role,
-                                                                 groups=list(groups)),
-                                    timeout=self._timeout)
-        return r.token, r.token_hash
+    def create_token(self, subject: str, role: str, groups: Sequence[str],
+                     expires: datetime | None = None) -> tuple[str, str]:
+        """(token, token_hash); the token is shown only now. `expires` None: the server's default."""
+        created = self.create_token_info(subject, role, groups, expires)
+        return created.token, created.token_hash
+
+    def create_token_info(self, subject: str, role: str, groups: Sequence[str],
+                          expires: datetime | None = None) -> CreatedToken:
+        """A new token with its id and expiry (`expires` None: the server's auth.token_ttl_days)."""
+        request = admin_pb2.CreateTokenRequest(subject=subject, role=role, groups=list(groups))
+        if expires is not None:
+            request.expires.CopyFrom(ts_from_ms(to_ms(expires)))
+        r = self._admin.CreateToken(request, timeout=self._timeout)
+        return CreatedToken(r.token, r.token_hash, _time(r.expires) if r.HasField("expires") else None)
+
+    def list_tokens(self) -> list[TokenInfo]:
+        """Every token's record, oldest first, expired ones included (admin)."""
+        r = self._admin.ListTokens(admin_pb2.ListTokensRequest(), timeout=self._timeout)
+        return [TokenInfo(t.token_hash, t.subject, t.role, tuple(t.groups), _time(t.created),
+                          _time(t.expires) if t.HasField("expires") else None, t.expired)
+                for t in r.tokens]
 
     def revoke_token(self, token_hash: str) -> None:
         self._admin.RevokeToken(admin_pb2.RevokeTokenRequest(token_hash=token_hash), timeout=self._timeout)

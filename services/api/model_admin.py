@@ -11,8 +11,8 @@ from services.errors import InvalidArgumentError
 from services.model_switch import ModelStatus
 from vigil.v1 import admin_pb2
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # a tag, never a file: no pickles from paths
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # fullmatch only
+_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")  # a tag, never a file: no pickles from paths
 MAX_PATH = 1000
 
 
@@ -24,9 +24,9 @@ def model_spec_arg(m: admin_pb2.ModelSpec) -> ModelSpec:
         if len(m.path) > MAX_PATH or "\x00" in m.path or not Path(m.path).is_absolute():
             raise InvalidArgumentError("model path must be an absolute folder path on the server")
         return ModelSpec(path=Path(m.path))
-    if not _NAME.match(m.name):
+    if not _NAME.fullmatch(m.name):
         raise InvalidArgumentError("give a model path or name (letters, digits, '.', '_', '-')")
-    if m.pretrained and not _TAG.match(m.pretrained):
+    if m.pretrained and not _TAG.fullmatch(m.pretrained):
         raise InvalidArgumentError("pretrained must be an open_clip tag (letters, digits, '.', '_', '-')")
     return ModelSpec(name=m.name, pretrained=m.pretrained or None)
 

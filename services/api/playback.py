@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.api.access import current_principal
 from services.api.model_admin import model_spec_arg, model_status_message
 from services.api.servicers import camera_id_arg, mapped_errors, visible_camera
 from services.api.timestamps import ms_from_ts, ts_from_ms
 from services.app import Vigil
-from services.auth import Role, hash_token
+from services.auth import Principal, Role, hash_token, validate_subject
 from services.errors import (
+    AlreadyExistsError,
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
@@ -23,6 +26,7 @@ from services.errors import (
 )
 from services.live_recorder import LiveStatus
 from storage.cameras import Camera
+from storage.keys import TOKEN_HASH, validate_group, validate_groups
 from storage.playlist import gaps, hls_playlist
 from storage.retention import Hold
 from storage.timeutil import to_ms
@@ -44,6 +48,15 @@ def time_range_arg(tr: common_pb2.TimeRange, max_hours: float | None = None) -> 
     return start, end
 
 
+def camera_group_arg(group: str) -> str:
+    """A camera's group (storage.keys.validate_group), or '' for an ungrouped camera that only
+    tokens of every camera ('*') see."""
+    try:
+        return validate_group(group) if group else group
+    except ValueError as exc:
+        raise InvalidArgumentError(str(exc)) from None
+
+
 def _range_msg(start_ms: int, end_ms: int) -> common_pb2.TimeRange:
     return common_pb2.TimeRange(start=ts_from_ms(start_ms), end=ts_from_ms(end_ms))
 
@@ -58,6 +71,21 @@ def hold_message(h: Hold) -> admin_pb2.Hold:
                           created_by=h.created_by, time_range=_range_msg(h.start_ms, h.end_ms))
 
 
+def _ts_from_s(seconds: float | None) -> Timestamp | None:
+    return None if seconds is None else ts_from_ms(round(seconds * 1000))
+
+
+def _token_expiry(request: admin_pb2.CreateTokenRequest, ttl_days: float | None) -> float | None:
+    """The requested expiry (unix seconds), else the default lifetime from now (None: never)."""
+    now = time.time()
+    if not request.HasField("expires"):
+        return None if ttl_days is None else now + ttl_days * 86400
+    expires = ms_from_ts(request.expires) / 1000
+    if expires <= now:
+        raise InvalidArgumentError("expires must be in the future")
+    return expires
+
+
 def caller() -> str:
     """Who asked: the authenticated token's subject."""
     return current_principal().subject
@@ -65,6 +93,32 @@ def caller() -> str:
 
 async def audit(node: Vigil, action: str, details: dict[str, object]) -> None:
     await asyncio.to_thread(node.audit.append, caller(), action, details)
+
+
+def may_change(principal: Principal, old: Camera | None, new: Camera) -> None:
+    """Refuse a registration that would change a camera the caller may not change.
+
+    A camera of a group the caller cannot see answers ALREADY_EXISTS with the same words for
+    every such camera: camera ids are one namespace, so that an id is taken cannot be hidden
+    (registering it would otherwise succeed), but nothing else of the camera is revealed. NOT_FOUND
+    would be untrue for a create and PERMISSION_DENIED would confirm a camera the caller may not
+    know. Moving a visible camera to another group is an admin's act (PERMISSION_DENIED)."""
+    if old is None:
+        return
+    if not principal.all_cameras and old.group not in principal.groups:
+        raise AlreadyExistsError(f"camera id {new.camera_id!r} is already registered outside your "
+                                 "groups; choose another camera id")
+    if old.group != new.group and principal.role is not Role.ADMIN:
+        raise PermissionDeniedError(f"moving camera {new.camera_id!r} from group {old.group!r} to "
+                                    f"{new.group!r} needs an admin token")
+
+
+def camera_audit(c: Camera | None) -> dict[str, object] | None:
+    """What an audit record keeps of a camera: its settings, the stream URL masked."""
+    if c is None:
+        return None
+    return {"group": c.group, "name": c.name, "location": c.location, "retention_days": c.retention_days,
+            "stream_url": c.masked_stream_url, "live": bool(c.stream_url)}
 
 
 class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
@@ -77,17 +131,19 @@ class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
         c = request.camera
         if c.retention_days < 1:
             raise InvalidArgumentError("retention_days must be at least 1")
+        camera_group_arg(c.group)
         principal = current_principal()
         if not principal.all_cameras and c.group not in principal.groups:
             raise PermissionDeniedError("you may only register cameras in your own groups")
         camera = Camera(camera_id_arg(c.camera_id), c.name[:200], c.group[:100], c.location[:200],
                         c.stream_url[:2000], c.retention_days)
+        old = await asyncio.to_thread(self._node.cameras.get, camera.camera_id)
+        may_change(principal, old, camera)
         stored = await asyncio.to_thread(self._node.cameras.put, camera)
+        self._node.camera_changed()
         await asyncio.to_thread(self._node.live.apply, stored)
         await audit(self._node, "register_camera", {"camera_id": camera.camera_id,
-                                                    "group": camera.group,
-                                                    "retention_days": camera.retention_days,
-                                                    "live": bool(camera.stream_url)})
+                                                    "old": camera_audit(old), "new": camera_audit(stored)})
         return camera_message(stored)
 
     @mapped_errors
@@ -255,22 +311,38 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             role = Role(request.role)
         except ValueError:
             raise InvalidArgumentError(f"role must be one of {[r.value for r in Role]}") from None
-        subject = request.subject.strip()[:100]
-        if not subject or not request.groups:
-            raise InvalidArgumentError("a token needs a subject and at least one group ('*' for all)")
-        token = await asyncio.to_thread(self._node.tokens.create, subject, role, list(request.groups))
-        await audit(self._node, "create_token", {"subject": subject, "role": role.value,
-                                                 "groups": sorted(request.groups)})
-        return admin_pb2.CreateTokenResponse(token=token, token_hash=hash_token(token))
+        expires = _token_expiry(request, self._node.settings.auth.token_ttl_days)
+        try:
+            subject, groups = validate_subject(request.subject), validate_groups(list(request.groups))
+        except ValueError as exc:
+            raise InvalidArgumentError(str(exc)) from None
+        token = await asyncio.to_thread(self._node.tokens.create, subject, role, list(groups), expires)
+        token_hash = hash_token(token)
+        await audit(self._node, "create_token", {"token_hash": token_hash, "subject": subject,
+                                                 "role": role.value, "groups": list(groups),
+                                                 "expires": expires})
+        return admin_pb2.CreateTokenResponse(token=token, token_hash=token_hash,
+                                             expires=_ts_from_s(expires))
 
     @mapped_errors
     async def RevokeToken(self, request: admin_pb2.RevokeTokenRequest,
                           context: grpc.aio.ServicerContext) -> admin_pb2.RevokeTokenResponse:
-        if not re.fullmatch(r"[0-9a-f]{64}", request.token_hash):
-            raise InvalidArgumentError("token_hash must be 64 lowercase hex characters")
+        if not TOKEN_HASH.fullmatch(request.token_hash):
+            raise InvalidArgumentError("token_hash must be 64 lowercase hex characters "
+                                       "(the id `vigil token list` shows)")
         await asyncio.to_thread(self._node.tokens.revoke, request.token_hash)
         await audit(self._node, "revoke_token", {"token_hash": request.token_hash})
         return admin_pb2.RevokeTokenResponse()
+
+    @mapped_errors
+    async def ListTokens(self, request: admin_pb2.ListTokensRequest,
+                         context: grpc.aio.ServicerContext) -> admin_pb2.ListTokensResponse:
+        records = await asyncio.to_thread(self._node.tokens.list)
+        now = time.time()
+        return admin_pb2.ListTokensResponse(tokens=[admin_pb2.TokenInfo(
+            token_hash=r.token_hash, subject=r.subject, role=r.role, groups=r.groups,
+            created=_ts_from_s(r.created), expires=_ts_from_s(r.expires), expired=r.expired(now))
+            for r in records])
 
     @mapped_errors
     async def GetStats(self, request: admin_pb2.GetStatsRequest,

@@ -1,8 +1,15 @@
-"""The gRPC server: servicers, health and reflection wired in one function."""
+"""The gRPC server: servicers, health and reflection wired in one function.
+
+Plaintext gRPC is served on loopback only: bearer tokens would otherwise cross the network
+unencrypted. A non-loopback address needs TLS (`server.tls_cert_file`/`tls_key_file`), or
+`server.insecure_plaintext` (`vigil serve --insecure`, for a TLS-terminating proxy in front),
+which logs a warning.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
 import threading
@@ -40,8 +47,43 @@ SERVICE_NAMES = tuple(service.full_name for module in (search_pb2, ingest_pb2, c
                       for service in module.DESCRIPTOR.services_by_name.values())
 
 
+class InsecureTransportError(ValueError):
+    """Plaintext gRPC was asked for on an address other machines can reach."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for 'localhost', 127.0.0.0/8 and ::1 (bracketed or not); a unix socket counts too."""
+    host = host.strip("[]")
+    if host == "localhost" or host.startswith("unix:"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # another host name may resolve anywhere
+
+
+def check_transport(s: ServerSettings, address: str) -> None:
+    """Refuse plaintext off loopback unless `insecure_plaintext` is set (then warn)."""
+    host = address if address.startswith("unix:") else address.rsplit(":", 1)[0]
+    if s.tls_cert_file is not None or is_loopback(host):
+        return
+    if not s.insecure_plaintext:
+        raise InsecureTransportError(
+            f"refusing to serve plaintext gRPC on {address}: bearer tokens would cross the network "
+            "unencrypted. Set server.tls_cert_file and server.tls_key_file, bind server.host to "
+            "127.0.0.1, or, behind a TLS-terminating proxy, set server.insecure_plaintext "
+            "(vigil serve --insecure)")
+    logger.warning("serving plaintext gRPC on %s (server.insecure_plaintext): bearer tokens and "
+                   "footage cross the network unencrypted unless a TLS proxy fronts this port", address)
+
+
 async def create_server(node: Vigil, address: str) -> tuple[grpc.aio.Server, int]:
-    """Build (not start) the server; returns it with the bound port (address may use port 0)."""
+    """Build (not start) the server; returns it with the bound port (address may use port 0).
+
+    Raises InsecureTransportError, before binding anything, for plaintext off loopback
+    (`check_transport`).
+    """
+    check_transport(node.settings.server, address)
     limit = node.settings.server.max_message_mb * 1024 * 1024
     auth = node.settings.auth
     interceptor = AuthInterceptor(node.tokens if auth.enabled else None,

@@ -7,7 +7,6 @@ import functools
 import hashlib
 import logging
 import os
-import re
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,12 +25,11 @@ from services.errors import InvalidArgumentError, NotFoundError, ResourceExhaust
 from services.jobs import Job
 from services.search import SearchQuery, SearchResult
 from storage.cameras import mask_url
-from storage.keys import validate_camera_id
+from storage.keys import JOB_ID, validate_camera_id
 from storage.media import fetch
 from vigil.v1 import ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
 
 logger = logging.getLogger(__name__)
-JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 DEFAULT_TOP_K = 10
 WATCH_POLL_S = 0.2
 R = TypeVar("R")
@@ -209,7 +207,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return path
 
     async def _job(self, job_id: str) -> Job:
-        if not JOB_ID.match(job_id):
+        if not JOB_ID.fullmatch(job_id):
             raise InvalidArgumentError("job_id must be 32 lowercase hex characters")
         job = await asyncio.to_thread(self._node.jobs.get, job_id)
         visible = await asyncio.to_thread(self._node.visible_cameras, current_principal())

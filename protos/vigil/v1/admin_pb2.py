@@ -22,56 +22,63 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from vigil.v1 import common_pb2 as vigil_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vigil/v1/admin.proto\x12\x08vigil.v1\x1a\x15vigil/v1/common.proto\"w\n\x04Hold\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\'\n\ntime_range\x18\x03 \x01(\x0b\x32\x13.vigil.v1.TimeRange\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\ncreated_by\x18\x05 \x01(\t\"^\n\x10PlaceHoldRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\x12\x0e\n\x06reason\x18\x03 \x01(\t\"%\n\x12ReleaseHoldRequest\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\"\x15\n\x13ReleaseHoldResponse\"\x12\n\x10ListHoldsRequest\"2\n\x11ListHoldsResponse\x12\x1d\n\x05holds\x18\x01 \x03(\x0b\x32\x0e.vigil.v1.Hold\"\x15\n\x13RunRetentionRequest\"w\n\x14RunRetentionResponse\x12\x18\n\x10segments_deleted\x18\x01 \x01(\x05\x12\x15\n\rbytes_deleted\x18\x02 \x01(\x03\x12\x17\n\x0fvectors_deleted\x18\x03 \x01(\x05\x12\x15\n\rsegments_held\x18\x04 \x01(\x05\"C\n\x12\x43reateTokenRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0e\n\x06groups\x18\x03 \x03(\t\"8\n\x13\x43reateTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x12\n\ntoken_hash\x18\x02 \x01(\t\"(\n\x12RevokeTokenRequest\x12\x12\n\ntoken_hash\x18\x01 \x01(\t\"\x15\n\x13RevokeTokenResponse\"\x14\n\x12VerifyAuditRequest\"\\\n\x13VerifyAuditResponse\x12\x0f\n\x07records\x18\x01 \x01(\x03\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x18\n\x10\x66irst_broken_seq\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x11\n\x0fGetStatsRequest\"\xa9\x01\n\x10GetStatsResponse\x12\x0f\n\x07\x63\x61meras\x18\x01 \x01(\x05\x12\x10\n\x08segments\x18\x02 \x01(\x03\x12\x14\n\x0csegments_cap\x18\x03 \x01(\x03\x12\x0f\n\x07vectors\x18\x04 \x01(\x03\x12\x14\n\x0c\x62\x61\x63klog_jobs\x18\x05 \x01(\x05\x12\x10\n\x08model_id\x18\x06 \x01(\t\x12\x11\n\tray_nodes\x18\x07 \x01(\x05\x12\x10\n\x08ray_cpus\x18\x08 \x01(\x01\";\n\tModelSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\npretrained\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\"8\n\x12SwitchModelRequest\x12\"\n\x05model\x18\x01 \x01(\x0b\x32\x13.vigil.v1.ModelSpec\"\x17\n\x15GetModelStatusRequest\"\x83\x02\n\x0bModelStatus\x12\x17\n\x0f\x61\x63tive_model_id\x18\x01 \x01(\t\x12)\n\x0c\x61\x63tive_model\x18\x02 \x01(\x0b\x32\x13.vigil.v1.ModelSpec\x12\x19\n\x11previous_model_id\x18\x03 \x01(\t\x12\x18\n\x10serving_model_id\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x17\n\x0ftarget_model_id\x18\x06 \x01(\t\x12\x14\n\x0c\x66rames_total\x18\x07 \x01(\x03\x12\x16\n\x0e\x66rames_indexed\x18\x08 \x01(\x03\x12\x16\n\x0e\x66rames_skipped\x18\t \x01(\x03\x12\r\n\x05\x65rror\x18\n \x01(\t2\xdd\x05\n\x0c\x41\x64minService\x12\x37\n\tPlaceHold\x12\x1a.vigil.v1.PlaceHoldRequest\x1a\x0e.vigil.v1.Hold\x12J\n\x0bReleaseHold\x12\x1c.vigil.v1.ReleaseHoldRequest\x1a\x1d.vigil.v1.ReleaseHoldResponse\x12\x44\n\tListHolds\x12\x1a.vigil.v1.ListHoldsRequest\x1a\x1b.vigil.v1.ListHoldsResponse\x12M\n\x0cRunRetention\x12\x1d.vigil.v1.RunRetentionRequest\x1a\x1e.vigil.v1.RunRetentionResponse\x12J\n\x0b\x43reateToken\x12\x1c.vigil.v1.CreateTokenRequest\x1a\x1d.vigil.v1.CreateTokenResponse\x12J\n\x0bRevokeToken\x12\x1c.vigil.v1.RevokeTokenRequest\x1a\x1d.vigil.v1.RevokeTokenResponse\x12J\n\x0bVerifyAudit\x12\x1c.vigil.v1.VerifyAuditRequest\x1a\x1d.vigil.v1.VerifyAuditResponse\x12\x41\n\x08GetStats\x12\x19.vigil.v1.GetStatsRequest\x1a\x1a.vigil.v1.GetStatsResponse\x12\x42\n\x0bSwitchModel\x12\x1c.vigil.v1.SwitchModelRequest\x1a\x15.vigil.v1.ModelStatus\x12H\n\x0eGetModelStatus\x12\x1f.vigil.v1.GetModelStatusRequest\x1a\x15.vigil.v1.ModelStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vigil/v1/admin.proto\x12\x08vigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15vigil/v1/common.proto\"w\n\x04Hold\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\'\n\ntime_range\x18\x03 \x01(\x0b\x32\x13.vigil.v1.TimeRange\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\ncreated_by\x18\x05 \x01(\t\"^\n\x10PlaceHoldRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\x12\x0e\n\x06reason\x18\x03 \x01(\t\"%\n\x12ReleaseHoldRequest\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\"\x15\n\x13ReleaseHoldResponse\"\x12\n\x10ListHoldsRequest\"2\n\x11ListHoldsResponse\x12\x1d\n\x05holds\x18\x01 \x03(\x0b\x32\x0e.vigil.v1.Hold\"\x15\n\x13RunRetentionRequest\"w\n\x14RunRetentionResponse\x12\x18\n\x10segments_deleted\x18\x01 \x01(\x05\x12\x15\n\rbytes_deleted\x18\x02 \x01(\x03\x12\x17\n\x0fvectors_deleted\x18\x03 \x01(\x05\x12\x15\n\rsegments_held\x18\x04 \x01(\x05\"p\n\x12\x43reateTokenRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0e\n\x06groups\x18\x03 \x03(\t\x12+\n\x07\x65xpires\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"e\n\x13\x43reateTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x12\n\ntoken_hash\x18\x02 \x01(\t\x12+\n\x07\x65xpires\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x13\n\x11ListTokensRequest\"\xb9\x01\n\tTokenInfo\x12\x12\n\ntoken_hash\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0e\n\x06groups\x18\x04 \x03(\t\x12+\n\x07\x63reated\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07\x65xpires\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x65xpired\x18\x07 \x01(\x08\"9\n\x12ListTokensResponse\x12#\n\x06tokens\x18\x01 \x03(\x0b\x32\x13.vigil.v1.TokenInfo\"(\n\x12RevokeTokenRequest\x12\x12\n\ntoken_hash\x18\x01 \x01(\t\"\x15\n\x13RevokeTokenResponse\"\x14\n\x12VerifyAuditRequest\"\\\n\x13VerifyAuditResponse\x12\x0f\n\x07records\x18\x01 \x01(\x03\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x18\n\x10\x66irst_broken_seq\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x11\n\x0fGetStatsRequest\"\xa9\x01\n\x10GetStatsResponse\x12\x0f\n\x07\x63\x61meras\x18\x01 \x01(\x05\x12\x10\n\x08segments\x18\x02 \x01(\x03\x12\x14\n\x0csegments_cap\x18\x03 \x01(\x03\x12\x0f\n\x07vectors\x18\x04 \x01(\x03\x12\x14\n\x0c\x62\x61\x63klog_jobs\x18\x05 \x01(\x05\x12\x10\n\x08model_id\x18\x06 \x01(\t\x12\x11\n\tray_nodes\x18\x07 \x01(\x05\x12\x10\n\x08ray_cpus\x18\x08 \x01(\x01\";\n\tModelSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\npretrained\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\"8\n\x12SwitchModelRequest\x12\"\n\x05model\x18\x01 \x01(\x0b\x32\x13.vigil.v1.ModelSpec\"\x17\n\x15GetModelStatusRequest\"\x83\x02\n\x0bModelStatus\x12\x17\n\x0f\x61\x63tive_model_id\x18\x01 \x01(\t\x12)\n\x0c\x61\x63tive_model\x18\x02 \x01(\x0b\x32\x13.vigil.v1.ModelSpec\x12\x19\n\x11previous_model_id\x18\x03 \x01(\t\x12\x18\n\x10serving_model_id\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x17\n\x0ftarget_model_id\x18\x06 \x01(\t\x12\x14\n\x0c\x66rames_total\x18\x07 \x01(\x03\x12\x16\n\x0e\x66rames_indexed\x18\x08 \x01(\x03\x12\x16\n\x0e\x66rames_skipped\x18\t \x01(\x03\x12\r\n\x05\x65rror\x18\n \x01(\t2\xa6\x06\n\x0c\x41\x64minService\x12\x37\n\tPlaceHold\x12\x1a.vigil.v1.PlaceHoldRequest\x1a\x0e.vigil.v1.Hold\x12J\n\x0bReleaseHold\x12\x1c.vigil.v1.ReleaseHoldRequest\x1a\x1d.vigil.v1.ReleaseHoldResponse\x12\x44\n\tListHolds\x12\x1a.vigil.v1.ListHoldsRequest\x1a\x1b.vigil.v1.ListHoldsResponse\x12M\n\x0cRunRetention\x12\x1d.vigil.v1.RunRetentionRequest\x1a\x1e.vigil.v1.RunRetentionResponse\x12J\n\x0b\x43reateToken\x12\x1c.vigil.v1.CreateTokenRequest\x1a\x1d.vigil.v1.CreateTokenResponse\x12J\n\x0bRevokeToken\x12\x1c.vigil.v1.RevokeTokenRequest\x1a\x1d.vigil.v1.RevokeTokenResponse\x12G\n\nListTokens\x12\x1b.vigil.v1.ListTokensRequest\x1a\x1c.vigil.v1.ListTokensResponse\x12J\n\x0bVerifyAudit\x12\x1c.vigil.v1.VerifyAuditRequest\x1a\x1d.vigil.v1.VerifyAuditResponse\x12\x41\n\x08GetStats\x12\x19.vigil.v1.GetStatsRequest\x1a\x1a.vigil.v1.GetStatsResponse\x12\x42\n\x0bSwitchModel\x12\x1c.vigil.v1.SwitchModelRequest\x1a\x15.vigil.v1.ModelStatus\x12H\n\x0eGetModelStatus\x12\x1f.vigil.v1.GetModelStatusRequest\x1a\x15.vigil.v1.ModelStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vigil.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HOLD']._serialized_start=57
-  _globals['_HOLD']._serialized_end=176
-  _globals['_PLACEHOLDREQUEST']._serialized_start=178
-  _globals['_PLACEHOLDREQUEST']._serialized_end=272
-  _globals['_RELEASEHOLDREQUEST']._serialized_start=274
-  _globals['_RELEASEHOLDREQUEST']._serialized_end=311
-  _globals['_RELEASEHOLDRESPONSE']._serialized_start=313
-  _globals['_RELEASEHOLDRESPONSE']._serialized_end=334
-  _globals['_LISTHOLDSREQUEST']._serialized_start=336
-  _globals['_LISTHOLDSREQUEST']._serialized_end=354
-  _globals['_LISTHOLDSRESPONSE']._serialized_start=356
-  _globals['_LISTHOLDSRESPONSE']._serialized_end=406
-  _globals['_RUNRETENTIONREQUEST']._serialized_start=408
-  _globals['_RUNRETENTIONREQUEST']._serialized_end=429
-  _globals['_RUNRETENTIONRESPONSE']._serialized_start=431
-  _globals['_RUNRETENTIONRESPONSE']._serialized_end=550
-  _globals['_CREATETOKENREQUEST']._serialized_start=552
-  _globals['_CREATETOKENREQUEST']._serialized_end=619
-  _globals['_CREATETOKENRESPONSE']._serialized_start=621
-  _globals['_CREATETOKENRESPONSE']._serialized_end=677
-  _globals['_REVOKETOKENREQUEST']._serialized_start=679
-  _globals['_REVOKETOKENREQUEST']._serialized_end=719
-  _globals['_REVOKETOKENRESPONSE']._serialized_start=721
-  _globals['_REVOKETOKENRESPONSE']._serialized_end=742
-  _globals['_VERIFYAUDITREQUEST']._serialized_start=744
-  _globals['_VERIFYAUDITREQUEST']._serialized_end=764
-  _globals['_VERIFYAUDITRESPONSE']._serialized_start=766
-  _globals['_VERIFYAUDITRESPONSE']._serialized_end=858
-  _globals['_GETSTATSREQUEST']._serialized_start=860
-  _globals['_GETSTATSREQUEST']._serialized_end=877
-  _globals['_GETSTATSRESPONSE']._serialized_start=880
-  _globals['_GETSTATSRESPONSE']._serialized_end=1049
-  _globals['_MODELSPEC']._serialized_start=1051
-  _globals['_MODELSPEC']._serialized_end=1110
-  _globals['_SWITCHMODELREQUEST']._serialized_start=1112
-  _globals['_SWITCHMODELREQUEST']._serialized_end=1168
-  _globals['_GETMODELSTATUSREQUEST']._serialized_start=1170
-  _globals['_GETMODELSTATUSREQUEST']._serialized_end=1193
-  _globals['_MODELSTATUS']._serialized_start=1196
-  _globals['_MODELSTATUS']._serialized_end=1455
-  _globals['_ADMINSERVICE']._serialized_start=1458
-  _globals['_ADMINSERVICE']._serialized_end=2191
+  _globals['_HOLD']._serialized_start=90
+  _globals['_HOLD']._serialized_end=209
+  _globals['_PLACEHOLDREQUEST']._serialized_start=211
+  _globals['_PLACEHOLDREQUEST']._serialized_end=305
+  _globals['_RELEASEHOLDREQUEST']._serialized_start=307
+  _globals['_RELEASEHOLDREQUEST']._serialized_end=344
+  _globals['_RELEASEHOLDRESPONSE']._serialized_start=346
+  _globals['_RELEASEHOLDRESPONSE']._serialized_end=367
+  _globals['_LISTHOLDSREQUEST']._serialized_start=369
+  _globals['_LISTHOLDSREQUEST']._serialized_end=387
+  _globals['_LISTHOLDSRESPONSE']._serialized_start=389
+  _globals['_LISTHOLDSRESPONSE']._serialized_end=439
+  _globals['_RUNRETENTIONREQUEST']._serialized_start=441
+  _globals['_RUNRETENTIONREQUEST']._serialized_end=462
+  _globals['_RUNRETENTIONRESPONSE']._serialized_start=464
+  _globals['_RUNRETENTIONRESPONSE']._serialized_end=583
+  _globals['_CREATETOKENREQUEST']._serialized_start=585
+  _globals['_CREATETOKENREQUEST']._serialized_end=697
+  _globals['_CREATETOKENRESPONSE']._serialized_start=699
+  _globals['_CREATETOKENRESPONSE']._serialized_end=800
+  _globals['_LISTTOKENSREQUEST']._serialized_start=802
+  _globals['_LISTTOKENSREQUEST']._serialized_end=821
+  _globals['_TOKENINFO']._serialized_start=824
+  _globals['_TOKENINFO']._serialized_end=1009
+  _globals['_LISTTOKENSRESPONSE']._serialized_start=1011
+  _globals['_LISTTOKENSRESPONSE']._serialized_end=1068
+  _globals['_REVOKETOKENREQUEST']._serialized_start=1070
+  _globals['_REVOKETOKENREQUEST']._serialized_end=1110
+  _globals['_REVOKETOKENRESPONSE']._serialized_start=1112
+  _globals['_REVOKETOKENRESPONSE']._serialized_end=1133
+  _globals['_VERIFYAUDITREQUEST']._serialized_start=1135
+  _globals['_VERIFYAUDITREQUEST']._serialized_end=1155
+  _globals['_VERIFYAUDITRESPONSE']._serialized_start=1157
+  _globals['_VERIFYAUDITRESPONSE']._serialized_end=1249
+  _globals['_GETSTATSREQUEST']._serialized_start=1251
+  _globals['_GETSTATSREQUEST']._serialized_end=1268
+  _globals['_GETSTATSRESPONSE']._serialized_start=1271
+  _globals['_GETSTATSRESPONSE']._serialized_end=1440
+  _globals['_MODELSPEC']._serialized_start=1442
+  _globals['_MODELSPEC']._serialized_end=1501
+  _globals['_SWITCHMODELREQUEST']._serialized_start=1503
+  _globals['_SWITCHMODELREQUEST']._serialized_end=1559
+  _globals['_GETMODELSTATUSREQUEST']._serialized_start=1561
+  _globals['_GETMODELSTATUSREQUEST']._serialized_end=1584
+  _globals['_MODELSTATUS']._serialized_start=1587
+  _globals['_MODELSTATUS']._serialized_end=1846
+  _globals['_ADMINSERVICE']._serialized_start=1849
+  _globals['_ADMINSERVICE']._serialized_end=2655
 # @@protoc_insertion_point(module_scope)

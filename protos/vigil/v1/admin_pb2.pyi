@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from vigil.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -68,22 +71,54 @@ class RunRetentionResponse(_message.Message):
     def __init__(self, segments_deleted: _Optional[int] = ..., bytes_deleted: _Optional[int] = ..., vectors_deleted: _Optional[int] = ..., segments_held: _Optional[int] = ...) -> None: ...
 
 class CreateTokenRequest(_message.Message):
-    __slots__ = ("subject", "role", "groups")
+    __slots__ = ("subject", "role", "groups", "expires")
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_FIELD_NUMBER: _ClassVar[int]
     subject: str
     role: str
     groups: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, subject: _Optional[str] = ..., role: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ...) -> None: ...
+    expires: _timestamp_pb2.Timestamp
+    def __init__(self, subject: _Optional[str] = ..., role: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., expires: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateTokenResponse(_message.Message):
-    __slots__ = ("token", "token_hash")
+    __slots__ = ("token", "token_hash", "expires")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_FIELD_NUMBER: _ClassVar[int]
     token: str
     token_hash: str
-    def __init__(self, token: _Optional[str] = ..., token_hash: _Optional[str] = ...) -> None: ...
+    expires: _timestamp_pb2.Timestamp
+    def __init__(self, token: _Optional[str] = ..., token_hash: _Optional[str] = ..., expires: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListTokensRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TokenInfo(_message.Message):
+    __slots__ = ("token_hash", "subject", "role", "groups", "created", "expires", "expired")
+    TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    token_hash: str
+    subject: str
+    role: str
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    created: _timestamp_pb2.Timestamp
+    expires: _timestamp_pb2.Timestamp
+    expired: bool
+    def __init__(self, token_hash: _Optional[str] = ..., subject: _Optional[str] = ..., role: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expired: _Optional[bool] = ...) -> None: ...
+
+class ListTokensResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[TokenInfo]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[TokenInfo, _Mapping]]] = ...) -> None: ...
 
 class RevokeTokenRequest(_message.Message):
     __slots__ = ("token_hash",)

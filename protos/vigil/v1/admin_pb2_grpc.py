@@ -65,6 +65,11 @@ class AdminServiceStub:
                 request_serializer=vigil_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_admin__pb2.RevokeTokenResponse.FromString,
                 _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/vigil.v1.AdminService/ListTokens',
+                request_serializer=vigil_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
         self.VerifyAudit = channel.unary_unary(
                 '/vigil.v1.AdminService/VerifyAudit',
                 request_serializer=vigil_dot_v1_dot_admin__pb2.VerifyAuditRequest.SerializeToString,
@@ -130,6 +135,13 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTokens(self, request, context):
+        """Every token's record (id, subject, role, groups, expiry), expired ones included; never a token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def VerifyAudit(self, request, context):
         """Check the audit trail's hash chain.
         """
@@ -191,6 +203,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RevokeToken,
                     request_deserializer=vigil_dot_v1_dot_admin__pb2.RevokeTokenRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_admin__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=vigil_dot_v1_dot_admin__pb2.ListTokensRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_admin__pb2.ListTokensResponse.SerializeToString,
             ),
             'VerifyAudit': grpc.unary_unary_rpc_method_handler(
                     servicer.VerifyAudit,
@@ -376,6 +393,33 @@ class AdminService:
             '/vigil.v1.AdminService/RevokeToken',
             vigil_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
             vigil_dot_v1_dot_admin__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.AdminService/ListTokens',
+            vigil_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+            vigil_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
             options,
             channel_credentials,
             insecure,
