@@ -171,19 +171,6 @@ def test_create_server_refuses_plaintext_on_all_interfaces_before_binding() -> N
         asyncio.run(create_server(node, "0.0.0.0:0"))  # type: ignore[arg-type]
 
 
-def test_vigil_serve_refuses_plaintext_off_loopback_before_starting(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from services import cli
-
-    monkeypatch.setenv("VIGIL_SERVER__HOST", "0.0.0.0")
-    monkeypatch.setenv("VIGIL_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr("services.app.Vigil", None)  # would fail loudly if anything started
-    assert cli.main(["serve"]) == 2
-    err = capsys.readouterr().err
-    assert "refusing to serve plaintext gRPC on 0.0.0.0:50051" in err and "--insecure" in err
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_token_create_expires_accepts_durations_and_times() -> None:
     parse = build_parser().parse_args
     base = ["token", "create", "--subject", "x", "--role", "viewer", "--group", "a", "--expires"]
