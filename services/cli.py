@@ -194,15 +194,35 @@ def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _notarised(value: str) -> tuple[int, str]:
+    """--head SEQ:HASH, as `vigil audit head` printed it."""
+    seq, _, digest = value.partition(":")
+    if not seq.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise argparse.ArgumentTypeError(f"{value[:80]!r} is not SEQ:HASH (as `vigil audit head` prints)")
+    return int(seq), digest
+
+
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     with _client(settings, args) as client:
-        check = client.verify_audit()
+        check = client.verify_audit(args.head)
+    for node in check.unverified_nodes:
+        print(f"not checked: node {node}'s chain is keyed with another key (verify it on that node, "
+              "or set audit.key alike on every front end)")
+    anchored = f"; node {check.head.node} anchored at record {check.head.seq}" if check.HasField("head") else ""
     if check.ok:
-        print(f"audit trail intact: {check.records} records")
+        print(f"audit trail intact: {check.records} records{anchored}")
         return 0
     print(f"audit trail BROKEN at record {check.first_broken_seq}: {check.reason} "
-          f"({check.records} records verified before it)")
+          f"({check.records} records verified before it{anchored})")
     return 1
+
+
+def cmd_audit_head(settings: Settings, args: argparse.Namespace) -> int:
+    with _client(settings, args) as client:
+        head = client.audit_head()
+    print(f"node {head.node} record {head.seq} at {head.time}\n{head.seq}:{head.hash}\n"
+          f"notarise the line above; later: vigil audit verify --head {head.seq}:{head.hash}")
+    return 0
 
 
 def cmd_model_switch(settings: Settings, args: argparse.Namespace) -> int:
@@ -313,9 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_token_revoke)
     p = sub.add_parser("audit", help="the audit trail (admin)")
     asub = p.add_subparsers(dest="audit_command", required=True)
-    a = asub.add_parser("verify", help="check the hash chain, report the first broken link")
+    a = asub.add_parser("verify", help="check the HMAC chains and this node's anchor; report the "
+                        "first broken link")
+    a.add_argument("--head", type=_notarised, metavar="SEQ:HASH",
+                   help="a head notarised earlier (`vigil audit head`) that must still hold")
     a.add_argument("--address")
     a.set_defaults(func=cmd_audit_verify)
+    a = asub.add_parser("head", help="print the answering node's chain head, for external notarisation")
+    a.add_argument("--address")
+    a.set_defaults(func=cmd_audit_head)
     p = sub.add_parser("model", help="the model behind the index: switch it, or show the switch (admin)")
     msub = p.add_subparsers(dest="model_command", required=True)
     m = msub.add_parser("switch", help="build an index version for another model, then switch to it")

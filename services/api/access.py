@@ -1,12 +1,14 @@
 """Who may call what: every RPC names the roles allowed; anything unlisted is denied.
 
-The interceptor authenticates the bearer token, applies the per-token rate
-limit, checks the role, and hands the `Principal` to the servicer through a
-context variable set inside the handler's own task.
+The interceptor limits each client address, authenticates the bearer token,
+checks the role, applies the per-token rate limit, and hands the `Principal`
+to the servicer through a context variable set inside the handler's own task;
+every call, allowed or refused, leaves one audit record (`rpc_audit`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -15,7 +17,16 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from services.auth import ALL_GROUPS, Principal, RateLimiter, Role, TokenStore
+from services.api.rpc_audit import (
+    NO_TOKEN,
+    UNKNOWN_TOKEN,
+    AuditedContext,
+    RpcRecord,
+    outcome_of,
+    request_ids,
+)
+from services.audit import AuditLog
+from services.auth import ALL_GROUPS, Principal, RateLimiter, Role, TokenStore, hash_token
 from services.errors import InvalidArgumentError, VigilError, status_for
 
 R = Role
@@ -47,6 +58,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "/vigil.v1.AdminService/RevokeToken": ADMIN,
     "/vigil.v1.AdminService/ListTokens": ADMIN,
     "/vigil.v1.AdminService/VerifyAudit": ADMIN,
+    "/vigil.v1.AdminService/GetAuditHead": ADMIN,
     "/vigil.v1.AdminService/GetStats": ADMIN,
     "/vigil.v1.AdminService/SwitchModel": ADMIN,
     "/vigil.v1.AdminService/GetModelStatus": ADMIN,
@@ -69,14 +81,25 @@ def _bearer(metadata: tuple[Any, ...] | None) -> str | None:
 
 
 ANONYMOUS = Principal("anonymous", Role.ADMIN, frozenset({ALL_GROUPS}))
+Refusal = tuple[grpc.StatusCode, str]
+Admit = Callable[[RpcRecord], Awaitable[Principal | Refusal]]
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """Authenticates every RPC; with `tokens=None` (auth disabled) every caller is ANONYMOUS."""
+    """Limits, authenticates, authorises and audits every RPC of Vigil's services.
 
-    def __init__(self, tokens: TokenStore | None, limiter: RateLimiter) -> None:
-        self._tokens = tokens
-        self._limiter = limiter
+    In order, inside the handler: a per-peer rate limit (before the token is even looked at, so
+    unauthenticated and refused calls are limited too), the token (a cache miss reads the bucket
+    in a worker thread), the role, the per-token rate limit, the request's parse; then the
+    servicer. Every call, allowed or refused, leaves exactly one audit record (`rpc_audit`),
+    durable before its answer is sent; a stream's is written when it ends. With `tokens=None`
+    (auth disabled) every caller is ANONYMOUS. Health and reflection (`OPEN_PREFIXES`) are open
+    and not audited; unknown methods (UNIMPLEMENTED from gRPC itself) are not audited either.
+    """
+
+    def __init__(self, tokens: TokenStore | None, limiter: RateLimiter, audit: AuditLog | None = None,
+                 peers: RateLimiter | None = None) -> None:
+        self._tokens, self._limiter, self._audit, self._peers = tokens, limiter, audit, peers
 
     async def intercept_service(
             self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -85,23 +108,50 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         method = details.method
         if handler is None or method.startswith(OPEN_PREFIXES):
             return handler
-        if self._tokens is None:
-            return _with_principal(handler, ANONYMOUS)
         token = _bearer(details.invocation_metadata)
-        try:
-            principal = self._tokens.authenticate(token) if token else None
-        except VigilError as exc:  # an expired token: UNAUTHENTICATED, saying so
-            return _deny(handler, *status_for(exc))
+
+        def admit(record: RpcRecord) -> Awaitable[Principal | Refusal]:
+            return self._admit(record, token)
+
+        return _guarded(handler, method, self._audit, admit)
+
+    async def _admit(self, record: RpcRecord, token: str | None) -> Principal | Refusal:
+        """The caller, or why the call is refused; fills in the record's token id and caller."""
+        if self._peers is not None and not self._peers.allow(peer_address(record.peer)):
+            return (grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    "request rate limit reached for this client address; retry shortly")
+        if self._tokens is None:
+            principal: Principal | None = ANONYMOUS
+        else:
+            record.token_id = UNKNOWN_TOKEN if token else NO_TOKEN
+            try:
+                principal = await self._authenticate(token) if token else None
+            except VigilError as exc:  # an expired token: UNAUTHENTICATED, saying so
+                record.token_id = hash_token(token or "")  # a real token's id: nothing secret
+                return status_for(exc)
         if principal is None:
-            return _deny(handler, grpc.StatusCode.UNAUTHENTICATED,
-                         "a valid bearer token is required (metadata 'authorization: Bearer …')")
-        if principal.role not in PERMISSIONS.get(method, frozenset()):
-            return _deny(handler, grpc.StatusCode.PERMISSION_DENIED,
-                         f"role {principal.role.value!r} may not call {method.rsplit('/', 1)[-1]}")
-        if not self._limiter.allow(principal.subject):
-            return _deny(handler, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                         "request rate limit reached for this token; retry shortly")
-        return _with_principal(handler, principal)
+            return (grpc.StatusCode.UNAUTHENTICATED,
+                    "a valid bearer token is required (metadata 'authorization: Bearer …')")
+        record.principal, record.token_id = principal, principal.token_id or NO_TOKEN
+        if principal.role not in PERMISSIONS.get(record.method, frozenset()):
+            return (grpc.StatusCode.PERMISSION_DENIED,
+                    f"role {principal.role.value!r} may not call {record.method.rsplit('/', 1)[-1]}")
+        if not self._limiter.allow(principal.token_id or principal.subject):
+            return grpc.StatusCode.RESOURCE_EXHAUSTED, "request rate limit reached for this token; retry shortly"
+        return principal
+
+    async def _authenticate(self, token: str) -> Principal | None:
+        assert self._tokens is not None
+        if self._tokens.cached(token):
+            return self._tokens.authenticate(token)
+        return await asyncio.to_thread(self._tokens.authenticate, token)
+
+
+def peer_address(peer: str) -> str:
+    """The client's address without its port ("ipv4:10.0.0.7:51234" -> "ipv4:10.0.0.7")."""
+    if peer.startswith(("ipv4:", "ipv6:")):
+        return peer.rsplit(":", 1)[0]
+    return peer
 
 
 @dataclass(frozen=True)
@@ -121,61 +171,80 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
 MALFORMED = "the request is not a valid protobuf message for this method"
 
 
-async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+async def _checked(requests: AsyncIterator[Any], record: RpcRecord) -> AsyncIterator[Any]:
     async for request in requests:
         if isinstance(request, _Malformed):
             raise InvalidArgumentError(MALFORMED)
+        if not record.request:
+            record.request = request_ids(request)  # a stream's header names the camera
         yield request
 
 
-def _with_principal(handler: grpc.RpcMethodHandler, principal: Principal) -> grpc.RpcMethodHandler:
-    """Run the servicer with the caller set; malformed messages get INVALID_ARGUMENT."""
+async def _enter(record: RpcRecord, context: grpc.aio.ServicerContext, admit: Admit,
+                 request: Any = None) -> AuditedContext:
+    """Admit the call (or write its record and abort); the servicer's context."""
+    audited = AuditedContext(context, record.open())
+    verdict = await admit(record)
+    if isinstance(verdict, tuple):
+        await audited.abort(*verdict)
+    if isinstance(request, _Malformed):
+        await audited.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED)
+    assert isinstance(verdict, Principal)
+    _principal.set(verdict)
+    return audited
+
+
+def _guarded(handler: grpc.RpcMethodHandler, method: str, log: AuditLog | None,
+             admit: Admit) -> grpc.RpcMethodHandler:
+    """Run the servicer behind `admit`, recording the call; malformed messages: INVALID_ARGUMENT."""
     parse = _tolerant(handler.request_deserializer)
+
+    def record(context: grpc.aio.ServicerContext, request: Any = None) -> RpcRecord:
+        return RpcRecord(method, context.peer(), log, request=request_ids(request))
+
     if handler.unary_unary:
         inner = handler.unary_unary
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            if isinstance(request, _Malformed):
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED)
-            _principal.set(principal)
-            return await inner(request, context)
+            rec = record(context, request)
+            try:
+                audited = await _enter(rec, context, admit, request)
+                response = await inner(request, audited)
+            except BaseException as exc:
+                await rec.write(outcome_of(exc))
+                raise
+            await rec.write(grpc.StatusCode.OK)
+            return response
 
         return grpc.unary_unary_rpc_method_handler(unary, parse, handler.response_serializer)
     if handler.stream_unary:
         inner_s = handler.stream_unary
 
         async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            _principal.set(principal)
-            return await inner_s(_checked(requests), context)
+            rec = record(context)
+            try:
+                audited = await _enter(rec, context, admit)
+                response = await inner_s(_checked(requests, rec), audited)
+            except BaseException as exc:
+                await rec.write(outcome_of(exc))
+                raise
+            await rec.write(grpc.StatusCode.OK)
+            return response
 
         return grpc.stream_unary_rpc_method_handler(stream, parse, handler.response_serializer)
     if handler.unary_stream:
         inner_us = handler.unary_stream
 
         async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            if isinstance(request, _Malformed):
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED)
-            _principal.set(principal)
-            async for response in inner_us(request, context):
-                yield response
+            rec = record(context, request)
+            try:
+                audited = await _enter(rec, context, admit, request)
+                async for response in inner_us(request, audited):
+                    yield response
+            except BaseException as exc:
+                await rec.write(outcome_of(exc))
+                raise
+            await rec.write(grpc.StatusCode.OK)
 
         return grpc.unary_stream_rpc_method_handler(unary_stream, parse, handler.response_serializer)
     raise TypeError(f"unsupported handler kind for {handler}")
-
-
-def _deny(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
-    async def abort(_: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(code, message)
-
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(abort, handler.request_deserializer,
-                                                    handler.response_serializer)
-    if handler.unary_stream:
-        async def abort_stream(_: Any, context: grpc.aio.ServicerContext) -> Any:
-            await context.abort(code, message)
-            yield  # pragma: no cover - makes this an async generator
-
-        return grpc.unary_stream_rpc_method_handler(abort_stream, handler.request_deserializer,
-                                                    handler.response_serializer)
-    return grpc.unary_unary_rpc_method_handler(abort, handler.request_deserializer,
-                                               handler.response_serializer)

@@ -263,8 +263,15 @@ class VigilClient:
     def stats(self) -> admin_pb2.GetStatsResponse:
         return self._admin.GetStats(admin_pb2.GetStatsRequest(), timeout=self._timeout)
 
-    def verify_audit(self) -> admin_pb2.VerifyAuditResponse:
-        return self._admin.VerifyAudit(admin_pb2.VerifyAuditRequest(), timeout=self._timeout)
+    def verify_audit(self, head: tuple[int, str] | None = None) -> admin_pb2.VerifyAuditResponse:
+        """Check the trail; `head` (seq, hash) is a head notarised earlier that must still hold."""
+        request = admin_pb2.VerifyAuditRequest(
+            head=admin_pb2.AuditHead(seq=head[0], hash=head[1]) if head else None)
+        return self._admin.VerifyAudit(request, timeout=self._timeout)
+
+    def audit_head(self) -> admin_pb2.AuditHead:
+        """The answering node's anchored audit chain head (node, seq, hash, time)."""
+        return self._admin.GetAuditHead(admin_pb2.GetAuditHeadRequest(), timeout=self._timeout)
 
     def switch_model(self, name: str = "", pretrained: str = "", path: str = "") -> ModelStatus:
         """Start building an index version for another model (a server folder, or name and tag)."""

@@ -131,20 +131,42 @@ class RevokeTokenResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class VerifyAuditRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("head",)
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    head: AuditHead
+    def __init__(self, head: _Optional[_Union[AuditHead, _Mapping]] = ...) -> None: ...
 
 class VerifyAuditResponse(_message.Message):
-    __slots__ = ("records", "ok", "first_broken_seq", "reason")
+    __slots__ = ("records", "ok", "first_broken_seq", "reason", "unverified_nodes", "head")
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
     FIRST_BROKEN_SEQ_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    UNVERIFIED_NODES_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
     records: int
     ok: bool
     first_broken_seq: int
     reason: str
-    def __init__(self, records: _Optional[int] = ..., ok: _Optional[bool] = ..., first_broken_seq: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    unverified_nodes: _containers.RepeatedScalarFieldContainer[str]
+    head: AuditHead
+    def __init__(self, records: _Optional[int] = ..., ok: _Optional[bool] = ..., first_broken_seq: _Optional[int] = ..., reason: _Optional[str] = ..., unverified_nodes: _Optional[_Iterable[str]] = ..., head: _Optional[_Union[AuditHead, _Mapping]] = ...) -> None: ...
+
+class GetAuditHeadRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AuditHead(_message.Message):
+    __slots__ = ("node", "seq", "hash", "time")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    seq: int
+    hash: str
+    time: str
+    def __init__(self, node: _Optional[str] = ..., seq: _Optional[int] = ..., hash: _Optional[str] = ..., time: _Optional[str] = ...) -> None: ...
 
 class GetStatsRequest(_message.Message):
     __slots__ = ()

@@ -75,6 +75,11 @@ class AdminServiceStub:
                 request_serializer=vigil_dot_v1_dot_admin__pb2.VerifyAuditRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_admin__pb2.VerifyAuditResponse.FromString,
                 _registered_method=True)
+        self.GetAuditHead = channel.unary_unary(
+                '/vigil.v1.AdminService/GetAuditHead',
+                request_serializer=vigil_dot_v1_dot_admin__pb2.GetAuditHeadRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_admin__pb2.AuditHead.FromString,
+                _registered_method=True)
         self.GetStats = channel.unary_unary(
                 '/vigil.v1.AdminService/GetStats',
                 request_serializer=vigil_dot_v1_dot_admin__pb2.GetStatsRequest.SerializeToString,
@@ -143,7 +148,15 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def VerifyAudit(self, request, context):
-        """Check the audit trail's hash chain.
+        """Check the audit trail's HMAC chains: every chain this node holds the key of, and this node's
+        chain against its anchored head (and a notarised head, when given).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAuditHead(self, request, context):
+        """This node's anchored chain head, to notarise outside Vigil (`vigil audit head`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -213,6 +226,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.VerifyAudit,
                     request_deserializer=vigil_dot_v1_dot_admin__pb2.VerifyAuditRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_admin__pb2.VerifyAuditResponse.SerializeToString,
+            ),
+            'GetAuditHead': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAuditHead,
+                    request_deserializer=vigil_dot_v1_dot_admin__pb2.GetAuditHeadRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_admin__pb2.AuditHead.SerializeToString,
             ),
             'GetStats': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStats,
@@ -447,6 +465,33 @@ class AdminService:
             '/vigil.v1.AdminService/VerifyAudit',
             vigil_dot_v1_dot_admin__pb2.VerifyAuditRequest.SerializeToString,
             vigil_dot_v1_dot_admin__pb2.VerifyAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAuditHead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.AdminService/GetAuditHead',
+            vigil_dot_v1_dot_admin__pb2.GetAuditHeadRequest.SerializeToString,
+            vigil_dot_v1_dot_admin__pb2.AuditHead.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,88 @@
+"""Every RPC, allowed or refused, leaves one audit record naming the RPC, its outcome, the token's
+id and the peer; the chain head can be printed for notarisation and checked later."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import grpc
+import pytest
+
+from services.api.client import VigilClient
+from services.auth import hash_token
+from vigil.v1 import cameras_pb2, cameras_pb2_grpc
+
+
+def _records(node: Any) -> list[dict[str, Any]]:
+    assert node.audit.flush()
+    store = node.store
+    return [json.loads(line) for o in store.list(f"audit/{node.node_id}/")
+            for line in store.get_bytes(o.key).splitlines()]
+
+
+def _get_camera(client: VigilClient, camera_id: str) -> grpc.StatusCode:
+    try:
+        cameras_pb2_grpc.CameraServiceStub(client.channel).GetCamera(
+            cameras_pb2.GetCameraRequest(camera_id=camera_id), timeout=30)
+    except grpc.RpcError as err:
+        return err.code()
+    return grpc.StatusCode.OK
+
+
+def test_every_call_allowed_or_refused_leaves_one_record(server: Any, node: Any, admin_token: str) -> None:
+    marker = f"cam-audit-{uuid.uuid4().hex[:8]}"  # names this test's calls in the trail
+    with VigilClient(server.address, admin_token) as admin:
+        viewer, viewer_id = admin.create_token("audit-viewer", "viewer", ["ward-audit"])
+        admin.register_camera(cameras_pb2.Camera(camera_id=marker, group="ward-audit", retention_days=7))
+    with VigilClient(server.address, None) as anonymous:
+        assert _get_camera(anonymous, marker + "-none") == grpc.StatusCode.UNAUTHENTICATED
+    with VigilClient(server.address, "not-a-token") as forged:
+        assert _get_camera(forged, marker + "-forged") == grpc.StatusCode.UNAUTHENTICATED
+    with VigilClient(server.address, viewer) as v:
+        with pytest.raises(grpc.RpcError) as denied:
+            v.stop_camera(marker)
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert _get_camera(v, marker + "-nowhere") == grpc.StatusCode.NOT_FOUND
+        assert _get_camera(v, marker) == grpc.StatusCode.OK
+    by_camera = {r["request"].get("camera_id"): r for r in _records(node) if "rpc" in r}
+    expected = {
+        marker + "-none": ("GetCamera", "UNAUTHENTICATED", "none", "", ""),
+        marker + "-forged": ("GetCamera", "UNAUTHENTICATED", "unknown", "", ""),
+        marker + "-nowhere": ("GetCamera", "NOT_FOUND", viewer_id, "audit-viewer", "viewer"),
+        marker: ("GetCamera", "OK", viewer_id, "audit-viewer", "viewer"),
+    }
+    for camera_id, (method, outcome, token_id, caller, role) in expected.items():
+        record = by_camera[camera_id]
+        assert record["rpc"] == f"/vigil.v1.CameraService/{method}"
+        assert (record["outcome"], record["token_id"], record["caller"], record["role"]) == (
+            outcome, token_id, caller, role)
+        assert record["peer"].startswith(("ipv4:127.0.0.1:", "ipv6:[::1]:"))
+    stops = [r for r in _records(node) if r.get("rpc", "").endswith("/StopCamera")
+             and r["request"].get("camera_id") == marker]
+    assert len(stops) == 1 and stops[0]["outcome"] == "PERMISSION_DENIED"
+    assert stops[0]["token_id"] == viewer_id == hash_token(viewer)
+    serialized = json.dumps(_records(node))
+    assert viewer not in serialized and "not-a-token" not in serialized and admin_token not in serialized
+
+
+def test_a_search_record_names_what_it_returned_once(server: Any, node: Any, admin_token: str) -> None:
+    text = f"audit once {uuid.uuid4().hex[:8]}"
+    with VigilClient(server.address, admin_token) as admin:
+        admin.search(text, top_k=3, min_score=-1)
+    mine = [r for r in _records(node) if r["details"].get("text") == text]
+    assert len(mine) == 1
+    assert mine[0]["action"] == "search" and mine[0]["outcome"] == "OK"
+    assert mine[0]["rpc"] == "/vigil.v1.SearchService/Search" and "returned" in mine[0]["details"]
+
+
+def test_the_head_is_printed_for_notarisation_and_checked_later(server: Any, node: Any,
+                                                                admin_token: str) -> None:
+    with VigilClient(server.address, admin_token) as admin:
+        head = admin.audit_head()
+        assert head.node == node.node_id and len(head.hash) == 64
+        check = admin.verify_audit((head.seq, head.hash))
+        assert check.ok and check.head.seq >= head.seq
+        forged = admin.verify_audit((head.seq, "0" * 64))
+        assert not forged.ok and forged.first_broken_seq == head.seq and "notarised" in forged.reason
