@@ -20,7 +20,7 @@ from indexing.index_log import IndexLog
 from indexing.index_versions import ActiveVersion
 from indexing.vector_index import FrameIndex
 from services import heap
-from services.audit import AuditLog
+from services.audit import ANCHOR_FILE, KEY_FILE, AuditLog, load_key
 from services.auth import Principal, TokenStore
 from services.embedding_pool import EmbedderPool, start_ray
 from services.index_writers import IndexFollower, ShardWriters
@@ -39,13 +39,15 @@ from services.settings import RaySettings, Settings
 from storage.cameras import CameraRegistry
 from storage.export import Exporter
 from storage.recordings import Recordings
-from storage.retention import Holds, RetentionSweeper
+from storage.retention import Holds, RetentionSweeper, SweepReport, SweepTally
 from storage.s3 import S3Endpoint, S3ObjectStore
 from storage.seaweed import EmbeddedSeaweed
 from storage.timeutil import to_ms
+from storage.url_policy import Endpoint, UrlPolicy
 
 logger = logging.getLogger(__name__)
 GROUPS_CACHE_S = 5.0
+RETENTION_CALLER = "system:retention"  # who the audit trail names for scheduled sweeps
 REEMBED_BATCHES = 4  # embedding calls per log batch of a model switch's build
 
 
@@ -70,6 +72,7 @@ class Vigil:
         self.settings = settings
         self._seaweed: EmbeddedSeaweed | None = None
         self._index_lock = threading.Lock()
+        self.own_endpoints: list[Endpoint] = []  # bound later (gRPC port 0): never fetched from
 
     def start(self) -> None:
         s = self.settings
@@ -82,7 +85,7 @@ class Vigil:
         self.store = S3ObjectStore(endpoint)
         self.store.ensure_bucket()
         self._endpoint = endpoint
-        start_ray(s.ray)
+        start_ray(s.ray, s.data_dir)
         shutil.rmtree(self._vector_cache, ignore_errors=True)  # float16 files of a killed run's index
         self._start_index()
         self.jobs = JobRegistry(self.store)
@@ -90,15 +93,19 @@ class Vigil:
         self.holds = Holds(self.store)
         self.recordings = Recordings(self.store)
         self.exporter = Exporter(self.store, s.data_dir / "work", s.ingest.media_timeout_s)
-        self.tokens = TokenStore(self.store)
+        self.tokens = TokenStore(self.store, max_cached=s.auth.max_tracked)
         self.node_id = node_id(s.data_dir)
-        self.audit = AuditLog(self.store, s.data_dir / "audit-journal", self.node_id)
+        audit_key = s.audit.key.get_secret_value() if s.audit.key else None
+        self.audit = AuditLog(self.store, s.data_dir / "audit-journal", self.node_id,
+                              key=load_key(s.data_dir / KEY_FILE, audit_key),
+                              anchor=s.data_dir / ANCHOR_FILE)
         if s.auth.enabled and (path := self.tokens.bootstrap_admin(s.data_dir)) is not None:
             logger.warning("no tokens in the bucket: created an admin token, saved to %s", path)
         self._groups_cache: tuple[float, dict[str, str]] = (0.0, {})
         self.retention = RetentionSweeper(self.store, self.cameras, self.holds, self,
-                                          clock_ms=lambda: to_ms(datetime.now(UTC)))
-        self._sweeper = (Periodic(s.server.retention_interval_s, self.retention.sweep, "retention").start()
+                                          clock_ms=lambda: to_ms(datetime.now(UTC)),
+                                          export_retention_days=s.storage.export_retention_days)
+        self._sweeper = (Periodic(s.server.retention_interval_s, self.scheduled_retention, "retention").start()
                          if s.server.retention_interval_s > 0 else None)
         self._following = Periodic(s.ray.follow_interval_s, self.serving.poll, "index-follow",
                                    quiet=True).start()
@@ -210,7 +217,19 @@ class Vigil:
         s, serving = self.settings, self.serving.current
         return LiveManager(LiveConfig(self._endpoint, serving.model_id, s.ingest, s.ray.embed_batch,
                                       (s.data_dir / "work" / "live").resolve(), s.ray.index_feed_batches),
-                           serving.pool.embed, serving.index)
+                           serving.pool.embed, serving.index, self.url_policy)
+
+    def url_policy(self) -> UrlPolicy:
+        """What ingest URIs and camera streams may reach: the fetch.* allow-lists, never this
+        node's own S3, gRPC and metrics ports (storage.url_policy)."""
+        s, ep = self.settings, self._endpoint
+        host, _, port = ep.endpoint.rpartition(":") if ":" in ep.endpoint else (ep.endpoint, "", "")
+        own = [Endpoint(host.strip("[]"), int(port or (443 if ep.secure else 80))), *self.own_endpoints]
+        if s.server.port:
+            own.append(Endpoint(s.server.host, s.server.port))
+        if getattr(self, "metrics_port", None):
+            own.append(Endpoint(s.server.metrics_host, self.metrics_port))
+        return UrlPolicy.from_settings(s.fetch.ingest_allow, s.fetch.camera_allow, own)
 
     @property
     def model_id(self) -> str:
@@ -269,6 +288,11 @@ class Vigil:
             self._groups_cache = (time.monotonic(), groups)
         return groups
 
+    def camera_changed(self) -> None:
+        """A camera was registered or changed here: this node's next visibility check reads the
+        registry (other front ends see it within `GROUPS_CACHE_S`)."""
+        self._groups_cache = (float("-inf"), {})
+
     def visible_cameras(self, principal: Principal) -> frozenset[str] | None:
         """Cameras the caller may see; None means every camera (groups '*')."""
         if principal.all_cameras:
@@ -286,6 +310,19 @@ class Vigil:
                 "vectors": len(self.index), "backlog_jobs": self.jobs.backlog(),
                 "model_id": self.model_id, "ray_nodes": len(nodes),
                 "ray_cpus": float(ray.cluster_resources().get("CPU", 0.0))}
+
+    def scheduled_retention(self) -> SweepReport:
+        """One periodic retention sweep, on the audit trail as RETENTION_CALLER with what it
+        deleted, also when it fails part way."""
+        tally = SweepTally()
+        try:
+            report = self.retention.sweep(tally)
+        except Exception as exc:
+            self.audit.append(RETENTION_CALLER, "retention", {**tally.report().audit_details(),
+                                                              "failed": type(exc).__name__})
+            raise
+        self.audit.append(RETENTION_CALLER, "retention", report.audit_details())
+        return report
 
     def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> int:
         """The index side of retention (`storage.retention.VectorDeleter`); persisted."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -12,10 +14,12 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.api.access import current_principal
+from services.api.rpc_audit import note
 from services.api.model_admin import model_spec_arg, model_status_message
 from services.api.servicers import camera_id_arg, mapped_errors, visible_camera
 from services.api.timestamps import ms_from_ts, ts_from_ms
 from services.app import Vigil
+from services.audit import AuditHead
 from services.auth import Principal, Role, hash_token, validate_subject
 from services.errors import (
     AlreadyExistsError,
@@ -37,15 +41,30 @@ MAX_CAMERAS_PER_EXPORT = 16
 STATS_SEGMENTS_CAP = 1_000_000
 
 
-def time_range_arg(tr: common_pb2.TimeRange, max_hours: float | None = None) -> tuple[int, int]:
+def time_range_arg(tr: common_pb2.TimeRange, max_hours: float | None = None,
+                   limit_setting: str = "") -> tuple[int, int]:
+    """[start, end) in ms; RESOURCE_EXHAUSTED past `max_hours` (named by its setting)."""
     if not (tr.HasField("start") and tr.HasField("end")):
         raise InvalidArgumentError("time_range needs both start and end")
     start, end = ms_from_ts(tr.start), ms_from_ts(tr.end)
     if end <= start:
         raise InvalidArgumentError("time_range end must be after its start")
     if max_hours is not None and end - start > max_hours * 3_600_000:
-        raise ResourceExhaustedError(f"time_range longer than the {max_hours:g} h limit")
+        setting = f" ({limit_setting})" if limit_setting else ""
+        raise ResourceExhaustedError(f"time_range covers {(end - start) / 3_600_000:.4g} h, more than the "
+                                     f"{max_hours:g} h limit{setting}; ask for shorter ranges")
     return start, end
+
+
+def caller_gone(context: grpc.aio.ServicerContext) -> Callable[[], bool]:
+    """A check, safe to call from worker threads, that turns True once the RPC's deadline has
+    passed or the RPC has ended (the client cancelled or disconnected): long work passes it down
+    and stops early instead of running on for nobody."""
+    ended = threading.Event()
+    context.add_done_callback(lambda _: ended.set())
+    remaining = context.time_remaining()
+    deadline = None if remaining is None else time.monotonic() + remaining
+    return lambda: ended.is_set() or (deadline is not None and time.monotonic() >= deadline)
 
 
 def camera_group_arg(group: str) -> str:
@@ -64,6 +83,12 @@ def _range_msg(start_ms: int, end_ms: int) -> common_pb2.TimeRange:
 def camera_message(c: Camera) -> cameras_pb2.Camera:
     return cameras_pb2.Camera(camera_id=c.camera_id, name=c.name, group=c.group, location=c.location,
                               stream_url=c.masked_stream_url, retention_days=c.retention_days)
+
+
+def audit_head_message(head: AuditHead | None) -> admin_pb2.AuditHead | None:
+    if head is None:
+        return None
+    return admin_pb2.AuditHead(node=head.node, seq=head.seq, hash=head.hash, time=head.time)
 
 
 def hold_message(h: Hold) -> admin_pb2.Hold:
@@ -87,12 +112,15 @@ def _token_expiry(request: admin_pb2.CreateTokenRequest, ttl_days: float | None)
 
 
 def caller() -> str:
-    """Who asked: the authenticated token's subject."""
+    """Who asked: the authenticated token's subject (the audit record also names the token id)."""
     return current_principal().subject
 
 
 async def audit(node: Vigil, action: str, details: dict[str, object]) -> None:
-    await asyncio.to_thread(node.audit.append, caller(), action, details)
+    """Add what this RPC touched to its audit record (the interceptor writes it, once, before the
+    answer leaves); outside an RPC, append a record of its own."""
+    if not note(action, details):
+        await asyncio.to_thread(node.audit.append, caller(), action, details)
 
 
 def may_change(principal: Principal, old: Camera | None, new: Camera) -> None:
@@ -210,8 +238,11 @@ class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
                           context: grpc.aio.ServicerContext) -> playback_pb2.GetPlaylistResponse:
         missing = f"camera {request.camera_id} has no footage in the requested range"
         camera = await visible_camera(self._node, request.camera_id, missing)
-        start, end = time_range_arg(request.time_range)
-        segments = await asyncio.to_thread(lambda: list(self._node.recordings.segments(camera, start, end)))
+        start, end = time_range_arg(request.time_range, self._node.settings.server.max_playlist_hours,
+                                    "server.max_playlist_hours")
+        stop = caller_gone(context)
+        segments = await asyncio.to_thread(
+            lambda: list(self._node.recordings.segments(camera, start, end, stop)))
         if not segments:
             raise NotFoundError(missing)
         await audit(self._node, "playlist", {"camera_id": camera, "start_ms": start, "end_ms": end,
@@ -243,18 +274,19 @@ class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
                          context: grpc.aio.ServicerContext) -> playback_pb2.ExportClipResponse:
         if not 0 < len(request.camera_ids) <= MAX_CAMERAS_PER_EXPORT:
             raise InvalidArgumentError(f"give 1..{MAX_CAMERAS_PER_EXPORT} camera ids")
-        start, end = time_range_arg(request.time_range, self._node.settings.server.max_export_hours)
+        start, end = time_range_arg(request.time_range, self._node.settings.server.max_export_hours,
+                                    "server.max_export_hours")
         cameras = [await visible_camera(self._node, c, f"camera {c} has no footage in the requested range")
                    for c in dict.fromkeys(request.camera_ids)]
-        exporter, who, ttl = self._node.exporter, caller(), self._ttl()
+        exporter, who, ttl, stop = self._node.exporter, caller(), self._ttl(), caller_gone(context)
         export_id = exporter.new_id()
         clips = []
         for camera in cameras:
-            m = await asyncio.to_thread(exporter.export, export_id, camera, start, end, who)
+            m = await asyncio.to_thread(exporter.export, export_id, camera, start, end, who, stop)
             url = await asyncio.to_thread(self._node.store.presigned_get_url, m.video_key, ttl)
             clips.append(playback_pb2.ExportedClip(
                 camera_id=camera, video_key=m.video_key, sha256=m.sha256, url=url,
-                manifest_key=m.video_key.removesuffix(".mp4") + ".json",
+                manifest_key=m.manifest_key,
                 delivered=_range_msg(m.start_ms, m.end_ms), source_segments=len(m.sources)))
         await audit(self._node, "export", {"export_id": export_id, "cameras": cameras,
                                            "start_ms": start, "end_ms": end,
@@ -367,6 +399,21 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @mapped_errors
     async def VerifyAudit(self, request: admin_pb2.VerifyAuditRequest,
                           context: grpc.aio.ServicerContext) -> admin_pb2.VerifyAuditResponse:
-        check = await asyncio.to_thread(self._node.audit.verify)
+        notarised = None
+        if request.HasField("head"):
+            if not re.fullmatch(r"[0-9a-f]{64}", request.head.hash) or request.head.seq < 0:
+                raise InvalidArgumentError("head needs a seq >= 0 and a hash of 64 lowercase hex characters")
+            notarised = (request.head.seq, request.head.hash)
+        check = await asyncio.to_thread(self._node.audit.verify, notarised)
         return admin_pb2.VerifyAuditResponse(records=check.records, ok=check.ok, reason=check.reason,
-                                             first_broken_seq=check.first_broken_seq or 0)
+                                             first_broken_seq=check.first_broken_seq or 0,
+                                             unverified_nodes=check.unverified_nodes,
+                                             head=audit_head_message(check.head))
+
+    @mapped_errors
+    async def GetAuditHead(self, request: admin_pb2.GetAuditHeadRequest,
+                           context: grpc.aio.ServicerContext) -> admin_pb2.AuditHead:
+        head = await asyncio.to_thread(self._node.audit.head)
+        if head is None:
+            raise NotFoundError("this node has written no audit record yet")
+        return audit_head_message(head)

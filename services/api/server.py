@@ -87,7 +87,8 @@ async def create_server(node: Vigil, address: str) -> tuple[grpc.aio.Server, int
     limit = node.settings.server.max_message_mb * 1024 * 1024
     auth = node.settings.auth
     interceptor = AuthInterceptor(node.tokens if auth.enabled else None,
-                                  RateLimiter(auth.rate_per_s, auth.burst))
+                                  RateLimiter(auth.rate_per_s, auth.burst, auth.max_tracked), node.audit,
+                                  RateLimiter(auth.peer_rate_per_s, auth.peer_burst, auth.max_tracked))
     server = grpc.aio.server(interceptors=[interceptor],
                              options=[("grpc.max_receive_message_length", limit),
                                       ("grpc.max_send_message_length", limit)])

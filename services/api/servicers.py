@@ -19,6 +19,7 @@ import grpc
 from indexing.errors import IndexRetiredError
 from services.api import convert
 from services.api.access import current_principal
+from services.api.rpc_audit import note
 from services.api.timestamps import ms_from_ts
 from services.app import Vigil
 from services.errors import InvalidArgumentError, NotFoundError, ResourceExhaustedError, status_for
@@ -119,7 +120,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self._node.metrics.search_latency.labels(kind).observe(time.perf_counter() - started)
         audit |= {"filter": convert.filter_json(query.where), "frames": query.frames,
                   "returned": [[h.camera_id, h.start_ms, h.end_ms] for h in result.hits]}
-        self._node.audit.append(subject, "search", audit)  # recorded before the answer leaves
+        note("search", audit)  # the RPC's audit record, written before the answer leaves
         return result
 
     @mapped_errors
