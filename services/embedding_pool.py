@@ -1,7 +1,8 @@
 """Embedder actors on Ray: one model load per actor, frames sent in batches.
 
-`ray.init()` starts a local cluster when no address is configured; with
-`ray.address` ('auto' or host:port) Vigil joins an existing cluster.
+`start_ray` starts a local cluster when no address is configured, on loopback only and
+with token authentication (see `services.ray_auth`); with `ray.address` ('auto' or
+host:port) Vigil joins an existing cluster with that cluster's token.
 """
 
 from __future__ import annotations
@@ -10,27 +11,93 @@ import itertools
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import ray
+from ray._private import ray_constants
+from ray._private.authentication.authentication_utils import is_token_auth_enabled
+from ray._raylet import Config as RayConfig
 
 from indexing.embedder import ClipEmbedder, ModelSpec
+from services import ray_auth
 from services.settings import RaySettings
 
 logger = logging.getLogger(__name__)
 NAMESPACE = "vigil"
+LOOPBACK = "127.0.0.1"
 
 
-def start_ray(settings: RaySettings) -> None:
-    """Connect to (or start) the Ray cluster once per process."""
+def start_ray(settings: RaySettings, data_dir: Path | None = None) -> None:
+    """Connect to (or start) the Ray cluster once per process.
+
+    Local mode (no `settings.address`): a new cluster (never one found on the machine or in
+    RAY_ADDRESS) whose every listener (GCS, raylet and object manager, workers, agents, the
+    autoscaler monitor) is bound to 127.0.0.1, with Ray's token authentication on and a fresh
+    token in `{data_dir}/ray-auth-token` (0600; `services.ray_auth`). Cluster mode: joins with
+    the cluster's token (`ray_auth.cluster_token`), token authentication on unless
+    RAY_AUTH_MODE=disabled is set (then it warns).
+    """
     if ray.is_initialized():
         return
-    local = settings.address is None
-    ray.init(address=settings.address, num_cpus=settings.num_cpus if local else None,
-             _node_ip_address="127.0.0.1" if local else None,  # a local cluster stays on loopback
+    if settings.address is None:
+        if data_dir is None:
+            raise ValueError("a local Ray cluster needs Vigil's data folder (for its auth token)")
+        _start_local(settings, data_dir)
+    else:
+        _join(settings.address, data_dir)
+    logger.info("ray cluster resources: %s", ray.cluster_resources())
+
+
+def _start_local(settings: RaySettings, data_dir: Path) -> None:
+    os.environ.pop(ray_auth.TOKEN_VAR, None)  # the token stays in its file, not in every environment
+    os.environ[ray_auth.TOKEN_PATH_VAR] = str(ray_auth.write_local_token(data_dir))
+    if os.environ.get(ray_auth.AUTH_MODE_VAR, "token") != "token":
+        logger.warning("%s=%s ignored: a local Ray cluster always uses token authentication",
+                       ray_auth.AUTH_MODE_VAR, os.environ[ray_auth.AUTH_MODE_VAR])
+    _token_auth_on()
+    # Ray turns a loopback node address into the host's external one unless it believes it
+    # runs on a single-node platform: its processes (which read the variable) and this one
+    # (whose constant was read when `ray` was imported) must believe so.
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    ray.init(address="local", num_cpus=settings.num_cpus, _node_ip_address=LOOPBACK,
              include_dashboard=False, namespace=NAMESPACE, log_to_driver=False,
              configure_logging=False)
-    logger.info("ray cluster resources: %s", ray.cluster_resources())
+    if (ip := ray.util.get_node_ip_address()) != LOOPBACK or not is_token_auth_enabled():
+        ray.shutdown()
+        raise ray_auth.RayAuthError(f"the local Ray cluster came up on {ip} with token authentication "
+                                    f"{'on' if is_token_auth_enabled() else 'off'}; Vigil needs "
+                                    f"{LOOPBACK} and token authentication (is Ray newer than 2.60?)")
+
+
+def _join(address: str, data_dir: Path | None) -> None:
+    mode = os.environ.get(ray_auth.AUTH_MODE_VAR)
+    if mode is not None and mode != "token":
+        logger.warning("joining the Ray cluster at %s with %s=%s: anyone who reaches its ports can "
+                       "run code in it (see `vigil doctor`)", address, ray_auth.AUTH_MODE_VAR, mode)
+    else:
+        source = ray_auth.cluster_token(os.environ, data_dir, Path.home())
+        if source is None:
+            raise ray_auth.RayAuthError(
+                f"joining the Ray cluster at {address} needs its auth token: copy the token file of "
+                f"the head node to {data_dir or 'the data folder'}/{ray_auth.TOKEN_FILE} (mode 600) "
+                f"or set {ray_auth.TOKEN_PATH_VAR}")
+        if source.variable == "" and data_dir is not None and source.path == data_dir / ray_auth.TOKEN_FILE:
+            os.environ[ray_auth.TOKEN_PATH_VAR] = str(source.path)
+        _token_auth_on()
+    ray.init(address=address, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False,
+             configure_logging=False)
+
+
+def _token_auth_on() -> None:
+    """RAY_AUTH_MODE=token for this process and the Ray processes it starts.
+
+    Ray read its configuration when it was imported; like Ray's own `ray.init` does when it
+    turns token authentication on, re-read it so this process sends the token too.
+    """
+    os.environ[ray_auth.AUTH_MODE_VAR] = "token"
+    RayConfig.initialize("")
 
 
 @ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=3)
