@@ -2,6 +2,16 @@
 
 Used when no S3 endpoint is configured. Data and generated credentials live in
 one folder, so a restart pointing at the same folder sees the same bucket.
+
+Only the S3 port serves the bucket, and only to holders of the S3 credentials. Every other
+listener of `weed server` (master, volume and filer HTTP and gRPC, S3 gRPC) demands a client
+certificate that only this folder holds, and filer and volume reads and writes also need a
+JWT weed signs itself (see storage/seaweed_security.py). The folder is private: mode 700, and
+weed runs with umask 077, so what it writes is 600 (`.vif` volume-info files excepted: weed
+sets them 644 itself; they hold volume metadata, no object data, and the folders above them
+are 700); an existing folder is tightened on start. Its unix sockets live in a private
+folder too. `weed -config_dir=<folder>/seaweedfs-conf shell` gives an operator on this
+account a shell while it runs.
 """
 
 from __future__ import annotations
@@ -16,11 +26,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from storage.errors import StorageError, StorageUnavailableError
 from storage.s3 import S3Endpoint, S3ObjectStore
+from storage.seaweed_security import (SecurityFiles, make_private_dir, tighten_tree,
+                                      write_private, write_security_config)
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +72,7 @@ def load_or_create_credentials(data_dir: Path) -> tuple[str, str]:
         creds = json.loads(path.read_text())
         return creds["access_key"], creds["secret_key"]
     access, secret = "vigil-" + secrets.token_hex(6), secrets.token_urlsafe(30)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"access_key": access, "secret_key": secret}, f)
+    write_private(path, json.dumps({"access_key": access, "secret_key": secret}))
     return access, secret
 
 
@@ -69,34 +80,46 @@ class EmbeddedSeaweed:
     """Starts and stops one `weed server` (master + volume + filer + S3) on loopback."""
 
     def __init__(self, data_dir: Path, bucket: str = "vigil") -> None:
-        self._dir = data_dir
+        self._dir = data_dir.absolute()  # weed runs in another working folder
         self._bucket = bucket
         self._proc: subprocess.Popen[bytes] | None = None
+        self._sockets: Path | None = None
+        self._grpc_ports: list[int] = []
         self.endpoint: S3Endpoint | None = None
+        self.security: SecurityFiles | None = None
 
     def start(self) -> S3Endpoint:
+        make_private_dir(self._dir)
+        tighten_tree(self._dir)
         store_dir = self._dir / "seaweedfs"
-        store_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(store_dir)
         access, secret = load_or_create_credentials(self._dir)
         config = self._dir / "seaweedfs-s3.json"
-        _write_private(config, json.dumps({"identities": [{
+        write_private(config, json.dumps({"identities": [{
             "name": "vigil", "credentials": [{"accessKey": access, "secretKey": secret}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-        ports = free_ports(9)
-        args = [weed_exe(), "server", f"-ip={HOST}", f"-ip.bind={HOST}", f"-dir={store_dir}",
+        _stop_stale(self._pid_file)
+        self.security = write_security_config(self._dir / "seaweedfs-conf")
+        self._sockets = Path(tempfile.mkdtemp(prefix="vigil-seaweedfs-"))  # mode 700; short path
+        ports = free_ports(8)
+        self._grpc_ports = ports[1::2]
+        args = [weed_exe(), f"-config_dir={self.security.folder}", "-logtostderr", "server",
+                f"-ip={HOST}", f"-ip.bind={HOST}", f"-dir={store_dir}",
                 f"-master.port={ports[0]}", f"-master.port.grpc={ports[1]}",
                 f"-volume.port={ports[2]}", f"-volume.port.grpc={ports[3]}",
                 "-filer", f"-filer.port={ports[4]}", f"-filer.port.grpc={ports[5]}",
+                f"-filer.localSocket={self._sockets / 'filer.sock'}",
                 "-s3", f"-s3.port={ports[6]}", f"-s3.port.grpc={ports[7]}",
+                f"-s3.localSocket={self._sockets / 's3.sock'}",
                 f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
                 "-master.volumeSizeLimitMB=256", "-volume.max=0", "-master.telemetry=false"]
-        _stop_stale(self._pid_file)
-        log = open(self._dir / "seaweedfs.log", "ab")
+        log = os.open(self._dir / "seaweedfs.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, start_new_session=True,
-                                      preexec_fn=_die_with_parent)
-        log.close()
-        self._pid_file.write_text(str(self._proc.pid))
+                                      cwd=self.security.folder, env=_weed_env(),
+                                      preexec_fn=_child_setup)
+        os.close(log)
+        write_private(self._pid_file, str(self._proc.pid))
         self.endpoint = S3Endpoint(f"{HOST}:{ports[6]}", access, secret, bucket=self._bucket)
         self._wait_ready(self.endpoint)
         logger.info("embedded SeaweedFS S3 ready on %s (data in %s)", self.endpoint.endpoint, store_dir)
@@ -125,15 +148,27 @@ class EmbeddedSeaweed:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        self._pid_file.unlink(missing_ok=True)
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            self._pid_file.unlink(missing_ok=True)
+        self._remove_sockets()
+
+    def _remove_sockets(self) -> None:
+        """The socket folder, and the gRPC sockets weed puts in /tmp under fixed names."""
+        if self._sockets is not None:
+            shutil.rmtree(self._sockets, ignore_errors=True)
+            self._sockets = None
+        for port in self._grpc_ports:
+            for component in ("master", "volume", "filer", "s3"):
+                path = Path(f"/tmp/seaweedfs-{component}-grpc-{port}.sock")
+                if path.is_socket() and path.lstat().st_uid == os.getuid():
+                    path.unlink(missing_ok=True)
+        self._grpc_ports = []
 
     def __enter__(self) -> S3Endpoint:
         return self.start()
@@ -142,10 +177,21 @@ class EmbeddedSeaweed:
         self.stop()
 
 
+def _child_setup() -> None:
+    """In the child: files and sockets private to this user; die with Vigil."""
+    os.umask(0o077)
+    _die_with_parent()
+
+
 def _die_with_parent() -> None:
     """In the child: get SIGTERM when Vigil dies, even by SIGKILL (Linux prctl)."""
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _weed_env() -> dict[str, str]:
+    """Vigil's environment without WEED_* variables, which would override security.toml."""
+    return {k: v for k, v in os.environ.items() if not k.upper().startswith("WEED_")}
 
 
 def _stop_stale(pid_file: Path) -> None:
@@ -170,9 +216,3 @@ def _port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
