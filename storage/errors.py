@@ -21,5 +21,9 @@ class StorageAuthError(StorageError):
     """The object store rejected the credentials."""
 
 
+class AbandonedError(StorageError):
+    """The caller stopped waiting (its deadline passed or it disconnected), so the work stopped."""
+
+
 class MediaError(StorageError):
     """A video file cannot be read or cut by ffmpeg."""

@@ -4,7 +4,9 @@ The export is a stream copy (never re-encoded): it starts at the last keyframe
 at or before `start` and ends at the last frame before `end`, so it may begin
 up to one GOP early; the manifest records the exact span delivered. Each
 source segment's SHA-256 is verified before use; the export's own SHA-256,
-who asked and when are written beside it under `exports/`.
+who asked and when are written beside it under `exports/`. A `stop` check ends
+an export early (`AbandonedError`) once its caller has gone. Exports expire
+under `storage.retention` (the manifest's `created` time dates them).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import json
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from storage.errors import MediaError, StorageError
+from storage.errors import AbandonedError, MediaError, StorageError
 from storage.manifests import SegmentManifest, sha256_file
 from storage.media import probe
 from storage.media_tools import ffmpeg_exe
@@ -48,9 +51,25 @@ class ExportManifest:
     created: str
     sources: tuple[dict[str, object], ...]  # segment key, sha256, start_ms, end_ms
 
+    @classmethod
+    def from_json(cls, data: bytes) -> ExportManifest:
+        raw = json.loads(data)
+        return cls(**{**raw, "sources": tuple(raw["sources"])})
+
+    @property
+    def manifest_key(self) -> str:
+        return export_manifest_key(self.video_key)
+
+
+EXPORTS_PREFIX = "exports/"
+
 
 def export_key(export_id: str, camera_id: str) -> str:
-    return f"exports/{export_id}/{camera_id}.mp4"
+    return f"{EXPORTS_PREFIX}{export_id}/{camera_id}.mp4"
+
+
+def export_manifest_key(video_key: str) -> str:
+    return video_key.removesuffix(".mp4") + ".json"
 
 
 class Exporter:
@@ -60,14 +79,15 @@ class Exporter:
         self._work_dir = work_dir
         self._timeout_s = timeout_s
 
-    def export(self, export_id: str, camera_id: str, start_ms: int, end_ms: int,
-               requested_by: str) -> ExportManifest:
-        segments = list(self._recordings.segments(camera_id, start_ms, end_ms))
+    def export(self, export_id: str, camera_id: str, start_ms: int, end_ms: int, requested_by: str,
+               stop: Callable[[], bool] = lambda: False) -> ExportManifest:
+        segments = list(self._recordings.segments(camera_id, start_ms, end_ms, stop))
         if not segments:
             raise NoFootageError(f"camera {camera_id!r} has no footage in the requested range")
         self._work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self._work_dir, prefix="export-") as tmp:
-            files = [self._fetch_verified(m, Path(tmp) / f"{i:06d}.mp4") for i, m in enumerate(segments)]
+            files = [self._fetch_verified(m, Path(tmp) / f"{i:06d}.mp4", stop)
+                     for i, m in enumerate(segments)]
             out = Path(tmp) / "export.mp4"
             first, last = segments[0], segments[-1]
             inpoint = max(0, start_ms - first.start_ms) / 1000
@@ -85,14 +105,16 @@ class Exporter:
                 sources=tuple({"segment_key": m.segment_key, "sha256": m.sha256,
                                "start_ms": m.start_ms, "end_ms": m.end_ms} for m in segments))
             self._store.put_file(key, out, "video/mp4")
-        self._store.put_bytes(key.removesuffix(".mp4") + ".json",
-                              json.dumps(asdict(manifest), indent=2).encode(), "application/json")
+        self._store.put_bytes(manifest.manifest_key, json.dumps(asdict(manifest), indent=2).encode(),
+                              "application/json")
         return manifest
 
     def new_id(self) -> str:
         return uuid.uuid4().hex
 
-    def _fetch_verified(self, m: SegmentManifest, path: Path) -> Path:
+    def _fetch_verified(self, m: SegmentManifest, path: Path, stop: Callable[[], bool]) -> Path:
+        if stop():
+            raise AbandonedError(f"the export of camera {m.camera_id!r} was abandoned by its caller")
         self._store.get_file(m.segment_key, path)
         if sha256_file(path) != m.sha256:
             raise IntegrityError(f"segment {m.segment_key} fails its SHA-256 check; not exported")

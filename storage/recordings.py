@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
 from storage import keys
-from storage.errors import StorageError
+from storage.errors import AbandonedError, StorageError
 from storage.manifests import SegmentManifest, sha256_file
 from storage.media import SegmentFile, VideoInfo
 from storage.mp4 import init_section_size
 from storage.object_store import ObjectStore
 
+logger = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
 
 
@@ -56,9 +59,18 @@ class Recordings:
             return None
         return SegmentManifest.from_json(self._store.get_bytes(mkey))
 
-    def segments(self, camera_id: str, start_ms: int, end_ms: int) -> Iterator[SegmentManifest]:
-        """Committed segments overlapping [start_ms, end_ms), by prefix listing per hour."""
-        for hour_ms in range(start_ms - start_ms % HOUR_MS - HOUR_MS, end_ms, HOUR_MS):
+    def segments(self, camera_id: str, start_ms: int, end_ms: int,
+                 stop: Callable[[], bool] = lambda: False) -> Iterator[SegmentManifest]:
+        """Committed segments overlapping [start_ms, end_ms), by prefix listing per hour.
+
+        `stop` is asked before each hour's LIST; once it answers True (the caller has gone) the
+        listing ends with `AbandonedError` instead of reading the rest of the range."""
+        hours = range(start_ms - start_ms % HOUR_MS - HOUR_MS, end_ms, HOUR_MS)
+        for done, hour_ms in enumerate(hours):
+            if stop():
+                logger.info("listing of %s stopped after %d of %d hours: the caller is gone",
+                            camera_id, done, len(hours))
+                raise AbandonedError(f"the listing of camera {camera_id!r} was abandoned by its caller")
             prefix = keys.segment_key(camera_id, hour_ms, hour_ms).rsplit("/", 1)[0] + "/"
             for obj in sorted(self._store.list(prefix), key=lambda o: o.key):
                 if obj.key.endswith(".json"):
