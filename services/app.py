@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import ray
 
@@ -98,15 +99,15 @@ class Vigil:
         audit_key = s.audit.key.get_secret_value() if s.audit.key else None
         self.audit = AuditLog(self.store, s.data_dir / "audit-journal", self.node_id,
                               key=load_key(s.data_dir / KEY_FILE, audit_key),
-                              anchor=s.data_dir / ANCHOR_FILE)
+                              anchor=s.data_dir / ANCHOR_FILE, lock_days=s.audit.lock_days)
         if s.auth.enabled and (path := self.tokens.bootstrap_admin(s.data_dir)) is not None:
             logger.warning("no tokens in the bucket: created an admin token, saved to %s", path)
         self._groups_cache: tuple[float, dict[str, str]] = (0.0, {})
         self.retention = RetentionSweeper(self.store, self.cameras, self.holds, self,
                                           clock_ms=lambda: to_ms(datetime.now(UTC)),
                                           export_retention_days=s.storage.export_retention_days)
-        self._sweeper = (Periodic(s.server.retention_interval_s, self.scheduled_retention, "retention").start()
-                         if s.server.retention_interval_s > 0 else None)
+        self._sweeper = (Periodic(s.server.retention_interval_s, self.scheduled_retention,
+                                  "retention").start() if s.server.retention_interval_s > 0 else None)
         self._following = Periodic(s.ray.follow_interval_s, self.serving.poll, "index-follow",
                                    quiet=True).start()
         # ingest reaches the serving version through `self.serving`, replaced whole by a model switch
@@ -222,9 +223,9 @@ class Vigil:
     def url_policy(self) -> UrlPolicy:
         """What ingest URIs and camera streams may reach: the fetch.* allow-lists, never this
         node's own S3, gRPC and metrics ports (storage.url_policy)."""
-        s, ep = self.settings, self._endpoint
-        host, _, port = ep.endpoint.rpartition(":") if ":" in ep.endpoint else (ep.endpoint, "", "")
-        own = [Endpoint(host.strip("[]"), int(port or (443 if ep.secure else 80))), *self.own_endpoints]
+        s, s3 = self.settings, urlsplit(f"//{self._endpoint.endpoint}")
+        own = [Endpoint(s3.hostname or "", s3.port or (443 if self._endpoint.secure else 80)),
+               *self.own_endpoints]
         if s.server.port:
             own.append(Endpoint(s.server.host, s.server.port))
         if getattr(self, "metrics_port", None):

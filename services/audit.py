@@ -40,9 +40,9 @@ import secrets
 import threading
 from collections import deque
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast, runtime_checkable
 
 from storage.object_store import ObjectStore
 
@@ -128,8 +128,9 @@ class AuditLog:
     """The node's audit chain: durable on local disk at `append`, in the bucket shortly after."""
 
     def __init__(self, store: ObjectStore, journal_dir: Path, node: str, *, key: bytes | None = None,
-                 anchor: Path | None = None) -> None:
-        """`key` defaults to the key file in `journal_dir`, `anchor` to the anchor file there."""
+                 anchor: Path | None = None, lock_days: int = 0) -> None:
+        """`key` defaults to the key file in `journal_dir`, `anchor` to the anchor file there;
+        `lock_days` > 0 puts objects under that many days of S3 Object Lock where the bucket has it."""
         if not node or not node.replace("-", "").isalnum():
             raise ValueError(f"audit node id must be letters, digits and dashes, got {node!r}")
         self._store, self._node, self._folder = store, node, f"{PREFIX}{node}/"
@@ -137,6 +138,7 @@ class AuditLog:
         self._key = key if key is not None else load_key(journal_dir / KEY_FILE)
         self._key_id = key_id(self._key)
         self._anchor = anchor if anchor is not None else journal_dir / ANCHOR_FILE
+        self._lock_days = lock_days if lock_days > 0 and _lockable(store) else 0
         path = journal_dir / "audit.journal"
         self._seq, self._prev = self._tail()
         unshipped = [r for r in _journal(path) if r["seq"] >= self._seq]  # acknowledged, not shipped
@@ -257,7 +259,11 @@ class AuditLog:
         else:
             data = b"".join(_line(r) for r in run)
             key = f"{folder}{first['seq']:012d}-{last['seq']:012d}.jsonl"
-        self._store.put_bytes(key, data, "application/json")
+        if self._lock_days:
+            until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=self._lock_days)
+            cast(RetainingStore, self._store).put_bytes_retained(key, data, "application/json", until)
+        else:
+            self._store.put_bytes(key, data, "application/json")
 
     def _objects(self) -> list[str]:
         """This node's object keys in chain order."""
@@ -303,6 +309,25 @@ class AuditLog:
             os.fsync(folder)
         finally:
             os.close(folder)
+
+
+@runtime_checkable
+class RetainingStore(Protocol):
+    """A store that can put objects under S3 Object Lock retention (`storage.s3`)."""
+
+    def object_lock_enabled(self) -> bool: ...
+
+    def put_bytes_retained(self, key: str, data: bytes, content_type: str, until: datetime) -> None: ...
+
+
+def _lockable(store: ObjectStore) -> bool:
+    """Whether audit objects can be locked: the bucket was created with Object Lock."""
+    if not isinstance(store, RetainingStore) or not store.object_lock_enabled():
+        logger.info("the bucket has no S3 Object Lock: audit objects are not locked "
+                    "(the keyed chain and the anchor still show any change)")
+        return False
+    logger.info("audit objects are put under S3 Object Lock (COMPLIANCE retention)")
+    return True
 
 
 def _node_of(key: str) -> str:

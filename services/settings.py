@@ -12,13 +12,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from storage.url_policy import networks
 
 CONFIG_ENV = "VIGIL_CONFIG"
 
@@ -131,6 +133,27 @@ class AuditSettings(_Section):
                                   "characters), the same on every front end sharing a trail; unset: "
                                   "generated into {data_dir}/audit-key on the first start. Never in "
                                   "the bucket; a changed key leaves earlier records unverifiable")
+    lock_days: int = Field(365, ge=0, le=36500, description="where the bucket was created with S3 "
+                           "Object Lock, put each audit object under COMPLIANCE retention for this "
+                           "many days (no one can delete or overwrite it meanwhile); 0: never")
+
+
+class FetchSettings(_Section):
+    """What the server may fetch on a caller's behalf (see storage.url_policy)."""
+
+    ingest_allow: list[str] = Field(default_factory=list, description="CIDRs an ingest URI may reach "
+                                    "besides public addresses (e.g. ['10.20.0.0/16'] for a file server "
+                                    "on the LAN); loopback and private ranges are refused unless listed. "
+                                    "The node's own S3, gRPC and metrics ports never are")
+    camera_allow: list[str] = Field(default_factory=list, description="CIDRs a camera stream URL may "
+                                    "reach besides public and private addresses (e.g. ['127.0.0.1/32'] "
+                                    "for a demo streaming from this machine); the node's own ports "
+                                    "never are")
+
+    @field_validator("ingest_allow", "camera_allow")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        return [str(n) for n in networks(value)]
 
 
 class ClientSettings(_Section):
@@ -158,6 +181,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     audit: AuditSettings = AuditSettings()
     client: ClientSettings = ClientSettings()
+    fetch: FetchSettings = FetchSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

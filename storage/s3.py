@@ -10,13 +10,15 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import COMPLIANCE
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
+from minio.retention import Retention
 
 from storage.errors import (
     ObjectNotFoundError,
@@ -60,15 +62,35 @@ class S3ObjectStore:
     def bucket(self) -> str:
         return self._bucket
 
-    def ensure_bucket(self) -> None:
+    def ensure_bucket(self, object_lock: bool = False) -> None:
+        """Create the bucket if missing; `object_lock` creates it with S3 Object Lock (which also
+        turns on versioning: deletes then leave noncurrent versions until a lifecycle rule goes)."""
         with _translated(self._bucket):
             if not self._client.bucket_exists(self._bucket):
-                self._client.make_bucket(self._bucket)
+                self._client.make_bucket(self._bucket, object_lock=object_lock)
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         with _translated(key):
             self._client.put_object(self._bucket, key, io.BytesIO(data), len(data),
                                     content_type=content_type)
+
+    def object_lock_enabled(self) -> bool:
+        """Whether the bucket was created with S3 Object Lock (it cannot be turned on later)."""
+        try:
+            with _translated(self._bucket):
+                self._client.get_object_lock_config(self._bucket)
+        except (StorageUnavailableError, StorageAuthError):
+            raise
+        except StorageError:  # ObjectLockConfigurationNotFoundError, or a server without the API
+            return False
+        return True
+
+    def put_bytes_retained(self, key: str, data: bytes, content_type: str, until: datetime) -> None:
+        """Put with COMPLIANCE retention: no one can delete or overwrite this version before
+        `until` (a delete or put only hides it behind a newer version). Needs `object_lock_enabled`."""
+        with _translated(key):
+            self._client.put_object(self._bucket, key, io.BytesIO(data), len(data),
+                                    content_type=content_type, retention=Retention(COMPLIANCE, until))
 
     def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
         with _translated(key):
