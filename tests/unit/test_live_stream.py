@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from services.live_recorder import BACKOFF_MAX_S, BACKOFF_MIN_S, next_backoff
-from services.live_stream import WallAnchor, input_args, masked, recorder_command
+from services.live_stream import WallAnchor, masked, recorder_command, stream_input
+from storage.ffmpeg_input import GuardedInput
+from storage.url_policy import CheckedUrl, Purpose, UrlPolicy, check_url
 
 
 def test_anchor_is_the_tightest_causal_bound_then_frozen() -> None:
@@ -25,15 +27,25 @@ def test_anchor_without_observations_refuses() -> None:
         WallAnchor().wall_ms(0.0)
 
 
+def _checked(url: str) -> CheckedUrl:
+    return check_url(url, Purpose.CAMERA, UrlPolicy(), resolve=lambda host, port: ["10.0.0.7"],
+                     is_local=lambda ip: False)
+
+
 def test_every_protocol_gets_a_stall_timeout() -> None:
-    assert input_args("udp://127.0.0.1:5000") == ["-i", "udp://127.0.0.1:5000?timeout=2000000"]
-    assert input_args("udp://239.0.0.1:5000?fifo_size=1000")[-1].endswith("&timeout=2000000")
-    assert input_args("rtsp://cam/1")[:4] == ["-rtsp_transport", "tcp", "-timeout", "2000000"]
-    assert input_args("https://cdn/live.m3u8")[:2] == ["-rw_timeout", "2000000"]
+    udp, options = stream_input(_checked("udp://cam.lan:5000"))
+    assert udp.url == "udp://10.0.0.7:5000?timeout=2000000" and options == {}
+    assert stream_input(_checked("udp://cam.lan:5000?fifo_size=1000"))[0].url.endswith("&timeout=2000000")
+    assert stream_input(_checked("rtsp://cam/1"))[1] == {"rtsp_transport": "tcp", "timeout": "2000000"}
+    assert stream_input(_checked("https://cdn/live.m3u8"))[1] == {"rw_timeout": "2000000"}
 
 
 def test_recorder_cuts_keyframe_aligned_fragmented_mp4_by_stream_copy(tmp_path: Path) -> None:
-    cmd = recorder_command("udp://127.0.0.1:5000", tmp_path, "run000001", 4.0)
+    checked, options = stream_input(_checked("rtsp://admin:Pa55w0rd@cam.lan/ch1"))
+    with GuardedInput(checked, UrlPolicy(), options) as guarded:
+        cmd = recorder_command(guarded.input.args, tmp_path, "run000001", 4.0)
+    assert not [arg for arg in cmd if "Pa55w0rd" in arg or "cam.lan" in arg or "10.0.0.7" in arg]
+    assert b"'rtsp://admin:Pa55w0rd@10.0.0.7/ch1'" in guarded.input.script  # on stdin instead
     assert cmd[cmd.index("-c") + 1] == "copy" and cmd[cmd.index("-segment_time") + 1] == "4.000"
     assert "movflags=+frag_keyframe+empty_moov+default_base_moof" in cmd
     assert cmd[-1] == str(tmp_path / "run000001_%06d.mp4")
