@@ -34,10 +34,6 @@ class UnauthenticatedError(VigilError):
     code = grpc.StatusCode.UNAUTHENTICATED
 
 
-class AlreadyExistsError(VigilError):
-    code = grpc.StatusCode.ALREADY_EXISTS
-
-
 class PermissionDeniedError(VigilError):
     code = grpc.StatusCode.PERMISSION_DENIED
 

@@ -22,7 +22,6 @@ from services.app import Vigil
 from services.audit import AuditHead
 from services.auth import Principal, Role, hash_token, validate_subject
 from services.errors import (
-    AlreadyExistsError,
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
@@ -126,16 +125,18 @@ async def audit(node: Vigil, action: str, details: dict[str, object]) -> None:
 def may_change(principal: Principal, old: Camera | None, new: Camera) -> None:
     """Refuse a registration that would change a camera the caller may not change.
 
-    A camera of a group the caller cannot see answers ALREADY_EXISTS with the same words for
-    every such camera: camera ids are one namespace, so that an id is taken cannot be hidden
-    (registering it would otherwise succeed), but nothing else of the camera is revealed. NOT_FOUND
-    would be untrue for a create and PERMISSION_DENIED would confirm a camera the caller may not
-    know. Moving a visible camera to another group is an admin's act (PERMISSION_DENIED)."""
+    A camera of a group the caller cannot see answers NOT_FOUND, with the same words for every
+    such camera, as every other RPC answers for a camera it hides (GetCamera, StopCamera,
+    PlaceHold, GetPlaylist …): nothing of the camera (group, name, settings) is revealed, and
+    nothing is changed. That the id is in use cannot be hidden — camera ids are one namespace and
+    a free id registers — so the message says to pick another id. PERMISSION_DENIED would single
+    hidden cameras out from every other path. Moving a visible camera to another group is an
+    admin's act (PERMISSION_DENIED)."""
     if old is None:
         return
     if not principal.all_cameras and old.group not in principal.groups:
-        raise AlreadyExistsError(f"camera id {new.camera_id!r} is already registered outside your "
-                                 "groups; choose another camera id")
+        raise NotFoundError(f"no camera {new.camera_id} in your groups; camera ids are shared by "
+                            "all groups, so register yours under another id")
     if old.group != new.group and principal.role is not Role.ADMIN:
         raise PermissionDeniedError(f"moving camera {new.camera_id!r} from group {old.group!r} to "
                                     f"{new.group!r} needs an admin token")

@@ -11,7 +11,7 @@ import pytest
 from services.api.playback import camera_audit, caller_gone, may_change, time_range_arg
 from services.api.timestamps import ts_from_ms
 from services.auth import Principal, Role
-from services.errors import AlreadyExistsError, PermissionDeniedError, ResourceExhaustedError
+from services.errors import NotFoundError, PermissionDeniedError, ResourceExhaustedError
 from storage import keys
 from storage.cameras import Camera
 from storage.errors import AbandonedError
@@ -33,12 +33,12 @@ def test_a_new_camera_id_may_be_registered_by_anyone_allowed_to_register() -> No
 
 def test_a_camera_of_another_group_is_taken_and_nothing_of_it_is_told() -> None:
     for role in (Role.INGEST, Role.ADMIN):  # an admin of ward A only does not see ward B either
-        with pytest.raises(AlreadyExistsError) as err:
+        with pytest.raises(NotFoundError) as err:
             may_change(_who(role, "ward-a"), B_CAMERA, Camera("cam-b", group="ward-a", retention_days=1))
         message = str(err.value)
         assert "cam-b" in message and not any(s in message for s in ("ward-b", "Gate", "Lê Lợi", "nvr"))
     other = Camera("cam-c", "Other", "ward-c", "Elsewhere", "", 7)
-    with pytest.raises(AlreadyExistsError) as err_c:
+    with pytest.raises(NotFoundError) as err_c:
         may_change(_who(Role.INGEST, "ward-a"), other, Camera("cam-c", group="ward-a"))
     assert str(err_c.value) == message.replace("cam-b", "cam-c")  # the same words for every hidden camera
 
