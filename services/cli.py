@@ -254,6 +254,14 @@ def _print_model_status(s: Any) -> int:
     return 1 if s.state == "failed" else 0
 
 
+def cmd_doctor(settings: Settings, _: argparse.Namespace) -> int:
+    from services.doctor import diagnose, exit_code, report
+
+    findings = diagnose(settings)
+    print(report(findings))
+    return exit_code(findings)
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from services.demo import run_demo
 
@@ -355,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     m = msub.add_parser("status", help="the active index version and the switch in progress")
     m.add_argument("--address")
     m.set_defaults(func=cmd_model_status)
+    sub.add_parser("doctor", help="this node's exposure, one OK/WARN/FAIL line per check (exit 1 on FAIL): "
+                   "listening addresses, TLS, file modes, Ray auth, audit anchor"
+                   ).set_defaults(func=cmd_doctor)
     p = sub.add_parser("demo", help="the investigator demo on a synthetic city")
     p.add_argument("--out", type=Path, default=Path("demo-output"))
     p.set_defaults(func=cmd_demo)

@@ -1,0 +1,452 @@
+"""`vigil doctor`: what a Vigil node exposes, one verdict per line (OK, WARN, FAIL).
+
+Checks the settings (gRPC and metrics bind addresses, TLS, S3 transport, bearer-token
+authentication, Ray's mode and token), the data folder (modes of the folder, of its secret
+files and of the embedded SeaweedFS data; the audit chain's anchor) and, when a server runs
+on this data folder, the addresses its processes listen on (the server, SeaweedFS, and every
+Ray process it started), read from /proc. Each check is a plain function of its inputs; none
+needs a running server and none imports torch or ray, so the command starts fast.
+
+A FAIL is an exposure to fix now (plaintext off loopback, a secret others can read, a port
+open to the network that should not be); a WARN is a weaker default or a step left to the
+operator. `exit_code` is 1 when any line says FAIL.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import socket
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from services import ray_auth
+from services.audit import ANCHOR_FILE, KEY_FILE
+from services.settings import (
+    AuthSettings,
+    ClientSettings,
+    RaySettings,
+    ServerSettings,
+    Settings,
+    StorageSettings,
+)
+
+PROC = Path("/proc")
+SEAWEED_DIR = "s3"  # EmbeddedSeaweed's folder inside the data folder (services.app)
+SECRET_FILES = ("admin-token", KEY_FILE, ANCHOR_FILE, ray_auth.TOKEN_FILE,
+                f"{SEAWEED_DIR}/s3-credentials.json", "s3-credentials.json")
+TCP_LISTEN, UDP_UNCONNECTED = "0A", "07"  # socket states in /proc/net/{tcp,udp}[6]
+SHOWN = 6  # listeners or files named in one line before "and N more"
+
+
+class Verdict(StrEnum):
+    OK = "OK"
+    WARN = "WARN"
+    FAIL = "FAIL"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the report: what was checked, the verdict, what was seen, what to do."""
+    check: str
+    verdict: Verdict
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        fix = f" → {self.fix}" if self.fix else ""
+        return f"{self.verdict.value:<5} {self.check:<15} {self.detail}{fix}"
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A listening TCP socket, or a bound unconnected UDP one, of a process."""
+    pid: int
+    process: str
+    proto: str  # "tcp" or "udp"
+    host: str
+    port: int
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.proto} {host}:{self.port} ({self.process}, pid {self.pid})"
+
+
+def is_loopback(host: str) -> bool:
+    """'localhost', 127.0.0.0/8, ::1 and ::ffff:127.x.y.z; a unix socket counts too."""
+    host = host.strip("[]")
+    if host == "localhost" or host.startswith("unix:"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # another name may resolve anywhere
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+def _mode(path: Path) -> int:
+    return path.lstat().st_mode & 0o777
+
+
+# --- settings -------------------------------------------------------------------------------
+
+def check_grpc(server: ServerSettings) -> Finding:
+    where = f"{server.host}:{server.port}"
+    if server.tls_cert_file is not None:
+        mutual = ", client certificates required" if server.tls_client_ca_file else ""
+        return Finding("grpc", Verdict.OK, f"TLS on {where}{mutual}")
+    if is_loopback(server.host):
+        return Finding("grpc", Verdict.OK, f"plaintext on {where}, loopback only")
+    allowed = " (server.insecure_plaintext is set)" if server.insecure_plaintext else ""
+    return Finding("grpc", Verdict.FAIL,
+                   f"plaintext on {where}{allowed}: bearer tokens and footage cross the network unencrypted",
+                   "set server.tls_cert_file and server.tls_key_file, or bind server.host to 127.0.0.1 "
+                   "with the TLS-terminating proxy on this machine")
+
+
+def check_auth(auth: AuthSettings, server: ServerSettings) -> Finding:
+    if auth.enabled:
+        return Finding("auth", Verdict.OK, "bearer tokens required on every RPC")
+    if is_loopback(server.host):
+        return Finding("auth", Verdict.WARN, "auth.enabled is off: every local user has full access",
+                       "set auth.enabled to true")
+    return Finding("auth", Verdict.FAIL, f"auth.enabled is off on {server.host}: anyone who reaches the "
+                   "port has full access", "set auth.enabled to true")
+
+
+def check_metrics(server: ServerSettings) -> Finding:
+    if server.metrics_port is None:
+        return Finding("metrics", Verdict.OK, "disabled")
+    where = f"{server.metrics_host}:{server.metrics_port}"
+    if is_loopback(server.metrics_host):
+        return Finding("metrics", Verdict.OK, f"http://{where}/metrics, loopback only")
+    return Finding("metrics", Verdict.WARN, f"unauthenticated /metrics on {where} (counts of vectors, "
+                   "backlog, request rates) for anyone who reaches it",
+                   "bind server.metrics_host to 127.0.0.1, or firewall the port to the Prometheus server")
+
+
+def check_s3(storage: StorageSettings) -> Finding:
+    if storage.endpoint is None:
+        return Finding("s3", Verdict.OK, "embedded SeaweedFS, on 127.0.0.1 only")
+    host = storage.endpoint.split("://")[-1].rsplit(":", 1)[0]
+    if storage.secure:
+        return Finding("s3", Verdict.OK, f"TLS to {storage.endpoint}")
+    if is_loopback(host):
+        return Finding("s3", Verdict.OK, f"plaintext to {storage.endpoint}, loopback only")
+    return Finding("s3", Verdict.FAIL, f"plaintext to {storage.endpoint}: S3 request signatures and "
+                   "footage cross the network unencrypted", "serve S3 over TLS and set storage.secure")
+
+
+# --- the data folder ------------------------------------------------------------------------
+
+def check_data_dir(data_dir: Path) -> Finding:
+    if not data_dir.is_dir():
+        return Finding("data folder", Verdict.WARN, f"{data_dir} does not exist yet",
+                       "vigil serve creates it (mode 0700); or check data_dir")
+    mode = _mode(data_dir)
+    if mode & 0o077:
+        return Finding("data folder", Verdict.FAIL, f"{data_dir} is mode {mode:04o}: other users can "
+                       "read its tokens, keys and footage", f"chmod 700 {data_dir}")
+    return Finding("data folder", Verdict.OK, f"{data_dir} is mode {mode:04o}")
+
+
+def check_secret_files(data_dir: Path, server: ServerSettings, client: ClientSettings) -> list[Finding]:
+    """One FAIL per secret file others may read; one OK line naming the private ones."""
+    paths = [data_dir / name for name in SECRET_FILES]
+    paths += [p for p in (server.tls_key_file, client.tls_key_file) if p is not None]
+    present = [p for p in paths if p.is_file()]
+    loose = [p for p in present if _mode(p) & 0o077]
+    findings = [Finding("secret file", Verdict.FAIL, f"{p} is mode {_mode(p):04o}: other users can read it",
+                        f"chmod 600 {p}") for p in loose]
+    if not loose:
+        names = ", ".join(p.name for p in present) or "none yet"
+        findings.append(Finding("secret files", Verdict.OK, f"mode 0600: {names}"))
+    return findings
+
+
+def check_seaweed_data(data_dir: Path, storage: StorageSettings) -> Finding:
+    if storage.endpoint is not None:
+        return Finding("seaweedfs data", Verdict.OK, "not used (external S3)")
+    folder = data_dir / SEAWEED_DIR
+    if not folder.is_dir():
+        return Finding("seaweedfs data", Verdict.OK, "nothing stored yet")
+    entries = [folder, *_walk(folder)]
+    loose = [p for p in entries if _mode(p) & 0o077]
+    if not loose:
+        return Finding("seaweedfs data", Verdict.OK, f"{len(entries)} files and folders, none open to others")
+    shown = ", ".join(f"{p} ({_mode(p):04o})" for p in loose[:SHOWN - 3])
+    more = f" and {len(loose) - SHOWN + 3} more" if len(loose) > SHOWN - 3 else ""
+    fix = f"chmod -R go-rwx {folder}"
+    if data_dir.is_dir() and not _mode(data_dir) & 0o077:
+        return Finding("seaweedfs data", Verdict.WARN, f"open to others, shut only by the data folder's "
+                       f"mode: {shown}{more}", fix)
+    return Finding("seaweedfs data", Verdict.FAIL, f"other users can read footage: {shown}{more}", fix)
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            yield Path(root) / name
+
+
+def check_ray(ray: RaySettings, data_dir: Path, env: Mapping[str, str], home: Path) -> Finding:
+    if ray.address is None:
+        token = data_dir / ray_auth.TOKEN_FILE
+        what = "local cluster on 127.0.0.1 only, token authentication"
+        if not token.is_file():
+            return Finding("ray", Verdict.OK, f"{what}; vigil serve writes its token to {token} (0600)")
+        if _mode(token) & 0o077:
+            return Finding("ray", Verdict.FAIL, f"{what}, but {token} is mode {_mode(token):04o}",
+                           f"chmod 600 {token}")
+        return Finding("ray", Verdict.OK, f"{what}, token in {token} (0600)")
+    return _check_ray_cluster(ray.address, data_dir, env, home)
+
+
+def _check_ray_cluster(address: str, data_dir: Path, env: Mapping[str, str], home: Path) -> Finding:
+    what = f"cluster at {address}"
+    mode = env.get(ray_auth.AUTH_MODE_VAR)
+    if mode is not None and mode.lower() != "token":
+        return Finding("ray", Verdict.FAIL, f"{what} with {ray_auth.AUTH_MODE_VAR}={mode}: anyone who "
+                       "reaches its ports can run code in it",
+                       f"run every node with {ray_auth.AUTH_MODE_VAR}=token and one token (README, Security)")
+    source = ray_auth.cluster_token(env, data_dir, home)
+    if source is None:
+        return Finding("ray", Verdict.FAIL, f"{what}: no auth token found", f"copy the head node's token "
+                       f"to {data_dir / ray_auth.TOKEN_FILE} (chmod 600) or set {ray_auth.TOKEN_PATH_VAR}")
+    if source.path is not None and not source.path.is_file():
+        return Finding("ray", Verdict.FAIL, f"{what}: the token file {source.describe()} does not exist",
+                       f"copy the head node's token there (chmod 600)")
+    if source.path is not None and _mode(source.path) & 0o077:
+        return Finding("ray", Verdict.FAIL, f"{what}: the token file {source.describe()} is mode "
+                       f"{_mode(source.path):04o}", f"chmod 600 {source.path}")
+    return Finding("ray", Verdict.OK, f"{what}, token authentication with {source.describe()}; firewall "
+                   "Ray's ports to the cluster's nodes (README, Security)")
+
+
+def check_audit_anchor(data_dir: Path) -> Finding:
+    path = data_dir / ANCHOR_FILE
+    try:
+        head = json.loads(path.read_text())
+        seq, digest, node = int(head["seq"]), str(head["hash"]), str(head["node"])
+    except FileNotFoundError:
+        return Finding("audit anchor", Verdict.WARN, f"no {path} yet: nothing anchors the audit chain",
+                       "start vigil serve; the anchor follows the first audited request")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return Finding("audit anchor", Verdict.FAIL, f"{path} is unreadable ({exc.__class__.__name__})",
+                       "restore it from a backup; `vigil audit verify` reports what it can")
+    return Finding("audit anchor", Verdict.OK, f"node {node}, record {seq}, hash {digest[:16]}…",
+                   "notarise `vigil audit head` elsewhere now and then")
+
+
+# --- running processes (read from /proc) ----------------------------------------------------
+
+def parse_proc_net(text: str, proto: str) -> dict[int, tuple[str, int]]:
+    """Socket inode → (host, port) of the listening sockets in one /proc/net/{tcp,udp}[6] table."""
+    listening = TCP_LISTEN if proto.startswith("tcp") else UDP_UNCONNECTED
+    found = {}
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 9 and fields[3] == listening:
+            found[int(fields[9])] = _address(fields[1])
+    return found
+
+
+def _address(field: str) -> tuple[str, int]:
+    """'0100007F:1F90' → ('127.0.0.1', 8080): 32-bit words in host (little-endian) order."""
+    hexaddr, hexport = field.split(":")
+    raw = bytes.fromhex(hexaddr)
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
+    return socket.inet_ntop(family, raw), int(hexport, 16)
+
+
+def listening_sockets(proc: Path = PROC) -> dict[int, tuple[str, str, int]]:
+    """Socket inode → (proto, host, port) for every listening socket this network namespace has."""
+    table: dict[int, tuple[str, str, int]] = {}
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            text = (proc / "net" / proto).read_text()
+        except OSError:
+            continue
+        for inode, (host, port) in parse_proc_net(text, proto).items():
+            table[inode] = (proto.rstrip("6"), host, port)
+    return table
+
+
+def process_listeners(pids: Iterable[int], proc: Path = PROC) -> list[Listener]:
+    """The listening sockets the processes `pids` hold (processes that are gone are skipped)."""
+    sockets = listening_sockets(proc)
+    found = []
+    for pid in sorted(set(pids)):
+        name = _read(proc / str(pid) / "comm").strip() or "?"
+        for link in _fd_links(proc, pid):
+            if link.startswith("socket:[") and (entry := sockets.get(int(link[8:-1]))):
+                found.append(Listener(pid, name, *entry))
+    return found
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    ppid: int
+    argv: tuple[str, ...]
+
+
+def processes(proc: Path = PROC) -> dict[int, Process]:
+    table = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = _read(entry / "stat")
+        if not stat:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        argv = tuple(_read(entry / "cmdline").split("\0")[:-1])
+        table[int(entry.name)] = Process(int(entry.name), ppid, argv)
+    return table
+
+
+def is_vigil_serve(argv: Sequence[str]) -> bool:
+    """`vigil serve` or `python -m services.cli serve`."""
+    return "serve" in argv and any(a == "services.cli" or a.endswith("/vigil") or a == "vigil" for a in argv)
+
+
+def node_processes(data_dir: Path, proc: Path = PROC, me: int | None = None) -> tuple[set[int], set[int]]:
+    """(the `vigil serve` processes, every process of theirs) running on `data_dir`.
+
+    A process belongs to the node when its command line names the data folder (SeaweedFS does),
+    it holds a file or its working folder there, or it is a `vigil serve` whose VIGIL_DATA_DIR
+    is that folder; with the `vigil serve` parent of such a process and every descendant (the
+    Ray processes a local cluster starts).
+    """
+    me = os.getpid() if me is None else me
+    table = processes(proc)
+    data = str(data_dir.resolve())
+    roots = {pid for pid, p in table.items() if pid != me and _uses(proc, p, data)}
+    roots |= {table[pid].ppid for pid in roots if table[pid].ppid in table
+              and is_vigil_serve(table[table[pid].ppid].argv)}
+    serve = {pid for pid in roots if is_vigil_serve(table[pid].argv)}
+    return serve, _with_descendants(roots, table)
+
+
+def _uses(proc: Path, p: Process, data: str) -> bool:
+    inside = re.compile(re.escape(data) + r"(?=/|$)")
+    if any(inside.search(arg) for arg in p.argv):
+        return True
+    links = [*_fd_links(proc, p.pid), _readlink(proc / str(p.pid) / "cwd")]
+    if any(inside.match(link) for link in links):
+        return True
+    return is_vigil_serve(p.argv) and _serve_data_dir(proc, p.pid) == data
+
+
+def _serve_data_dir(proc: Path, pid: int) -> str | None:
+    """The data folder a `vigil serve` process uses by its environment (None if unreadable)."""
+    raw = _read(proc / str(pid) / "environ")
+    cwd = _readlink(proc / str(pid) / "cwd")
+    if not raw or not cwd:
+        return None
+    env = dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+    return os.path.normpath(os.path.join(cwd, env.get("VIGIL_DATA_DIR", ".vigil")))
+
+
+def _with_descendants(roots: set[int], table: Mapping[int, Process]) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for p in table.values():
+        children.setdefault(p.ppid, []).append(p.pid)
+    found, todo = set(roots), list(roots)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def check_listeners(listeners: Sequence[Listener], serve: set[int], settings: Settings,
+                    running: bool) -> Finding:
+    """No port of the node off loopback but those the settings open (gRPC, metrics, a Ray driver)."""
+    if not running:
+        return Finding("listening", Verdict.OK, "no server running on this data folder")
+    server, cluster = settings.server, settings.ray.address is not None
+    opened = not is_loopback(server.host) or (server.metrics_port is not None
+                                              and not is_loopback(server.metrics_host))
+    outside = [x for x in listeners if not x.loopback]
+    unexpected = [x for x in outside if not (x.pid in serve and (opened or cluster))]
+    if unexpected:
+        return Finding("listening", Verdict.FAIL, "open to the network: " + _names(unexpected),
+                       "report it: Vigil's own servers and the local Ray cluster listen on loopback only")
+    if outside and cluster:
+        return Finding("listening", Verdict.WARN, "open to the network by the settings (gRPC, metrics, "
+                       "the Ray driver): " + _names(outside), "firewall Ray's ports to the cluster's nodes")
+    extra = f"; {len(outside)} open by the settings (see grpc, metrics)" if outside else ""
+    return Finding("listening", Verdict.OK,
+                   f"{len(listeners) - len(outside)} sockets on loopback only{extra}")
+
+
+def _names(listeners: Sequence[Listener]) -> str:
+    more = f" and {len(listeners) - SHOWN} more" if len(listeners) > SHOWN else ""
+    return ", ".join(str(x) for x in listeners[:SHOWN]) + more
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _readlink(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def _fd_links(proc: Path, pid: int) -> list[str]:
+    folder = proc / str(pid) / "fd"
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return [link for name in names if (link := _readlink(folder / name))]
+
+
+# --- the runner -----------------------------------------------------------------------------
+
+def diagnose(settings: Settings, env: Mapping[str, str] | None = None, proc: Path = PROC,
+             home: Path | None = None) -> list[Finding]:
+    """Every check, in report order."""
+    env = os.environ if env is None else env
+    data_dir = settings.data_dir.resolve()
+    serve, pids = node_processes(data_dir, proc)
+    return [
+        check_grpc(settings.server),
+        check_auth(settings.auth, settings.server),
+        check_metrics(settings.server),
+        check_s3(settings.storage),
+        check_data_dir(data_dir),
+        *check_secret_files(data_dir, settings.server, settings.client),
+        check_seaweed_data(data_dir, settings.storage),
+        check_ray(settings.ray, data_dir, env, Path.home() if home is None else home),
+        check_audit_anchor(data_dir),
+        check_listeners(process_listeners(pids, proc), serve, settings, running=bool(pids)),
+    ]
+
+
+def report(findings: Sequence[Finding]) -> str:
+    counts = {v: sum(f.verdict is v for f in findings) for v in Verdict}
+    summary = ", ".join(f"{n} {v.value}" for v, n in counts.items())
+    return "\n".join([*(f.line() for f in findings), summary])
+
+
+def exit_code(findings: Sequence[Finding]) -> int:
+    return 1 if any(f.verdict is Verdict.FAIL for f in findings) else 0
