@@ -117,13 +117,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def _admit(self, record: RpcRecord, token: str | None) -> Principal | Refusal:
         """The caller, or why the call is refused; fills in the record's token id and caller."""
+        record.token_id = UNKNOWN_TOKEN if token else NO_TOKEN  # until the token is looked up
         if self._peers is not None and not self._peers.allow(peer_address(record.peer)):
             return (grpc.StatusCode.RESOURCE_EXHAUSTED,
                     "request rate limit reached for this client address; retry shortly")
         if self._tokens is None:
             principal: Principal | None = ANONYMOUS
         else:
-            record.token_id = UNKNOWN_TOKEN if token else NO_TOKEN
             try:
                 principal = await self._authenticate(token) if token else None
             except VigilError as exc:  # an expired token: UNAUTHENTICATED, saying so

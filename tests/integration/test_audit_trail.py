@@ -86,3 +86,23 @@ def test_the_head_is_printed_for_notarisation_and_checked_later(server: Any, nod
         assert check.ok and check.head.seq >= head.seq
         forged = admin.verify_audit((head.seq, "0" * 64))
         assert not forged.ok and forged.first_broken_seq == head.seq and "notarised" in forged.reason
+
+
+def test_streaming_calls_are_recorded_too(server: Any, node: Any, admin_token: str, video: Any) -> None:
+    from datetime import UTC, datetime
+
+    missing_job = uuid.uuid4().hex
+    marker = f"cam-stream-{uuid.uuid4().hex[:8]}"
+    with VigilClient(server.address, admin_token) as admin:
+        with pytest.raises(grpc.RpcError) as watched:
+            list(admin.watch_job(missing_job, timeout_s=30))  # server streaming
+        assert watched.value.code() == grpc.StatusCode.NOT_FOUND
+        job_id = admin.ingest_file(video, marker, datetime(2026, 11, 18, 22, 0, tzinfo=UTC))  # client streaming
+        admin.wait_for_job(job_id, timeout_s=300)
+    records = _records(node)
+    watch = [r for r in records if r.get("rpc", "").endswith("/WatchJob")
+             and r["request"].get("job_id") == missing_job]
+    assert len(watch) == 1 and watch[0]["outcome"] == "NOT_FOUND"
+    upload = [r for r in records if r.get("rpc", "").endswith("/IngestFile")
+              and r["request"].get("camera_id") == marker]
+    assert len(upload) == 1 and upload[0]["outcome"] == "OK"
