@@ -509,7 +509,11 @@ def _cells() -> list[Any]:
             for path, rpc in RPCS.items() for role in ROLES for scope in SCOPES]
 
 
-def _ward_b_named(world: World, answer: Answer) -> list[str]:
+def _ward_b_named(world: World, answer: Answer, request: Message | list[Message]) -> list[str]:
+    """Ward B's names in an answer: anywhere in a response; in an error, those the request lacks."""
+    if answer.code != Code.OK:
+        asked = "\n".join(str(m) for m in (request if isinstance(request, list) else [request]))
+        return [name for name in world.ward_b_names() if name in answer.details and name not in asked]
     messages = answer.response if isinstance(answer.response, list) else [answer.response]
     text = "\n".join(str(m) for m in messages)
     return [name for name in world.ward_b_names() if name in text]
@@ -530,9 +534,9 @@ def test_scoping(world: World, method: str, role: str, scope: str) -> None:
         if answer.code not in wanted:
             problems.append(f"got {answer.code.name} ({answer.details!r}), expected "
                             + " or ".join(sorted(c.name for c in wanted)))
+        if leaked := _ward_b_named(world, answer, probe.request):
+            problems.append(f"the answer names ward B's {leaked}")
         if answer.code == Code.OK:
-            if leaked := _ward_b_named(world, answer):
-                problems.append(f"the answer names ward B's {leaked}")
             try:
                 probe.check(answer.response)
             except AssertionError as exc:
