@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import ray
@@ -21,6 +21,7 @@ from ray.actor import ActorHandle
 from services.ingest import EmbedFn, FrameSink
 from services.live_recorder import LiveConfig, LiveRecorder, LiveStatus
 from storage.cameras import Camera
+from storage.url_policy import Purpose, UrlPolicy, check_url
 
 logger = logging.getLogger(__name__)
 DRAIN_WAIT_S = 1.0
@@ -41,8 +42,10 @@ def actor_name(camera_id: str) -> str:
 
 
 class LiveManager:
-    def __init__(self, config: LiveConfig, embed: EmbedFn, index: FrameSink) -> None:
+    def __init__(self, config: LiveConfig, embed: EmbedFn, index: FrameSink,
+                 url_policy: Callable[[], UrlPolicy] = UrlPolicy) -> None:
         self._config, self._embed, self._index = config, embed, index
+        self._url_policy = url_policy
         self._recordings: dict[str, _Recording] = {}
         self._stopped: dict[str, LiveStatus] = {}  # the final status of ended recordings
         self._lock = threading.Lock()
@@ -53,6 +56,11 @@ class LiveManager:
         if started:
             logger.info("recording %d live cameras", started)
         return started
+
+    def check(self, stream_url: str) -> None:
+        """Refuse (`UrlRefusedError`, INVALID_ARGUMENT) a stream URL the fetch policy does not allow;
+        each recording checks it again whenever ffmpeg (re)starts."""
+        check_url(stream_url, Purpose.CAMERA, self._url_policy())
 
     def apply(self, camera: Camera) -> bool:
         """Make the recording match the registration; True if a recording was started."""
@@ -93,7 +101,7 @@ class LiveManager:
     def _start(self, camera: Camera) -> _Recording:
         logger.info("camera %s: recording %s", camera.camera_id, camera.masked_stream_url)
         actor = LiveRecorder.options(name=actor_name(camera.camera_id), get_if_exists=True).remote(
-            camera.camera_id, camera.stream_url, self._config, self._embed)
+            camera.camera_id, camera.stream_url, self._config, self._embed, self._url_policy())
         ended = threading.Event()
         pump = threading.Thread(target=self._pump, args=(camera.camera_id, actor, ended),
                                 name=f"live-pump-{camera.camera_id}", daemon=True)

@@ -33,6 +33,7 @@ from services.live_stream import LiveSegment, StreamRun, masked
 from services.settings import IngestSettings
 from storage.media import probe
 from storage.s3 import S3Endpoint, S3ObjectStore
+from storage.url_policy import UrlPolicy, UrlRefusedError
 
 logger = logging.getLogger(__name__)
 SEGMENT_QUEUE = 8  # closed segments waiting to be stored and indexed
@@ -112,11 +113,13 @@ class Outbox:
 class LiveRecorder:
     """Records one camera until `stop()`; restarted by Ray (and recording again) if it dies."""
 
-    def __init__(self, camera_id: str, url: str, config: LiveConfig, embed: EmbedFn) -> None:
-        self._camera, self._url, self._config = camera_id, url, config
+    def __init__(self, camera_id: str, url: str, config: LiveConfig, embed: EmbedFn,
+                 policy: UrlPolicy) -> None:
+        self._camera, self._url, self._config, self._policy = camera_id, url, config, policy
         self._dir = config.work_dir / camera_id
         shutil.rmtree(self._dir, ignore_errors=True)  # leftovers of a previous life were never listed
         self._dir.mkdir(parents=True)
+        self._dir.chmod(0o700)  # ffmpeg's error log there may quote the stream URL
         store = S3ObjectStore(config.endpoint)
         self._outbox = Outbox()
         writers = ShardWriters(config.endpoint, config.model_id, config.feed_batches)
@@ -155,6 +158,10 @@ class LiveRecorder:
             self._update(reconnects=runs)  # every run after the first is a reconnection
             try:
                 received = self._record_run(f"run{runs:06d}")
+            except UrlRefusedError as exc:  # checked at every start: the host may resolve elsewhere now
+                logger.warning("camera %s: %s", self._camera, exc)
+                self._update(last_error=str(exc)[:300])
+                received = False
             except OSError as exc:  # ffmpeg could not be started, or the spill folder is unusable
                 logger.exception("camera %s: recording failed", self._camera)
                 self._update(last_error=masked(f"recording failed: {exc}"[:300]))
@@ -172,7 +179,7 @@ class LiveRecorder:
         with self._lock:
             if self._stopping.is_set():
                 return False
-            run = self._run = StreamRun(self._url, self._dir, run_name,
+            run = self._run = StreamRun(self._url, self._policy, self._dir, run_name,
                                         self._config.ingest.segment_seconds)
         received = False
         for seg in run.segments():

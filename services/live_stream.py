@@ -5,6 +5,12 @@ cuts by stream copy, exactly as `storage.media.segment` does for files, and
 learns of each completed segment from the segment list (one CSV line is
 appended when a segment file is closed).
 
+Every run checks the stream URL with the fetch policy (`storage.url_policy`,
+camera streams) and hands it to ffmpeg through `storage.ffmpeg_input`: on
+stdin, so a camera password is never on a command line, with a protocol
+whitelist, and HTTP(S)/RTSPS through the policy-checking proxy. ffmpeg's
+error log (which may quote the URL) is a 0600 file, masked when read.
+
 Wall clock. The stream's own timestamps are kept, so frame timing stays exact
 (`-use_wallclock_as_timestamps` would replace them with network arrival times,
 jittered and out of order for B-frames). They are anchored to the wall clock
@@ -23,18 +29,20 @@ segment at the new wall time, and the outage stays a gap in the recording.
 from __future__ import annotations
 
 import csv
+import os
 import re
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from storage.cameras import mask_url
+from storage.ffmpeg_input import GuardedInput
 from storage.media_tools import ffmpeg_exe
+from storage.url_policy import CheckedUrl, Purpose, UrlPolicy, check_url
 
 STALL_TIMEOUT_S = 2.0  # no data for this long ends the process: an outage becomes a gap
 PROGRESS_PERIOD_S = 0.5
@@ -54,20 +62,24 @@ def masked(message: str) -> str:
     return _URL.sub(lambda m: mask_url(m.group(0)), message)
 
 
-def input_args(url: str) -> list[str]:
-    """ffmpeg input options that make a stalled stream end the process within STALL_TIMEOUT_S."""
+def stream_input(checked: CheckedUrl) -> tuple[CheckedUrl, dict[str, str]]:
+    """The URL ffmpeg opens and its options: each protocol stalls out within STALL_TIMEOUT_S."""
     micros = str(round(STALL_TIMEOUT_S * 1_000_000))
-    scheme = urlsplit(url).scheme.lower()
-    if scheme in _UDP_SCHEMES:  # the UDP reader ignores -rw_timeout; it takes `timeout` in the URL
-        return ["-i", url if "timeout=" in url else f"{url}{'&' if '?' in url else '?'}timeout={micros}"]
-    if scheme in ("rtsp", "rtsps"):
-        return ["-rtsp_transport", "tcp", "-timeout", micros, "-i", url]
-    return ["-rw_timeout", micros, "-i", url]
+    url = checked.url
+    if checked.scheme in _UDP_SCHEMES:  # the UDP reader ignores -rw_timeout; it takes `timeout` in the URL
+        url = url if "timeout=" in url else f"{url}{'&' if '?' in url else '?'}timeout={micros}"
+        return replace(checked, url=url), {}
+    if checked.scheme in ("rtsp", "rtsps"):
+        return checked, {"rtsp_transport": "tcp", "timeout": micros}
+    return checked, {"rw_timeout": micros}
 
 
-def recorder_command(url: str, out_dir: Path, run: str, segment_seconds: float) -> list[str]:
-    """Stream copy of the first video stream into `{run}_NNNNNN.mp4`, listed in `{run}.csv`."""
-    return [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *input_args(url),
+def recorder_command(input_args: Sequence[str], out_dir: Path, run: str,
+                     segment_seconds: float) -> list[str]:
+    """Stream copy of the first video stream into `{run}_NNNNNN.mp4`, listed in `{run}.csv`.
+
+    `input_args` are a `GuardedInput`'s: the stream URL itself is never on the command line."""
+    return [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *input_args,
             "-map", "0:v:0", "-c", "copy", "-f", "segment", "-segment_time", f"{segment_seconds:.3f}",
             "-reset_timestamps", "1", "-segment_format", "mp4",
             "-segment_format_options", "movflags=+frag_keyframe+empty_moov+default_base_moof",
@@ -97,15 +109,35 @@ class WallAnchor:
 class StreamRun:
     """One ffmpeg process; iterate `segments()` until the stream ends, stalls or is interrupted."""
 
-    def __init__(self, url: str, out_dir: Path, run: str, segment_seconds: float) -> None:
+    def __init__(self, url: str, policy: UrlPolicy, out_dir: Path, run: str,
+                 segment_seconds: float) -> None:
+        """Check `url` (again: its host may resolve elsewhere by now) and start ffmpeg on it;
+        `UrlRefusedError` if the policy refuses it."""
         self._out_dir, self._run = out_dir, run
         self._listing = out_dir / f"{run}.csv"
-        self._log = out_dir / f"{run}.log"
+        self._log = out_dir / f"{run}.log"  # ffmpeg's errors may quote the URL: private, masked on read
         self._listed = 0
         self._anchor = WallAnchor()
-        with self._log.open("wb") as log:
-            self._proc = subprocess.Popen(recorder_command(url, out_dir, run, segment_seconds),
-                                          stdout=subprocess.PIPE, stderr=log, text=True)
+        checked, options = stream_input(check_url(url, Purpose.CAMERA, policy))
+        self._guard = GuardedInput(checked, policy, options).__enter__()
+        try:
+            with open(os.open(self._log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as log:
+                self._proc = subprocess.Popen(
+                    recorder_command(self._guard.input.args, out_dir, run, segment_seconds),
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+                    env=self._guard.input.env)
+        except BaseException:
+            self._guard.close()
+            raise
+        self._send_script(self._guard.input.script.decode("ascii"))
+
+    def _send_script(self, script: str) -> None:
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(script)
+            self._proc.stdin.close()
+        except OSError:  # ffmpeg is already gone; finish() reports its error
+            pass
 
     def segments(self) -> Iterator[LiveSegment]:
         """Each segment as soon as ffmpeg has closed its file, in order."""
@@ -129,11 +161,15 @@ class StreamRun:
             killer.start()
 
     def finish(self) -> str:
-        """Wait for the process to end; its last error line, credentials masked."""
+        """Wait for the process to end; its last error line (or the policy's refusal of a
+        connection it tried), credentials masked."""
         self._proc.wait()
+        self._guard.close()
         lines = self._log.read_text(errors="replace").strip().splitlines()
         self._log.unlink(missing_ok=True)
         self._listing.unlink(missing_ok=True)
+        if refusals := self._guard.refusals:
+            return masked(refusals[-1][:300])
         return masked(lines[-1][:300]) if lines else ""
 
     def _kill(self) -> None:

@@ -10,8 +10,11 @@ from pathlib import Path
 import av
 import ffmpeg
 
+from storage.cameras import mask_url
 from storage.errors import MediaError
+from storage.ffmpeg_input import GuardedInput
 from storage.media_tools import ffmpeg_exe
+from storage.url_policy import Purpose, UrlPolicy, UrlRefusedError, check_url
 
 MAX_DIMENSION = 8192
 MAX_DURATION_S = 7 * 24 * 3600.0
@@ -141,28 +144,40 @@ def _run(cmd: list[str], name: str, timeout_s: float) -> None:
         raise MediaError(f"{name}: ffmpeg failed ({tail[0][:200]})")
 
 
-FETCH_SCHEMES = ("http", "https", "rtsp", "rtmp", "srt")
+FETCH_RW_TIMEOUT_US = "15000000"  # no bytes for 15 s: the source is gone
 
 
-def fetch(uri: str, out: Path, shown_as: str, timeout_s: float, max_bytes: int) -> Path:
+def fetch(uri: str, policy: UrlPolicy, out: Path, timeout_s: float, max_bytes: int) -> Path:
     """Copy a remote recording into a local MP4 by stream copy (no re-encode), size-limited.
 
-    `shown_as` names the source in errors (the URI with credentials masked).
+    The URI must pass `policy` as an ingest URI (http/https; see storage.url_policy), and so must
+    every connection ffmpeg makes for it (redirects, HLS segments). The URI, credentials
+    included, reaches ffmpeg on stdin, never on its command line; errors name it masked.
     """
-    if uri.split("://", 1)[0].lower() not in FETCH_SCHEMES:
-        raise MediaError(f"{shown_as}: scheme not allowed; use one of {', '.join(FETCH_SCHEMES)}")
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-rw_timeout",
-           "15000000", "-i", uri, "-map", "0:v:0", "-c", "copy", "-fs", str(max_bytes),
-           "-f", "mp4", str(out)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired:
+        checked = check_url(uri, Purpose.INGEST, policy)
+    except UrlRefusedError:
         out.unlink(missing_ok=True)
-        raise MediaError(f"{shown_as}: fetching did not finish within {timeout_s:.0f} s") from None
+        raise
+    shown = mask_url(uri)
+    with GuardedInput(checked, policy, {"rw_timeout": FETCH_RW_TIMEOUT_US}) as guarded:
+        cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+               *guarded.input.args, "-map", "0:v:0", "-c", "copy", "-fs", str(max_bytes),
+               "-f", "mp4", str(out)]
+        try:
+            proc = subprocess.run(cmd, input=guarded.input.script, env=guarded.input.env,
+                                  capture_output=True, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            out.unlink(missing_ok=True)
+            raise MediaError(f"{shown}: fetching did not finish within {timeout_s:.0f} s") from None
+        refusals = guarded.refusals
+    if refusals:  # a redirect or a playlist entry pointed somewhere the policy refuses
+        out.unlink(missing_ok=True)
+        raise UrlRefusedError(f"{shown}: {refusals[0]}")
     if proc.returncode != 0 or not out.is_file():
         out.unlink(missing_ok=True)
-        raise MediaError(f"{shown_as}: could not be fetched as video")
+        raise MediaError(f"{shown}: could not be fetched as video")
     if b"Error during demuxing" in proc.stderr or b"ends prematurely" in proc.stderr:
         out.unlink(missing_ok=True)
-        raise MediaError(f"{shown_as}: the transfer was incomplete (does the server support ranges?)")
+        raise MediaError(f"{shown}: the transfer was incomplete (does the server support ranges?)")
     return out

@@ -61,6 +61,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: object,
                 "dedup_cosine": None},
         server={"port": 0, "metrics_port": 0},
         search={"min_score": -1.0},  # random weights: no calibrated threshold
+        fetch={"ingest_allow": ["127.0.0.3/32"],  # IngestUri tests serve from 127.0.0.3 only
+               "camera_allow": ["127.0.0.1/32"]},  # live tests stream from 127.0.0.1
     )
 
 

@@ -168,6 +168,8 @@ class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
                         c.stream_url[:2000], c.retention_days)
         old = await asyncio.to_thread(self._node.cameras.get, camera.camera_id)
         may_change(principal, old, camera)
+        if camera.stream_url:  # the fetch policy (storage.url_policy): INVALID_ARGUMENT, nothing stored
+            await asyncio.to_thread(self._node.live.check, camera.stream_url)
         stored = await asyncio.to_thread(self._node.cameras.put, camera)
         self._node.camera_changed()
         await asyncio.to_thread(self._node.live.apply, stored)

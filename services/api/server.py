@@ -26,6 +26,7 @@ from services.api.servicers import IngestServicer, SearchServicer
 from services.app import Vigil
 from services.auth import RateLimiter
 from services.settings import ServerSettings
+from storage.url_policy import Endpoint
 from vigil.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -108,6 +109,7 @@ async def create_server(node: Vigil, address: str) -> tuple[grpc.aio.Server, int
             else server.add_insecure_port(address))
     if port == 0:
         raise OSError(f"cannot bind gRPC server to {address}")
+    node.own_endpoints.append(Endpoint(address.rsplit(":", 1)[0].strip("[]"), port))  # never fetched
     return server, port
 
 

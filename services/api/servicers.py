@@ -163,8 +163,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         settings = self._node.settings.ingest
         fd, name = tempfile.mkstemp(suffix=".mp4", dir=self._node.upload_dir)
         os.close(fd)
-        path = await asyncio.to_thread(fetch, request.uri, Path(name), shown, settings.media_timeout_s,
-                                       settings.max_upload_mb * 1024 * 1024)
+        path = await asyncio.to_thread(fetch, request.uri, self._node.url_policy(), Path(name),
+                                       settings.media_timeout_s, settings.max_upload_mb * 1024 * 1024)
         job = await asyncio.to_thread(self._node.submit_ingest, camera_id,
                                       ms_from_ts(request.start_time), path, shown)
         return ingest_pb2.IngestFileResponse(job_id=job.job_id)

@@ -43,9 +43,10 @@ def _command_lines() -> list[str]:
     lines = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
+        lines.append(raw.replace(b"\0", b" ").decode(errors="replace"))
     return lines
 
 

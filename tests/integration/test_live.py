@@ -5,11 +5,14 @@ One recording (with one outage) is made per module; the tests read what it left.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pytest
@@ -70,18 +73,31 @@ def _ffmpeg_args() -> list[str]:
     return [line for line in ps.stdout.splitlines() if "ffmpeg" in line]
 
 
-def _recorders(port: int) -> list[str]:
-    """Command lines of running ffmpeg processes recording from the port."""
-    return [a for a in _ffmpeg_args() if f"127.0.0.1:{port}?timeout" in a and "-segment_list" in a]
+def _recorders(camera_id: str) -> list[str]:
+    """Command lines of running ffmpeg processes recording the camera (into its spill folder; the
+    stream URL itself is never on the command line)."""
+    return [a for a in _ffmpeg_args() if f"/{camera_id}/run" in a and "-segment_list" in a]
+
+
+def _command_lines() -> list[str]:
+    """Every process's command line, as any local user can read it."""
+    lines = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        lines.append(raw.replace(b"\0", b" ").decode(errors="replace"))
+    return lines
 
 
 def _status(cameras: cameras_pb2_grpc.CameraServiceStub, camera_id: str) -> cameras_pb2.CameraStatus:
     return cameras.GetCameraStatus(cameras_pb2.GetCameraStatusRequest(camera_id=camera_id))
 
 
-def _register(cameras: cameras_pb2_grpc.CameraServiceStub, url: str) -> None:
+def _register(cameras: cameras_pb2_grpc.CameraServiceStub, url: str, camera_id: str = CAMERA) -> None:
     cameras.RegisterCamera(cameras_pb2.RegisterCameraRequest(camera=cameras_pb2.Camera(
-        camera_id=CAMERA, group="live-test", stream_url=url, retention_days=1)))
+        camera_id=camera_id, group="live-test", stream_url=url, retention_days=1)))
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +120,7 @@ def recorded(cameras: cameras_pb2_grpc.CameraServiceStub) -> Recorded:
     began, source = time.time(), _source(port)
     try:
         _wait_for(lambda: _status(cameras, CAMERA).segments_stored >= 2, "two segments before the outage")
-        assert len(_recorders(port)) == 1
+        assert len(_recorders(CAMERA)) == 1
     finally:
         outage_start = _end(source)
     time.sleep(OUTAGE_S)  # the outage itself
@@ -160,7 +176,7 @@ def test_live_keyframes_become_searchable(node: object, server: object, admin_to
 def test_stop_camera_ends_recording_and_its_ffmpeg(cameras: cameras_pb2_grpc.CameraServiceStub,
                                                    recorded: Recorded) -> None:
     assert not recorded.stopped.recording and recorded.stopped.queue_depth == 0
-    assert _recorders(recorded.port) == []
+    assert _recorders(CAMERA) == []
     assert not _status(cameras, CAMERA).recording
     assert cameras.GetCamera(cameras_pb2.GetCameraRequest(camera_id=CAMERA)).stream_url == ""
 
@@ -180,7 +196,62 @@ def test_registered_camera_resumes_and_retries_a_dead_stream_without_leaking_cre
     assert "Pa55w0rd" not in status.last_error
     stopped = cameras.StopCamera(cameras_pb2.StopCameraRequest(camera_id=camera))
     assert not stopped.recording and "Pa55w0rd" not in stopped.last_error
-    assert not [a for a in _ffmpeg_args() if f"127.0.0.1:{dead}/" in a]
+    assert _recorders(camera) == []
+
+
+def test_stream_passwords_are_on_no_command_line(cameras: cameras_pb2_grpc.CameraServiceStub) -> None:
+    """A camera's RTSP server that reads the request and, while ffmpeg waits for the answer,
+    reads every process's command line."""
+    camera, seen = "cam-live-secret", threading.Event()
+    lines: list[str] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def answer() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(4096)
+                lines.extend(_command_lines())
+                seen.set()
+
+        threading.Thread(target=answer, daemon=True).start()
+        _register(cameras, f"rtsp://admin:Pa55w0rd@127.0.0.1:{listener.getsockname()[1]}/ch1", camera)
+        assert seen.wait(WAIT_S), "the recorder never connected"
+    stopped = cameras.StopCamera(cameras_pb2.StopCameraRequest(camera_id=camera))
+    assert [a for a in lines if f"/{camera}/run" in a]  # the recorder's ffmpeg was running
+    assert not [a for a in lines if "Pa55w0rd" in a]
+    assert "Pa55w0rd" not in stopped.last_error
+
+
+@pytest.mark.parametrize("url, words", [
+    ("file:///etc/passwd", "camera stream scheme 'file' not allowed"),
+    ("rtsp://admin:Pa55w0rd@127.0.0.2/ch1", "camera stream host 127.0.0.2 is loopback; allowed: public "
+                                            "addresses, private networks, fetch.camera_allow [127.0.0.1/32]"),
+    ("http://169.254.169.254/latest/meta-data/", "is link-local"),
+    ("udp://127.0.0.2:5000", "is loopback"),
+])
+def test_refused_stream_urls_are_not_registered(cameras: cameras_pb2_grpc.CameraServiceStub,
+                                                url: str, words: str) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        _register(cameras, url, "cam-live-refused")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert words in err.value.details() and "Pa55w0rd" not in err.value.details()
+    with pytest.raises(grpc.RpcError) as missing:
+        cameras.GetCamera(cameras_pb2.GetCameraRequest(camera_id="cam-live-refused"))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_stored_url_is_checked_again_when_recording_starts(
+        node: object, cameras: cameras_pb2_grpc.CameraServiceStub) -> None:
+    """A URL stored before the policy refused it (or whose host now resolves elsewhere) records nothing."""
+    camera = "cam-live-moved"
+    node.cameras.put(Camera(camera, group="live-test",  # type: ignore[attr-defined]
+                            stream_url="rtsp://admin:Pa55w0rd@127.0.0.2:8554/ch1"))
+    assert node.live.resume([node.cameras.get(camera)]) == 1  # type: ignore[attr-defined]
+    _wait_for(lambda: "is loopback" in _status(cameras, camera).last_error, "the refusal")
+    assert _recorders(camera) == [] and "Pa55w0rd" not in _status(cameras, camera).last_error
+    cameras.StopCamera(cameras_pb2.StopCameraRequest(camera_id=camera))
 
 
 def test_status_of_unknown_camera_is_not_found(cameras: cameras_pb2_grpc.CameraServiceStub) -> None:
