@@ -14,6 +14,14 @@ Expectations, for a ward-A token:
 - no answer to a ward-A token ever names ward B's camera, group, segments, holds, jobs or tokens;
 - a call aimed at ward B changes nothing of ward B (read back as the '*' admin).
 
+Where "target" needs reading: RegisterCamera of a new id creates it (OK). A ward-A admin issues,
+lists and revokes only ward-A tokens: CreateToken for another or an unknown group, or for '*',
+is PERMISSION_DENIED, RevokeToken of a ward-B token NOT_FOUND, ListTokens shows ward-A tokens
+only. IngestUri on the own camera uses a loopback URI, which the fetch policy refuses
+(INVALID_ARGUMENT). RPCs without a target (RunRetention, VerifyAudit, GetAuditHead, GetStats,
+GetModelStatus) answer every allowed role OK in every scope; SwitchModel is sent an empty spec,
+so an allowed role gets INVALID_ARGUMENT and nothing is switched.
+
 A cell is named `Method-role-scope`, e.g. `RegisterCamera-ingest-other`.
 """
 
