@@ -125,7 +125,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             principal: Principal | None = ANONYMOUS
         else:
             try:
-                principal = await self._authenticate(token) if token else None
+                principal = await _authenticate(self._tokens, token) if token else None
             except VigilError as exc:  # an expired token: UNAUTHENTICATED, saying so
                 record.token_id = hash_token(token or "")  # a real token's id: nothing secret
                 return status_for(exc)
@@ -140,11 +140,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return grpc.StatusCode.RESOURCE_EXHAUSTED, "request rate limit reached for this token; retry shortly"
         return principal
 
-    async def _authenticate(self, token: str) -> Principal | None:
-        assert self._tokens is not None
-        if self._tokens.cached(token):
-            return self._tokens.authenticate(token)
-        return await asyncio.to_thread(self._tokens.authenticate, token)
+
+
+async def _authenticate(tokens: TokenStore, token: str) -> Principal | None:
+    """The token's caller; a cache miss reads the bucket in a worker thread, off the event loop."""
+    if tokens.cached(token):
+        return tokens.authenticate(token)
+    return await asyncio.to_thread(tokens.authenticate, token)
 
 
 def peer_address(peer: str) -> str:

@@ -106,3 +106,34 @@ def test_streaming_calls_are_recorded_too(server: Any, node: Any, admin_token: s
     upload = [r for r in records if r.get("rpc", "").endswith("/IngestFile")
               and r["request"].get("camera_id") == marker]
     assert len(upload) == 1 and upload[0]["outcome"] == "OK"
+
+
+@pytest.mark.timeout(600)
+def test_vigil_audit_head_prints_what_vigil_audit_verify_checks(tmp_path: Any, random_model_dir: Any) -> None:
+    import signal
+    import subprocess
+
+    from tests.served import VIGIL, Served, cli_env, run_cli
+
+    env = cli_env(tmp_path / "data", random_model_dir)
+    served = Served(env, tmp_path / "serve.log")
+    try:
+        run_cli(env, "status", "--address", served.address)  # one audited call at least
+        printed = run_cli(env, "audit", "head", "--address", served.address).splitlines()
+        head = printed[1]
+        seq, digest = head.split(":")
+        assert seq.isdigit() and len(digest) == 64
+        intact = run_cli(env, "audit", "verify", "--head", head, "--address", served.address)
+        assert "audit trail intact" in intact
+        forged = subprocess.run([*VIGIL, "audit", "verify", "--head", f"{seq}:{'0' * 64}",
+                                 "--address", served.address], env=env, capture_output=True,
+                                text=True, timeout=300)
+        assert forged.returncode == 1 and f"BROKEN at record {seq}" in forged.stdout
+        bad = subprocess.run([*VIGIL, "audit", "verify", "--head", "last", "--address", served.address],
+                             env=env, capture_output=True, text=True, timeout=300)
+        assert bad.returncode == 2 and "SEQ:HASH" in bad.stderr
+    finally:
+        served.proc.send_signal(signal.SIGTERM)
+        served.proc.wait(60)
+    assert (tmp_path / "data" / "audit-key").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "data" / "audit-anchor.json").stat().st_mode & 0o777 == 0o600
