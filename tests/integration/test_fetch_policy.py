@@ -134,6 +134,16 @@ def test_a_file_segment_is_not_read(media: Path, allowed: Served, tmp_path: Path
     assert probe(out).duration_s == pytest.approx(SEGMENT_S, abs=0.2)  # only the HTTP segment
 
 
+@pytest.mark.parametrize("name", ["evil.ffconcat", "pipe.m3u8"])
+def test_served_scripts_cannot_name_local_files_or_pipes(media: Path, allowed: Served, tmp_path: Path,
+                                                         name: str) -> None:
+    (media / "evil.ffconcat").write_text(f"ffconcat version 1.0\nfile 'seg0.ts'\n"
+                                         f"file 'file://{media}/seg1.ts'\nfile 'pipe:0'\n")
+    _playlist(media, "pipe.m3u8", "seg0.ts", "pipe:0", "fd:2")
+    with pytest.raises(MediaError, match="could not be fetched"):
+        _fetch(f"{allowed.base}/{name}", tmp_path / "evil.mp4")
+
+
 @pytest.mark.parametrize("path", ["/elsewhere.mp4", "/file.mp4"])
 def test_redirects_are_checked_like_the_first_request(allowed: Served, refused: Served, tmp_path: Path,
                                                       path: str) -> None:
