@@ -32,6 +32,9 @@ The rules (`check_url`):
   server's redirect without asking (over `tcp` only; the protocol whitelist
   holds), so a camera server can make the node send RTSP requests elsewhere,
   though nothing it gets back is recorded unless it is an RTSP stream.
+  `udp`/`rtp` input fetches nothing: ffmpeg listens on the port (a unicast
+  host is checked but ffmpeg binds every interface; a multicast one is
+  joined) and records whatever arrives there.
 
 Errors (`UrlRefusedError`, a `MediaError`: INVALID_ARGUMENT over gRPC) name
 the host, the address and the rule, never the URL's credentials.
