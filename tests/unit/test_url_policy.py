@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from storage.ffmpeg_input import PROTOCOLS, concat_script
 from storage.url_policy import (
     AddressKind,
     Endpoint,
@@ -171,3 +172,11 @@ def test_address_kinds() -> None:
 def test_allow_lists_must_be_networks() -> None:
     with pytest.raises(ValueError, match="'cameras' is not an IP network"):
         networks(["10.0.0.0/8", "cameras"])
+
+
+def test_the_url_reaches_ffmpeg_quoted_in_a_script_never_as_an_argument() -> None:
+    checked = check_url("http://u:it's@cdn.example/a.m3u8", CAMERA, UrlPolicy(), resolve, LOCAL.__contains__)
+    assert concat_script(checked.url, {"rw_timeout": "2000000"}) == (
+        b"ffconcat version 1.0\nfile 'http://u:it'\\''s@cdn.example/a.m3u8'\noption rw_timeout '2000000'\n")
+    for protocols in PROTOCOLS.values():
+        assert not set(protocols.split(",")) & {"file", "fd", "data", "subfile", "concat", "concatf", "unix"}
