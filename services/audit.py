@@ -82,6 +82,7 @@ class AuditCheck:
     first_broken_seq: int | None = None
     reason: str = ""
     unverified_nodes: tuple[str, ...] = ()  # chains keyed with a key this node does not hold
+    unkeyed_nodes: tuple[str, ...] = ()  # chains with no keyed record: plain SHA-256, forgeable
     head: AuditHead | None = None  # this node's anchored head, as checked
 
 
@@ -200,14 +201,15 @@ class AuditLog:
         """Every node's chain in the bucket (after shipping this node's pending records).
 
         This node's chain must also reach its anchor, and hold `notarised` (seq, hash) if given.
-        Chains keyed with another key (another node's own key file) are listed, not checked.
+        Chains keyed with another key (another node's own key file) are listed, not checked;
+        chains with no keyed record (earlier versions, or forged) are checked and listed.
         """
         self.flush()
         chains: dict[str, list[str]] = {self._node: []}
         for obj in self._store.list(PREFIX):
             chains.setdefault(_node_of(obj.key), []).append(obj.key)
         anchored = _read_anchor(self._anchor, self._node)
-        total, unverified = 0, []
+        total, unverified, unkeyed = 0, [], []
         for node in sorted(chains):
             records = self._read(_in_chain_order(chains[node]))
             own = node == self._node
@@ -215,13 +217,16 @@ class AuditLog:
             if check is None:
                 unverified.append(node)
                 continue
+            if records and not any("key_id" in r for r in records):
+                unkeyed.append(node)
             if check.ok and own:
                 check = _check_heads(records, node, anchored, notarised)
             total += check.records
             if not check.ok:
                 return AuditCheck(total, False, check.first_broken_seq, check.reason,
-                                  tuple(unverified), anchored)
-        return AuditCheck(total, True, unverified_nodes=tuple(unverified), head=anchored)
+                                  tuple(unverified), tuple(unkeyed), anchored)
+        return AuditCheck(total, True, unverified_nodes=tuple(unverified), unkeyed_nodes=tuple(unkeyed),
+                          head=anchored)
 
     def _ship(self) -> None:
         delay = 0.0

@@ -208,6 +208,10 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     for node in check.unverified_nodes:
         print(f"not checked: node {node}'s chain is keyed with another key (verify it on that node, "
               "or set audit.key alike on every front end)")
+    for node in check.unkeyed_nodes:
+        print(f"unkeyed: {'node ' + node if node else 'the trail before per-node chains'} is checked "
+              "with plain SHA-256 only (written before keyed chains; anyone with bucket write access "
+              "could have written it)")
     anchored = f"; node {check.head.node} anchored at record {check.head.seq}" if check.HasField("head") else ""
     if check.ok:
         print(f"audit trail intact: {check.records} records{anchored}")

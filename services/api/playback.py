@@ -411,6 +411,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.VerifyAuditResponse(records=check.records, ok=check.ok, reason=check.reason,
                                              first_broken_seq=check.first_broken_seq or 0,
                                              unverified_nodes=check.unverified_nodes,
+                                             unkeyed_nodes=check.unkeyed_nodes,
                                              head=audit_head_message(check.head))
 
     @mapped_errors

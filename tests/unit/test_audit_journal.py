@@ -93,7 +93,7 @@ def test_a_trail_written_before_per_node_chains_still_verifies(tmp_path: Path) -
     new = AuditLog(store, tmp_path / "new", "node-b")
     new.append("officer-b", "search", {"text": "người vác xe đạp"})
     check = new.verify()
-    assert check.ok and check.records == 2
+    assert check.ok and check.records == 2 and check.unkeyed_nodes == ("",)  # checked, and named
     new.close()
 
 
@@ -103,7 +103,7 @@ def test_an_unkeyed_trail_goes_on_keyed_and_its_old_records_cannot_be_rewritten(
     node = AuditLog(store, tmp_path, "node-a")  # the upgraded node continues its chain, keyed
     node.append("officer-a", "search", {"text": "người vác xe đạp"})
     check = node.verify()
-    assert check.ok and check.records == 3
+    assert check.ok and check.records == 3 and check.unkeyed_nodes == ()  # a keyed record covers them
     key = "audit/node-a/2026-11-01/000000000000.json"  # re-hashed without a key, as before
     _unkeyed_trail(store, "audit/node-a/", ["someone else", "xe máy"])
     check = node.verify()

@@ -137,20 +137,22 @@ class VerifyAuditRequest(_message.Message):
     def __init__(self, head: _Optional[_Union[AuditHead, _Mapping]] = ...) -> None: ...
 
 class VerifyAuditResponse(_message.Message):
-    __slots__ = ("records", "ok", "first_broken_seq", "reason", "unverified_nodes", "head")
+    __slots__ = ("records", "ok", "first_broken_seq", "reason", "unverified_nodes", "head", "unkeyed_nodes")
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
     FIRST_BROKEN_SEQ_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     UNVERIFIED_NODES_FIELD_NUMBER: _ClassVar[int]
     HEAD_FIELD_NUMBER: _ClassVar[int]
+    UNKEYED_NODES_FIELD_NUMBER: _ClassVar[int]
     records: int
     ok: bool
     first_broken_seq: int
     reason: str
     unverified_nodes: _containers.RepeatedScalarFieldContainer[str]
     head: AuditHead
-    def __init__(self, records: _Optional[int] = ..., ok: _Optional[bool] = ..., first_broken_seq: _Optional[int] = ..., reason: _Optional[str] = ..., unverified_nodes: _Optional[_Iterable[str]] = ..., head: _Optional[_Union[AuditHead, _Mapping]] = ...) -> None: ...
+    unkeyed_nodes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, records: _Optional[int] = ..., ok: _Optional[bool] = ..., first_broken_seq: _Optional[int] = ..., reason: _Optional[str] = ..., unverified_nodes: _Optional[_Iterable[str]] = ..., head: _Optional[_Union[AuditHead, _Mapping]] = ..., unkeyed_nodes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetAuditHeadRequest(_message.Message):
     __slots__ = ()
