@@ -106,7 +106,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
 
     def _search_and_audit(self, search: Callable[[SearchQuery], SearchResult], query: SearchQuery,
                           audit: dict[str, object], subject: str) -> SearchResult:
-        """Visibility, search and the audit record in one worker-thread hop (each hop costs)."""
+        """Visibility, search and the audit details in one worker-thread hop (each hop costs)."""
         started = time.perf_counter()
         visible = self._visible(query)
         if visible is None:
