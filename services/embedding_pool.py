@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import ray
 from ray._private import ray_constants
+from ray._private import services as ray_services
 from ray._private.authentication.authentication_utils import is_token_auth_enabled
 from ray._raylet import Config as RayConfig
 
@@ -26,6 +27,8 @@ from services.settings import RaySettings
 logger = logging.getLogger(__name__)
 NAMESPACE = "vigil"
 LOOPBACK = "127.0.0.1"
+GCS_FIRST_CALL = "/ray.rpc.NodeInfoGcsService/GetClusterId"  # what every Ray process asks first
+GCS_PROBE_TIMEOUT_S = 10.0
 
 
 def start_ray(settings: RaySettings, data_dir: Path | None = None) -> None:
@@ -86,8 +89,35 @@ def _join(address: str, data_dir: Path | None) -> None:
         if source.variable == "" and data_dir is not None and source.path == data_dir / ray_auth.TOKEN_FILE:
             os.environ[ray_auth.TOKEN_PATH_VAR] = str(source.path)
         _token_auth_on()
+        if _answers_without_token(address):
+            raise ray_auth.RayAuthError(
+                f"the Ray cluster at {address} runs without token authentication: anyone who reaches "
+                f"its ports can run code in it. Start every node with {ray_auth.AUTH_MODE_VAR}=token "
+                f"and one token file, or set {ray_auth.AUTH_MODE_VAR}=disabled to join it anyway")
     ray.init(address=address, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False,
              configure_logging=False)
+
+
+def _answers_without_token(address: str) -> bool:
+    """True when the cluster's GCS answers a call that carries no token (auth is off there).
+
+    A Vigil driver in token mode cannot work in such a cluster (its raylets send no token to the
+    driver's own server), so this turns an obscure actor failure into a clear refusal.
+    """
+    import grpc
+
+    try:
+        gcs = ray_services.canonicalize_bootstrap_address(address)
+    except (ConnectionError, ValueError):
+        return False  # ray.init reports it
+    if gcs is None:
+        return False
+    with grpc.insecure_channel(gcs) as channel:
+        try:
+            channel.unary_unary(GCS_FIRST_CALL)(b"", timeout=GCS_PROBE_TIMEOUT_S)
+        except grpc.RpcError:
+            return False  # refused (UNAUTHENTICATED), TLS, or unreachable: ray.init goes on or reports
+    return True
 
 
 def _token_auth_on() -> None:

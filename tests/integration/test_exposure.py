@@ -4,8 +4,10 @@ and of every Ray process it started is on loopback; Ray's token is private and r
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +16,23 @@ import grpc
 import pytest
 
 from services import doctor
+from services.ray_auth import write_local_token
 from tests.served import VIGIL, Served, cli_env
 
 GCS_CALL = "/ray.rpc.NodeInfoGcsService/GetClusterId"  # what every Ray process asks the GCS first
+JOIN_WITHOUT_AUTH = """
+from ray.cluster_utils import Cluster
+from services.embedding_pool import start_ray
+from services.ray_auth import RayAuthError
+from services.settings import RaySettings
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+try:
+    start_ray(RaySettings(address=cluster.address))
+except RayAuthError as exc:
+    print("REFUSED", exc)
+finally:
+    cluster.shutdown()
+"""
 
 
 class Node:
@@ -104,3 +120,12 @@ def test_vigil_doctor_on_the_served_data_folder_finds_no_fail(exposed: Node) -> 
     assert listening.startswith("OK") and "sockets on loopback only" in listening
     assert int(listening.split()[2]) >= len(exposed.listeners())  # it saw the running server's sockets
     assert any(line.startswith("OK    audit anchor") for line in lines), proc.stdout
+
+
+@pytest.mark.timeout(300)
+def test_joining_a_ray_cluster_without_token_auth_is_refused_saying_how_to_fix_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}  # a cluster with auth off
+    env["RAY_AUTH_TOKEN_PATH"] = str(write_local_token(tmp_path))  # which Vigil holds a token for
+    out = subprocess.run([sys.executable, "-c", JOIN_WITHOUT_AUTH], env=env, capture_output=True,
+                         text=True, timeout=280).stdout
+    assert "REFUSED" in out and "without token authentication" in out and "RAY_AUTH_MODE=token" in out, out
