@@ -59,6 +59,11 @@ class Principal:
     def all_cameras(self) -> bool:
         return ALL_GROUPS in self.groups
 
+    def manages(self, groups: tuple[str, ...] | list[str]) -> bool:
+        """May this caller issue, see or revoke a token for `groups`? Only within its own groups
+        (a ward admin never mints a token for another ward, nor for every camera)."""
+        return self.all_cameras or (bool(groups) and set(groups) <= self.groups)
+
 
 @dataclass(frozen=True)
 class TokenRecord:
@@ -130,6 +135,13 @@ class TokenStore:
         self._store.delete([key])
         with self._lock:
             self._cache.clear()
+
+    def get(self, token_hash: str) -> TokenRecord | None:
+        """The record of one token by its hash (the id `vigil token list` shows), or None."""
+        try:
+            return _record(json.loads(self._store.get_bytes(TOKEN_PREFIX + token_hash + ".json")))
+        except ObjectNotFoundError:
+            return None
 
     def list(self) -> list[TokenRecord]:
         """Every token's record (never the token), oldest first; expired ones included."""

@@ -101,6 +101,12 @@ class Holds:
         self._store.delete([key])
         logger.info("hold %s released", hold_id)
 
+    def get(self, hold_id: str) -> Hold | None:
+        try:
+            return Hold(**json.loads(self._store.get_bytes(f"holds/{hold_id}.json")))
+        except ObjectNotFoundError:
+            return None
+
     def all(self) -> list[Hold]:
         return [Hold(**json.loads(self._store.get_bytes(o.key))) for o in self._store.list("holds/")]
 

@@ -63,6 +63,16 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "/vigil.v1.AdminService/SwitchModel": ADMIN,
     "/vigil.v1.AdminService/GetModelStatus": ADMIN,
 }
+# Node-wide RPCs act on or report about every group at once: besides the role they need a
+# token for all groups ('*'). A ward admin (groups limited) manages only its own groups.
+NODE_WIDE = frozenset({
+    "/vigil.v1.AdminService/RunRetention",
+    "/vigil.v1.AdminService/VerifyAudit",
+    "/vigil.v1.AdminService/GetAuditHead",
+    "/vigil.v1.AdminService/GetStats",
+    "/vigil.v1.AdminService/SwitchModel",
+    "/vigil.v1.AdminService/GetModelStatus",
+})
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 _principal: contextvars.ContextVar[Principal] = contextvars.ContextVar("vigil_principal")
@@ -136,10 +146,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if principal.role not in PERMISSIONS.get(record.method, frozenset()):
             return (grpc.StatusCode.PERMISSION_DENIED,
                     f"role {principal.role.value!r} may not call {record.method.rsplit('/', 1)[-1]}")
+        if record.method in NODE_WIDE and not principal.all_cameras:
+            return (grpc.StatusCode.PERMISSION_DENIED,
+                    f"{record.method.rsplit('/', 1)[-1]} acts on every group: it needs a token for all "
+                    "groups ('*')")
         if not self._limiter.allow(principal.token_id or principal.subject):
             return grpc.StatusCode.RESOURCE_EXHAUSTED, "request rate limit reached for this token; retry shortly"
         return principal
-
 
 
 async def _authenticate(tokens: TokenStore, token: str) -> Principal | None:

@@ -317,6 +317,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                           context: grpc.aio.ServicerContext) -> admin_pb2.ReleaseHoldResponse:
         if not re.fullmatch(r"[0-9a-f]{32}", request.hold_id):
             raise InvalidArgumentError("hold_id must be 32 hex characters")
+        hold = await asyncio.to_thread(self._node.holds.get, request.hold_id)
+        visible = await asyncio.to_thread(self._node.visible_cameras, current_principal())
+        if hold is None or (visible is not None and hold.camera_id not in visible):
+            raise NotFoundError(f"no hold {request.hold_id}")
         await asyncio.to_thread(self._node.holds.release, request.hold_id)
         await audit(self._node, "release_hold", {"hold_id": request.hold_id})
         return admin_pb2.ReleaseHoldResponse()
@@ -333,8 +337,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def RunRetention(self, request: admin_pb2.RunRetentionRequest,
                            context: grpc.aio.ServicerContext) -> admin_pb2.RunRetentionResponse:
         report = await asyncio.to_thread(self._node.retention.sweep)
-        await audit(self._node, "retention", {"segments_deleted": report.segments_deleted,
-                                              "bytes_deleted": report.bytes_deleted})
+        await audit(self._node, "retention", report.audit_details())
         return admin_pb2.RunRetentionResponse(
             segments_deleted=report.segments_deleted, bytes_deleted=report.bytes_deleted,
             vectors_deleted=report.vectors_deleted, segments_held=report.held)
@@ -351,6 +354,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             subject, groups = validate_subject(request.subject), validate_groups(list(request.groups))
         except ValueError as exc:
             raise InvalidArgumentError(str(exc)) from None
+        if not current_principal().manages(groups):
+            raise PermissionDeniedError("you may only issue tokens for groups of your own token")
         token = await asyncio.to_thread(self._node.tokens.create, subject, role, list(groups), expires)
         token_hash = hash_token(token)
         await audit(self._node, "create_token", {"token_hash": token_hash, "subject": subject,
@@ -365,6 +370,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         if not TOKEN_HASH.fullmatch(request.token_hash):
             raise InvalidArgumentError("token_hash must be 64 lowercase hex characters "
                                        "(the id `vigil token list` shows)")
+        record = await asyncio.to_thread(self._node.tokens.get, request.token_hash)
+        if record is None or not current_principal().manages(record.groups):
+            raise NotFoundError("no such token")
         await asyncio.to_thread(self._node.tokens.revoke, request.token_hash)
         await audit(self._node, "revoke_token", {"token_hash": request.token_hash})
         return admin_pb2.RevokeTokenResponse()
@@ -373,11 +381,11 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def ListTokens(self, request: admin_pb2.ListTokensRequest,
                          context: grpc.aio.ServicerContext) -> admin_pb2.ListTokensResponse:
         records = await asyncio.to_thread(self._node.tokens.list)
-        now = time.time()
+        now, principal = time.time(), current_principal()
         return admin_pb2.ListTokensResponse(tokens=[admin_pb2.TokenInfo(
             token_hash=r.token_hash, subject=r.subject, role=r.role, groups=r.groups,
             created=_ts_from_s(r.created), expires=_ts_from_s(r.expires), expired=r.expired(now))
-            for r in records])
+            for r in records if principal.manages(r.groups)])
 
     @mapped_errors
     async def GetStats(self, request: admin_pb2.GetStatsRequest,

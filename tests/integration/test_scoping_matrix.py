@@ -18,9 +18,10 @@ Where "target" needs reading: RegisterCamera of a new id creates it (OK). A ward
 lists and revokes only ward-A tokens: CreateToken for another or an unknown group, or for '*',
 is PERMISSION_DENIED, RevokeToken of a ward-B token NOT_FOUND, ListTokens shows ward-A tokens
 only. IngestUri on the own camera uses a loopback URI, which the fetch policy refuses
-(INVALID_ARGUMENT). RPCs without a target (RunRetention, VerifyAudit, GetAuditHead, GetStats,
-GetModelStatus) answer every allowed role OK in every scope; SwitchModel is sent an empty spec,
-so an allowed role gets INVALID_ARGUMENT and nothing is switched.
+(INVALID_ARGUMENT). Node-wide RPCs (`services.api.access.NODE_WIDE`: RunRetention, VerifyAudit,
+GetAuditHead, GetStats, SwitchModel, GetModelStatus) act on every group, so a ward-A token is
+PERMISSION_DENIED whatever its role; a '*' admin may call them
+(`test_node_wide_rpcs_need_a_token_for_every_group`).
 
 A cell is named `Method-role-scope`, e.g. `RegisterCamera-ingest-other`.
 """
@@ -45,7 +46,7 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
-from services.api.access import PERMISSIONS
+from services.api.access import NODE_WIDE, PERMISSIONS
 from services.api.client import VigilClient
 from services.api.timestamps import ts_from_ms
 from services.auth import Role
@@ -92,6 +93,7 @@ def expect(scope: str, own: Code = Code.OK, other: Code = Code.NOT_FOUND,
 
 
 OK_ALWAYS = frozenset({Code.OK})
+DENIED = frozenset({Code.PERMISSION_DENIED})
 
 
 @dataclass
@@ -367,7 +369,7 @@ def _list_holds(w: World, role: str, scope: str) -> Probe:
 
 @case("AdminService/RunRetention")
 def _run_retention(w: World, role: str, scope: str) -> Probe:
-    return Probe(admin_pb2.RunRetentionRequest(), OK_ALWAYS, observe=lambda: w.segments_of(CAM_B),
+    return Probe(admin_pb2.RunRetentionRequest(), DENIED, observe=lambda: w.segments_of(CAM_B),
                  observed="ward B's stored segments")
 
 
@@ -410,29 +412,28 @@ def _list_tokens(w: World, role: str, scope: str) -> Probe:
 
 @case("AdminService/VerifyAudit")
 def _verify_audit(w: World, role: str, scope: str) -> Probe:
-    return Probe(admin_pb2.VerifyAuditRequest(), OK_ALWAYS)
+    return Probe(admin_pb2.VerifyAuditRequest(), DENIED)
 
 
 @case("AdminService/GetAuditHead")
 def _get_audit_head(w: World, role: str, scope: str) -> Probe:
-    return Probe(admin_pb2.GetAuditHeadRequest(), OK_ALWAYS)
+    return Probe(admin_pb2.GetAuditHeadRequest(), DENIED)
 
 
 @case("AdminService/GetStats")
 def _get_stats(w: World, role: str, scope: str) -> Probe:
-    return Probe(admin_pb2.GetStatsRequest(), OK_ALWAYS)
+    return Probe(admin_pb2.GetStatsRequest(), DENIED)
 
 
 @case("AdminService/SwitchModel")
 def _switch_model(w: World, role: str, scope: str) -> Probe:
-    # An empty model spec: past the role check it is refused as invalid, so nothing is switched.
-    return Probe(admin_pb2.SwitchModelRequest(model=admin_pb2.ModelSpec()),
-                 frozenset({Code.INVALID_ARGUMENT}))
+    # An empty model spec: should the scope check let it through, nothing would be switched.
+    return Probe(admin_pb2.SwitchModelRequest(model=admin_pb2.ModelSpec()), DENIED)
 
 
 @case("AdminService/GetModelStatus")
 def _get_model_status(w: World, role: str, scope: str) -> Probe:
-    return Probe(admin_pb2.GetModelStatusRequest(), OK_ALWAYS)
+    return Probe(admin_pb2.GetModelStatusRequest(), DENIED)
 
 
 # --- the world ---------------------------------------------------------------------------------
@@ -570,3 +571,18 @@ def test_a_ward_admin_cannot_mint_a_token_for_every_camera(world: World) -> None
         world.node.tokens.revoke(token_hash)
     assert answer.code == Code.PERMISSION_DENIED and not minted, (
         f"a {GROUP_A} admin asking for a '*' admin token got {answer.code.name}; minted {minted}")
+
+
+@pytest.mark.parametrize("method", sorted(NODE_WIDE))
+def test_node_wide_rpcs_need_a_token_for_every_group(world: World, method: str) -> None:
+    """What a ward admin is refused, a '*' admin may do (SwitchModel gets an empty spec: refused
+    as invalid after the scope check, so nothing is switched)."""
+    request = {"RunRetention": admin_pb2.RunRetentionRequest(),
+               "VerifyAudit": admin_pb2.VerifyAuditRequest(),
+               "GetAuditHead": admin_pb2.GetAuditHeadRequest(),
+               "GetStats": admin_pb2.GetStatsRequest(),
+               "SwitchModel": admin_pb2.SwitchModelRequest(model=admin_pb2.ModelSpec()),
+               "GetModelStatus": admin_pb2.GetModelStatusRequest()}[RPCS[method].name]
+    answer = call(world.channel, RPCS[method], request, world.root)
+    wanted = Code.INVALID_ARGUMENT if RPCS[method].name == "SwitchModel" else Code.OK
+    assert answer.code == wanted, f"a '*' admin calling {method}: {answer.code.name} {answer.details}"
