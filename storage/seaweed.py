@@ -103,16 +103,7 @@ class EmbeddedSeaweed:
         self._sockets = Path(tempfile.mkdtemp(prefix="vigil-seaweedfs-"))  # mode 700; short path
         ports = free_ports(8)
         self._grpc_ports = ports[1::2]
-        args = [weed_exe(), f"-config_dir={self.security.folder}", "-logtostderr", "server",
-                f"-ip={HOST}", f"-ip.bind={HOST}", f"-dir={store_dir}",
-                f"-master.port={ports[0]}", f"-master.port.grpc={ports[1]}",
-                f"-volume.port={ports[2]}", f"-volume.port.grpc={ports[3]}",
-                "-filer", f"-filer.port={ports[4]}", f"-filer.port.grpc={ports[5]}",
-                f"-filer.localSocket={self._sockets / 'filer.sock'}",
-                "-s3", f"-s3.port={ports[6]}", f"-s3.port.grpc={ports[7]}",
-                f"-s3.localSocket={self._sockets / 's3.sock'}",
-                f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                "-master.volumeSizeLimitMB=256", "-volume.max=0", "-master.telemetry=false"]
+        args = _server_args(self.security.folder, store_dir, config, self._sockets, ports)
         log = os.open(self._dir / "seaweedfs.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, start_new_session=True,
@@ -175,6 +166,21 @@ class EmbeddedSeaweed:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _server_args(conf_dir: Path, store_dir: Path, s3_config: Path, sockets: Path,
+                 ports: list[int]) -> list[str]:
+    """`weed server` on loopback: security from conf_dir, logs to stderr (not /tmp), no extras."""
+    return [weed_exe(), f"-config_dir={conf_dir}", "-logtostderr", "server",
+            f"-ip={HOST}", f"-ip.bind={HOST}", f"-dir={store_dir}",
+            f"-master.port={ports[0]}", f"-master.port.grpc={ports[1]}",
+            f"-volume.port={ports[2]}", f"-volume.port.grpc={ports[3]}",
+            "-filer", f"-filer.port={ports[4]}", f"-filer.port.grpc={ports[5]}",
+            f"-filer.localSocket={sockets / 'filer.sock'}",
+            "-s3", f"-s3.port={ports[6]}", f"-s3.port.grpc={ports[7]}",
+            f"-s3.localSocket={sockets / 's3.sock'}",
+            f"-s3.config={s3_config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-master.volumeSizeLimitMB=256", "-volume.max=0", "-master.telemetry=false"]
 
 
 def _child_setup() -> None:
