@@ -5,6 +5,7 @@ and of every Ray process it started is on loopback; Ray's token is private and r
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,6 +71,10 @@ def _names(listeners: list[doctor.Listener]) -> set[str]:
 
 
 def test_every_socket_of_the_server_its_seaweedfs_and_its_ray_cluster_is_on_loopback(exposed: Node) -> None:
+    pids = exposed.pids()
+    session = re.compile(rf"/session_[0-9_-]+_{exposed.served.proc.pid}(/|$)")  # Ray's, named by its driver
+    of_session = {p.pid for p in doctor.processes().values() if any(session.search(a) for a in p.argv)}
+    assert of_session and of_session <= pids, "a Ray process of this server is not among its descendants"
     listeners = exposed.listeners()
     assert {"gcs_server", "raylet", "weed"} <= _names(listeners), listeners  # Ray's and S3's were seen
     assert any(x.process.startswith("ray::") for x in listeners), listeners  # and a worker's
