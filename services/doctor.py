@@ -19,7 +19,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -174,28 +174,52 @@ def check_secret_files(data_dir: Path, server: ServerSettings, client: ClientSet
 
 
 def check_seaweed_data(data_dir: Path, storage: StorageSettings) -> Finding:
+    """Files and folders of the embedded S3 server that other users can reach and open.
+
+    An entry with an open mode behind a shut folder of its own is out of reach (weed keeps its
+    `.vif` volume-info files 0644 in 0700 folders); one shut only by the data folder's mode
+    is a WARN; one nothing shuts is a FAIL.
+    """
     if storage.endpoint is not None:
         return Finding("seaweedfs data", Verdict.OK, "not used (external S3)")
     folder = data_dir / SEAWEED_DIR
     if not folder.is_dir():
         return Finding("seaweedfs data", Verdict.OK, "nothing stored yet")
-    entries = [folder, *_walk(folder)]
-    loose = [p for p in entries if _mode(p) & 0o077]
-    if not loose:
-        return Finding("seaweedfs data", Verdict.OK, f"{len(entries)} files and folders, none open to others")
-    shown = ", ".join(f"{p} ({_mode(p):04o})" for p in loose[:SHOWN - 3])
-    more = f" and {len(loose) - SHOWN + 3} more" if len(loose) > SHOWN - 3 else ""
+    reachable, shut, total = _open_entries(folder)
     fix = f"chmod -R go-rwx {folder}"
-    if data_dir.is_dir() and not _mode(data_dir) & 0o077:
-        return Finding("seaweedfs data", Verdict.WARN, f"open to others, shut only by the data folder's "
-                       f"mode: {shown}{more}", fix)
-    return Finding("seaweedfs data", Verdict.FAIL, f"other users can read footage: {shown}{more}", fix)
+    if reachable and data_dir.is_dir() and not _mode(data_dir) & 0o011:
+        return Finding("seaweedfs data", Verdict.WARN, "open to others, shut only by the data folder's "
+                       f"mode: {_files(reachable)}", fix)
+    if reachable:
+        return Finding("seaweedfs data", Verdict.FAIL, f"other users can read footage: {_files(reachable)}",
+                       fix)
+    behind = f" ({len(shut)} with open modes inside private folders)" if shut else ""
+    return Finding("seaweedfs data", Verdict.OK, f"{total} files, none within others' reach{behind}")
 
 
-def _walk(folder: Path) -> Iterator[Path]:
+def _open_entries(folder: Path) -> tuple[list[Path], list[Path], int]:
+    """(files below `folder` others can reach and open, open files inside a shut folder, files).
+
+    Folders count only as gates: others pass one when it grants them execute permission.
+    """
+    reachable: list[Path] = []
+    shut: list[Path] = []
+    passable = {folder: bool(_mode(folder) & 0o011)}
+    total = 0
     for root, dirs, files in os.walk(folder):
-        for name in (*dirs, *files):
-            yield Path(root) / name
+        here = passable[Path(root)]
+        for name in dirs:
+            passable[Path(root) / name] = here and bool(_mode(Path(root) / name) & 0o011)
+        for name in files:
+            path, total = Path(root) / name, total + 1
+            if _mode(path) & 0o077:
+                (reachable if here else shut).append(path)
+    return reachable, shut, total
+
+
+def _files(paths: Sequence[Path]) -> str:
+    more = f" and {len(paths) - SHOWN} more" if len(paths) > SHOWN else ""
+    return ", ".join(f"{p} ({_mode(p):04o})" for p in paths[:SHOWN]) + more
 
 
 def check_ray(ray: RaySettings, data_dir: Path, env: Mapping[str, str], home: Path) -> Finding:

@@ -123,17 +123,23 @@ def test_tls_private_key_others_can_read_fails(tmp_path: Path) -> None:
     assert finding.verdict is Verdict.FAIL and str(key) in finding.detail
 
 
-def test_seaweed_files_open_to_others_fail_unless_the_data_folder_is_shut(tmp_path: Path) -> None:
+def test_seaweed_files_others_can_reach_fail_and_those_behind_a_private_folder_pass(tmp_path: Path) -> None:
     s = settings(tmp_path)
     data = private_dir(s.data_dir)
-    volume = write(private_dir(data / "s3" / "seaweedfs") / "1.dat", "footage", 0o600)
-    (data / "s3").chmod(0o700)
+    volumes = private_dir(private_dir(data / "s3") / "seaweedfs")
+    volume = write(volumes / "1.dat", "footage", 0o600)
     assert doctor.check_seaweed_data(data, s.storage).verdict is Verdict.OK
     volume.chmod(0o644)
-    shut = doctor.check_seaweed_data(data, s.storage)
+    (data / "s3").chmod(0o755)
+    volumes.chmod(0o755)
+    shut = doctor.check_seaweed_data(data, s.storage)  # only the data folder's 0700 keeps others out
     assert shut.verdict is Verdict.WARN and str(volume) in shut.detail
     data.chmod(0o755)
-    assert doctor.check_seaweed_data(data, s.storage).verdict is Verdict.FAIL
+    exposed = doctor.check_seaweed_data(data, s.storage)
+    assert exposed.verdict is Verdict.FAIL and exposed.fix == f"chmod -R go-rwx {data / 's3'}"
+    volumes.chmod(0o700)  # as weed keeps its 0644 .vif files
+    inside = doctor.check_seaweed_data(data, s.storage)
+    assert inside.verdict is Verdict.OK and "1 with open modes inside private folders" in inside.detail
     external = settings(tmp_path, storage={"endpoint": "127.0.0.1:9000"})
     assert doctor.check_seaweed_data(data, external.storage).verdict is Verdict.OK
 
