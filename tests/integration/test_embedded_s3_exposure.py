@@ -18,10 +18,12 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import ssl
 import stat
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,7 @@ BUCKET = "vigil-exposure"
 PROBE_TIMEOUT_S = 3.0
 TOOL_TIMEOUT_S = 12.0
 TCP_LISTEN, UNIX_ACCEPTING = "0A", 0x10000
+NOBODY = 65534
 READS = ("ListEntries", "ReadAllNeedles")
 
 
@@ -64,8 +67,13 @@ class Target:
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    """A running EmbeddedSeaweed on a folder left loose by an older Vigil, one secret in it."""
-    folder = tmp_path_factory.mktemp("exposure") / "s3"
+    """A running EmbeddedSeaweed on a folder left loose by an older Vigil, one secret in it.
+
+    The folder's parent is open to every user, so only the folder's own modes keep them out.
+    """
+    parent = Path(tempfile.mkdtemp(prefix="vigil-exposure-"))
+    os.chmod(parent, 0o755)
+    folder = parent / "s3"
     folder.mkdir(mode=0o755)
     os.chmod(folder, 0o755)
     for name, text in (("seaweedfs.log", ""), ("s3-credentials.json", json.dumps(
@@ -92,6 +100,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
                      attacker / "cert.pem", attacker / "key.pem")
     finally:
         seaweed.stop()
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 def test_every_port_refuses_bucket_data_over_http(target: Target) -> None:
@@ -191,6 +200,40 @@ def test_data_folder_and_sockets_are_private(target: Target) -> None:
     for path in listening_unix_sockets(target.pid):
         assert not stat.S_IMODE(os.stat(path).st_mode) & 0o077, path
         assert path.startswith("/tmp/seaweedfs-") or stat.S_IMODE(os.stat(Path(path).parent).st_mode) == 0o700
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").is_file(),
+                    reason="acting as another local user needs root and a system python3")
+def test_another_local_user_opens_no_file_folder_or_socket(target: Target) -> None:
+    kinds = {"dir": stat.S_ISDIR, "socket": stat.S_ISSOCK, "file": stat.S_ISREG}
+    paths = [target.folder, *target.folder.rglob("*"), *map(Path, listening_unix_sockets(target.pid))]
+    items = [(str(p), kind) for p in paths for kind, test in kinds.items() if test(p.lstat().st_mode)]
+    assert len(items) > 20 and any(kind == "socket" for _, kind in items)
+    done = subprocess.run(["/usr/bin/python3", "-c", _OPEN_EACH], input=json.dumps(items), text=True,
+                          capture_output=True, timeout=60, cwd="/", user=NOBODY, group=NOBODY,
+                          extra_groups=[], env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
+
+
+_OPEN_EACH = """
+import json, os, socket, sys
+opened = []
+for path, kind in json.load(sys.stdin):
+    try:
+        if kind == "dir":
+            os.listdir(path)
+        elif kind == "socket":
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(2)
+                s.connect(path)
+        else:
+            open(path, "rb").close()
+        opened.append(path)
+    except OSError:
+        pass
+print(json.dumps(opened))
+"""
 
 
 def test_no_secret_is_on_weeds_command_line(target: Target) -> None:
