@@ -77,7 +77,10 @@ class Vigil:
 
     def start(self) -> None:
         s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if s.data_dir.stat().st_mode & 0o077:  # made by an earlier version or by hand
+            logger.warning("%s was open to other users: now mode 0700 (tokens, keys, footage)", s.data_dir)
+            s.data_dir.chmod(0o700)
         if s.storage.endpoint is None:
             self._seaweed = EmbeddedSeaweed(s.data_dir / "s3", bucket=s.storage.bucket)
             endpoint = self._seaweed.start()

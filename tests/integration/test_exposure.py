@@ -56,7 +56,7 @@ class Node:
 
 @pytest.fixture(scope="module")
 def exposed(tmp_path_factory: pytest.TempPathFactory, random_model_dir: Path) -> Iterator[Node]:
-    data_dir = tmp_path_factory.mktemp("exposed-data")
+    data_dir = tmp_path_factory.mktemp("exposed") / "data"  # a first start: vigil serve creates it
     env = cli_env(data_dir, random_model_dir)
     served = Served(env, tmp_path_factory.mktemp("exposed-logs") / "serve.log")
     try:
