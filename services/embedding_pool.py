@@ -76,7 +76,7 @@ def _start_local(settings: RaySettings, data_dir: Path) -> None:
 
 def _join(address: str, data_dir: Path | None) -> None:
     mode = os.environ.get(ray_auth.AUTH_MODE_VAR)
-    if mode is not None and mode != "token":
+    if mode is not None and mode.lower() != "token":
         logger.warning("joining the Ray cluster at %s with %s=%s: anyone who reaches its ports can "
                        "run code in it (see `vigil doctor`)", address, ray_auth.AUTH_MODE_VAR, mode)
     else:
@@ -88,6 +88,8 @@ def _join(address: str, data_dir: Path | None) -> None:
                 f"or set {ray_auth.TOKEN_PATH_VAR}")
         if source.variable == "" and data_dir is not None and source.path == data_dir / ray_auth.TOKEN_FILE:
             os.environ[ray_auth.TOKEN_PATH_VAR] = str(source.path)
+        if source.path is not None and source.path.is_file() and not ray_auth.is_private(source.path):
+            logger.warning("the Ray token file %s is open to other users: chmod 600 it", source.path)
         _token_auth_on()
         if _answers_without_token(address):
             raise ray_auth.RayAuthError(
