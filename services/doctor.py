@@ -397,23 +397,28 @@ def _with_descendants(roots: set[int], table: Mapping[int, Process]) -> set[int]
 
 def check_listeners(listeners: Sequence[Listener], serve: set[int], settings: Settings,
                     running: bool) -> Finding:
-    """No port of the node off loopback but those the settings open (gRPC, metrics, a Ray driver)."""
+    """No port of the node off loopback but those the settings open: gRPC and metrics, the Ray
+    driver in cluster mode, and the UDP ports ffmpeg receives udp:// and rtp:// cameras on."""
     if not running:
         return Finding("listening", Verdict.OK, "no server running on this data folder")
     server, cluster = settings.server, settings.ray.address is not None
     opened = not is_loopback(server.host) or (server.metrics_port is not None
                                               and not is_loopback(server.metrics_host))
     outside = [x for x in listeners if not x.loopback]
-    unexpected = [x for x in outside if not (x.pid in serve and (opened or cluster))]
+    cameras = [x for x in outside if x.proto == "udp" and x.process == "ffmpeg"]
+    unexpected = [x for x in outside if x not in cameras and not (x.pid in serve and (opened or cluster))]
     if unexpected:
         return Finding("listening", Verdict.FAIL, "open to the network: " + _names(unexpected),
                        "report it: Vigil's own servers and the local Ray cluster listen on loopback only")
-    if outside and cluster:
+    by_settings = [x for x in outside if x not in cameras]
+    if by_settings and cluster:
         return Finding("listening", Verdict.WARN, "open to the network by the settings (gRPC, metrics, "
-                       "the Ray driver): " + _names(outside), "firewall Ray's ports to the cluster's nodes")
-    extra = f"; {len(outside)} open by the settings (see grpc, metrics)" if outside else ""
-    return Finding("listening", Verdict.OK,
-                   f"{len(listeners) - len(outside)} sockets on loopback only{extra}")
+                       "the Ray driver): " + _names(by_settings),
+                       "firewall Ray's ports to the cluster's nodes")
+    extra = f"; {len(by_settings)} open by the settings (see grpc, metrics)" if by_settings else ""
+    extra += f"; {len(cameras)} UDP camera inputs (ffmpeg)" if cameras else ""
+    loopback = len(listeners) - len(outside)
+    return Finding("listening", Verdict.OK, f"{loopback} sockets on loopback only{extra}")
 
 
 def _names(listeners: Sequence[Listener]) -> str:

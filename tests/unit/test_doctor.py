@@ -199,6 +199,27 @@ def test_listening_sockets_of_this_process_are_found() -> None:
         assert ("udp", "127.0.0.1", udp.getsockname()[1]) in found
 
 
+def test_only_the_settings_and_udp_cameras_open_ports_off_loopback(tmp_path: Path) -> None:
+    grpc_any = doctor.Listener(10, "python", "tcp", "0.0.0.0", 50051)
+    gcs_any = doctor.Listener(11, "gcs_server", "tcp", "::", 6379)
+    camera = doctor.Listener(12, "ffmpeg", "udp", "0.0.0.0", 5004)
+    local = [doctor.Listener(10, "python", "tcp", "127.0.0.1", 9464)]
+
+    def check(listeners: list[doctor.Listener], **sections: object) -> doctor.Finding:
+        return doctor.check_listeners(listeners, {10}, settings(tmp_path, **sections), running=True)
+
+    assert check(local).verdict is Verdict.OK
+    assert check([*local, camera]).verdict is Verdict.OK  # a udp:// camera is received there
+    assert check([*local, grpc_any], server={"host": "0.0.0.0"}).verdict is Verdict.OK  # see grpc
+    unasked = check([*local, grpc_any])
+    assert unasked.verdict is Verdict.FAIL and "0.0.0.0:50051" in unasked.detail
+    ray = check([*local, gcs_any], server={"host": "0.0.0.0"})
+    assert ray.verdict is Verdict.FAIL and "[::]:6379 (gcs_server, pid 11)" in ray.detail
+    driver = doctor.Listener(10, "python", "tcp", "10.0.0.4", 40001)
+    assert check([*local, driver], ray={"address": "10.0.0.5:6379"}).verdict is Verdict.WARN
+    assert doctor.check_listeners([], set(), settings(tmp_path), running=False).verdict is Verdict.OK
+
+
 LISTENER = """
 import socket, sys, time
 s = socket.socket(); s.bind((sys.argv[1], 0)); s.listen()
