@@ -374,12 +374,35 @@ def _uses(proc: Path, p: Process, data: str) -> bool:
 
 def _serve_data_dir(proc: Path, pid: int) -> str | None:
     """The data folder a `vigil serve` process uses by its environment (None if unreadable)."""
-    raw = _read(proc / str(pid) / "environ")
-    cwd = _readlink(proc / str(pid) / "cwd")
-    if not raw or not cwd:
+    env, cwd = _environ(proc, pid), _readlink(proc / str(pid) / "cwd")
+    if not env or not cwd:
         return None
-    env = dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
     return os.path.normpath(os.path.join(cwd, env.get("VIGIL_DATA_DIR", ".vigil")))
+
+
+def _environ(proc: Path, pid: int) -> dict[str, str]:
+    raw = _read(proc / str(pid) / "environ")
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
+def as_served(settings: Settings, env: Mapping[str, str], serve: set[int],
+              proc: Path = PROC) -> tuple[Settings, Mapping[str, str]]:
+    """The Ray address and environment a running `vigil serve` uses, where readable (the
+    address may be its `--ray-address` flag; RAY_AUTH_* live in its environment)."""
+    if not serve:
+        return settings, env
+    pid = min(serve)
+    argv, served_env = _read(proc / str(pid) / "cmdline").split("\0")[:-1], _environ(proc, pid)
+    address = served_env.get("VIGIL_RAY__ADDRESS", settings.ray.address)
+    for i, arg in enumerate(argv):
+        if arg.startswith("--ray-address="):
+            address = arg.split("=", 1)[1]
+        elif arg == "--ray-address" and i + 1 < len(argv):
+            address = argv[i + 1]
+    if address in (None, "", "null"):
+        address = None
+    ray = settings.ray.model_copy(update={"address": address})
+    return settings.model_copy(update={"ray": ray}), served_env or env
 
 
 def _with_descendants(roots: set[int], table: Mapping[int, Process]) -> set[int]:
@@ -457,6 +480,7 @@ def diagnose(settings: Settings, env: Mapping[str, str] | None = None, proc: Pat
     env = os.environ if env is None else env
     data_dir = settings.data_dir.resolve()
     serve, pids = node_processes(data_dir, proc)
+    settings, env = as_served(settings, env, serve, proc)
     return [
         check_grpc(settings.server),
         check_auth(settings.auth, settings.server),

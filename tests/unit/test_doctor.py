@@ -171,6 +171,17 @@ def test_ray_cluster_needs_token_auth_and_a_private_token(tmp_path: Path) -> Non
     assert check({"RAY_AUTH_TOKEN": "x" * 64}).verdict is Verdict.OK
 
 
+def test_the_ray_mode_and_environment_of_the_running_server_are_the_ones_checked(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    write(proc / "4242" / "cmdline", "python\0-m\0services.cli\0serve\0--ray-address\0auto\0", 0o600)
+    write(proc / "4242" / "environ", "RAY_AUTH_MODE=disabled\0VIGIL_DATA_DIR=/srv/vigil\0", 0o600)
+    s = settings(tmp_path)
+    served, env = doctor.as_served(s, {"RAY_AUTH_MODE": "token"}, {4242}, proc)
+    assert served.ray.address == "auto" and env["RAY_AUTH_MODE"] == "disabled"
+    assert doctor.check_ray(served.ray, s.data_dir, env, tmp_path).verdict is Verdict.FAIL
+    assert doctor.as_served(s, {}, set(), proc) == (s, {})  # no server running: as configured
+
+
 def test_local_ray_token_is_fresh_private_and_random(tmp_path: Path) -> None:
     first = ray_auth.write_local_token(tmp_path).read_text()
     path = ray_auth.write_local_token(tmp_path)
