@@ -4,8 +4,9 @@ Checks the settings (gRPC and metrics bind addresses, TLS, S3 transport, bearer-
 authentication, Ray's mode and token), the data folder (modes of the folder, of its secret
 files and of the embedded SeaweedFS data; the audit chain's anchor) and, when a server runs
 on this data folder, the addresses its processes listen on (the server, SeaweedFS, and every
-Ray process it started), read from /proc. Each check is a plain function of its inputs; none
-needs a running server and none imports torch or ray, so the command starts fast.
+Ray process it started), read from /proc by `services.listeners`. Each check is a plain
+function of its inputs; none needs a running server and none imports torch or ray, so the
+command starts fast.
 
 A FAIL is an exposure to fix now (plaintext off loopback, a secret others can read, a port
 open to the network that should not be); a WARN is a weaker default or a step left to the
@@ -14,18 +15,24 @@ operator. `exit_code` is 1 when any line says FAIL.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
-import re
-import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from services import ray_auth
 from services.audit import ANCHOR_FILE, KEY_FILE
+from services.listeners import (
+    PROC,
+    Listener,
+    is_loopback,
+    node_processes,
+    process_argv,
+    process_environ,
+    process_listeners,
+)
 from services.settings import (
     AuthSettings,
     ClientSettings,
@@ -35,11 +42,9 @@ from services.settings import (
     StorageSettings,
 )
 
-PROC = Path("/proc")
 SEAWEED_DIR = "s3"  # EmbeddedSeaweed's folder inside the data folder (services.app)
 SECRET_FILES = ("admin-token", KEY_FILE, ANCHOR_FILE, ray_auth.TOKEN_FILE,
                 f"{SEAWEED_DIR}/s3-credentials.json", "s3-credentials.json")
-TCP_LISTEN, UDP_UNCONNECTED = "0A", "07"  # socket states in /proc/net/{tcp,udp}[6]
 SHOWN = 6  # listeners or files named in one line before "and N more"
 
 
@@ -60,37 +65,6 @@ class Finding:
     def line(self) -> str:
         fix = f" → {self.fix}" if self.fix else ""
         return f"{self.verdict.value:<5} {self.check:<15} {self.detail}{fix}"
-
-
-@dataclass(frozen=True)
-class Listener:
-    """A listening TCP socket, or a bound unconnected UDP one, of a process."""
-    pid: int
-    process: str
-    proto: str  # "tcp" or "udp"
-    host: str
-    port: int
-
-    @property
-    def loopback(self) -> bool:
-        return is_loopback(self.host)
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.proto} {host}:{self.port} ({self.process}, pid {self.pid})"
-
-
-def is_loopback(host: str) -> bool:
-    """'localhost', 127.0.0.0/8, ::1 and ::ffff:127.x.y.z; a unix socket counts too."""
-    host = host.strip("[]")
-    if host == "localhost" or host.startswith("unix:"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False  # another name may resolve anywhere
-    mapped = getattr(address, "ipv4_mapped", None)
-    return (mapped or address).is_loopback
 
 
 def _mode(path: Path) -> int:
@@ -271,119 +245,7 @@ def check_audit_anchor(data_dir: Path) -> Finding:
                    "notarise `vigil audit head` elsewhere now and then")
 
 
-# --- running processes (read from /proc) ----------------------------------------------------
-
-def parse_proc_net(text: str, proto: str) -> dict[int, tuple[str, int]]:
-    """Socket inode → (host, port) of the listening sockets in one /proc/net/{tcp,udp}[6] table."""
-    listening = TCP_LISTEN if proto.startswith("tcp") else UDP_UNCONNECTED
-    found = {}
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) > 9 and fields[3] == listening:
-            found[int(fields[9])] = _address(fields[1])
-    return found
-
-
-def _address(field: str) -> tuple[str, int]:
-    """'0100007F:1F90' → ('127.0.0.1', 8080): 32-bit words in host (little-endian) order."""
-    hexaddr, hexport = field.split(":")
-    raw = bytes.fromhex(hexaddr)
-    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
-    return socket.inet_ntop(family, raw), int(hexport, 16)
-
-
-def listening_sockets(proc: Path = PROC) -> dict[int, tuple[str, str, int]]:
-    """Socket inode → (proto, host, port) for every listening socket this network namespace has."""
-    table: dict[int, tuple[str, str, int]] = {}
-    for proto in ("tcp", "tcp6", "udp", "udp6"):
-        try:
-            text = (proc / "net" / proto).read_text()
-        except OSError:
-            continue
-        for inode, (host, port) in parse_proc_net(text, proto).items():
-            table[inode] = (proto.rstrip("6"), host, port)
-    return table
-
-
-def process_listeners(pids: Iterable[int], proc: Path = PROC) -> list[Listener]:
-    """The listening sockets the processes `pids` hold (processes that are gone are skipped)."""
-    sockets = listening_sockets(proc)
-    found = []
-    for pid in sorted(set(pids)):
-        name = _read(proc / str(pid) / "comm").strip() or "?"
-        for link in _fd_links(proc, pid):
-            if link.startswith("socket:[") and (entry := sockets.get(int(link[8:-1]))):
-                found.append(Listener(pid, name, *entry))
-    return found
-
-
-@dataclass(frozen=True)
-class Process:
-    pid: int
-    ppid: int
-    argv: tuple[str, ...]
-
-
-def processes(proc: Path = PROC) -> dict[int, Process]:
-    table = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        stat = _read(entry / "stat")
-        if not stat:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        argv = tuple(_read(entry / "cmdline").split("\0")[:-1])
-        table[int(entry.name)] = Process(int(entry.name), ppid, argv)
-    return table
-
-
-def is_vigil_serve(argv: Sequence[str]) -> bool:
-    """`vigil serve` or `python -m services.cli serve`."""
-    return "serve" in argv and any(a == "services.cli" or a.endswith("/vigil") or a == "vigil" for a in argv)
-
-
-def node_processes(data_dir: Path, proc: Path = PROC, me: int | None = None) -> tuple[set[int], set[int]]:
-    """(the `vigil serve` processes, every process of theirs) running on `data_dir`.
-
-    A process belongs to the node when its command line names the data folder (SeaweedFS does),
-    it holds a file or its working folder there, or it is a `vigil serve` whose VIGIL_DATA_DIR
-    is that folder; with the `vigil serve` parent of such a process and every descendant (the
-    Ray processes a local cluster starts).
-    """
-    me = os.getpid() if me is None else me
-    table = processes(proc)
-    data = str(data_dir.resolve())
-    roots = {pid for pid, p in table.items() if pid != me and _uses(proc, p, data)}
-    roots |= {table[pid].ppid for pid in roots if table[pid].ppid in table
-              and is_vigil_serve(table[table[pid].ppid].argv)}
-    serve = {pid for pid in roots if is_vigil_serve(table[pid].argv)}
-    return serve, _with_descendants(roots, table)
-
-
-def _uses(proc: Path, p: Process, data: str) -> bool:
-    inside = re.compile(re.escape(data) + r"(?=/|$)")
-    if any(inside.search(arg) for arg in p.argv):
-        return True
-    links = [*_fd_links(proc, p.pid), _readlink(proc / str(p.pid) / "cwd")]
-    if any(inside.match(link) for link in links):
-        return True
-    return is_vigil_serve(p.argv) and _serve_data_dir(proc, p.pid) == data
-
-
-def _serve_data_dir(proc: Path, pid: int) -> str | None:
-    """The data folder a `vigil serve` process uses by its environment (None if unreadable)."""
-    env, cwd = _environ(proc, pid), _readlink(proc / str(pid) / "cwd")
-    if not env or not cwd:
-        return None
-    return os.path.normpath(os.path.join(cwd, env.get("VIGIL_DATA_DIR", ".vigil")))
-
-
-def _environ(proc: Path, pid: int) -> dict[str, str]:
-    raw = _read(proc / str(pid) / "environ")
-    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
-
+# --- running processes (listeners.py reads /proc) ------------------------------------------
 
 def as_served(settings: Settings, env: Mapping[str, str], serve: set[int],
               proc: Path = PROC) -> tuple[Settings, Mapping[str, str]]:
@@ -392,7 +254,7 @@ def as_served(settings: Settings, env: Mapping[str, str], serve: set[int],
     if not serve:
         return settings, env
     pid = min(serve)
-    argv, served_env = _read(proc / str(pid) / "cmdline").split("\0")[:-1], _environ(proc, pid)
+    argv, served_env = process_argv(pid, proc), process_environ(pid, proc)
     address = served_env.get("VIGIL_RAY__ADDRESS", settings.ray.address)
     for i, arg in enumerate(argv):
         if arg.startswith("--ray-address="):
@@ -403,19 +265,6 @@ def as_served(settings: Settings, env: Mapping[str, str], serve: set[int],
         address = None
     ray = settings.ray.model_copy(update={"address": address})
     return settings.model_copy(update={"ray": ray}), served_env or env
-
-
-def _with_descendants(roots: set[int], table: Mapping[int, Process]) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for p in table.values():
-        children.setdefault(p.ppid, []).append(p.pid)
-    found, todo = set(roots), list(roots)
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 def check_listeners(listeners: Sequence[Listener], serve: set[int], settings: Settings,
@@ -447,29 +296,6 @@ def check_listeners(listeners: Sequence[Listener], serve: set[int], settings: Se
 def _names(listeners: Sequence[Listener]) -> str:
     more = f" and {len(listeners) - SHOWN} more" if len(listeners) > SHOWN else ""
     return ", ".join(str(x) for x in listeners[:SHOWN]) + more
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _readlink(path: Path) -> str:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return ""
-
-
-def _fd_links(proc: Path, pid: int) -> list[str]:
-    folder = proc / str(pid) / "fd"
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return []
-    return [link for name in names if (link := _readlink(folder / name))]
 
 
 # --- the runner -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from services import doctor
+from services.listeners import PROC, Listener, node_processes, process_listeners, processes
 from services.ray_auth import write_local_token
 from tests.served import VIGIL, Served, cli_env
 
@@ -42,7 +42,7 @@ class Node:
 
     def pids(self) -> set[int]:
         """The server and every process it started, by parent links (not by doctor's heuristics)."""
-        table = doctor.processes()
+        table = processes()
         found, grew = {self.served.proc.pid}, True
         while grew:
             more = {pid for pid, p in table.items() if p.ppid in found} - found
@@ -50,8 +50,8 @@ class Node:
             grew = bool(more)
         return found
 
-    def listeners(self) -> list[doctor.Listener]:
-        return doctor.process_listeners(self.pids())
+    def listeners(self) -> list[Listener]:
+        return process_listeners(self.pids())
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +66,14 @@ def exposed(tmp_path_factory: pytest.TempPathFactory, random_model_dir: Path) ->
         served.stop(signal.SIGTERM)
 
 
-def _names(listeners: list[doctor.Listener]) -> set[str]:
+def _names(listeners: list[Listener]) -> set[str]:
     return {x.process for x in listeners}
 
 
 def test_every_socket_of_the_server_its_seaweedfs_and_its_ray_cluster_is_on_loopback(exposed: Node) -> None:
     pids = exposed.pids()
     session = re.compile(rf"/session_[0-9_-]+_{exposed.served.proc.pid}(/|$)")  # Ray's, named by its driver
-    of_session = {p.pid for p in doctor.processes().values() if any(session.search(a) for a in p.argv)}
+    of_session = {p.pid for p in processes().values() if any(session.search(a) for a in p.argv)}
     assert of_session and of_session <= pids, "a Ray process of this server is not among its descendants"
     listeners = exposed.listeners()
     assert {"gcs_server", "raylet", "weed"} <= _names(listeners), listeners  # Ray's and S3's were seen
@@ -83,7 +83,7 @@ def test_every_socket_of_the_server_its_seaweedfs_and_its_ray_cluster_is_on_loop
 
 
 def test_doctor_finds_every_process_of_the_node(exposed: Node) -> None:
-    serve, pids = doctor.node_processes(exposed.data_dir)
+    serve, pids = node_processes(exposed.data_dir)
     assert serve == {exposed.served.proc.pid}
     assert exposed.pids() <= pids
 
@@ -93,10 +93,10 @@ def test_the_ray_token_is_private_and_on_no_command_line(exposed: Node) -> None:
     assert token_file.stat().st_mode & 0o777 == 0o600
     token = token_file.read_text()
     for pid in exposed.pids():
-        argv = (doctor.PROC / str(pid) / "cmdline").read_bytes().decode(errors="replace")
+        argv = (PROC / str(pid) / "cmdline").read_bytes().decode(errors="replace")
         assert token not in argv, f"the Ray token is on the command line of pid {pid}"
     raylet = next(x.pid for x in exposed.listeners() if x.process == "raylet")
-    environ = (doctor.PROC / str(raylet) / "environ").read_bytes().decode().split("\0")
+    environ = (PROC / str(raylet) / "environ").read_bytes().decode().split("\0")
     assert f"RAY_AUTH_TOKEN_PATH={token_file}" in environ and "RAY_AUTH_MODE=token" in environ
     assert not any(item.startswith("RAY_AUTH_TOKEN=") for item in environ)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services import doctor, ray_auth
+from services import doctor, listeners, ray_auth
 from services.cli import main
 from services.doctor import Verdict
 from services.settings import Settings
@@ -51,12 +51,12 @@ def write(path: Path, text: str, mode: int) -> Path:
     ("::ffff:127.0.0.1", True), ("0.0.0.0", False), ("::", False), ("192.0.2.2", False),
     ("::ffff:192.0.2.2", False), ("camera-host.example", False)])
 def test_loopback_addresses_are_told_from_the_rest(host: str, loopback: bool) -> None:
-    assert doctor.is_loopback(host) is loopback
+    assert listeners.is_loopback(host) is loopback
 
 
 def test_proc_net_tables_decode_listening_sockets_only() -> None:
-    assert doctor.parse_proc_net(TCP_TABLE, "tcp") == {111: ("127.0.0.1", 8080), 222: ("0.0.0.0", 80)}
-    assert doctor.parse_proc_net(TCP6_TABLE, "tcp6") == {444: ("::1", 443), 555: ("::ffff:127.0.0.1", 81)}
+    assert listeners.parse_proc_net(TCP_TABLE, "tcp") == {111: ("127.0.0.1", 8080), 222: ("0.0.0.0", 80)}
+    assert listeners.parse_proc_net(TCP6_TABLE, "tcp6") == {444: ("::1", 443), 555: ("::ffff:127.0.0.1", 81)}
 
 
 def test_plaintext_grpc_off_loopback_fails_even_when_allowed(tmp_path: Path) -> None:
@@ -205,19 +205,19 @@ def test_listening_sockets_of_this_process_are_found() -> None:
         tcp.bind(("127.0.0.1", 0))
         tcp.listen()
         udp.bind(("127.0.0.1", 0))
-        found = {(x.proto, x.host, x.port) for x in doctor.process_listeners([os.getpid()])}
+        found = {(x.proto, x.host, x.port) for x in listeners.process_listeners([os.getpid()])}
         assert ("tcp", "127.0.0.1", tcp.getsockname()[1]) in found
         assert ("udp", "127.0.0.1", udp.getsockname()[1]) in found
 
 
 def test_only_the_settings_and_udp_cameras_open_ports_off_loopback(tmp_path: Path) -> None:
-    grpc_any = doctor.Listener(10, "python", "tcp", "0.0.0.0", 50051)
-    gcs_any = doctor.Listener(11, "gcs_server", "tcp", "::", 6379)
-    camera = doctor.Listener(12, "ffmpeg", "udp", "0.0.0.0", 5004)
-    local = [doctor.Listener(10, "python", "tcp", "127.0.0.1", 9464)]
+    grpc_any = listeners.Listener(10, "python", "tcp", "0.0.0.0", 50051)
+    gcs_any = listeners.Listener(11, "gcs_server", "tcp", "::", 6379)
+    camera = listeners.Listener(12, "ffmpeg", "udp", "0.0.0.0", 5004)
+    local = [listeners.Listener(10, "python", "tcp", "127.0.0.1", 9464)]
 
-    def check(listeners: list[doctor.Listener], **sections: object) -> doctor.Finding:
-        return doctor.check_listeners(listeners, {10}, settings(tmp_path, **sections), running=True)
+    def check(found: list[listeners.Listener], **sections: object) -> doctor.Finding:
+        return doctor.check_listeners(found, {10}, settings(tmp_path, **sections), running=True)
 
     assert check(local).verdict is Verdict.OK
     assert check([*local, camera]).verdict is Verdict.OK  # a udp:// camera is received there
@@ -226,7 +226,7 @@ def test_only_the_settings_and_udp_cameras_open_ports_off_loopback(tmp_path: Pat
     assert unasked.verdict is Verdict.FAIL and "0.0.0.0:50051" in unasked.detail
     ray = check([*local, gcs_any], server={"host": "0.0.0.0"})
     assert ray.verdict is Verdict.FAIL and "[::]:6379 (gcs_server, pid 11)" in ray.detail
-    driver = doctor.Listener(10, "python", "tcp", "10.0.0.4", 40001)
+    driver = listeners.Listener(10, "python", "tcp", "10.0.0.4", 40001)
     assert check([*local, driver], ray={"address": "10.0.0.5:6379"}).verdict is Verdict.WARN
     assert doctor.check_listeners([], set(), settings(tmp_path), running=False).verdict is Verdict.OK
 
