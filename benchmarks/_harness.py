@@ -72,7 +72,7 @@ def write(out: Path, question: str, results: dict[str, Any], quick: bool) -> Non
 def anon_rss_bytes() -> int:
     """This process's anonymous resident memory (heap, not file-backed pages such as memmaps),
     after returning freed heap to the OS; 0 where /proc is missing."""
-    from services import heap
+    from services.node import heap
 
     heap.trim()
     try:

@@ -53,8 +53,8 @@ def _seconds(fn: Any, *args: Any) -> float:
 def run(seconds: int, tmp: Path, model: str | None) -> dict[str, Any]:
     from indexing.keyframes import iter_keyframes
     from services.api.server import BackgroundServer
-    from services.app import Vigil
-    from services.auth import ALL_GROUPS, Role
+    from services.node.app import Vigil
+    from services.security.auth import ALL_GROUPS, Role
     from services.settings import load_settings
     from storage.media import probe
 

@@ -59,8 +59,8 @@ def _ingester(address: str, token: str, videos: list[Path], stop: threading.Even
 
 def run(clients: int, seconds: float, tmp: Path) -> dict[str, Any]:
     from services.api.server import BackgroundServer
-    from services.app import Vigil
-    from services.auth import ALL_GROUPS, Role
+    from services.node.app import Vigil
+    from services.security.auth import ALL_GROUPS, Role
     from services.settings import load_settings
     from tests.media import make_video
 

@@ -122,8 +122,8 @@ def run_synthetic(args: Any) -> dict[str, Any]:
     from indexing.world.scenario import heldout_scenarios
     from indexing.world.video import render_scenario
     from services.api.server import BackgroundServer
-    from services.app import Vigil
-    from services.auth import ALL_GROUPS, Role
+    from services.node.app import Vigil
+    from services.security.auth import ALL_GROUPS, Role
     from services.settings import load_settings
 
     with tempfile.TemporaryDirectory(prefix="vigil-retrieval-") as tmp:

@@ -22,7 +22,7 @@ and `process_heap_bytes_per_vector` (growth of the process's anonymous RSS from
 the empty index to the built one, after the added records are dropped: all a
 node keeps per frame; and the growth from adding the last day alone, per vector
 of it: what each frame beyond the first days costs). The benchmark runs itself
-under PYTHONMALLOC=malloc, as `vigil serve` does (`services.heap`); recall@10
+under PYTHONMALLOC=malloc, as `vigil serve` does (`services.node.heap`); recall@10
 against exact search on the allowed subset, with and without filters; latency
 p50/p95/p99 in process (`FrameIndex.search`, k = 10 and k = 88, the candidates
 a search for 10 clips asks for); and latency end to end through gRPC (see
@@ -47,14 +47,14 @@ from benchmarks import _harness
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.shards import DAY_MS
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
-from services import heap
+from services.node import heap
 from services.api.client import VigilClient
 from services.api.server import BackgroundServer
-from services.app import Vigil
-from services.audit import AuditLog
-from services.auth import ALL_GROUPS, Principal, Role, TokenStore
-from services.metrics import Metrics
-from services.search import SearchEngine
+from services.node.app import Vigil
+from services.security.audit import AuditLog
+from services.security.auth import ALL_GROUPS, Principal, Role, TokenStore
+from services.node.metrics import Metrics
+from services.index.search import SearchEngine
 from services.settings import Settings
 from storage import keys
 from storage.s3 import S3ObjectStore
@@ -132,7 +132,7 @@ def _recall(index: FrameIndex, scores: np.ndarray, queries: np.ndarray, where: S
 
 @dataclass(frozen=True)
 class _Node:
-    """What the gRPC servicers and interceptor read of a `services.app.Vigil` during a search,
+    """What the gRPC servicers and interceptor read of a `services.node.app.Vigil` during a search,
     around the benchmark's prefilled index (a real node would take hours to ingest 1M frames)."""
 
     settings: Settings
@@ -266,7 +266,7 @@ def main() -> None:
     heap.use_system_malloc("benchmarks.search", sys.argv[1:])  # measured as `vigil serve` runs
     parser = _harness.parser(__doc__ or "")
     parser.add_argument("--encoder-threads", type=int, default=1,
-                        help="torch threads of the query text encoder (1, as services.app builds "
+                        help="torch threads of the query text encoder (1, as services.node.app builds "
                              "its query embedder; 0: torch's default, one per CPU)")
     args = parser.parse_args()
     sizes = [100_000] if args.quick else [100_000, 1_000_000]

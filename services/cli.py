@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services import heap
+from services.node import heap
 from services.settings import ConfigError, Settings, load_settings, masked_dump
 
 def _parse_time(text: str) -> datetime:
@@ -56,7 +56,7 @@ def cmd_validate_config(settings: Settings, _: argparse.Namespace) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from services.api.server import InsecureTransportError, check_transport, serve
-    from services.app import Vigil
+    from services.node.app import Vigil
 
     overrides: dict[str, object] = {"port": args.port} if args.port is not None else {}
     if args.insecure:
@@ -259,7 +259,7 @@ def _print_model_status(s: Any) -> int:
 
 
 def cmd_doctor(settings: Settings, _: argparse.Namespace) -> int:
-    from services.doctor import diagnose, exit_code, report
+    from services.security.doctor import diagnose, exit_code, report
 
     findings = diagnose(settings)
     print(report(findings))
@@ -267,7 +267,7 @@ def cmd_doctor(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from services.demo import run_demo
+    from services.demo.run import run_demo
 
     return run_demo(settings, args.out)
 

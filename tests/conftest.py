@@ -68,7 +68,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: object,
 
 @pytest.fixture(scope="session")
 def node(settings: object) -> Iterator[object]:
-    from services.app import Vigil
+    from services.node.app import Vigil
 
     vigil = Vigil(settings)  # type: ignore[arg-type]
     vigil.start()
@@ -86,7 +86,7 @@ def server(node: object) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def admin_token(node: object) -> str:
-    from services.auth import ALL_GROUPS, Role
+    from services.security.auth import ALL_GROUPS, Role
 
     return node.tokens.create("test-admin", Role.ADMIN, [ALL_GROUPS])  # type: ignore[attr-defined]
 

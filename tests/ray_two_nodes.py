@@ -12,7 +12,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from indexing.embedder import ModelSpec
-from services.embedding_pool import EmbedderPool, start_ray
+from services.cluster.embedders import EmbedderPool, start_ray
 from services.settings import RaySettings
 
 

@@ -25,8 +25,8 @@ from services.api.rpc_audit import (
     outcome_of,
     request_ids,
 )
-from services.audit import AuditLog
-from services.auth import ALL_GROUPS, Principal, RateLimiter, Role, TokenStore, hash_token
+from services.security.audit import AuditLog
+from services.security.auth import ALL_GROUPS, Principal, RateLimiter, Role, TokenStore, hash_token
 from services.errors import InvalidArgumentError, VigilError, status_for
 
 R = Role

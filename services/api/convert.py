@@ -10,8 +10,8 @@ from indexing.clips import ClipHit
 from indexing.vector_index import SearchFilter
 from services.api.timestamps import ms_from_ts, ts_from_ms
 from services.errors import InvalidArgumentError
-from services.jobs import Job, JobState
-from services.search import SearchQuery, SearchResult
+from services.ingest.jobs import Job, JobState
+from services.index.search import SearchQuery, SearchResult
 from vigil.v1 import common_pb2, ingest_pb2, search_pb2
 
 MAX_OFFSET = 1000

@@ -8,7 +8,7 @@ from pathlib import Path
 from indexing.embedder import ModelSpec
 from indexing.index_versions import IndexVersion
 from services.errors import InvalidArgumentError
-from services.model_switch import ModelStatus
+from services.index.model_switch import ModelStatus
 from vigil.v1 import admin_pb2
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # fullmatch only

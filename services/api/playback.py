@@ -18,16 +18,16 @@ from services.api.rpc_audit import note
 from services.api.model_admin import model_spec_arg, model_status_message
 from services.api.servicers import camera_id_arg, mapped_errors, visible_camera
 from services.api.timestamps import ms_from_ts, ts_from_ms
-from services.app import Vigil
-from services.audit import AuditHead
-from services.auth import Principal, Role, hash_token, validate_subject
+from services.node.app import Vigil
+from services.security.audit import AuditHead
+from services.security.auth import Principal, Role, hash_token, validate_subject
 from services.errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
     ResourceExhaustedError,
 )
-from services.live_recorder import LiveStatus
+from services.cluster.live_recorders import LiveStatus
 from storage.cameras import Camera
 from storage.keys import TOKEN_HASH, validate_group, validate_groups
 from storage.playlist import gaps, hls_playlist

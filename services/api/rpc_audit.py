@@ -30,8 +30,8 @@ import grpc
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.audit import AuditLog, RpcCall
-from services.auth import Principal
+from services.security.audit import AuditLog, RpcCall
+from services.security.auth import Principal
 from storage.cameras import mask_url
 
 logger = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from grpc_reflection.v1alpha import reflection
 from services.api.access import AuthInterceptor
 from services.api.playback import AdminServicer, CameraServicer, PlaybackServicer
 from services.api.servicers import IngestServicer, SearchServicer
-from services.app import Vigil
-from services.auth import RateLimiter
+from services.node.app import Vigil
+from services.security.auth import RateLimiter
 from services.settings import ServerSettings
 from storage.url_policy import Endpoint
 from vigil.v1 import (

@@ -21,10 +21,10 @@ from services.api import convert
 from services.api.access import current_principal
 from services.api.rpc_audit import note
 from services.api.timestamps import ms_from_ts
-from services.app import Vigil
+from services.node.app import Vigil
 from services.errors import InvalidArgumentError, NotFoundError, ResourceExhaustedError, status_for
-from services.jobs import Job
-from services.search import SearchQuery, SearchResult
+from services.ingest.jobs import Job
+from services.index.search import SearchQuery, SearchResult
 from storage.cameras import mask_url
 from storage.keys import JOB_ID, validate_camera_id
 from storage.media import fetch

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.audit import AuditLog
+from services.security.audit import AuditLog
 from storage.s3 import S3ObjectStore
 
 

@@ -23,7 +23,7 @@ def test_serve_ingest_search_survive_kill_and_restart(tmp_path: Path, video: Pat
     data = tmp_path / "data"
     env = cli_env(data, random_model_dir)
     served = Served(env, tmp_path / "serve-1.log")
-    try:  # re-run on glibc malloc, so that freed record pages go back to the OS (services.heap)
+    try:  # re-run on glibc malloc, so that freed record pages go back to the OS (services.node.heap)
         assert b"PYTHONMALLOC=malloc" in Path(f"/proc/{served.proc.pid}/environ").read_bytes().split(b"\0")
         out = run_cli(env, "ingest", str(video), "--camera", "cam-cho-3",
                    "--start", "2026-11-20T20:00:00+07:00", "--address", served.address)

@@ -40,7 +40,7 @@ def ingested(footage: Path, s3_endpoint: object, tmp_path_factory: pytest.TempPa
     from indexing.embedder import ClipEmbedder, ModelSpec
     from indexing.index_log import IndexLog
     from indexing.vector_index import FrameIndex
-    from services.ingest import IngestPipeline, IngestRequest
+    from services.ingest.pipeline import IngestPipeline, IngestRequest
     from services.settings import IngestSettings
     from storage.media import probe
     from storage.s3 import S3ObjectStore
@@ -93,7 +93,7 @@ def test_several_batches_in_flight_index_exactly_what_one_at_a_time_does(
     from indexing.embedder import ClipEmbedder, ModelSpec
     from indexing.index_log import IndexLog
     from indexing.vector_index import FrameIndex
-    from services.ingest import IngestPipeline, IngestRequest
+    from services.ingest.pipeline import IngestPipeline, IngestRequest
     from services.settings import IngestSettings
     from storage.media import probe
     from storage.s3 import S3ObjectStore

@@ -16,15 +16,15 @@ from pathlib import Path
 import grpc
 import pytest
 
-from services.listeners import PROC, Listener, node_processes, process_listeners, processes
-from services.ray_auth import write_local_token
+from services.security.listeners import PROC, Listener, node_processes, process_listeners, processes
+from services.security.ray_auth import write_local_token
 from tests.served import VIGIL, Served, cli_env
 
 GCS_CALL = "/ray.rpc.NodeInfoGcsService/GetClusterId"  # what every Ray process asks the GCS first
 JOIN_WITHOUT_AUTH = """
 from ray.cluster_utils import Cluster
-from services.embedding_pool import start_ray
-from services.ray_auth import RayAuthError
+from services.cluster.embedders import start_ray
+from services.security.ray_auth import RayAuthError
 from services.settings import RaySettings
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
 try:

@@ -17,7 +17,7 @@ import ray
 
 from indexing.vector_index import FrameIndex, SearchFilter
 from services.api.client import JobStatus, VigilClient
-from services.index_writers import WRITER_PREFIX, IndexFollower
+from services.cluster.index_writers import WRITER_PREFIX, IndexFollower
 from storage.timeutil import to_ms
 
 CAMERA = "cam-writers-1"

@@ -24,9 +24,9 @@ from indexing.index_log import IndexLog
 from indexing.index_snapshots import Compactor
 from indexing.index_versions import ActiveVersion, IndexVersion
 from indexing.vector_index import FrameIndex, FrameRecord
-from services.model_switch import ModelSwitcher, SwitchState, catch_up_from_log, startup_spec
-from services.search import SearchEngine, SearchQuery
-from services.serving import Serving, ServingRef
+from services.index.model_switch import ModelSwitcher, SwitchState, catch_up_from_log, startup_spec
+from services.index.search import SearchEngine, SearchQuery
+from services.index.serving import Serving, ServingRef
 from services.settings import SearchSettings
 from storage import keys
 from storage.s3 import S3ObjectStore

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.ray_auth import write_local_token
+from services.security.ray_auth import write_local_token
 
 
 @pytest.mark.timeout(300)

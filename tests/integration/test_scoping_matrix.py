@@ -49,7 +49,7 @@ from google.protobuf.message import Message
 from services.api.access import NODE_WIDE, PERMISSIONS
 from services.api.client import VigilClient
 from services.api.timestamps import ts_from_ms
-from services.auth import Role
+from services.security.auth import Role
 from storage.media_tools import ffmpeg_exe
 from storage.timeutil import to_ms
 from tests.media import frame_png

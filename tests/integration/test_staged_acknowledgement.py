@@ -32,10 +32,10 @@ def _runner(store: MemoryStore, work: Path):
     from indexing.index_log import IndexLog
     from indexing.models.configs import VIGIL_TINY_DIR
     from indexing.vector_index import FrameIndex
-    from services.ingest import IngestPipeline
-    from services.job_runner import JobRunner
-    from services.jobs import JobRegistry
-    from services.metrics import Metrics
+    from services.ingest.pipeline import IngestPipeline
+    from services.ingest.runner import JobRunner
+    from services.ingest.jobs import JobRegistry
+    from services.node.metrics import Metrics
     from services.settings import IngestSettings
 
     embedder = ClipEmbedder(ModelSpec(path=VIGIL_TINY_DIR))
@@ -89,7 +89,7 @@ def test_a_job_that_cannot_be_acknowledged_leaves_nothing(footage: Path, tmp_pat
 @pytest.mark.integration
 def test_a_restarted_node_runs_its_staged_jobs_and_deletes_unacknowledged_uploads(
         footage: Path, tmp_path: Path) -> None:
-    from services.jobs import Job
+    from services.ingest.jobs import Job
 
     store = MemoryStore()
     runner, jobs, index = _runner(store, tmp_path)

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from services.api.client import VigilClient
-from services.auth import hash_token
+from services.security.auth import hash_token
 from tests.served import VIGIL, run_cli
 from vigil.v1 import cameras_pb2, cameras_pb2_grpc
 

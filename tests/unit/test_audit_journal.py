@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from services.audit import ANCHOR_FILE, GENESIS, KEY_FILE, AuditLog, key_id, load_key
+from services.security.audit import ANCHOR_FILE, GENESIS, KEY_FILE, AuditLog, key_id, load_key
 from tests.memory_store import Crash, MemoryStore
 
 SHARED_KEY = "k" * 40

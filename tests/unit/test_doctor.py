@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from services import doctor, listeners, ray_auth
+from services.security import doctor, listeners, ray_auth
 from services.cli import main
-from services.doctor import Verdict
+from services.security.doctor import Verdict
 from services.settings import Settings
 
 TCP_TABLE = """\

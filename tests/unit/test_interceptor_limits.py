@@ -14,8 +14,8 @@ import grpc
 import pytest
 
 from services.api.access import AuthInterceptor
-from services.audit import AuditLog
-from services.auth import RateLimiter, Role, TokenStore
+from services.security.audit import AuditLog
+from services.security.auth import RateLimiter, Role, TokenStore
 from tests.memory_store import MemoryStore
 
 METHOD = "/vigil.v1.CameraService/GetCamera"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.live_recorder import BACKOFF_MAX_S, BACKOFF_MIN_S, next_backoff
-from services.live_stream import WallAnchor, masked, recorder_command, stream_input
+from services.cluster.live_recorders import BACKOFF_MAX_S, BACKOFF_MIN_S, next_backoff
+from services.live.stream import WallAnchor, masked, recorder_command, stream_input
 from storage.ffmpeg_input import GuardedInput
 from storage.url_policy import CheckedUrl, Purpose, UrlPolicy, check_url
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 import time
 
-from services.periodic import Periodic
+from services.node.periodic import Periodic
 
 
 def test_runs_repeatedly_survives_failures_and_stops() -> None:

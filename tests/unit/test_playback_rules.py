@@ -10,7 +10,7 @@ import pytest
 
 from services.api.playback import camera_audit, caller_gone, may_change, time_range_arg
 from services.api.timestamps import ts_from_ms
-from services.auth import Principal, Role
+from services.security.auth import Principal, Role
 from services.errors import NotFoundError, PermissionDeniedError, ResourceExhaustedError
 from storage import keys
 from storage.cameras import Camera

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from services.api.server import InsecureTransportError, check_transport, create_server
-from services.auth import Role, TokenExpiredError, TokenStore, hash_token, validate_subject
+from services.security.auth import Role, TokenExpiredError, TokenStore, hash_token, validate_subject
 from services.cli import build_parser
 from services.settings import ServerSettings, Settings
 from storage.keys import JOB_ID, validate_camera_id, validate_group, validate_groups

@@ -8,7 +8,7 @@ import pytest
 
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
 from services.errors import InvalidArgumentError, status_for
-from services.jobs import Job, JobProgress, JobState
+from services.ingest.jobs import Job, JobProgress, JobState
 from storage import keys
 from storage.errors import MediaError, ObjectNotFoundError, StorageUnavailableError
 from storage.manifests import SegmentManifest

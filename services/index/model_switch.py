@@ -36,7 +36,7 @@ from indexing.index_versions import ActiveVersion, IndexVersion
 from indexing.reembed import Reembedded, Reembedder
 from indexing.vector_index import FrameIndex, FrameRecord
 from services.errors import VigilError
-from services.serving import Serving, ServingRef
+from services.index.serving import Serving, ServingRef
 from storage.object_store import ObjectStore
 
 logger = logging.getLogger(__name__)

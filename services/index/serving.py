@@ -22,9 +22,9 @@ import numpy as np
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.index_log import IndexLog
 from indexing.vector_index import FrameIndex, FrameRecord
-from services.embedding_pool import EmbedderPool
-from services.ingest import Journal
-from services.search import SearchEngine
+from services.cluster.embedders import EmbedderPool
+from services.ingest.pipeline import Journal
+from services.index.search import SearchEngine
 
 
 class IndexWrites(Journal, Protocol):

@@ -20,22 +20,22 @@ from indexing.errors import ModelUnavailableError
 from indexing.index_log import IndexLog
 from indexing.index_versions import ActiveVersion
 from indexing.vector_index import FrameIndex
-from services import heap
-from services.audit import ANCHOR_FILE, KEY_FILE, AuditLog, load_key
-from services.auth import Principal, TokenStore
-from services.embedding_pool import EmbedderPool, start_ray
-from services.index_writers import IndexFollower, ShardWriters
-from services.index_compaction import IndexCompaction
-from services.ingest import IngestPipeline
-from services.job_runner import JobRunner, node_id
-from services.jobs import Job, JobRegistry
-from services.live import LiveManager
-from services.live_recorder import LiveConfig
-from services.metrics import Metrics
-from services.model_switch import ModelStatus, ModelSwitcher, catch_up_from_log, startup_spec
-from services.periodic import Periodic
-from services.search import SearchEngine
-from services.serving import Serving, ServingRef
+from services.node import heap
+from services.security.audit import ANCHOR_FILE, KEY_FILE, AuditLog, load_key
+from services.security.auth import Principal, TokenStore
+from services.cluster.embedders import EmbedderPool, start_ray
+from services.cluster.index_writers import IndexFollower, ShardWriters
+from services.index.compaction import IndexCompaction
+from services.ingest.pipeline import IngestPipeline
+from services.ingest.runner import JobRunner, node_id
+from services.ingest.jobs import Job, JobRegistry
+from services.live.manager import LiveManager
+from services.cluster.live_recorders import LiveConfig
+from services.node.metrics import Metrics
+from services.index.model_switch import ModelStatus, ModelSwitcher, catch_up_from_log, startup_spec
+from services.node.periodic import Periodic
+from services.index.search import SearchEngine
+from services.index.serving import Serving, ServingRef
 from services.settings import RaySettings, Settings
 from storage.cameras import CameraRegistry
 from storage.export import Exporter

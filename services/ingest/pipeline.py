@@ -27,7 +27,7 @@ import numpy as np
 from indexing.dedup import dedup_consecutive
 from indexing.keyframes import Keyframe, iter_keyframes
 from indexing.vector_index import FrameRecord
-from services.jobs import JobProgress
+from services.ingest.jobs import JobProgress
 from services.settings import IngestSettings
 from storage import keys
 from storage.manifests import SegmentManifest

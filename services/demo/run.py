@@ -18,9 +18,9 @@ from pathlib import Path
 
 from services.api.client import Hit, VigilClient
 from services.api.server import BackgroundServer
-from services.app import Vigil
-from services.auth import ALL_GROUPS, Role, hash_token
-from services.demo_report import QueryResult, contact_sheet, html_page
+from services.node.app import Vigil
+from services.security.auth import ALL_GROUPS, Role, hash_token
+from services.demo.report import QueryResult, contact_sheet, html_page
 from services.settings import Settings
 
 logger = logging.getLogger(__name__)

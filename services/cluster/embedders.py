@@ -1,7 +1,7 @@
 """Embedder actors on Ray: one model load per actor, frames sent in batches.
 
 `start_ray` starts a local cluster when no address is configured, on loopback only and
-with token authentication (see `services.ray_auth`); with `ray.address` ('auto' or
+with token authentication (see `services.security.ray_auth`); with `ray.address` ('auto' or
 host:port) Vigil joins an existing cluster with that cluster's token.
 """
 
@@ -21,7 +21,7 @@ from ray._private.authentication.authentication_utils import is_token_auth_enabl
 from ray._raylet import Config as RayConfig
 
 from indexing.embedder import ClipEmbedder, ModelSpec
-from services import ray_auth
+from services.security import ray_auth
 from services.settings import RaySettings
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def start_ray(settings: RaySettings, data_dir: Path | None = None) -> None:
     Local mode (no `settings.address`): a new cluster (never one found on the machine or in
     RAY_ADDRESS) whose every listener (GCS, raylet and object manager, workers, agents, the
     autoscaler monitor) is bound to 127.0.0.1, with Ray's token authentication on and a fresh
-    token in `{data_dir}/ray-auth-token` (0600; `services.ray_auth`). Cluster mode: joins with
+    token in `{data_dir}/ray-auth-token` (0600; `services.security.ray_auth`). Cluster mode: joins with
     the cluster's token (`ray_auth.cluster_token`), token authentication on unless
     RAY_AUTH_MODE=disabled is set (then it warns).
     """

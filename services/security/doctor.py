@@ -4,7 +4,7 @@ Checks the settings (gRPC and metrics bind addresses, TLS, S3 transport, bearer-
 authentication, Ray's mode and token), the data folder (modes of the folder, of its secret
 files and of the embedded SeaweedFS data; the audit chain's anchor) and, when a server runs
 on this data folder, the addresses its processes listen on (the server, SeaweedFS, and every
-Ray process it started), read from /proc by `services.listeners`. Each check is a plain
+Ray process it started), read from /proc by `services.security.listeners`. Each check is a plain
 function of its inputs; none needs a running server and none imports torch or ray, so the
 command starts fast.
 
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from services import ray_auth
-from services.audit import ANCHOR_FILE, KEY_FILE
-from services.listeners import (
+from services.security import ray_auth
+from services.security.audit import ANCHOR_FILE, KEY_FILE
+from services.security.listeners import (
     PROC,
     Listener,
     is_loopback,
@@ -42,7 +42,7 @@ from services.settings import (
     StorageSettings,
 )
 
-SEAWEED_DIR = "s3"  # EmbeddedSeaweed's folder inside the data folder (services.app)
+SEAWEED_DIR = "s3"  # EmbeddedSeaweed's folder inside the data folder (services.node.app)
 SECRET_FILES = ("admin-token", KEY_FILE, ANCHOR_FILE, ray_auth.TOKEN_FILE,
                 f"{SEAWEED_DIR}/s3-credentials.json", "s3-credentials.json")
 SHOWN = 6  # listeners or files named in one line before "and N more"

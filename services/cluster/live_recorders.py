@@ -27,9 +27,9 @@ import numpy as np
 import ray
 
 from indexing.vector_index import FrameRecord
-from services.ingest import EmbedFn, IngestPipeline, IngestRequest
-from services.index_writers import ShardWriters
-from services.live_stream import LiveSegment, StreamRun, masked
+from services.ingest.pipeline import EmbedFn, IngestPipeline, IngestRequest
+from services.cluster.index_writers import ShardWriters
+from services.live.stream import LiveSegment, StreamRun, masked
 from services.settings import IngestSettings
 from storage.media import probe
 from storage.s3 import S3Endpoint, S3ObjectStore

@@ -33,7 +33,7 @@ class JobProgress:
 @dataclass(frozen=True)
 class Job:
     """An ingest job. Its upload is staged on its node before the job id is acknowledged,
-    so the node runs it again if it was killed (ingest is idempotent; `services.job_runner`)."""
+    so the node runs it again if it was killed (ingest is idempotent; `services.ingest.runner`)."""
 
     job_id: str
     camera_id: str
