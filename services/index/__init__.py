@@ -1,1 +1,1 @@
-"""index"""
+"""Serving the index: the versions a node serves, search over them, compaction and model switching."""

@@ -1,1 +1,1 @@
-"""ingest"""
+"""File ingest: the pipeline (segment, decode, embed, index), the job runner and durable job records."""

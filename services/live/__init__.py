@@ -1,1 +1,1 @@
-"""live"""
+"""Live camera recording: the ffmpeg stream process and the manager that supervises recorders."""

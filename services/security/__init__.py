@@ -1,1 +1,1 @@
-"""security"""
+"""The trust boundary: bearer tokens, the keyed audit trail, Ray authentication and the exposure doctor."""
