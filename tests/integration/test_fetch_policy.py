@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import socket
 import subprocess
 import threading
@@ -24,6 +23,7 @@ from storage.fetch_proxy import FetchProxy
 from storage.media import fetch, probe
 from storage.media_tools import ffmpeg_exe
 from storage.url_policy import Purpose, UrlPolicy, UrlRefusedError
+from tests.processes import command_lines
 
 POLICY = UrlPolicy.from_settings(["127.0.0.1/32"], ["127.0.0.1/32"])
 PASSWORD = "Pa55w0rd-fetch"
@@ -39,15 +39,6 @@ class Served:
     command_lines: list[str] = field(default_factory=list)  # every process's, read while a request waited
 
 
-def _command_lines() -> list[str]:
-    lines = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        lines.append(raw.replace(b"\0", b" ").decode(errors="replace"))
-    return lines
 
 
 def _serve(folder: Path, host: str, redirects: dict[str, str]) -> Iterator[Served]:
@@ -56,7 +47,7 @@ def _serve(folder: Path, host: str, redirects: dict[str, str]) -> Iterator[Serve
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self) -> None:
             served.requests.append(self.path)
-            served.command_lines.extend(_command_lines())  # ffmpeg is running, waiting for this answer
+            served.command_lines.extend(command_lines())  # ffmpeg is running, waiting for this answer
             if self.path in redirects:
                 self.send_response(302)
                 self.send_header("Location", redirects[self.path])

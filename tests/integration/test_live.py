@@ -5,24 +5,23 @@ One recording (with one outage) is made per module; the tests read what it left.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 import pytest
+from vigil.v1 import cameras_pb2, cameras_pb2_grpc, common_pb2, playback_pb2, playback_pb2_grpc
 
 from services.api.client import VigilClient
 from services.api.timestamps import ts_from_ms
 from storage.cameras import Camera
 from storage.manifests import SegmentManifest
 from storage.media_tools import ffmpeg_exe
-from vigil.v1 import cameras_pb2, cameras_pb2_grpc, common_pb2, playback_pb2, playback_pb2_grpc
+from tests.processes import command_lines
 
 CAMERA = "cam-live-udp"
 OUTAGE_S = 5.0
@@ -79,16 +78,6 @@ def _recorders(camera_id: str) -> list[str]:
     return [a for a in _ffmpeg_args() if f"/{camera_id}/run" in a and "-segment_list" in a]
 
 
-def _command_lines() -> list[str]:
-    """Every process's command line, as any local user can read it."""
-    lines = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        lines.append(raw.replace(b"\0", b" ").decode(errors="replace"))
-    return lines
 
 
 def _status(cameras: cameras_pb2_grpc.CameraServiceStub, camera_id: str) -> cameras_pb2.CameraStatus:
@@ -212,7 +201,7 @@ def test_stream_passwords_are_on_no_command_line(cameras: cameras_pb2_grpc.Camer
             conn, _ = listener.accept()
             with conn:
                 conn.recv(4096)
-                lines.extend(_command_lines())
+                lines.extend(command_lines())
                 seen.set()
 
         threading.Thread(target=answer, daemon=True).start()
