@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test unit integration bench protos check-protos clean
+.PHONY: install demo lint test unit integration bench protos check-protos clean
 
 install: $(STAMP)
 
@@ -18,6 +18,13 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/vigil demo
+
+# The checks CI enforces before any test runs: lint, types (strict on storage, indexing, services)
+# and the import contracts in pyproject.toml (layers, one module per SDK, the world out of the runtime).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 test: $(STAMP) servers
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -38,7 +45,7 @@ protos: $(STAMP)
 	$(PY) -m services.api.codegen
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
 # Real S3 servers for the contract tests: installs Ceph (mon, osd, radosgw) when root.
 servers:
