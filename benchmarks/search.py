@@ -45,7 +45,6 @@ from PIL import Image, ImageDraw
 
 from benchmarks import _harness
 from indexing.embedder import ClipEmbedder, ModelSpec
-from indexing.shards import DAY_MS
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
 from services.node import heap
 from services.api.client import VigilClient
@@ -59,6 +58,7 @@ from services.settings import Settings
 from storage import keys
 from storage.s3 import S3ObjectStore
 from storage.seaweed import EmbeddedSeaweed
+from storage.timeutil import DAY_MS
 
 DIM = 256
 CAMERAS = 100

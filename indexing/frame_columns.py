@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexing.shards import DAY_MS
 from storage import keys
+from storage.timeutil import DAY_MS
 
 _INT32 = (-(2**31), 2**31 - 1)
 MASKS_KEPT = 4  # filter masks kept per shard (a 250k-frame shard's mask is 250 kB)

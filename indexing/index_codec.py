@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from indexing.shards import DAY_MS
 from indexing.vector_index import FrameRecord
+from storage.timeutil import DAY_MS
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from indexing.embedding import EmbedFn
 from indexing.index_log import IndexLog
 from indexing.vector_index import FrameIndex, FrameRecord
 from storage.errors import ObjectNotFoundError
 from storage.object_store import ObjectStore
 
-EmbedFn = Callable[[Sequence[np.ndarray]], np.ndarray]
 FETCHERS = 8  # concurrent thumbnail GETs
 
 

@@ -63,8 +63,8 @@ import faiss
 import numpy as np
 
 from indexing.vector_file import VectorFile
+from storage.timeutil import DAY_MS
 
-DAY_MS = 86_400_000
 # Below this many vectors an IVF add runs on one thread: OpenMP start-up and spinning cost
 # ≈ 15 ms per call on a busy 2-core machine (250k frames added 32 at a time: 35 s, one thread: 2.6 s).
 SMALL_BATCH = 1024

@@ -28,8 +28,9 @@ import numpy as np
 
 from indexing.errors import IndexRetiredError
 from indexing.frame_columns import CameraCodes, FrameColumns, FrameRecord
-from indexing.shards import DAY_MS, ShardKey, ShardPolicy, VectorShard
+from indexing.shards import ShardKey, ShardPolicy, VectorShard
 from indexing.vector_file import VectorFile
+from storage.timeutil import DAY_MS
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from services.node import heap
 from services.settings import ConfigError, Settings, load_settings, masked_dump
+from storage.timeutil import DAY_S, HOUR_S, MINUTE_S
 
 def _parse_time(text: str) -> datetime:
     try:
@@ -148,7 +149,7 @@ def cmd_camera_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
-_UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_UNIT_S = {"m": MINUTE_S, "h": HOUR_S, "d": DAY_S, "w": 7 * DAY_S}
 
 
 def _parse_expiry(text: str) -> datetime:

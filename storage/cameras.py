@@ -10,8 +10,8 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
+from storage import keys
 from storage.errors import ObjectNotFoundError
-from storage.keys import validate_camera_id
 from storage.object_store import ObjectStore
 
 _USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/]*)(:[^@/]*)?@")
@@ -43,10 +43,6 @@ class Camera:
                 f"stream_url={self.masked_stream_url!r}, retention_days={self.retention_days})")
 
 
-def _key(camera_id: str) -> str:
-    return f"cameras/{validate_camera_id(camera_id)}.json"
-
-
 class CameraRegistry:
     def __init__(self, store: ObjectStore) -> None:
         self._store = store
@@ -54,16 +50,16 @@ class CameraRegistry:
     def put(self, camera: Camera) -> Camera:
         if camera.retention_days < 1:
             raise ValueError(f"retention of {camera.retention_days} days: must be at least 1")
-        self._store.put_bytes(_key(camera.camera_id), json.dumps(asdict(camera)).encode(),
+        self._store.put_bytes(keys.camera_key(camera.camera_id), json.dumps(asdict(camera)).encode(),
                               "application/json")
         return camera
 
     def get(self, camera_id: str) -> Camera | None:
         try:
-            return Camera(**json.loads(self._store.get_bytes(_key(camera_id))))
+            return Camera(**json.loads(self._store.get_bytes(keys.camera_key(camera_id))))
         except ObjectNotFoundError:
             return None
 
     def list(self) -> list[Camera]:
         return [Camera(**json.loads(self._store.get_bytes(o.key)))
-                for o in sorted(self._store.list("cameras/"), key=lambda o: o.key)]
+                for o in sorted(self._store.list(keys.CAMERAS_PREFIX), key=lambda o: o.key)]

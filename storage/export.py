@@ -20,7 +20,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from storage import keys
 from storage.errors import AbandonedError, MediaError, StorageError
+from storage.ffmpeg_commands import QUIET
 from storage.manifests import SegmentManifest, sha256_file
 from storage.media import probe
 from storage.media_tools import ffmpeg_exe
@@ -61,13 +63,6 @@ class ExportManifest:
         return export_manifest_key(self.video_key)
 
 
-EXPORTS_PREFIX = "exports/"
-
-
-def export_key(export_id: str, camera_id: str) -> str:
-    return f"{EXPORTS_PREFIX}{export_id}/{camera_id}.mp4"
-
-
 def export_manifest_key(video_key: str) -> str:
     return video_key.removesuffix(".mp4") + ".json"
 
@@ -95,7 +90,7 @@ class Exporter:
             self._concat(files, inpoint, outpoint, Path(tmp) / "list.txt", out)
             info = probe(out, "export")
             span_start = max(first.start_ms, start_ms - round(inpoint * 1000)) if inpoint else first.start_ms
-            key = export_key(export_id, camera_id)
+            key = keys.export_key(export_id, camera_id)
             manifest = ExportManifest(
                 export_id=export_id, camera_id=camera_id, requested_start_ms=start_ms,
                 requested_end_ms=end_ms, start_ms=span_start,
@@ -130,7 +125,7 @@ class Exporter:
             if i == len(files) - 1:
                 lines.append(f"outpoint {outpoint:.3f}")
         listing.write_text("\n".join(lines) + "\n")
-        cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "concat",
+        cmd = [ffmpeg_exe(), *QUIET, "-y", "-f", "concat",
                "-safe", "0", "-i", str(listing), "-c", "copy", "-movflags", "+faststart", str(out)]
         proc = subprocess.run(cmd, capture_output=True, timeout=self._timeout_s, check=False)
         if proc.returncode != 0:

@@ -10,6 +10,13 @@
     index/{model_id}/tombstones/{unique}.json  deletions not yet compacted
     index/{model_id}/tombstones/set-{digest}.json   compacted deletions (kept)
     jobs/{job_id}.json
+    cameras/{camera_id}.json                   the camera registry
+    holds/{hold_id}.json                       legal holds (retention keeps what they cover)
+    exports/{export_id}/{camera_id}.mp4        an evidence export, its manifest beside it (.json)
+    auth/tokens/{token_hash}.json              API tokens, by SHA-256 of the token
+    audit/{node}/{YYYY-MM-DD}/{seq}.json       the audit trail (also {first}-{last}.jsonl runs)
+
+Every key and prefix is built here; other modules import these functions and constants.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import functools
 import re
 from datetime import UTC, datetime
 from urllib.parse import quote
+
+from storage.timeutil import HOUR_MS, HOUR_S
 
 # Patterns are used with `fullmatch` only: `re.match(r"…$")` accepts a trailing newline.
 CAMERA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -66,15 +75,40 @@ def validate_groups(groups: list[str]) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=8192)
 def _hour_path(hour: int) -> str:
     """'YYYY/MM/DD/HH' of the hour `hour` hours after the epoch (a search derives ~100 keys)."""
-    return f"{datetime.fromtimestamp(hour * 3600, tz=UTC):%Y/%m/%d/%H}"
+    return f"{datetime.fromtimestamp(hour * HOUR_S, tz=UTC):%Y/%m/%d/%H}"
 
 
 def _hour_prefix(camera_id: str, time_ms: int) -> str:
-    return f"{camera_id}/{_hour_path(time_ms // 3_600_000)}"
+    return f"{camera_id}/{_hour_path(time_ms // HOUR_MS)}"
+
+
+SEGMENTS_PREFIX = "segments/"
+THUMBNAILS_PREFIX = "thumbnails/"
+JOBS_PREFIX = "jobs/"
+CAMERAS_PREFIX = "cameras/"
+HOLDS_PREFIX = "holds/"
+EXPORTS_PREFIX = "exports/"
+TOKENS_PREFIX = "auth/tokens/"
+AUDIT_PREFIX = "audit/"
 
 
 def segment_key(camera_id: str, start_ms: int, end_ms: int) -> str:
-    return f"segments/{_hour_prefix(camera_id, start_ms)}/{start_ms}-{end_ms}.mp4"
+    return f"{SEGMENTS_PREFIX}{_hour_prefix(camera_id, start_ms)}/{start_ms}-{end_ms}.mp4"
+
+
+def segment_hour_prefix(camera_id: str, time_ms: int) -> str:
+    """The folder of a camera's segments in the UTC hour holding `time_ms`."""
+    return f"{SEGMENTS_PREFIX}{_hour_prefix(camera_id, time_ms)}/"
+
+
+def camera_segments_prefix(camera_id: str) -> str:
+    """Every segment (and manifest) of one camera."""
+    return f"{SEGMENTS_PREFIX}{camera_id}/"
+
+
+def is_segment_key(key: str) -> bool:
+    """`key` has the shape of a segment's key (`segments/…/….mp4`, no '..'); it may not exist."""
+    return key.startswith(SEGMENTS_PREFIX) and key.endswith(".mp4") and ".." not in key
 
 
 def manifest_key(segment: str) -> str:
@@ -82,7 +116,12 @@ def manifest_key(segment: str) -> str:
 
 
 def thumbnail_key(camera_id: str, time_ms: int) -> str:
-    return f"thumbnails/{_hour_prefix(camera_id, time_ms)}/{time_ms}.jpg"
+    return f"{thumbnail_hour_prefix(camera_id, time_ms)}{time_ms}.jpg"
+
+
+def thumbnail_hour_prefix(camera_id: str, time_ms: int) -> str:
+    """The folder of a camera's thumbnails in the UTC hour holding `time_ms`."""
+    return f"{THUMBNAILS_PREFIX}{_hour_prefix(camera_id, time_ms)}/"
 
 
 def index_log_key(model_id: str, batch_id: str) -> str:
@@ -120,5 +159,31 @@ def index_snapshot_key(model_id: str, day: int, group: str, frames: int, digest:
 
 
 def job_key(job_id: str) -> str:
-    return f"jobs/{job_id}.json"
+    return f"{JOBS_PREFIX}{job_id}.json"
+
+
+def camera_key(camera_id: str) -> str:
+    return f"{CAMERAS_PREFIX}{validate_camera_id(camera_id)}.json"
+
+
+def hold_key(hold_id: str) -> str:
+    return f"{HOLDS_PREFIX}{hold_id}.json"
+
+
+def export_key(export_id: str, camera_id: str) -> str:
+    return f"{EXPORTS_PREFIX}{export_id}/{camera_id}.mp4"
+
+
+def export_id_of(key: str) -> str:
+    """The export a key under `exports/` belongs to."""
+    return key.removeprefix(EXPORTS_PREFIX).split("/", 1)[0]
+
+
+def token_key(token_hash: str) -> str:
+    return f"{TOKENS_PREFIX}{token_hash}.json"
+
+
+def audit_node_prefix(node: str) -> str:
+    """One node's audit chain."""
+    return f"{AUDIT_PREFIX}{node}/"
 

@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import ffmpeg
 
 from storage.cameras import mask_url
 from storage.errors import MediaError
+from storage.ffmpeg_commands import QUIET, segment_command
 from storage.ffmpeg_input import GuardedInput
 from storage.media_tools import ffmpeg_exe
+from storage.timeutil import DAY_S
 from storage.url_policy import Purpose, UrlPolicy, UrlRefusedError, check_url
 
 MAX_DIMENSION = 8192
-MAX_DURATION_S = 7 * 24 * 3600.0
+MAX_DURATION_S = 7 * DAY_S
 
 
 @dataclass(frozen=True)
@@ -98,10 +99,8 @@ def _reason(exc: Exception) -> str:
 
 
 def segment(source: Path, out_dir: Path, segment_seconds: float, timeout_s: float) -> list[SegmentFile]:
-    """Cut `source` into keyframe-aligned fragmented-MP4 segments by stream copy.
-
-    Fragmented MP4 (init section, then one fragment per keyframe) is what HLS
-    players stream (CMAF); it is still an ordinary MP4 to every other tool.
+    """Cut `source` into keyframe-aligned fragmented-MP4 segments by stream copy
+    (`storage.ffmpeg_commands.segment_command`, as live streams are cut).
 
     Each segment starts at a keyframe. ffmpeg's segment list gives approximate
     start times (shifted by the B-frame delay), so each is snapped to the
@@ -109,16 +108,7 @@ def segment(source: Path, out_dir: Path, segment_seconds: float, timeout_s: floa
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     listing = out_dir / "segments.csv"
-    stream = ffmpeg.input(str(source))
-    cmd = (
-        ffmpeg.output(stream["v:0"], str(out_dir / "seg_%06d.mp4"), c="copy", f="segment",
-                      segment_time=f"{segment_seconds:.3f}", reset_timestamps=1,
-                      segment_format="mp4", segment_list=str(listing),
-                      segment_format_options="movflags=+frag_keyframe+empty_moov+default_base_moof",
-                      segment_list_type="csv", an=None, sn=None, dn=None)
-        .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
-        .compile(cmd=ffmpeg_exe(), overwrite_output=True)
-    )
+    cmd = segment_command(("-i", str(source)), segment_seconds, listing, out_dir / "seg_%06d.mp4")
     _run(cmd, source.name, timeout_s)
     info = probe(source)
     segments = []
@@ -161,7 +151,7 @@ def fetch(uri: str, policy: UrlPolicy, out: Path, timeout_s: float, max_bytes: i
         raise
     shown = mask_url(uri)
     with GuardedInput(checked, policy, {"rw_timeout": FETCH_RW_TIMEOUT_US}) as guarded:
-        cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        cmd = [ffmpeg_exe(), *QUIET, "-y",
                *guarded.input.args, "-map", "0:v:0", "-c", "copy", "-fs", str(max_bytes),
                "-f", "mp4", str(out)]
         try:

@@ -12,9 +12,9 @@ from storage.manifests import SegmentManifest, sha256_file
 from storage.media import SegmentFile, VideoInfo
 from storage.mp4 import init_section_size
 from storage.object_store import ObjectStore
+from storage.timeutil import HOUR_MS
 
 logger = logging.getLogger(__name__)
-HOUR_MS = 3_600_000
 
 
 class ConflictingFootageError(StorageError):
@@ -71,8 +71,7 @@ class Recordings:
                 logger.info("listing of %s stopped after %d of %d hours: the caller is gone",
                             camera_id, done, len(hours))
                 raise AbandonedError(f"the listing of camera {camera_id!r} was abandoned by its caller")
-            prefix = keys.segment_key(camera_id, hour_ms, hour_ms).rsplit("/", 1)[0] + "/"
-            for obj in sorted(self._store.list(prefix), key=lambda o: o.key):
+            for obj in sorted(self._store.list(keys.segment_hour_prefix(camera_id, hour_ms)), key=lambda o: o.key):
                 if obj.key.endswith(".json"):
                     m = SegmentManifest.from_json(self._store.get_bytes(obj.key))
                     if m.start_ms < end_ms and m.end_ms > start_ms:

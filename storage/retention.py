@@ -25,13 +25,12 @@ from typing import Protocol
 from storage import keys
 from storage.cameras import CameraRegistry
 from storage.errors import ObjectNotFoundError
-from storage.export import EXPORTS_PREFIX, ExportManifest
+from storage.export import ExportManifest
 from storage.manifests import SegmentManifest
 from storage.object_store import ObjectInfo, ObjectStore
-from storage.timeutil import to_ms
+from storage.timeutil import DAY_MS, to_ms
 
 logger = logging.getLogger(__name__)
-DAY_MS = 86_400_000
 
 
 class CameraSpan(Protocol):
@@ -90,12 +89,12 @@ class Holds:
         if end_ms <= start_ms:
             raise ValueError("a hold needs end after start")
         hold = Hold(uuid.uuid4().hex, camera_id, start_ms, end_ms, reason, by)
-        self._store.put_bytes(f"holds/{hold.hold_id}.json", json.dumps(asdict(hold)).encode())
+        self._store.put_bytes(keys.hold_key(hold.hold_id), json.dumps(asdict(hold)).encode())
         logger.info("hold %s placed on %s [%d, %d) by %s", hold.hold_id, camera_id, start_ms, end_ms, by)
         return hold
 
     def release(self, hold_id: str) -> None:
-        key = f"holds/{hold_id}.json"
+        key = keys.hold_key(hold_id)
         if not self._store.exists(key):
             raise ObjectNotFoundError(f"no hold {hold_id}")
         self._store.delete([key])
@@ -103,12 +102,12 @@ class Holds:
 
     def get(self, hold_id: str) -> Hold | None:
         try:
-            return Hold(**json.loads(self._store.get_bytes(f"holds/{hold_id}.json")))
+            return Hold(**json.loads(self._store.get_bytes(keys.hold_key(hold_id))))
         except ObjectNotFoundError:
             return None
 
     def all(self) -> list[Hold]:
-        return [Hold(**json.loads(self._store.get_bytes(o.key))) for o in self._store.list("holds/")]
+        return [Hold(**json.loads(self._store.get_bytes(o.key))) for o in self._store.list(keys.HOLDS_PREFIX)]
 
 
 @dataclass(frozen=True)
@@ -195,7 +194,7 @@ class RetentionSweeper:
         tally = SweepTally() if tally is None else tally
         now, holds = self._clock_ms(), self._holds.all()
         for camera in self._cameras.list():
-            for obj in self._store.list(f"segments/{camera.camera_id}/"):
+            for obj in self._store.list(keys.camera_segments_prefix(camera.camera_id)):
                 if not obj.key.endswith(".json"):
                     continue
                 m = SegmentManifest.from_json(self._store.get_bytes(obj.key))
@@ -219,9 +218,9 @@ class RetentionSweeper:
     def _exports(self) -> dict[str, list[tuple[str, ExportManifest]]]:
         """export id → (manifest key, manifest) of each clip; the keys come from the listing."""
         exports: dict[str, list[tuple[str, ExportManifest]]] = {}
-        for obj in self._store.list(EXPORTS_PREFIX):
+        for obj in self._store.list(keys.EXPORTS_PREFIX):
             if obj.key.endswith(".json"):
-                export_id = obj.key.removeprefix(EXPORTS_PREFIX).split("/", 1)[0]
+                export_id = keys.export_id_of(obj.key)
                 m = ExportManifest.from_json(self._store.get_bytes(obj.key))
                 exports.setdefault(export_id, []).append((obj.key, m))
         return exports
@@ -241,7 +240,7 @@ class RetentionSweeper:
         return removed
 
     def _thumbnails(self, m: SegmentManifest) -> list[ObjectInfo]:
-        prefixes = {keys.thumbnail_key(m.camera_id, t).rsplit("/", 1)[0] + "/"
+        prefixes = {keys.thumbnail_hour_prefix(m.camera_id, t)
                     for t in (m.start_ms, m.end_ms - 1)}  # a segment may cross an hour
         return [o for prefix in sorted(prefixes) for o in self._store.list(prefix)
                 if m.start_ms <= int(o.key.rsplit("/", 1)[1].removesuffix(".jpg")) < m.end_ms]

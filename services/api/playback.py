@@ -29,10 +29,10 @@ from services.errors import (
 )
 from services.cluster.live_recorders import LiveStatus
 from storage.cameras import Camera
-from storage.keys import TOKEN_HASH, validate_group, validate_groups
+from storage.keys import TOKEN_HASH, is_segment_key, validate_group, validate_groups
 from storage.playlist import gaps, hls_playlist
 from storage.retention import Hold
-from storage.timeutil import to_ms
+from storage.timeutil import DAY_S, HOUR_MS, to_ms
 from vigil.v1 import admin_pb2, admin_pb2_grpc, cameras_pb2, cameras_pb2_grpc, common_pb2
 from vigil.v1 import playback_pb2, playback_pb2_grpc
 
@@ -48,9 +48,9 @@ def time_range_arg(tr: common_pb2.TimeRange, max_hours: float | None = None,
     start, end = ms_from_ts(tr.start), ms_from_ts(tr.end)
     if end <= start:
         raise InvalidArgumentError("time_range end must be after its start")
-    if max_hours is not None and end - start > max_hours * 3_600_000:
+    if max_hours is not None and end - start > max_hours * HOUR_MS:
         setting = f" ({limit_setting})" if limit_setting else ""
-        raise ResourceExhaustedError(f"time_range covers {(end - start) / 3_600_000:.4g} h, more than the "
+        raise ResourceExhaustedError(f"time_range covers {(end - start) / HOUR_MS:.4g} h, more than the "
                                      f"{max_hours:g} h limit{setting}; ask for shorter ranges")
     return start, end
 
@@ -103,7 +103,7 @@ def _token_expiry(request: admin_pb2.CreateTokenRequest, ttl_days: float | None)
     """The requested expiry (unix seconds), else the default lifetime from now (None: never)."""
     now = time.time()
     if not request.HasField("expires"):
-        return None if ttl_days is None else now + ttl_days * 86400
+        return None if ttl_days is None else now + ttl_days * DAY_S
     expires = ms_from_ts(request.expires) / 1000
     if expires <= now:
         raise InvalidArgumentError("expires must be in the future")
@@ -261,7 +261,7 @@ class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
     async def GetClipUrl(self, request: playback_pb2.GetClipUrlRequest,
                          context: grpc.aio.ServicerContext) -> playback_pb2.GetClipUrlResponse:
         key = request.segment_key
-        if not key.startswith("segments/") or ".." in key or not key.endswith(".mp4"):
+        if not is_segment_key(key):
             raise InvalidArgumentError("segment_key must name a stored segment (segments/…/….mp4)")
         manifest = await asyncio.to_thread(self._node.recordings.manifest, key)
         visible = await asyncio.to_thread(self._node.visible_cameras, current_principal())

@@ -26,9 +26,10 @@ import ray
 
 from indexing.index_log import IndexLog
 from indexing.index_codec import Tombstone
-from indexing.shards import DAY_MS, ShardKey
+from indexing.shards import ShardKey
 from indexing.vector_index import FrameIndex, FrameRecord, one_group
 from storage.s3 import S3Endpoint, S3ObjectStore
+from storage.timeutil import DAY_MS
 
 logger = logging.getLogger(__name__)
 WRITER_PREFIX = "vigil-index-writer"

@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 import ray
 
+from indexing.embedding import EmbedFn
 from indexing.vector_index import FrameRecord
-from services.ingest.pipeline import EmbedFn, IngestPipeline, IngestRequest
+from services.ingest.pipeline import IngestPipeline, IngestRequest
 from services.cluster.index_writers import ShardWriters
 from services.live.stream import LiveSegment, StreamRun, masked
 from services.settings import IngestSettings

@@ -101,7 +101,7 @@ class JobRegistry:
 
     def unfinished(self, node_id: str) -> list[Job]:
         """Jobs this node acknowledged but did not finish (it was killed): to run again."""
-        jobs = (Job.from_json(self._store.get_bytes(o.key)) for o in self._store.list("jobs/"))
+        jobs = (Job.from_json(self._store.get_bytes(o.key)) for o in self._store.list(keys.JOBS_PREFIX))
         return [j for j in jobs if not j.done and j.node_id == node_id]
 
     def get(self, job_id: str) -> Job | None:

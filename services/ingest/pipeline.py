@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from indexing.dedup import dedup_consecutive
+from indexing.embedding import EmbedFn
 from indexing.keyframes import Keyframe, iter_keyframes
 from indexing.vector_index import FrameRecord
 from services.ingest.jobs import JobProgress
@@ -55,7 +56,6 @@ class SegmentIngest:
 
 ProgressFn = Callable[[JobProgress], None]
 ReadyFn = Callable[[], None]  # called before each bucket write; raises to stop the job
-EmbedFn = Callable[[Sequence[np.ndarray]], np.ndarray]
 
 
 def _always_ready() -> None:

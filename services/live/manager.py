@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import ray
 from ray.actor import ActorHandle
 
-from services.ingest.pipeline import EmbedFn, FrameSink
+from indexing.embedding import EmbedFn
+from services.ingest.pipeline import FrameSink
 from services.cluster.live_recorders import LiveConfig, LiveRecorder, LiveStatus
 from storage.cameras import Camera
 from storage.url_policy import Purpose, UrlPolicy, check_url

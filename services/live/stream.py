@@ -40,8 +40,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from storage.cameras import mask_url
+from storage.ffmpeg_commands import segment_command
 from storage.ffmpeg_input import GuardedInput
-from storage.media_tools import ffmpeg_exe
 from storage.url_policy import CheckedUrl, Purpose, UrlPolicy, check_url
 
 STALL_TIMEOUT_S = 2.0  # no data for this long ends the process: an outage becomes a gap
@@ -76,16 +76,12 @@ def stream_input(checked: CheckedUrl) -> tuple[CheckedUrl, dict[str, str]]:
 
 def recorder_command(input_args: Sequence[str], out_dir: Path, run: str,
                      segment_seconds: float) -> list[str]:
-    """Stream copy of the first video stream into `{run}_NNNNNN.mp4`, listed in `{run}.csv`.
+    """Stream copy of the first video stream into `{run}_NNNNNN.mp4`, listed in `{run}.csv`
+    (`storage.ffmpeg_commands`, as files are cut), reporting progress on stdout.
 
     `input_args` are a `GuardedInput`'s: the stream URL itself is never on the command line."""
-    return [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *input_args,
-            "-map", "0:v:0", "-c", "copy", "-f", "segment", "-segment_time", f"{segment_seconds:.3f}",
-            "-reset_timestamps", "1", "-segment_format", "mp4",
-            "-segment_format_options", "movflags=+frag_keyframe+empty_moov+default_base_moof",
-            "-segment_list", str(out_dir / f"{run}.csv"), "-segment_list_type", "csv",
-            "-progress", "pipe:1", "-stats_period", f"{PROGRESS_PERIOD_S}",
-            str(out_dir / f"{run}_%06d.mp4")]
+    return segment_command(input_args, segment_seconds, out_dir / f"{run}.csv", out_dir / f"{run}_%06d.mp4",
+                           ("-progress", "pipe:1", "-stats_period", f"{PROGRESS_PERIOD_S}"))
 
 
 class WallAnchor:

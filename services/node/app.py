@@ -39,6 +39,7 @@ from services.index.serving import Serving, ServingRef
 from services.settings import RaySettings, Settings
 from storage.cameras import CameraRegistry
 from storage.export import Exporter
+from storage.keys import SEGMENTS_PREFIX
 from storage.recordings import Recordings
 from storage.retention import Holds, RetentionSweeper, SweepReport, SweepTally
 from storage.s3 import S3Endpoint, S3ObjectStore
@@ -305,7 +306,7 @@ class Vigil:
 
     def stats(self, segments_cap: int) -> dict[str, object]:
         segments = 0
-        for obj in self.store.list("segments/"):
+        for obj in self.store.list(SEGMENTS_PREFIX):
             segments += obj.key.endswith(".json")
             if segments >= segments_cap:
                 break

@@ -44,12 +44,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, cast, runtime_checkable
 
+from storage.keys import AUDIT_PREFIX, audit_node_prefix
 from storage.object_store import ObjectStore
 
 logger = logging.getLogger(__name__)
 SHIP_EVERY_S = 0.25  # records reach the bucket within about this (one PUT per run of records)
 GENESIS = "0" * 64
-PREFIX = "audit/"
 KEY_FILE = "audit-key"
 ANCHOR_FILE = "audit-anchor.json"
 MIN_KEY_CHARS = 32
@@ -134,7 +134,7 @@ class AuditLog:
         `lock_days` > 0 puts objects under that many days of S3 Object Lock where the bucket has it."""
         if not node or not node.replace("-", "").isalnum():
             raise ValueError(f"audit node id must be letters, digits and dashes, got {node!r}")
-        self._store, self._node, self._folder = store, node, f"{PREFIX}{node}/"
+        self._store, self._node, self._folder = store, node, audit_node_prefix(node)
         journal_dir.mkdir(parents=True, exist_ok=True)
         self._key = key if key is not None else load_key(journal_dir / KEY_FILE)
         self._key_id = key_id(self._key)
@@ -206,7 +206,7 @@ class AuditLog:
         """
         self.flush()
         chains: dict[str, list[str]] = {self._node: []}
-        for obj in self._store.list(PREFIX):
+        for obj in self._store.list(AUDIT_PREFIX):
             chains.setdefault(_node_of(obj.key), []).append(obj.key)
         anchored = _read_anchor(self._anchor, self._node)
         total, unverified, unkeyed = 0, [], []
@@ -337,7 +337,7 @@ def _lockable(store: ObjectStore) -> bool:
 
 def _node_of(key: str) -> str:
     """The node whose chain holds `key` ("" for a trail written before per-node chains)."""
-    parts = key[len(PREFIX):].split("/")  # [node,] date, object
+    parts = key[len(AUDIT_PREFIX):].split("/")  # [node,] date, object
     return parts[0] if len(parts) == 3 else ""
 
 

@@ -34,10 +34,9 @@ from typing import Any
 
 from services.errors import UnauthenticatedError
 from storage.errors import ObjectNotFoundError
-from storage.keys import ALL_GROUPS, validate_groups
+from storage.keys import ALL_GROUPS, TOKENS_PREFIX, token_key, validate_groups
 from storage.object_store import ObjectStore
 
-TOKEN_PREFIX = "auth/tokens/"
 SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+:-]{0,99}")
 
 
@@ -124,12 +123,12 @@ class TokenStore:
         token = secrets.token_urlsafe(32)
         record = TokenRecord(hash_token(token), validate_subject(subject), role.value,
                              validate_groups(groups), now, expires)
-        self._store.put_bytes(TOKEN_PREFIX + record.token_hash + ".json",
+        self._store.put_bytes(token_key(record.token_hash),
                               json.dumps(asdict(record)).encode(), "application/json")
         return token
 
     def revoke(self, token_hash: str) -> None:
-        key = TOKEN_PREFIX + token_hash + ".json"
+        key = token_key(token_hash)
         if not self._store.exists(key):
             raise ObjectNotFoundError("no such token")
         self._store.delete([key])
@@ -139,14 +138,14 @@ class TokenStore:
     def get(self, token_hash: str) -> TokenRecord | None:
         """The record of one token by its hash (the id `vigil token list` shows), or None."""
         try:
-            return _record(json.loads(self._store.get_bytes(TOKEN_PREFIX + token_hash + ".json")))
+            return _record(json.loads(self._store.get_bytes(token_key(token_hash))))
         except ObjectNotFoundError:
             return None
 
     def list(self) -> list[TokenRecord]:
         """Every token's record (never the token), oldest first; expired ones included."""
         records = []
-        for obj in self._store.list(TOKEN_PREFIX):
+        for obj in self._store.list(TOKENS_PREFIX):
             try:
                 records.append(_record(json.loads(self._store.get_bytes(obj.key))))
             except ObjectNotFoundError:
@@ -183,7 +182,7 @@ class TokenStore:
 
     def _load(self, digest: str) -> tuple[Principal | None, float | None]:
         try:
-            raw = json.loads(self._store.get_bytes(TOKEN_PREFIX + digest + ".json"))
+            raw = json.loads(self._store.get_bytes(token_key(digest)))
         except ObjectNotFoundError:
             return None, None
         return (Principal(raw["subject"], Role(raw["role"]), frozenset(raw["groups"]), digest),
@@ -191,7 +190,7 @@ class TokenStore:
 
     def bootstrap_admin(self, data_dir: Path) -> Path | None:
         """On a bucket without tokens, create an admin token and write it to a private file."""
-        if any(True for _ in self._store.list(TOKEN_PREFIX)):
+        if any(True for _ in self._store.list(TOKENS_PREFIX)):
             return None
         token = self.create("admin", Role.ADMIN, [ALL_GROUPS])
         path = data_dir / "admin-token"

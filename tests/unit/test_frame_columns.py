@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from indexing.frame_columns import CameraCodes, FrameColumns, FrameRecord
-from indexing.shards import DAY_MS
 from indexing.vector_index import FrameIndex
 from storage import keys
+from storage.timeutil import DAY_MS
 
 DAY = 20_000 * DAY_MS
 

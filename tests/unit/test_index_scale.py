@@ -10,9 +10,10 @@ from typing import cast
 import numpy as np
 
 from indexing.index_log import IndexLog
-from indexing.shards import DAY_MS, ShardPolicy
+from indexing.shards import ShardPolicy
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
 from storage.object_store import ObjectInfo, ObjectStore
+from storage.timeutil import DAY_MS
 
 DIM = 32
 SMALL = ShardPolicy(exact_below=2_000, nprobe=8)

@@ -13,10 +13,11 @@ import pytest
 from indexing.index_codec import Tombstone, TombstoneSet
 from indexing.index_log import IndexLog
 from indexing.index_snapshots import Compactor, Run, runs_to_merge
-from indexing.shards import DAY_MS, ShardKey
+from indexing.shards import ShardKey
 from indexing.vector_index import FrameIndex, FrameRecord
 from storage import keys
 from storage.object_store import ObjectStore
+from storage.timeutil import DAY_MS
 from tests.memory_store import Crash, CrashAt, MemoryStore
 
 DIM = 16

@@ -16,7 +16,8 @@ from storage import keys
 from storage.cameras import Camera
 from storage.errors import AbandonedError
 from storage.object_store import ObjectInfo
-from storage.recordings import HOUR_MS, Recordings
+from storage.recordings import Recordings
+from storage.timeutil import HOUR_MS
 from tests.memory_store import MemoryStore
 from vigil.v1 import common_pb2
 

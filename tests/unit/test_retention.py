@@ -10,10 +10,11 @@ import pytest
 
 from storage import keys
 from storage.cameras import Camera, CameraRegistry
-from storage.export import ExportManifest, export_key
+from storage.export import ExportManifest
+from storage.keys import export_key
 from storage.manifests import SegmentManifest
-from storage.retention import DAY_MS, Hold, Holds, RetentionSweeper, SweepTally, export_expired, expired
-from storage.timeutil import from_ms, to_ms
+from storage.retention import Hold, Holds, RetentionSweeper, SweepTally, expired, export_expired
+from storage.timeutil import DAY_MS, from_ms, to_ms
 from tests.memory_store import Crash, CrashAt, MemoryStore
 
 NOW = to_ms(datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
