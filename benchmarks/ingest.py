@@ -69,7 +69,8 @@ def run(seconds: int, tmp: Path, model: str | None) -> dict[str, Any]:
         results.update(embedders=node.settings.ray.embedders, embed_batch=node.settings.ray.embed_batch)
         node.pool.embed([next(iter_keyframes(videos["720p"], 0.0, 320)).rgb])  # warm-up
         warm_up = _harness.city_camera_footage(tmp / "warm-up.mp4", "640x360", 6, fps=25)
-        remote.submit(_ingest, server.address, token, warm_up, "cam-warm-up", DAY).result()  # starts the day's writer
+        # starts the day's writer
+        remote.submit(_ingest, server.address, token, warm_up, "cam-warm-up", DAY).result()
         for i, (name, video) in enumerate(videos.items()):
             info = probe(video)
             t0 = time.perf_counter()
@@ -113,7 +114,8 @@ def _ingest(address: str, token: str, video: Path, camera_id: str, start: dateti
 def main() -> None:
     parser = _harness.parser(__doc__ or "")
     parser.add_argument("--model", default=None,
-                        help="an open_clip architecture, run with random weights (default: the bundled model)")
+                        help="an open_clip architecture, run with random weights "
+                             "(default: the bundled model)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vigil-bench-ingest-") as tmp:
         result = run(30 if args.quick else 120, Path(tmp), args.model)

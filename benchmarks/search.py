@@ -46,14 +46,14 @@ from PIL import Image, ImageDraw
 from benchmarks import _harness
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
-from services.node import heap
 from services.api.client import VigilClient
 from services.api.server import BackgroundServer
+from services.index.search import SearchEngine
+from services.node import heap
 from services.node.app import Vigil
+from services.node.metrics import Metrics
 from services.security.audit import AuditLog
 from services.security.auth import ALL_GROUPS, Principal, Role, TokenStore
-from services.node.metrics import Metrics
-from services.index.search import SearchEngine
 from services.settings import Settings
 from storage import keys
 from storage.s3 import S3ObjectStore
@@ -100,7 +100,8 @@ def _records(lo: int, hi: int) -> list[FrameRecord]:
     out = []
     for i, t in zip(range(lo, hi), _times(np.arange(lo, hi)).tolist(), strict=True):
         camera, start = f"cam-{i % CAMERAS}", t - t % 10_000
-        out.append(FrameRecord(camera, t, t + DAY_MS // DAY_VECTORS, keys.segment_key(camera, start, start + 10_000),
+        segment = keys.segment_key(camera, start, start + 10_000)
+        out.append(FrameRecord(camera, t, t + DAY_MS // DAY_VECTORS, segment,
                                start, start + 10_000, keys.thumbnail_key(camera, t)))
     return out
 
@@ -165,8 +166,8 @@ def _grpc(index: FrameIndex, services: _Services, journal_dir: Path) -> dict[str
     settings = Settings(auth={"rate_per_s": 1e6, "burst": 10**6})  # one client, as fast as it can
     tokens = TokenStore(services.store)
     node = _Node(settings, tokens, SearchEngine(services.embedder, index, settings.search),
-                 Metrics(vectors=lambda: len(index), backlog=lambda: 0), AuditLog(services.store, journal_dir, "bench"),
-                 ModelSpec().model_id)
+                 Metrics(vectors=lambda: len(index), backlog=lambda: 0),
+                 AuditLog(services.store, journal_dir, "bench"), ModelSpec().model_id)
     token = tokens.create("bench", Role.VIEWER, [ALL_GROUPS])
     try:
         with BackgroundServer(cast(Vigil, node)) as server, ProcessPoolExecutor(
@@ -221,7 +222,8 @@ def run(n: int, services: _Services, cache_dir: Path) -> dict[str, object]:
         "record_ram_bytes_per_vector": sum(s.record_bytes for s in shards) / n,
         "disk_bytes_per_vector": sum(s.disk_bytes for s in shards) / n,
         "process_heap_bytes_per_vector": heaps[-1] / n,
-        "process_heap_bytes_per_vector_last_day": (heaps[-1] - heaps[-2]) / (n - (len(heaps) - 2) * DAY_VECTORS),
+        "process_heap_bytes_per_vector_last_day":
+            (heaps[-1] - heaps[-2]) / (n - (len(heaps) - 2) * DAY_VECTORS),
         "recall@10": _recall(index, scores, queries[:RECALL_QUERIES], SearchFilter()),
         "latency_ms": search(SearchFilter()),
         "latency_ms_k88": search(SearchFilter(), k=88),
@@ -253,7 +255,8 @@ def _plot(results: dict[str, dict[str, object]], path: Path) -> None:
     draw.line([(pad, pad), (pad, h - pad), (w - pad, h - pad)], fill="black")
     draw.text((w // 2 - 60, h - pad + 25), f"p50 latency, ms (0 to {top_ms:.2f})", fill="black")
     draw.text((5, pad - 20), f"recall@10 ({low_recall:.2f} to 1.00)", fill="black")
-    for row, (colour, (size, sweep)) in enumerate(zip(("blue", "red", "green"), sweeps.items(), strict=False)):
+    colours = ("blue", "red", "green")
+    for row, (colour, (size, sweep)) in enumerate(zip(colours, sweeps.items(), strict=False)):
         points = [xy(p["p50_ms"], p["recall@10"]) for p in sweep]  # type: ignore[attr-defined]
         draw.line(points, fill=colour, width=2)
         for p, (px, py) in zip(sweep, points, strict=True):  # type: ignore[call-overload]

@@ -11,9 +11,10 @@ ships its own model.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import open_clip
 import torch
@@ -102,7 +103,8 @@ def encode_text(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     x = model.token_embedding(tokens).to(cast_dtype) + model.positional_embedding[:n].to(cast_dtype)
     x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:n, :n]))
     x = x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)]
-    x = model.text_projection(x) if isinstance(model.text_projection, torch.nn.Linear) else x @ model.text_projection
+    projection = model.text_projection
+    x = projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
     return torch.nn.functional.normalize(x, dim=-1)
 
 

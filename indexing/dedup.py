@@ -6,12 +6,12 @@ move the vector. `SAME_SCENE_COSINE` is calibrated on the bundled model over
 the synthetic world's demo scenario (keyframes 2 s apart, up to 14 s): an
 empty static scene stays ≥ 0.9998, while a pair differing by a visible
 person or vehicle reaches at most 0.998 (0.985 would have merged 18 of 700
-such pairs, 0.995 three). Recalibrate it with another model. Each keyframe is compared with the *kept* keyframe of its
-run, not with its predecessor, so a slow change (dusk, a parked car creeping
-in) ends the run once it adds up; a keyframe whose content changed is never
-dropped. The kept record's `end_ms` is extended over the dropped ones, so the
-span is still found and played; its segment fields stay those of its own
-segment (playback goes by time).
+such pairs, 0.995 three). Recalibrate it with another model. Each keyframe is
+compared with the *kept* keyframe of its run, not with its predecessor, so a
+slow change (dusk, a parked car creeping in) ends the run once it adds up; a
+keyframe whose content changed is never dropped. The kept record's `end_ms` is
+extended over the dropped ones, so the span is still found and played; its
+segment fields stay those of its own segment (playback goes by time).
 """
 
 from __future__ import annotations

@@ -212,8 +212,9 @@ class FrameColumns:
 
     def _derived(self, code: int, offset: int, end: int, start: int, length: int) -> FrameRecord:
         camera, time, segment_start = self._names.camera(code), self._base + offset, self._base + start
-        return FrameRecord(camera, time, time + end, keys.segment_key(camera, segment_start, segment_start + length),
-                           segment_start, segment_start + length, keys.thumbnail_key(camera, time))
+        segment_end = segment_start + length
+        return FrameRecord(camera, time, time + end, keys.segment_key(camera, segment_start, segment_end),
+                           segment_start, segment_end, keys.thumbnail_key(camera, time))
 
     def _insert(self, code: int, offset: int, frame_id: int) -> bool:
         """Place the frame in its camera's list unless the camera has a frame at that time."""

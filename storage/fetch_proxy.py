@@ -27,6 +27,7 @@ forwards only what the policy allows anyway.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import selectors
 import socket
@@ -183,11 +184,9 @@ def _parse_head(head: bytes) -> tuple[bytes, bytes, list[bytes]]:
 def _reply(client: socket.socket, status: int, reason: str) -> None:
     body = reason.encode("utf-8", "replace")
     title = {403: "Forbidden", 502: "Bad Gateway"}[status]
-    try:
+    with contextlib.suppress(OSError):
         client.sendall(f"HTTP/1.1 {status} {title}\r\nContent-Type: text/plain\r\n"
                        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
-    except OSError:
-        pass
 
 
 def _relay(client: socket.socket, upstream: socket.socket, pending: bytes) -> None:

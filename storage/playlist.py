@@ -9,6 +9,7 @@ clock, so a gap in the recording shows as a jump in time, never papered over.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -38,5 +39,5 @@ def hls_playlist(segments: list[SegmentManifest], url_for: Callable[[str], str])
 
 def gaps(segments: list[SegmentManifest]) -> list[tuple[int, int]]:
     """(start_ms, end_ms) of every hole between consecutive segments."""
-    return [(a.end_ms, b.start_ms) for a, b in zip(segments, segments[1:])
+    return [(a.end_ms, b.start_ms) for a, b in itertools.pairwise(segments)
             if b.start_ms - a.end_ms > GAP_TOLERANCE_MS]

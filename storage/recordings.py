@@ -71,7 +71,8 @@ class Recordings:
                 logger.info("listing of %s stopped after %d of %d hours: the caller is gone",
                             camera_id, done, len(hours))
                 raise AbandonedError(f"the listing of camera {camera_id!r} was abandoned by its caller")
-            for obj in sorted(self._store.list(keys.segment_hour_prefix(camera_id, hour_ms)), key=lambda o: o.key):
+            listed = self._store.list(keys.segment_hour_prefix(camera_id, hour_ms))
+            for obj in sorted(listed, key=lambda o: o.key):
                 if obj.key.endswith(".json"):
                     m = SegmentManifest.from_json(self._store.get_bytes(obj.key))
                     if m.start_ms < end_ms and m.end_ms > start_ms:

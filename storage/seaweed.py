@@ -32,8 +32,13 @@ from pathlib import Path
 
 from storage.errors import StorageError, StorageUnavailableError
 from storage.s3 import S3Endpoint, S3ObjectStore
-from storage.seaweed_security import (SecurityFiles, make_private_dir, tighten_tree,
-                                      write_private, write_security_config)
+from storage.seaweed_security import (
+    SecurityFiles,
+    make_private_dir,
+    tighten_tree,
+    write_private,
+    write_security_config,
+)
 
 logger = logging.getLogger(__name__)
 

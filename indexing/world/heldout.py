@@ -6,8 +6,8 @@ import random
 
 from indexing.world.holdout import HELDOUT_LAYOUTS
 from indexing.world.queries import heldout_queries
-from indexing.world.script import Camera, Crossing, Scenario, crossing, depth_band
 from indexing.world.sampler import KIND_WEIGHTS, sample_label
+from indexing.world.script import Camera, Crossing, Scenario, crossing, depth_band
 from indexing.world.truth import INCIDENT_KINDS, Layout, Lighting
 
 CAMERA_PREFIX: dict[Layout, str] = {Layout.RIVERSIDE: "cam-song", Layout.PARKING: "cam-baixe"}
@@ -23,15 +23,12 @@ def _schedule(rng: random.Random, cameras: tuple[Camera, ...], duration_s: float
               required: dict[str, list]) -> list[Crossing]:
     """Each camera: its required labels first, then random traffic; 5–8 s between arrivals."""
     events: list[Crossing] = []
-    kinds, weights = zip(*KIND_WEIGHTS.items())
+    kinds, weights = zip(*KIND_WEIGHTS.items(), strict=True)
     for cam in cameras:
         todo = list(required.get(cam.camera_id, []))
         t, n = rng.uniform(0.0, 2.0), 0
         while t < duration_s - 8.0:
-            if todo:
-                label = todo.pop()
-            else:
-                label = sample_label(rng, rng.choices(kinds, weights)[0])
+            label = todo.pop() if todo else sample_label(rng, rng.choices(kinds, weights)[0])
             events.append(crossing(rng, cam.camera_id, f"{cam.camera_id}-{n}", label, t,
                                    depth_band(label.kind)))
             still = label.kind in INCIDENT_KINDS or events[-1].direction == 0
@@ -54,7 +51,7 @@ def heldout_scenarios(seed: int, quick: bool) -> list[Scenario]:
     cameras = {layout: _cameras(layout, rng) for layout in layouts}
     required: dict[str, list] = {}
     specs = {q.text: q.predicate for q in heldout_queries() if q.language == "en"}
-    for i, (text, match) in enumerate(sorted(specs.items())):
+    for i, (_text, match) in enumerate(sorted(specs.items())):
         for k in range(per_query):
             options = [cam for layout in layouts for cam in cameras[layout]
                        if match.lighting is None or cam.lighting is match.lighting]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from indexing.world.truth import ActorKind, ActorLabel, Colour, Layout, Lighting
 
 HELDOUT_LAYOUTS: frozenset[Layout] = frozenset({Layout.RIVERSIDE, Layout.PARKING})
-TRAIN_LAYOUTS: tuple[Layout, ...] = tuple(l for l in Layout if l not in HELDOUT_LAYOUTS)
+TRAIN_LAYOUTS: tuple[Layout, ...] = tuple(layout for layout in Layout if layout not in HELDOUT_LAYOUTS)
 
 # (vehicle kind, colour, lighting) triples absent from training: "red car at night", ...
 HELDOUT_COMBOS: frozenset[tuple[ActorKind, Colour, Lighting]] = frozenset({

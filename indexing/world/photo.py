@@ -10,9 +10,9 @@ import numpy as np
 from PIL import Image
 
 from indexing.world.degrade import apply_grain, grain_layer
+from indexing.world.demo import INCIDENT_CAMERA, THIEF_ID, demo_scenario
 from indexing.world.layouts import paint_background
 from indexing.world.render import draw_frame
-from indexing.world.demo import INCIDENT_CAMERA, THIEF_ID, demo_scenario
 from indexing.world.timeline import frame_truth, placements_at, scene_of
 
 WIDTH, HEIGHT = 1280, 720

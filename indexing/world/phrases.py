@@ -83,11 +83,14 @@ def _actor_en(label: ActorLabel, rng: random.Random) -> str:
             return f"a parked {c} {moto}"
         n = COUNT_EN[label.count]
         riders = "rider" if label.count == 1 else "riders"
-        text = rng.choice([f"a {c} {moto} with {n} {riders}", f"{n} {'person' if label.count == 1 else 'people'} on a {c} {moto}"])
+        people = "person" if label.count == 1 else "people"
+        text = rng.choice([f"a {c} {moto} with {n} {riders}", f"{n} {people} on a {c} {moto}"])
         return text + (rng.choice([" carrying cargo", " loaded with boxes"]) if label.cargo else "")
     if k in (ActorKind.CAR, ActorKind.TRUCK):
         noun = "car" if k is ActorKind.CAR else rng.choice(["truck", "lorry"])
-        return f"a parked {c} {noun}" if a is Action.PARKED else rng.choice([f"a {c} {noun}", f"a {c} {noun} driving past"])
+        if a is Action.PARKED:
+            return f"a parked {c} {noun}"
+        return rng.choice([f"a {c} {noun}", f"a {c} {noun} driving past"])
     if k is ActorKind.DOG:
         verb = {Action.WALKING: "walking", Action.RUNNING: "running", Action.STANDING: "standing"}[a]
         return rng.choice([f"a {c} dog {verb}", f"a {c} dog"])
@@ -109,8 +112,10 @@ def _actor_vi(label: ActorLabel, rng: random.Random) -> str:
         verb = {Action.WALKING: "đang đi bộ", Action.RUNNING: "đang chạy", Action.STANDING: "đứng"}[a]
         return f"{_who_vi(label, rng)} mặc áo {c} {verb}" if named else f"{_who_vi(label, rng)} {verb}"
     if k is ActorKind.BICYCLE:
-        forms = {Action.RIDDEN: [f"{_who_vi(label, rng)} đạp xe đạp {mc}", f"{_who_vi(label, rng)} đi xe đạp {mc}"],
-                 Action.PUSHED: [f"{_who_vi(label, rng)} dắt xe đạp {mc}", f"{_who_vi(label, rng)} dắt bộ xe đạp {mc}"],
+        forms = {Action.RIDDEN: [f"{_who_vi(label, rng)} đạp xe đạp {mc}",
+                                 f"{_who_vi(label, rng)} đi xe đạp {mc}"],
+                 Action.PUSHED: [f"{_who_vi(label, rng)} dắt xe đạp {mc}",
+                                 f"{_who_vi(label, rng)} dắt bộ xe đạp {mc}"],
                  Action.CARRIED: [f"{_who_vi(label, rng)} vác xe đạp {mc}",
                                   f"{_who_vi(label, rng)} vác xe đạp {mc} trên vai"],
                  Action.PARKED: [f"xe đạp {mc} đang đỗ", f"chiếc xe đạp {mc} dựng một mình"]}
@@ -123,7 +128,9 @@ def _actor_vi(label: ActorLabel, rng: random.Random) -> str:
         return text + (rng.choice([" chở hàng", " chở thùng hàng"]) if label.cargo else "")
     if k in (ActorKind.CAR, ActorKind.TRUCK):
         noun = rng.choice(["ô tô", "xe hơi"]) if k is ActorKind.CAR else "xe tải"
-        return f"{noun} {mc} đỗ bên đường" if a is Action.PARKED else rng.choice([f"{noun} {mc}", f"{noun} {mc} đang chạy"])
+        if a is Action.PARKED:
+            return f"{noun} {mc} đỗ bên đường"
+        return rng.choice([f"{noun} {mc}", f"{noun} {mc} đang chạy"])
     if k is ActorKind.DOG:
         verb = {Action.WALKING: "đang đi", Action.RUNNING: "đang chạy", Action.STANDING: "đứng"}[a]
         return rng.choice([f"con chó {mc} {verb}", f"con chó {mc}"])

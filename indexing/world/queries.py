@@ -9,8 +9,7 @@ from enum import StrEnum
 from indexing.world.captions import Language
 from indexing.world.sampler import sample_label
 from indexing.world.timeline import TimelineEvent
-from indexing.world.truth import (Action, ActorKind, ActorLabel, Colour, FrameTruth, Lighting,
-                                  SceneLabel)
+from indexing.world.truth import Action, ActorKind, ActorLabel, Colour, FrameTruth, Lighting, SceneLabel
 
 
 class QueryKind(StrEnum):

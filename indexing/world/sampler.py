@@ -9,8 +9,18 @@ from indexing.world.actors import Pose, bbox
 from indexing.world.holdout import TRAIN_LAYOUTS, is_heldout_combo
 from indexing.world.layouts import STAGES
 from indexing.world.render import Placement
-from indexing.world.truth import (INCIDENT_KINDS, Action, ActorKind, ActorLabel, BBox, Colour,
-                                  Gender, Layout, Lighting, SceneLabel)
+from indexing.world.truth import (
+    INCIDENT_KINDS,
+    Action,
+    ActorKind,
+    ActorLabel,
+    BBox,
+    Colour,
+    Gender,
+    Layout,
+    Lighting,
+    SceneLabel,
+)
 
 KIND_WEIGHTS: dict[ActorKind, float] = {
     ActorKind.PERSON: 0.15, ActorKind.BICYCLE: 0.22, ActorKind.MOTORBIKE: 0.24, ActorKind.CAR: 0.11,

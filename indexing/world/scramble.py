@@ -45,7 +45,8 @@ def scrambled_background(lighting: Lighting, width: int, height: int, seed: int)
         draw.rectangle((x0, rng.uniform(0.0, 0.3) * height, x0 + rng.uniform(0.004, 0.05) * width,
                         ground * height), fill=_colour(rng, dull=True))
     for _ in range(rng.randint(0, 3)):
-        cx, cy, r = rng.uniform(0, 1) * width, rng.uniform(0, ground) * height, rng.uniform(0.05, 0.15) * height
+        cx, cy = rng.uniform(0, 1) * width, rng.uniform(0, ground) * height
+        r = rng.uniform(0.05, 0.15) * height
         draw.ellipse((cx - 1.6 * r, cy - r, cx + 1.6 * r, cy + r), fill=_colour(rng))
     for _ in range(rng.randint(0, 8)):
         x0, y0 = rng.uniform(-0.1, 1.0) * width, rng.uniform(ground, 1.0) * height

@@ -90,7 +90,7 @@ def traffic(rng: random.Random, camera_id: str, duration_s: float, prefix: str,
             gap_s: tuple[float, float] = (4.0, 9.0)) -> list[Crossing]:
     """Unrelated passers-by (no bicycles, no incidents) spread over the whole duration."""
     events, t, n = [], rng.uniform(0.0, 4.0), 0
-    kinds, weights = zip(*TRAFFIC_KINDS)
+    kinds, weights = zip(*TRAFFIC_KINDS, strict=True)
     while t < duration_s - 5.0:
         kind = rng.choices(kinds, weights)[0]
         label = sample_label(rng, kind)

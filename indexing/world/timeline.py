@@ -43,8 +43,8 @@ def pose_at(event: Crossing, scene: SceneLabel, t: float, aspect: float) -> Pose
     if event.direction == 0:
         if not event.start_s <= t <= event.end_s:
             return None
-        return Pose(0.5 if event.x is None else event.x, event.y, scale, facing=1 if event.style % 2 else -1, phase=phase,
-                    style=event.style)
+        return Pose(0.5 if event.x is None else event.x, event.y, scale, facing=1 if event.style % 2 else -1,
+                    phase=phase, style=event.style)
     u0, u1, _, _ = envelope(event.label)
     margin = max(-u0, u1) * scale / aspect  # how far past the edge it is fully hidden
     progress = (t - event.start_s) / event.duration_s

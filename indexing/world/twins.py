@@ -55,7 +55,7 @@ def twin(scene: SceneLabel, placements: tuple[Placement, ...], rng: random.Rando
         else:
             i = rng.randrange(len(placements))
             changed = replace(placements[i], label=_vary_label(placements[i].label, rng))
-            new_placements = placements[:i] + (changed,) + placements[i + 1:]
+            new_placements = (*placements[:i], changed, *placements[i + 1:])
         if not any(is_heldout_combo(p.label, new_scene.lighting) for p in new_placements):
             return new_scene, new_placements
     return scene, placements

@@ -84,5 +84,5 @@ def render_scenario(scenario: Scenario, out_dir: Path, width: int = 1280, height
         with ProcessPoolExecutor(max_workers=min(workers, len(ids))) as pool:
             list(pool.map(render_camera, [scenario] * len(ids), ids, paths, *sizes))
     logger.info("rendered %d cameras of %s to %s", len(ids), scenario.name, out_dir)
-    return RenderedFootage(videos=dict(zip(ids, paths)), events=timeline(scenario), width=width,
+    return RenderedFootage(videos=dict(zip(ids, paths, strict=True)), events=timeline(scenario), width=width,
                            height=height, fps=scenario.fps, duration_s=scenario.duration_s)

@@ -97,7 +97,8 @@ def test_streaming_calls_are_recorded_too(server: Any, node: Any, admin_token: s
         with pytest.raises(grpc.RpcError) as watched:
             list(admin.watch_job(missing_job, timeout_s=30))  # server streaming
         assert watched.value.code() == grpc.StatusCode.NOT_FOUND
-        job_id = admin.ingest_file(video, marker, datetime(2026, 11, 18, 22, 0, tzinfo=UTC))  # client streaming
+        # client streaming
+        job_id = admin.ingest_file(video, marker, datetime(2026, 11, 18, 22, 0, tzinfo=UTC))
         admin.wait_for_job(job_id, timeout_s=300)
     records = _records(node)
     watch = [r for r in records if r.get("rpc", "").endswith("/WatchJob")

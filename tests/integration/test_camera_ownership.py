@@ -69,7 +69,7 @@ def test_another_groups_ingest_token_cannot_take_a_camera_over(cams: dict[str, A
         assert secret not in taken.details()
     # asking for a group the token does not hold is refused the same way for any camera id
     for camera_id in ("cam-own-b", "cam-own-nobody"):
-        assert _refused(lambda: _register(intruder, camera_id, "own-b")).code() == \
+        assert _refused(lambda camera_id=camera_id: _register(intruder, camera_id, "own-b")).code() == \
             grpc.StatusCode.PERMISSION_DENIED
     kept = cams["viewer_b"].ListCameras(cameras_pb2.ListCamerasRequest()).cameras
     assert [(c.camera_id, c.group, c.retention_days, c.name) for c in kept] == [

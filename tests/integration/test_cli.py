@@ -12,6 +12,7 @@ import pytest
 
 from tests.served import Served, cli_env, run_cli
 
+
 def _weed_running(data_dir: Path) -> bool:
     out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     return any("weed" in line and str(data_dir) in line for line in out.splitlines())
@@ -45,7 +46,8 @@ def test_serve_ingest_search_survive_kill_and_restart(tmp_path: Path, video: Pat
         served.proc.send_signal(signal.SIGKILL)
         served.proc.wait(30)
 
-    restarted = Served(env, tmp_path / "serve-2.log")  # same data folder: stale SeaweedFS cleaned up, bucket reloaded
+    # same data folder: stale SeaweedFS cleaned up, bucket reloaded
+    restarted = Served(env, tmp_path / "serve-2.log")
     try:
         after = run_cli(env, "search", "người vác xe đạp", "--top-k", "5", "--frames",
                      "--address", restarted.address)

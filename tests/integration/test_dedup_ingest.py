@@ -7,6 +7,7 @@ then a person crossing it.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ def test_an_empty_static_scene_is_stored_once_per_run(ingested) -> None:
     records = sorted(index.records(), key=lambda r: r.time_ms)
     covered = [(r.time_ms, r.end_ms) for r in records]
     assert covered[0][0] == START_MS and covered[-1][1] == START_MS + DURATION_S * 1000
-    assert all(a_end == b_start for (_, a_end), (b_start, _) in zip(covered, covered[1:]))
+    assert all(a_end == b_start for (_, a_end), (b_start, _) in itertools.pairwise(covered))
 
 
 @pytest.mark.integration
@@ -104,9 +105,9 @@ def test_several_batches_in_flight_index_exactly_what_one_at_a_time_does(
     indexed = []
     for in_flight in (1, 3):
         index = FrameIndex(embedder.dim)
-        pipeline = IngestPipeline(store, index, IndexLog(store, f"in-flight-{in_flight}"), embedder.embed_images,
-                                  IngestSettings(segment_seconds=4.0), tmp_path / str(in_flight), batch=4,
-                                  in_flight=in_flight)
+        pipeline = IngestPipeline(store, index, IndexLog(store, f"in-flight-{in_flight}"),
+                                  embedder.embed_images, IngestSettings(segment_seconds=4.0),
+                                  tmp_path / str(in_flight), batch=4, in_flight=in_flight)
         pipeline.run(request, lambda _: None)
         indexed.append(list(index.records()))
     assert len(indexed[0]) > 3 and indexed[0] == indexed[1]

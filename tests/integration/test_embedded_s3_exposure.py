@@ -165,8 +165,8 @@ def test_the_weed_tools_get_nothing_without_vigils_certificate(target: Target, t
     master = f"127.0.0.1:{target.flags['master.port']}.{target.flags['master.port.grpc']}"
     (tmp_path / "forged.txt").write_bytes(b"forged admin token record")
     attacks = {
-        "shell read": _shell_args(target.flags) + [read],
-        "shell write": _shell_args(target.flags) + [write],
+        "shell read": [*_shell_args(target.flags), read],
+        "shell write": [*_shell_args(target.flags), write],
         "download": [weed_exe(), "download", f"-server={master}", f"-dir={tmp_path}", target.fid, ""],
         "upload": [weed_exe(), "upload", f"-master={master}", str(tmp_path / "forged.txt"), ""],
     }

@@ -5,6 +5,7 @@ One recording (with one outage) is made per module; the tests read what it left.
 
 from __future__ import annotations
 
+import itertools
 import socket
 import subprocess
 import threading
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-from vigil.v1 import cameras_pb2, cameras_pb2_grpc, common_pb2, playback_pb2, playback_pb2_grpc
 
 from services.api.client import VigilClient
 from services.api.timestamps import ts_from_ms
@@ -22,6 +22,7 @@ from storage.cameras import Camera
 from storage.manifests import SegmentManifest
 from storage.media_tools import ffmpeg_exe
 from tests.processes import command_lines
+from vigil.v1 import cameras_pb2, cameras_pb2_grpc, common_pb2, playback_pb2, playback_pb2_grpc
 
 CAMERA = "cam-live-udp"
 OUTAGE_S = 5.0
@@ -135,7 +136,7 @@ def test_segments_carry_increasing_non_overlapping_wall_clock_times(
     assert recorded.began - 1 < segments[0].start_ms / 1000
     assert segments[-1].end_ms / 1000 < recorded.ended
     assert recorded.stopped.last_segment_end.ToMilliseconds() == segments[-1].end_ms
-    for a, b in zip(segments, segments[1:]):
+    for a, b in itertools.pairwise(segments):
         assert a.start_ms < a.end_ms <= b.start_ms
 
 

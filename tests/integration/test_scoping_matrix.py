@@ -54,8 +54,7 @@ from storage.media_tools import ffmpeg_exe
 from storage.timeutil import to_ms
 from tests.media import frame_png
 from tests.scoping import Answer, Rpc, call, vigil_rpcs
-from vigil.v1 import (admin_pb2, cameras_pb2, common_pb2, ingest_pb2, playback_pb2,
-                      search_pb2)
+from vigil.v1 import admin_pb2, cameras_pb2, common_pb2, ingest_pb2, playback_pb2, search_pb2
 
 Code = grpc.StatusCode
 GROUP_A, GROUP_B, GROUP_GONE = "scoping-ward-a", "scoping-ward-b", "scoping-ward-gone"

@@ -12,8 +12,15 @@ import pytest
 from services.api.client import VigilClient
 from services.api.timestamps import ts_from_ms
 from storage.timeutil import to_ms
-from vigil.v1 import (cameras_pb2, cameras_pb2_grpc, common_pb2, playback_pb2, playback_pb2_grpc,
-                      search_pb2, search_pb2_grpc)
+from vigil.v1 import (
+    cameras_pb2,
+    cameras_pb2_grpc,
+    common_pb2,
+    playback_pb2,
+    playback_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+)
 
 START = datetime(2026, 11, 18, 22, 0, tzinfo=UTC)
 
@@ -26,7 +33,8 @@ def two_wards(server: object, admin_token: str, video: Path) -> dict[str, str]:
         for cam, ward in (("cam-ward-a", "ward-a"), ("cam-ward-b", "ward-b")):
             cams.RegisterCamera(cameras_pb2.RegisterCameraRequest(camera=cameras_pb2.Camera(
                 camera_id=cam, group=ward, retention_days=30)))
-            assert admin.wait_for_job(admin.ingest_file(video, cam, START), timeout_s=300).state == "succeeded"
+            job = admin.wait_for_job(admin.ingest_file(video, cam, START), timeout_s=300)
+            assert job.state == "succeeded"
         return {
             "viewer_a": admin.create_token("officer-a", "viewer", ["ward-a"])[0],
             "investigator_a": admin.create_token("detective-a", "investigator", ["ward-a"])[0],
@@ -48,7 +56,8 @@ def test_calls_without_a_valid_token_are_unauthenticated(server: object) -> None
 
 def test_roles_gate_every_rpc(server: object, two_wards: dict[str, str], video: Path) -> None:
     with VigilClient(server.address, two_wards["viewer_a"]) as viewer:  # type: ignore[attr-defined]
-        assert _code(lambda: viewer.ingest_file(video, "cam-ward-a", START)) == grpc.StatusCode.PERMISSION_DENIED
+        assert _code(lambda: viewer.ingest_file(video, "cam-ward-a", START)) == \
+            grpc.StatusCode.PERMISSION_DENIED
         assert _code(lambda: viewer.create_token("x", "admin", ["*"])) == grpc.StatusCode.PERMISSION_DENIED
         assert _code(lambda: playback_pb2_grpc.PlaybackServiceStub(viewer.channel).ExportClip(
             playback_pb2.ExportClipRequest(camera_ids=["cam-ward-a"]))) == grpc.StatusCode.PERMISSION_DENIED

@@ -207,7 +207,7 @@ def test_prometheus_metrics_report_ingest_and_search(ingested: JobStatus, client
 
     client.search("xe đạp", min_score=-1)
     url = f"http://127.0.0.1:{node.metrics_port}/metrics"  # type: ignore[attr-defined]
-    with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - loopback
+    with urllib.request.urlopen(url, timeout=10) as r:
         text = r.read().decode()
     assert 'vigil_segments_stored_total{camera="cam-hem-12"} 5.0' in text
     assert 'vigil_vectors_added_total{camera="cam-hem-12"} 10.0' in text

@@ -32,9 +32,9 @@ def _runner(store: MemoryStore, work: Path):
     from indexing.index_log import IndexLog
     from indexing.models.configs import VIGIL_TINY_DIR
     from indexing.vector_index import FrameIndex
+    from services.ingest.jobs import JobRegistry
     from services.ingest.pipeline import IngestPipeline
     from services.ingest.runner import JobRunner
-    from services.ingest.jobs import JobRegistry
     from services.node.metrics import Metrics
     from services.settings import IngestSettings
 

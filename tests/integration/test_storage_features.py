@@ -18,8 +18,15 @@ from storage.manifests import sha256_file
 from storage.media_tools import ffmpeg_exe
 from storage.timeutil import from_ms, to_ms
 from tests.media import SCENE_S, SCENES
-from vigil.v1 import (admin_pb2, admin_pb2_grpc, cameras_pb2, cameras_pb2_grpc, common_pb2,
-                      playback_pb2, playback_pb2_grpc)
+from vigil.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    cameras_pb2,
+    cameras_pb2_grpc,
+    common_pb2,
+    playback_pb2,
+    playback_pb2_grpc,
+)
 
 START = datetime(2026, 11, 19, 10, 0, 0, tzinfo=UTC)
 DURATION_S = SCENE_S * len(SCENES)

@@ -10,6 +10,7 @@ in one process group, so `stop()` ends every one of them.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import secrets
@@ -78,10 +79,8 @@ class CephRgw:
         pgid, self._pgid = self._pgid, None
         if pgid is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         for proc in procs:
             proc.wait()
 
@@ -143,12 +142,11 @@ class CephRgw:
     # -- processes -----------------------------------------------------------
 
     def _spawn(self, name: str, args: list[str]) -> None:
-        out = open(self._dir / "log" / f"{name}.out", "ab")
         # The first daemon leads a new process group; the others join it (same session).
-        proc = subprocess.Popen([*args, "-c", str(self._conf)], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_die_with_parent, process_group=self._pgid or 0)
-        out.close()
+        with open(self._dir / "log" / f"{name}.out", "ab") as out:
+            proc = subprocess.Popen([*args, "-c", str(self._conf)], stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    preexec_fn=_die_with_parent, process_group=self._pgid or 0)
         self._pgid = proc.pid if self._pgid is None else self._pgid
         self._procs.append(proc)
 

@@ -190,7 +190,7 @@ def test_a_truncated_tail_is_reported_against_the_anchor_and_survives_a_restart(
 
 
 def test_verify_checks_a_notarised_head(tmp_path: Path) -> None:
-    store, audit = _trail(tmp_path)
+    _, audit = _trail(tmp_path)
     head = audit.head()
     assert head is not None
     assert audit.verify((head.seq, head.hash)).ok

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from indexing.dedup import SAME_SCENE_COSINE, dedup_consecutive
@@ -37,10 +39,10 @@ def test_a_slow_drift_is_not_swallowed_by_comparing_neighbours() -> None:
     rng = np.random.default_rng(1)
     start, end = rng.standard_normal(DIM), rng.standard_normal(DIM)
     vectors = _unit(np.array([start + (end - start) * t for t in np.linspace(0, 1, 80)]))
-    assert min(float(a @ b) for a, b in zip(vectors, vectors[1:], strict=False)) >= SAME_SCENE_COSINE
+    assert min(float(a @ b) for a, b in itertools.pairwise(vectors)) >= SAME_SCENE_COSINE
     out = dedup_consecutive([_record(i) for i in range(80)], vectors)
     assert 1 < len(out.kept) < 80
-    for first, nxt in zip(out.kept, out.kept[1:] + [80], strict=True):  # each kept frame stands for its run
+    for first, nxt in zip(out.kept, [*out.kept[1:], 80], strict=True):  # each kept frame stands for its run
         assert all(float(vectors[first] @ vectors[j]) >= SAME_SCENE_COSINE for j in range(first, nxt))
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from services.security import doctor, listeners, ray_auth
 from services.cli import main
+from services.security import doctor, listeners, ray_auth
 from services.security.doctor import Verdict
 from services.settings import Settings
 

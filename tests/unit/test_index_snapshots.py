@@ -135,7 +135,7 @@ def test_concurrent_compactors_and_writers_lose_nothing() -> None:
     base = _history(MemoryStore())
     for n in range(_writes(base)):
         w = _fork(base)
-        w.store.before_write = _once_at(n, lambda: _interleave(w))
+        w.store.before_write = _once_at(n, lambda w=w: _interleave(w))
         w.compactor().compact()
         w.store.before_write = None
         w.assert_loads_expected()

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from services.api.playback import camera_audit, caller_gone, may_change, time_range_arg
+from services.api.playback import caller_gone, camera_audit, may_change, time_range_arg
 from services.api.timestamps import ts_from_ms
-from services.security.auth import Principal, Role
 from services.errors import NotFoundError, PermissionDeniedError, ResourceExhaustedError
+from services.security.auth import Principal, Role
 from storage import keys
 from storage.cameras import Camera
 from storage.errors import AbandonedError

@@ -13,8 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from storage.seaweed_security import (COMMON_NAME, GRPC_COMPONENTS, HTTPS_COMPONENTS, SecurityFiles,
-                                      self_signed_certificate, tighten_tree, write_security_config)
+from storage.seaweed_security import (
+    COMMON_NAME,
+    GRPC_COMPONENTS,
+    HTTPS_COMPONENTS,
+    SecurityFiles,
+    self_signed_certificate,
+    tighten_tree,
+    write_security_config,
+)
 
 
 def _mode(path: Path) -> int:

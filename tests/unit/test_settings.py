@@ -38,13 +38,13 @@ def test_yaml_file_is_read_and_unknown_keys_named(tmp_path: Path, monkeypatch: p
     assert load_settings(good).storage.bucket == "city"
     bad = tmp_path / "bad.yaml"
     bad.write_text("storage:\n  buckett: city\n")
-    with pytest.raises(ConfigError, match="storage.buckett"):
+    with pytest.raises(ConfigError, match=r"storage\.buckett"):
         load_settings(bad)
 
 
 def test_invalid_values_name_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIGIL_SERVER__PORT", "70000")
-    with pytest.raises(ConfigError, match="server.port"):
+    with pytest.raises(ConfigError, match=r"server\.port"):
         load_settings()
 
 

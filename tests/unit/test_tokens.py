@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from services.api.server import InsecureTransportError, check_transport, create_server
-from services.security.auth import Role, TokenExpiredError, TokenStore, hash_token, validate_subject
 from services.cli import build_parser
+from services.security.auth import Role, TokenExpiredError, TokenStore, hash_token, validate_subject
 from services.settings import ServerSettings, Settings
 from storage.keys import JOB_ID, validate_camera_id, validate_group, validate_groups
 from tests.memory_store import MemoryStore
@@ -167,7 +167,7 @@ def test_tls_or_insecure_allows_other_hosts_and_insecure_warns(caplog: pytest.Lo
 
 def test_create_server_refuses_plaintext_on_all_interfaces_before_binding() -> None:
     node = SimpleNamespace(settings=Settings(server={"host": "0.0.0.0"}))
-    with pytest.raises(InsecureTransportError, match="0.0.0.0:0"):
+    with pytest.raises(InsecureTransportError, match=r"0\.0\.0\.0:0"):
         asyncio.run(create_server(node, "0.0.0.0:0"))  # type: ignore[arg-type]
 
 

@@ -15,8 +15,14 @@ from indexing.world.photo import resident_photo
 from indexing.world.render import draw_frame, truth_of
 from indexing.world.sampler import sample_scene
 from indexing.world.samples import render_sample
-from indexing.world.scenario import (INCIDENT_CAMERA, SECOND_CAMERA, THIEF_ID, demo_scenario,
-                                     heldout_queries, heldout_scenarios)
+from indexing.world.scenario import (
+    INCIDENT_CAMERA,
+    SECOND_CAMERA,
+    THIEF_ID,
+    demo_scenario,
+    heldout_queries,
+    heldout_scenarios,
+)
 from indexing.world.timeline import frame_truth, timeline
 from indexing.world.truth import Action, ActorKind, Layout
 
@@ -114,7 +120,7 @@ def test_kind_weights_choose_which_actors_training_draws() -> None:
     from indexing.world.sampler import KIND_WEIGHTS
     from indexing.world.train import main
 
-    people_only = {kind: 0.0 for kind in KIND_WEIGHTS} | {ActorKind.PERSON: 1.0}
+    people_only = dict.fromkeys(KIND_WEIGHTS, 0.0) | {ActorKind.PERSON: 1.0}
     rng = random.Random(2)
     kinds = {p.label.kind for _ in range(300) for p in sample_scene(rng, kind_weights=people_only)[1]}
     assert kinds == {ActorKind.PERSON}
@@ -185,8 +191,9 @@ def test_captions_name_the_attributes_queries_ask_about() -> None:
 
 @pytest.mark.integration
 def test_rendered_video_has_a_keyframe_every_two_seconds(tmp_path: Path) -> None:
-    import av
     from dataclasses import replace
+
+    import av
 
     from indexing.world.video import render_scenario
 
