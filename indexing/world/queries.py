@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from indexing.world.captions import Language
-from indexing.world.sampler import sample_label
+from indexing.world.random_scenes import sample_label
 from indexing.world.timeline import TimelineEvent
 from indexing.world.truth import Action, ActorKind, ActorLabel, Colour, FrameTruth, Lighting, SceneLabel
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from indexing.world.sampler import sample_label
+from indexing.world.random_scenes import sample_label
 from indexing.world.truth import Action, ActorKind, ActorLabel, Layout, Lighting
 
 

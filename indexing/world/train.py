@@ -23,8 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from indexing.clip_model import ClipBundle, clip_loss, encode_text, load_weights, new_clip, save_clip
 from indexing.models.configs import IMAGE_SIZE, vigil_tiny_model_cfg, vigil_tiny_preprocess_cfg
-from indexing.world.sampler import KIND_WEIGHTS
-from indexing.world.samples import render_sample
+from indexing.world.random_scenes import KIND_WEIGHTS
+from indexing.world.training_pairs import render_sample
 from indexing.world.truth import ActorKind
 
 logger = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from indexing.world.holdout import is_heldout_combo
+from indexing.world.training_split import is_heldout_combo
 from indexing.world.render import Placement
-from indexing.world.sampler import VEHICLE_COLOURS
+from indexing.world.random_scenes import VEHICLE_COLOURS
 from indexing.world.truth import Action, ActorKind, ActorLabel, Colour, Gender, Lighting, SceneLabel
 
 _ACTIONS: dict[ActorKind, tuple[Action, ...]] = {

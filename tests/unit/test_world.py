@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from indexing.world.captions import Language, caption_pair, describe
-from indexing.world.holdout import HELDOUT_LAYOUTS, TRAIN_LAYOUTS, is_heldout_combo
+from indexing.world.training_split import HELDOUT_LAYOUTS, TRAIN_LAYOUTS, is_heldout_combo
 from indexing.world.layouts import paint_background
 from indexing.world.photo import resident_photo
 from indexing.world.render import draw_frame, truth_of
-from indexing.world.sampler import sample_scene
-from indexing.world.samples import render_sample
+from indexing.world.random_scenes import sample_scene
+from indexing.world.training_pairs import render_sample
 from indexing.world.scenario import (
     INCIDENT_CAMERA,
     SECOND_CAMERA,
@@ -117,7 +117,7 @@ def test_training_never_sees_heldout_layouts_or_compositions() -> None:
 
 @pytest.mark.unit
 def test_kind_weights_choose_which_actors_training_draws() -> None:
-    from indexing.world.sampler import KIND_WEIGHTS
+    from indexing.world.random_scenes import KIND_WEIGHTS
     from indexing.world.train import main
 
     people_only = dict.fromkeys(KIND_WEIGHTS, 0.0) | {ActorKind.PERSON: 1.0}

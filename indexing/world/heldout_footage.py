@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from indexing.world.holdout import HELDOUT_LAYOUTS
+from indexing.world.training_split import HELDOUT_LAYOUTS
 from indexing.world.queries import heldout_queries
-from indexing.world.sampler import KIND_WEIGHTS, sample_label
+from indexing.world.random_scenes import KIND_WEIGHTS, sample_label
 from indexing.world.script import Camera, Crossing, Scenario, crossing, depth_band
 from indexing.world.truth import INCIDENT_KINDS, Layout, Lighting
 

@@ -11,10 +11,10 @@ from PIL import Image
 
 from indexing.world.captions import caption_pair
 from indexing.world.degrade import apply_grain, compress, grain_layer
-from indexing.world.holdout import TRAIN_LAYOUTS
+from indexing.world.training_split import TRAIN_LAYOUTS
 from indexing.world.layouts import paint_background
 from indexing.world.render import draw_frame, truth_of
-from indexing.world.sampler import KIND_WEIGHTS, sample_scene
+from indexing.world.random_scenes import KIND_WEIGHTS, sample_scene
 from indexing.world.scramble import scrambled_background
 from indexing.world.truth import ActorKind, FrameTruth, Layout
 from indexing.world.twins import twin as make_twin
@@ -40,7 +40,7 @@ def render_sample(seed: int, layouts: tuple[Layout, ...] = TRAIN_LAYOUTS,
     With probability `scramble` the layout's background is replaced by a scrambled one
     (and the caption names no place). `twin=True` renders the same sample with one attribute
     changed (`indexing.world.twins`): same background, poses, noise and phrasing.
-    `kind_weights` says how often each kind of actor is drawn (`sampler.sample_scene`).
+    `kind_weights` says how often each kind of actor is drawn (`random_scenes.sample_scene`).
     """
     rng = random.Random(seed)
     scene, placements = sample_scene(rng, layouts, allow_heldout_combos, aspect=width / height,
