@@ -11,10 +11,10 @@ ships its own model.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import open_clip
 import torch
@@ -29,11 +29,29 @@ CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
 
 
+class ClipModel(Protocol):
+    """What Vigil uses of an open_clip model (`CLIP`, `CustomTextCLIP`), typed: open_clip has no types."""
+
+    logit_scale: torch.nn.Parameter
+    visual: Any  # the image tower; `visual.image_size` is its (height, width)
+
+    def encode_image(self, image: torch.Tensor, normalize: bool = False) -> torch.Tensor: ...
+    def encode_text(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor: ...
+    def train(self, mode: bool = True) -> Any: ...
+    def eval(self) -> Any: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> Any: ...
+    def named_parameters(self) -> Iterator[tuple[str, torch.nn.Parameter]]: ...
+
+
+Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 @dataclass(frozen=True)
 class ClipBundle:
     """A CLIP model with the preprocessing and tokenizer it was trained with."""
 
-    model: torch.nn.Module
+    model: ClipModel
     preprocess: Callable[[Image.Image], torch.Tensor]
     tokenizer: Callable[[list[str]], torch.Tensor]
     model_cfg: dict[str, Any] = field(default_factory=dict)
@@ -85,7 +103,7 @@ def save_clip(bundle: ClipBundle, out_dir: Path, fp16: bool = True) -> None:
     tmp_config.replace(out_dir / CONFIG_FILE)
 
 
-def encode_text(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+def encode_text(model: ClipModel, tokens: torch.Tensor) -> torch.Tensor:
     """Normalised text embeddings, computed on the batch's used context only when that is exact.
 
     open_clip's `CLIP` text tower is causal with EOT (argmax) pooling: the EOT
@@ -108,12 +126,13 @@ def encode_text(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(x, dim=-1)
 
 
-def clip_loss() -> torch.nn.Module:
-    """The contrastive loss CLIP is trained with (single process)."""
-    return open_clip.ClipLoss()
+def clip_loss() -> Loss:
+    """The contrastive loss CLIP is trained with (single process): (image, text, logit scale) -> loss."""
+    loss: Loss = open_clip.ClipLoss()
+    return loss
 
 
-def _bundle(model: torch.nn.Module, model_cfg: dict[str, Any],
+def _bundle(model: ClipModel, model_cfg: dict[str, Any],
             preprocess_cfg: dict[str, Any]) -> ClipBundle:
     cfg = PreprocessCfg(**preprocess_cfg)
     preprocess = image_transform_v2(cfg, is_train=False)

@@ -84,7 +84,7 @@ class FrameColumns:
         self._segment_ends = array("i")  # from segment start
         self._alive = array("b")
         self._whole: dict[int, FrameRecord] = {}  # frames whose keys or offsets are not derivable
-        self._timelines: dict[int, array] = {}  # camera code -> frame ids, sorted by time
+        self._timelines: dict[int, array[int]] = {}  # camera code -> frame ids, sorted by time
         self._masks: dict[tuple[bytes | None, int | None, int | None], np.ndarray] = {}
 
     def __len__(self) -> int:

@@ -15,6 +15,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def decode_batch(data: bytes) -> FrameBatch:
         return FrameBatch(records, npz["vectors"])
 
 
-def _record(fields: dict[str, object]) -> FrameRecord:
+def _record(fields: dict[str, Any]) -> FrameRecord:  # one decoded JSON object
     """A decoded record whose camera id and segment key are shared with the segment's other frames."""
     return FrameRecord(**{**fields, "camera_id": sys.intern(str(fields["camera_id"])),
                           "segment_key": sys.intern(str(fields["segment_key"]))})

@@ -18,6 +18,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from storage.errors import MediaError
+
 EMBED_SHORT_SIDE = 224  # frames travel to embedders at this size; models resize further
 
 
@@ -41,6 +43,8 @@ def iter_keyframes(path: Path, origin_s: float, thumbnail_width: int) -> Iterato
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"
+        if stream.time_base is None:
+            raise MediaError(f"{path.name}: the video stream has no time base")
         tb = float(stream.time_base)
         for frame in container.decode(stream):
             if frame.pts is None:
@@ -61,14 +65,14 @@ def _embed_size(image: Image.Image) -> np.ndarray:
     w, h = image.size
     scale = EMBED_SHORT_SIDE / min(w, h)
     if scale < 1:
-        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
+        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
     return np.asarray(image.convert("RGB"))
 
 
 def _thumbnail(image: Image.Image, width: int) -> bytes:
     w, h = image.size
     if w > width:
-        image = image.resize((width, max(1, round(h * width / w))), Image.BILINEAR)
+        image = image.resize((width, max(1, round(h * width / w))), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     image.convert("RGB").save(buf, format="JPEG", quality=80)
     return buf.getvalue()

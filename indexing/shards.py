@@ -187,8 +187,10 @@ class VectorShard:
     def _search(self, query: np.ndarray, k: int, allowed: np.ndarray | None,
                 nprobe: int | None) -> tuple[np.ndarray, np.ndarray]:
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        bitmap = None if allowed is None else np.packbits(allowed, bitorder="little")
-        sel = None if bitmap is None else faiss.IDSelectorBitmap(allowed.size, faiss.swig_ptr(bitmap))
+        bitmap = sel = None
+        if allowed is not None:
+            bitmap = np.packbits(allowed, bitorder="little")  # referenced by `sel` until the search ends
+            sel = faiss.IDSelectorBitmap(allowed.size, faiss.swig_ptr(bitmap))
         if not self.is_ivf:
             scores, ids = self._index.search(q, k, params=faiss.SearchParameters(sel=sel))
             return scores[0], ids[0]
@@ -284,7 +286,8 @@ class VectorShard:
             return self._file.read(ids)
         if self.is_ivf:
             self._index.set_direct_map_type(faiss.DirectMap.Hashtable)
-        return self._index.reconstruct_batch(ids)
+        vectors: np.ndarray = self._index.reconstruct_batch(ids)
+        return vectors
 
 
 def _reserve_lists(ivf: faiss.IndexIVF, lists: np.ndarray) -> None:

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from indexing.errors import IndexRetiredError
-from indexing.frame_columns import CameraCodes, FrameColumns, FrameRecord
+from indexing.frame_columns import CameraCodes, FrameColumns
+from indexing.frame_columns import FrameRecord as FrameRecord  # re-exported: the index's record
 from indexing.shards import ShardKey, ShardPolicy, VectorShard
 from indexing.vector_file import VectorFile
 from storage.timeutil import DAY_MS
@@ -98,7 +99,7 @@ def _best(found: list[tuple[_Shard, np.ndarray, np.ndarray]], top_k: int) -> lis
     scores = np.concatenate([s for _, s, _ in found])
     shard_of = np.repeat(np.arange(len(found)), [s.size for _, s, _ in found])
     ids = np.concatenate([i for _, _, i in found])
-    return [FrameHit(found[shard_of[j]][0].frames.record(int(ids[j])), float(scores[j]))  # type: ignore[arg-type]
+    return [FrameHit(found[shard_of[j]][0].frames.record(int(ids[j])), float(scores[j]))
             for j in np.argsort(-scores, kind="stable")[:top_k]]
 
 

@@ -11,6 +11,7 @@ under `storage.retention` (the manifest's `created` time dates them).
 
 from __future__ import annotations
 
+import builtins
 import json
 import subprocess
 import tempfile
@@ -54,7 +55,7 @@ class ExportManifest:
     sources: tuple[dict[str, object], ...]  # segment key, sha256, start_ms, end_ms
 
     @classmethod
-    def from_json(cls, data: bytes) -> ExportManifest:
+    def from_json(cls, data: builtins.bytes) -> ExportManifest:  # `bytes` is a field here
         raw = json.loads(data)
         return cls(**{**raw, "sources": tuple(raw["sources"])})
 

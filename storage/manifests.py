@@ -6,6 +6,7 @@ export) only trust segments whose manifest exists.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -29,12 +30,12 @@ class SegmentManifest:
     def duration_ms(self) -> int:
         return self.end_ms - self.start_ms
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:  # `bytes` is a field here
         return json.dumps({**asdict(self), "duration_ms": self.duration_ms},
                           sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> SegmentManifest:
+    def from_json(cls, data: builtins.bytes) -> SegmentManifest:
         raw = json.loads(data)
         raw.pop("duration_ms", None)
         return cls(**raw)

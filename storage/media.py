@@ -66,6 +66,8 @@ def probe(path: Path, label: str | None = None) -> VideoInfo:
 def _packet_span(container: av.container.InputContainer,
                  stream: av.VideoStream) -> tuple[float, float, list[float], int]:
     """(first pts, last pts + duration, keyframe pts, frames), seconds, from packets (no decoding)."""
+    if stream.time_base is None:
+        raise MediaError("the video stream has no time base")
     tb = float(stream.time_base)
     first = last = None
     keys: list[float] = []

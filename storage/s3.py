@@ -152,9 +152,10 @@ class _translated:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        """Raises the storage error for `exc`; never swallows it."""
         if exc is None or isinstance(exc, StorageError):
-            return False
+            return
         if isinstance(exc, S3Error):
             if exc.code in _MISSING_CODES:
                 raise ObjectNotFoundError(f"object {self._what!r} not found") from None
@@ -166,4 +167,3 @@ class _translated:
             raise StorageUnavailableError(
                 f"object store unreachable while accessing {self._what!r}: {type(exc).__name__}"
             ) from None
-        return False

@@ -17,6 +17,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,7 +66,7 @@ def _as_decoded(frame: np.ndarray) -> Image.Image:
     image = Image.open(buf).convert("RGB")
     w, h = image.size
     scale = SHORT_SIDE / min(w, h)
-    return image.resize((round(w * scale), round(h * scale)), Image.BILINEAR)
+    return image.resize((round(w * scale), round(h * scale)), Image.Resampling.BILINEAR)
 
 
 @torch.no_grad()
@@ -83,11 +84,11 @@ def embed_texts(bundle: ClipBundle, texts: list[str]) -> torch.Tensor:
 
 
 def retrieval(bundle: ClipBundle, frames: list[Keyframe], queries: list[Query],
-              ks: tuple[int, ...] = (1, 5)) -> dict[str, dict]:
+              ks: tuple[int, ...] = (1, 5)) -> dict[str, dict[str, Any]]:
     """Per language: R@k averaged over queries with at least one relevant keyframe, and per query."""
     image_vecs = embed_images(bundle, [f.image for f in frames])
     scores = embed_texts(bundle, [q.text for q in queries]) @ image_vecs.T
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     for qi, query in enumerate(queries):
         relevant = np.array([any(query.relevant_event(e) for e in f.events) for f in frames])
         if not relevant.any():

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import random
 
-from indexing.world.training_split import HELDOUT_LAYOUTS
 from indexing.world.queries import heldout_queries
 from indexing.world.random_scenes import KIND_WEIGHTS, sample_label
 from indexing.world.script import Camera, Crossing, Scenario, crossing, depth_band
-from indexing.world.truth import INCIDENT_KINDS, Layout, Lighting
+from indexing.world.training_split import HELDOUT_LAYOUTS
+from indexing.world.truth import INCIDENT_KINDS, ActorLabel, Layout, Lighting
 
 CAMERA_PREFIX: dict[Layout, str] = {Layout.RIVERSIDE: "cam-song", Layout.PARKING: "cam-baixe"}
 GAP_S = (5.0, 8.0)
@@ -20,7 +20,7 @@ def _cameras(layout: Layout, rng: random.Random) -> tuple[Camera, ...]:
 
 
 def _schedule(rng: random.Random, cameras: tuple[Camera, ...], duration_s: float,
-              required: dict[str, list]) -> list[Crossing]:
+              required: dict[str, list[ActorLabel]]) -> list[Crossing]:
     """Each camera: its required labels first, then random traffic; 5–8 s between arrivals."""
     events: list[Crossing] = []
     kinds, weights = zip(*KIND_WEIGHTS.items(), strict=True)
@@ -49,7 +49,7 @@ def heldout_scenarios(seed: int, quick: bool) -> list[Scenario]:
     per_query = 1 if quick else 2
     layouts = sorted(HELDOUT_LAYOUTS)
     cameras = {layout: _cameras(layout, rng) for layout in layouts}
-    required: dict[str, list] = {}
+    required: dict[str, list[ActorLabel]] = {}
     specs = {q.text: q.predicate for q in heldout_queries() if q.language == "en"}
     for i, (_text, match) in enumerate(sorted(specs.items())):
         for k in range(per_query):

@@ -161,7 +161,8 @@ def relight(img: np.ndarray, lighting: Lighting, rng: random.Random) -> np.ndarr
         return img
     if lighting is Lighting.RAIN:
         grey = img.mean(axis=2, keepdims=True)
-        return np.clip(0.7 * (0.6 * img + 0.4 * grey) + 20, 0, 255)
+        rained: np.ndarray = np.clip(0.7 * (0.6 * img + 0.4 * grey) + 20, 0, 255)
+        return rained
     h, w = img.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     glow = np.zeros((h, w), np.float32)
@@ -170,4 +171,5 @@ def relight(img: np.ndarray, lighting: Lighting, rng: random.Random) -> np.ndarr
         glow += np.exp(-(((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * (0.25 * h) ** 2)))
     light = 0.22 + 0.5 * np.clip(glow, 0, 1)[..., None]
     tint = np.array([1.0, 0.9, 0.75], np.float32)
-    return np.clip(img * light * tint + np.array([4, 5, 12], np.float32), 0, 255)
+    night: np.ndarray = np.clip(img * light * tint + np.array([4, 5, 12], np.float32), 0, 255)
+    return night

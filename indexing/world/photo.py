@@ -38,7 +38,7 @@ def resident_photo(seed: int) -> Image.Image:
                                         int(max(0.0, box.y0 - pad) * HEIGHT),
                                         int(min(1.0, box.x1 + pad) * WIDTH),
                                         int(min(1.0, box.y1 + pad) * HEIGHT)))
-    crop = crop.resize((crop.width * 3 // 4, crop.height * 3 // 4), Image.BILINEAR)
+    crop = crop.resize((crop.width * 3 // 4, crop.height * 3 // 4), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     crop.save(buf, format="JPEG", quality=60)
     buf.seek(0)

@@ -6,9 +6,9 @@ import random
 from collections.abc import Mapping
 
 from indexing.world.actors import Pose, bbox
-from indexing.world.training_split import TRAIN_LAYOUTS, is_heldout_combo
 from indexing.world.layouts import STAGES
 from indexing.world.render import Placement
+from indexing.world.training_split import TRAIN_LAYOUTS, is_heldout_combo
 from indexing.world.truth import (
     INCIDENT_KINDS,
     Action,

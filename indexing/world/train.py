@@ -19,9 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from indexing.clip_model import ClipBundle, clip_loss, encode_text, load_weights, new_clip, save_clip
+from indexing.clip_model import (
+    ClipBundle,
+    ClipModel,
+    clip_loss,
+    encode_text,
+    load_weights,
+    new_clip,
+    save_clip,
+)
 from indexing.models.configs import IMAGE_SIZE, vigil_tiny_model_cfg, vigil_tiny_preprocess_cfg
 from indexing.world.random_scenes import KIND_WEIGHTS
 from indexing.world.training_pairs import render_sample
@@ -53,14 +62,15 @@ class TrainConfig:
     kind_weights: dict[ActorKind, float] = field(default_factory=lambda: dict(KIND_WEIGHTS))
 
 
-class WorldPairs(Dataset):
+class WorldPairs(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
     """Item i of step s is the world sample with seed (seed, s, i); captions tokenised in both languages.
 
     With `twins`, odd items are the twins of the even items before them (`indexing.world.twins`).
     """
 
     def __init__(self, seed: int, batch_size: int, steps: int, scramble: float,
-                 preprocess: Callable, tokenizer: Callable, twins: bool = False,
+                 preprocess: Callable[[Image.Image], torch.Tensor],
+                 tokenizer: Callable[[list[str]], torch.Tensor], twins: bool = False,
                  kind_weights: dict[ActorKind, float] = KIND_WEIGHTS) -> None:
         self.seed, self.batch_size, self.steps, self.scramble = seed, batch_size, steps, scramble
         self.preprocess, self.tokenizer, self.twins = preprocess, tokenizer, twins
@@ -84,8 +94,9 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
+def _optimizer(model: ClipModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "embedding" in name or "logit_scale" in name else decay).append(p)
     return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -125,8 +136,8 @@ def train(cfg: TrainConfig) -> ClipBundle:
             group["lr"] = lr_at(step, cfg)
         image_features = model.encode_image(images, normalize=True)
         captions = (en, vi) if cfg.both_languages else ((en, vi)[step % 2],)
-        loss = sum(loss_fn(image_features, encode_text(model, tokens), model.logit_scale.exp())
-                   for tokens in captions) / len(captions)
+        loss = torch.stack([loss_fn(image_features, encode_text(model, tokens), model.logit_scale.exp())
+                            for tokens in captions]).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -11,11 +11,11 @@ from PIL import Image
 
 from indexing.world.captions import caption_pair
 from indexing.world.degrade import apply_grain, compress, grain_layer
-from indexing.world.training_split import TRAIN_LAYOUTS
 from indexing.world.layouts import paint_background
-from indexing.world.render import draw_frame, truth_of
 from indexing.world.random_scenes import KIND_WEIGHTS, sample_scene
+from indexing.world.render import draw_frame, truth_of
 from indexing.world.scramble import scrambled_background
+from indexing.world.training_split import TRAIN_LAYOUTS
 from indexing.world.truth import ActorKind, FrameTruth, Layout
 from indexing.world.twins import twin as make_twin
 

@@ -8,11 +8,13 @@ background, poses, noise and wording, one attribute changed) makes the loss depe
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import TypeVar
 
-from indexing.world.training_split import is_heldout_combo
-from indexing.world.render import Placement
 from indexing.world.random_scenes import VEHICLE_COLOURS
+from indexing.world.render import Placement
+from indexing.world.training_split import is_heldout_combo
 from indexing.world.truth import Action, ActorKind, ActorLabel, Colour, Gender, Lighting, SceneLabel
 
 _ACTIONS: dict[ActorKind, tuple[Action, ...]] = {
@@ -21,9 +23,10 @@ _ACTIONS: dict[ActorKind, tuple[Action, ...]] = {
     ActorKind.BICYCLE: (Action.RIDDEN, Action.PUSHED, Action.CARRIED, Action.PARKED),
 }
 LIGHTING_SHARE = 0.3
+T = TypeVar("T")
 
 
-def _other(rng: random.Random, options: tuple, current: object) -> object:
+def _other(rng: random.Random, options: Sequence[T], current: T | None) -> T:
     return rng.choice([o for o in options if o != current])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ def encoder_command(path: Path, width: int, height: int, fps: int) -> list[str]:
             "-movflags", "+faststart", str(path)]
 
 
-def camera_frames(scenario: Scenario, camera_id: str, width: int, height: int):
+def camera_frames(scenario: Scenario, camera_id: str, width: int, height: int) -> Iterator[np.ndarray]:
     """Yield every frame of one camera (H×W×3 uint8), deterministic for the scenario."""
     cam = scenario.camera(camera_id)
     scene = scene_of(scenario, camera_id)
