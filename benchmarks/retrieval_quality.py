@@ -12,7 +12,7 @@ ground-truth timeline. A clip is relevant when its best keyframe — the frame
 the investigator sees first — lies, on the same camera, inside an event that
 satisfies the query (overlap alone would reward long, vague clips). Reports R@1, R@5, R@10 and mAP@10
 overall, per language and per query kind, and how many keyframes dedup stored
-once (static scenes; `ingest.dedup_cosine`).
+once (static scenes; the model's calibrated `dedup_cosine`, or `ingest.dedup_cosine`).
 
 Your own footage: `--labels` takes a JSONL file, one relevant range per line:
   {"query": "người vác xe đạp", "language": "vi", "kind": "action",
@@ -146,7 +146,8 @@ def run_synthetic(args: Any) -> dict[str, Any]:
                 keyframes, vectors = keyframes + status.keyframes, vectors + status.vectors
             result = evaluate(client, queries)
             result["model_id"] = node.model_id
-            result["dedup"] = {"threshold": settings.ingest.dedup_cosine, "keyframes": keyframes,
+            result["dedup"] = {"threshold": node.serving.current.calibration.dedup_cosine,
+                               "keyframes": keyframes,
                                "vectors_stored": vectors, "reduction": 1 - vectors / max(1, keyframes)}
         result["footage"] = {"cameras": len(videos), "events": len(events), "seed": args.seed}
         return result

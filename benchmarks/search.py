@@ -165,7 +165,8 @@ def _grpc(index: FrameIndex, services: _Services, journal_dir: Path) -> dict[str
     cache; distinct texts, each encoded by the bundled model; repeated texts with a filter."""
     settings = Settings(auth={"rate_per_s": 1e6, "burst": 10**6})  # one client, as fast as it can
     tokens = TokenStore(services.store)
-    node = _Node(settings, tokens, SearchEngine(services.embedder, index, settings.search),
+    node = _Node(settings, tokens, SearchEngine(services.embedder, index, settings.search,
+                                                        ModelSpec().calibration.min_score),
                  Metrics(vectors=lambda: len(index), backlog=lambda: 0),
                  AuditLog(services.store, journal_dir, "bench"), ModelSpec().model_id)
     token = tokens.create("bench", Role.VIEWER, [ALL_GROUPS])

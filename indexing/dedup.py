@@ -2,11 +2,9 @@
 
 Compared on the embedding vectors, which ingest computes anyway and which are
 what search sees: sensor noise and compression change every pixel but barely
-move the vector. `SAME_SCENE_COSINE` is calibrated on the bundled model over
-the synthetic world's demo scenario (keyframes 2 s apart, up to 14 s): an
-empty static scene stays ≥ 0.9998, while a pair differing by a visible
-person or vehicle reaches at most 0.998 (0.985 would have merged 18 of 700
-such pairs, 0.995 three). Recalibrate it with another model. Each keyframe is
+move the vector. The threshold is calibrated per model (`dedup_cosine` in
+`indexing.calibration`; the bundled model's calibration is explained in its
+README); a model without one is not deduplicated. Each keyframe is
 compared with the *kept* keyframe of its run, not with its predecessor, so a
 slow change (dusk, a parked car creeping in) ends the run once it adds up; a
 keyframe whose content changed is never dropped. The kept record's `end_ms` is
@@ -23,9 +21,6 @@ import numpy as np
 
 from indexing.vector_index import FrameRecord
 
-SAME_SCENE_COSINE = 0.999
-
-
 @dataclass(frozen=True)
 class Deduped:
     kept: list[int]  # positions of the kept keyframes in the input
@@ -33,7 +28,7 @@ class Deduped:
 
 
 def dedup_consecutive(records: Sequence[FrameRecord], vectors: np.ndarray,
-                      threshold: float | None = SAME_SCENE_COSINE) -> Deduped:
+                      threshold: float | None) -> Deduped:
     """Merge each run of contiguous keyframes of one camera that stay within `threshold` of its first
     (None keeps every keyframe)."""
     if threshold is None:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from indexing.calibration import Calibration
 from indexing.clip_model import WEIGHTS_FILE, ClipBundle, encode_text, load_clip
 
 BUNDLED_MODEL = "vigil-tiny"
@@ -48,6 +49,12 @@ class ModelSpec:
             digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12] if weights.is_file() else "missing"
             return f"{source.name}-{digest}"
         return f"{source}-{pretrained or 'random'}".replace("/", "_")
+
+    @functools.cached_property
+    def calibration(self) -> Calibration:
+        """Values calibrated for this model (`indexing.calibration`): its folder's, else none."""
+        source, _ = self.source()
+        return Calibration.of_folder(source) if isinstance(source, Path) else Calibration()
 
 
 class Embedder(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -20,6 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from indexing.calibration import Calibration, Off
 from storage.url_policy import networks
 
 CONFIG_ENV = "VIGIL_CONFIG"
@@ -70,10 +71,10 @@ class IngestSettings(_Section):
     thumbnail_width: int = Field(320, ge=32, le=1920, description="width of keyframe JPEG thumbnails")
     max_upload_mb: int = Field(4096, ge=1, description="largest accepted video upload")
     media_timeout_s: float = Field(600.0, gt=0, description="time limit of one ffmpeg run")
-    dedup_cosine: float | None = Field(0.999, gt=0, le=1,  # indexing.dedup.SAME_SCENE_COSINE
-                                       description="consecutive keyframes of a camera at least this "
-                                       "similar (cosine) are stored once, as one span; calibrated "
-                                       "for the bundled model; null turns dedup off")
+    dedup_cosine: Annotated[float, Field(gt=0, le=1)] | Off | None = Field(
+        None, description="consecutive keyframes of a camera at least this similar (cosine) are stored "
+        "once, as one span; unset: the model's calibrated value (indexing.calibration; none: no "
+        "dedup); 'off' turns dedup off")
 
 
 class ServerSettings(_Section):
@@ -99,7 +100,9 @@ class ServerSettings(_Section):
 
 
 class SearchSettings(_Section):
-    min_score: float = Field(0.2, ge=-1, le=1, description="hits scoring below are dropped (cosine)")
+    min_score: float | None = Field(None, ge=-1, le=1, description="hits scoring below are dropped "
+                                   "(cosine); unset: the model's calibrated value (indexing.calibration; "
+                                   "none: no threshold); -1 keeps every hit")
     clip_gap_ms: int = Field(6000, ge=0, description="matching keyframes this close form one clip")
     candidates_per_clip: int = Field(8, ge=1, le=100, description="keyframes fetched per clip asked for")
 
@@ -182,6 +185,10 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     client: ClientSettings = ClientSettings()
     fetch: FetchSettings = FetchSettings()
+
+    def calibrated(self, model: Calibration) -> Calibration:
+        """The values a node uses for a model: its calibration, overridden where settings say."""
+        return model.overridden(self.search.min_score, self.ingest.dedup_cosine)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

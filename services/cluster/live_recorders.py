@@ -20,7 +20,7 @@ import queue
 import shutil
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,7 @@ class LiveConfig:
     batch: int  # keyframes per embedding call
     work_dir: Path  # local spill folder; one subfolder per camera
     feed_batches: int = 256  # recent batches each index writer keeps for front ends
+    dedup_cosine: float | None = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,8 @@ class LiveRecorder:
         self._outbox = Outbox()
         writers = ShardWriters(config.endpoint, config.model_id, config.feed_batches)
         self._pipeline = IngestPipeline(store, self._outbox, writers, embed,
-                                        config.ingest, self._dir / "work", config.batch)
+                                        config.ingest, self._dir / "work", config.batch,
+                                        dedup_cosine=lambda: config.dedup_cosine)
         self._segments: queue.Queue[LiveSegment | None] = queue.Queue(SEGMENT_QUEUE)
         self._status = LiveStatus(camera_id, recording=True)
         self._lock = threading.Lock()

@@ -26,7 +26,7 @@ class SearchQuery:
     top_k: int
     where: SearchFilter = SearchFilter()
     frames: bool = False  # individual keyframes instead of clips
-    min_score: float | None = None  # None: the configured threshold
+    min_score: float | None = None  # None: the engine's threshold (the model's, or the setting)
     offset: int = 0  # hits to skip (pagination)
 
 
@@ -38,10 +38,13 @@ class SearchResult:
 
 
 class SearchEngine:
-    def __init__(self, embedder: Embedder, index: FrameIndex, settings: SearchSettings) -> None:
+    def __init__(self, embedder: Embedder, index: FrameIndex, settings: SearchSettings,
+                 min_score: float | None) -> None:
+        """`min_score`: the threshold of this model's version (`Settings.calibrated`); None: none."""
         self._embedder = embedder
         self._index = index
         self._settings = settings
+        self._min_score = min_score
         self._encode_text = functools.lru_cache(maxsize=TEXT_CACHE_SIZE)(self._encode_text_uncached)
 
     def by_text(self, text: str, query: SearchQuery) -> SearchResult:
@@ -51,12 +54,12 @@ class SearchEngine:
         return self._search(self._embedder.embed_images([decode_image(data)])[0], query)
 
     def _search(self, vector: np.ndarray, query: SearchQuery) -> SearchResult:
-        threshold = self._settings.min_score if query.min_score is None else query.min_score
+        threshold = self._min_score if query.min_score is None else query.min_score
         wanted = query.offset + query.top_k + 1  # one more tells whether a next page exists
         candidates = wanted if query.frames else min(
             MAX_CANDIDATES, wanted * self._settings.candidates_per_clip)
         frames = self._index.search(vector, candidates, query.where)
-        kept = [h for h in frames if h.score >= threshold]
+        kept = frames if threshold is None else [h for h in frames if h.score >= threshold]
         ranked = [_single(h) for h in kept] if query.frames else group_into_clips(
             kept, self._settings.clip_gap_ms)
         page = ranked[query.offset:query.offset + query.top_k]

@@ -1,9 +1,9 @@
 """The index version a node serves, and the handle the rest of the node reaches it through.
 
 A `Serving` holds everything that must change together when the model
-changes: the query embedder, the index, the search engine over both, the log
-and the embedder pool. The node keeps one in a `ServingRef` and replaces it
-whole, so a search runs entirely on the old version or entirely on the new.
+changes: the query embedder, the index, the search engine over both, the log,
+the embedder pool and the values calibrated for the model (as settings override
+them). The node keeps one in a `ServingRef` and replaces it whole, so a search runs entirely on the old version or entirely on the new.
 Ingest goes through the same handle (`contains`/`add`/`append`/`embed`); a
 model switch replaces it only while no ingest is running (the node's index
 lock), so one batch is never embedded by one model and stored in another's
@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
+from indexing.calibration import Calibration
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.index_log import IndexLog
 from indexing.vector_index import FrameIndex, FrameRecord
@@ -49,6 +50,7 @@ class Serving:
     search: SearchEngine
     pool: EmbedderPool  # embeds keyframes
     follower: Follower | None = None
+    calibration: Calibration = field(kw_only=True)  # `Settings.calibrated(spec.calibration)`
 
     @property
     def model_id(self) -> str:

@@ -3,8 +3,8 @@
 Order matters for "nothing partial is visible": a segment's manifest is
 written after the segment, and a keyframe's vector is added to the index only
 after its segment and thumbnail are committed. Consecutive near-identical
-keyframes of a camera are indexed once (`indexing.dedup`, threshold
-`ingest.dedup_cosine`), within one embedding batch; every keyframe keeps its
+keyframes of a camera are indexed once (`indexing.dedup`; the threshold is the
+model's calibration or `ingest.dedup_cosine`), within one embedding batch; every keyframe keeps its
 thumbnail (uploaded while the batch is embedded, off the critical path).
 """
 
@@ -117,8 +117,12 @@ class IngestPipeline:
     """
 
     def __init__(self, store: ObjectStore, index: FrameSink, journal: Journal, embed: EmbedFn,
-                 settings: IngestSettings, work_dir: Path, batch: int, in_flight: int = 1) -> None:
+                 settings: IngestSettings, work_dir: Path, batch: int, in_flight: int = 1, *,
+                 dedup_cosine: Callable[[], float | None]) -> None:
+        """`dedup_cosine`: the dedup threshold of the model `embed` runs now (it changes when the
+        model is switched; `Settings.calibrated`), None for no dedup."""
         self._store = store
+        self._dedup_cosine = dedup_cosine
         self._recordings = Recordings(store)
         self._index = index
         self._journal = journal
@@ -217,7 +221,7 @@ class IngestPipeline:
         if not batch:
             return 0
         records = [self._record(req, kf, manifests) for kf in batch]
-        same = dedup_consecutive(records, vectors, self._settings.dedup_cosine)
+        same = dedup_consecutive(records, vectors, self._dedup_cosine())
         kept = vectors[same.kept]
         batch_id = f"{req.camera_id}-{records[0].time_ms}-{records[-1].time_ms}"
         self._journal.append(batch_id, same.records, kept)  # acknowledged in the bucket first

@@ -116,7 +116,8 @@ class Vigil:
                                    quiet=True).start()
         # ingest reaches the serving version through `self.serving`, replaced whole by a model switch
         self.pipeline = IngestPipeline(self.store, self.serving, self.serving, self.serving.embed,
-                                       s.ingest, s.data_dir / "work", s.ray.embed_batch, s.ray.embedders)
+                                       s.ingest, s.data_dir / "work", s.ray.embed_batch, s.ray.embedders,
+                                       dedup_cosine=lambda: self.serving.current.calibration.dedup_cosine)
         self.metrics = Metrics(vectors=lambda: len(self.index), backlog=self.jobs.backlog)
         if s.server.metrics_port is not None:
             self.metrics_port = self.metrics.serve(s.server.metrics_host, s.server.metrics_port)
@@ -160,8 +161,10 @@ class Vigil:
         follower.poll()
         logger.info("index %s: %d keyframes loaded from the bucket", spec.model_id, loaded)
         pool = EmbedderPool(spec, self._pool_settings())
-        return Serving(spec, embedder, index, log, writers, SearchEngine(embedder, index, s.search), pool,
-                       follower)
+        calibration = s.calibrated(spec.calibration)
+        return Serving(spec, embedder, index, log, writers,
+                       SearchEngine(embedder, index, s.search, calibration.min_score),
+                       pool, follower, calibration=calibration)
 
     def switch_model(self, spec: ModelSpec) -> ModelStatus:
         """Start building `spec`'s index version; every front end switches to it once built."""
@@ -221,7 +224,8 @@ class Vigil:
     def _new_live(self) -> LiveManager:
         s, serving = self.settings, self.serving.current
         return LiveManager(LiveConfig(self._endpoint, serving.model_id, s.ingest, s.ray.embed_batch,
-                                      (s.data_dir / "work" / "live").resolve(), s.ray.index_feed_batches),
+                                      (s.data_dir / "work" / "live").resolve(), s.ray.index_feed_batches,
+                                      dedup_cosine=serving.calibration.dedup_cosine),
                            serving.pool.embed, serving.index, self.url_policy)
 
     def url_policy(self) -> UrlPolicy:

@@ -1,7 +1,7 @@
 """A static camera's footage is indexed as a few spans, not one vector per keyframe.
 
 Runs the real ingest pipeline (ffmpeg, SeaweedFS, PyAV) with the bundled model
-and the default dedup threshold on synthetic footage: an empty street for 40 s,
+and its calibrated dedup threshold on synthetic footage: an empty street for 40 s,
 then a person crossing it.
 """
 
@@ -51,7 +51,7 @@ def ingested(footage: Path, s3_endpoint: object, tmp_path_factory: pytest.TempPa
     index = FrameIndex(embedder.dim)
     pipeline = IngestPipeline(store, index, IndexLog(store, "dedup-test"), embedder.embed_images,
                               IngestSettings(segment_seconds=4.0), tmp_path_factory.mktemp("work"),
-                              batch=32)
+                              batch=32, dedup_cosine=lambda: embedder.spec.calibration.dedup_cosine)
     request = IngestRequest(CAMERA, START_MS, footage, probe(footage))
     first = pipeline.run(request, lambda _: None)
     again = pipeline.run(request, lambda _: None)
@@ -107,7 +107,8 @@ def test_several_batches_in_flight_index_exactly_what_one_at_a_time_does(
         index = FrameIndex(embedder.dim)
         pipeline = IngestPipeline(store, index, IndexLog(store, f"in-flight-{in_flight}"),
                                   embedder.embed_images, IngestSettings(segment_seconds=4.0),
-                                  tmp_path / str(in_flight), batch=4, in_flight=in_flight)
+                                  tmp_path / str(in_flight), batch=4, in_flight=in_flight,
+                                  dedup_cosine=lambda: embedder.spec.calibration.dedup_cosine)
         pipeline.run(request, lambda _: None)
         indexed.append(list(index.records()))
     assert len(indexed[0]) > 3 and indexed[0] == indexed[1]

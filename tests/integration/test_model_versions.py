@@ -68,8 +68,10 @@ class Host:
         log = IndexLog(self.store, spec.model_id)
         log.replay(index)
         pool = _Pool(embedder, self.gate if hasattr(self, "serving") else None, self.entered)
-        return Serving(spec, embedder, index, log, log, SearchEngine(embedder, index, SearchSettings()),
-                       cast(Any, pool))
+        calibration = spec.calibration
+        return Serving(spec, embedder, index, log, log,
+                       SearchEngine(embedder, index, SearchSettings(), calibration.min_score),
+                       cast(Any, pool), calibration=calibration)
 
     @contextmanager
     def writers_paused(self) -> Iterator[None]:

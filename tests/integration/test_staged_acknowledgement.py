@@ -41,7 +41,8 @@ def _runner(store: MemoryStore, work: Path):
     embedder = ClipEmbedder(ModelSpec(path=VIGIL_TINY_DIR))
     index = FrameIndex(embedder.dim)
     pipeline = IngestPipeline(store, index, IndexLog(store, "staged-test"), embedder.embed_images,
-                              IngestSettings(segment_seconds=4.0), work / "work", batch=4)
+                              IngestSettings(segment_seconds=4.0), work / "work", batch=4,
+                              dedup_cosine=lambda: embedder.spec.calibration.dedup_cosine)
     jobs = JobRegistry(store)
     (work / "uploads").mkdir()
     runner = JobRunner(store, jobs, pipeline, threading.Lock(), work / "uploads", "node-a",

@@ -6,10 +6,11 @@ import itertools
 
 import numpy as np
 
-from indexing.dedup import SAME_SCENE_COSINE, dedup_consecutive
+from indexing.dedup import dedup_consecutive
 from indexing.vector_index import FrameIndex, FrameRecord
 
 DIM = 64
+SAME_SCENE_COSINE = 0.999  # the bundled model's calibration; the logic holds for any threshold
 
 
 def _record(i: int, camera: str = "cam-1", step: int = 2000) -> FrameRecord:
@@ -30,7 +31,7 @@ def _static_then_change(rng: np.random.Generator) -> np.ndarray:
 
 def test_a_static_run_is_one_record_spanning_it_and_a_change_starts_another() -> None:
     vectors = _static_then_change(np.random.default_rng(0))
-    out = dedup_consecutive([_record(i) for i in range(10)], vectors)
+    out = dedup_consecutive([_record(i) for i in range(10)], vectors, SAME_SCENE_COSINE)
     assert out.kept == [0, 5]
     assert [(r.time_ms, r.end_ms) for r in out.records] == [(0, 10_000), (10_000, 20_000)]
 
@@ -40,7 +41,7 @@ def test_a_slow_drift_is_not_swallowed_by_comparing_neighbours() -> None:
     start, end = rng.standard_normal(DIM), rng.standard_normal(DIM)
     vectors = _unit(np.array([start + (end - start) * t for t in np.linspace(0, 1, 80)]))
     assert min(float(a @ b) for a, b in itertools.pairwise(vectors)) >= SAME_SCENE_COSINE
-    out = dedup_consecutive([_record(i) for i in range(80)], vectors)
+    out = dedup_consecutive([_record(i) for i in range(80)], vectors, SAME_SCENE_COSINE)
     assert 1 < len(out.kept) < 80
     for first, nxt in zip(out.kept, [*out.kept[1:], 80], strict=True):  # each kept frame stands for its run
         assert all(float(vectors[first] @ vectors[j]) >= SAME_SCENE_COSINE for j in range(first, nxt))
@@ -48,16 +49,16 @@ def test_a_slow_drift_is_not_swallowed_by_comparing_neighbours() -> None:
 
 def test_gaps_and_other_cameras_are_never_merged() -> None:
     v = _unit(np.ones((3, DIM)))
-    gap = dedup_consecutive([_record(0), _record(2), _record(3)], v)  # 2000..4000 missing
+    gap = dedup_consecutive([_record(0), _record(2), _record(3)], v, SAME_SCENE_COSINE)  # 2000..4000 missing
     assert gap.kept == [0, 1]
-    cams = dedup_consecutive([_record(0), _record(1, "cam-2"), _record(2)], v)
+    cams = dedup_consecutive([_record(0), _record(1, "cam-2"), _record(2)], v, SAME_SCENE_COSINE)
     assert cams.kept == [0, 1, 2]
 
 
 def test_a_deduplicated_span_counts_as_indexed_so_reingest_adds_nothing() -> None:
     vectors = _static_then_change(np.random.default_rng(2))
     records = [_record(i) for i in range(10)]
-    out = dedup_consecutive(records, vectors)
+    out = dedup_consecutive(records, vectors, SAME_SCENE_COSINE)
     index = FrameIndex(DIM)
     index.add(out.records, vectors[out.kept])
     assert len(index) == 2
