@@ -16,6 +16,7 @@ from services.node import heap
 from services.settings import ConfigError, Settings, load_settings, masked_dump
 from storage.timeutil import DAY_S, HOUR_S, MINUTE_S
 
+
 def _parse_time(text: str) -> datetime:
     try:
         t = datetime.fromisoformat(text)
@@ -213,7 +214,8 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         print(f"unkeyed: {'node ' + node if node else 'the trail before per-node chains'} is checked "
               "with plain SHA-256 only (written before keyed chains; anyone with bucket write access "
               "could have written it)")
-    anchored = f"; node {check.head.node} anchored at record {check.head.seq}" if check.HasField("head") else ""
+    anchored = (f"; node {check.head.node} anchored at record {check.head.seq}"
+                if check.HasField("head") else "")
     if check.ok:
         print(f"audit trail intact: {check.records} records{anchored}")
         return 0
@@ -391,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(package).setLevel(settings.log_level)
     try:
         return int(args.func(settings, args))
-    except Exception as exc:  # noqa: BLE001 - the CLI reports errors as one line
+    except Exception as exc:  # a gRPC error is reported as one line; anything else propagates
         import grpc
 
         if isinstance(exc, grpc.RpcError):

@@ -12,16 +12,21 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.api.client import Hit, VigilClient
 from services.api.server import BackgroundServer
-from services.node.app import Vigil
-from services.security.auth import ALL_GROUPS, Role, hash_token
 from services.demo.report import QueryResult, contact_sheet, html_page
+from services.node.app import Vigil
+from services.security.auth import Role, hash_token
 from services.settings import Settings
+from storage.keys import ALL_GROUPS
+
+if TYPE_CHECKING:
+    from indexing.world.timeline import TimelineEvent
 
 logger = logging.getLogger(__name__)
 SEED = 7
@@ -112,20 +117,20 @@ def _at(offset_s: float) -> datetime:
 
 
 def _query(client: VigilClient, node: Vigil, query: str, hits: list[Hit],
-           incident: list[object]) -> QueryResult:
+           incident: Sequence[TimelineEvent]) -> QueryResult:
     relevant = [_shows(h, incident) for h in hits]
     print(f"  {query}")
     if not hits:
         print("      no good match")
-    for hit, ok in zip(hits, relevant):
+    for hit, ok in zip(hits, relevant, strict=True):
         print(f"      {hit.score:5.3f}  {hit.camera_id:<11} {hit.start:%H:%M:%S}–{hit.end:%H:%M:%S} UTC"
               + ("   ← incident" if ok else ""))
     thumbs = [node.store.get_bytes(h.thumbnail_key) for h in hits]
     return QueryResult(query, hits, thumbs, relevant)
 
 
-def _shows(hit: Hit, incident: list[object]) -> bool:
+def _shows(hit: Hit, incident: Sequence[TimelineEvent]) -> bool:
     """The hit's best keyframe (what the investigator sees first) shows the incident."""
-    return any(hit.camera_id == e.camera_id  # type: ignore[attr-defined]
-               and _at(e.start_s) <= hit.frame_time <= _at(e.end_s)  # type: ignore[attr-defined]
+    return any(hit.camera_id == e.camera_id
+               and _at(e.start_s) <= hit.frame_time <= _at(e.end_s)
                for e in incident)

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from storage import keys
 from storage.errors import ObjectNotFoundError
@@ -86,7 +87,7 @@ class JobRegistry:
             self._jobs[job.job_id] = job
         return job
 
-    def update(self, job_id: str, **changes: object) -> Job:
+    def update(self, job_id: str, **changes: Any) -> Job:  # Job fields
         with self._lock:
             job = replace(self._jobs[job_id], **changes)
             self._jobs[job_id] = job

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.errors import status_for
-from services.ingest.pipeline import IngestPipeline, IngestRequest
 from services.ingest.jobs import Job, JobRegistry, JobState, new_job_id
+from services.ingest.pipeline import IngestPipeline, IngestRequest
 from services.node.metrics import Metrics
 from storage.media import probe
 from storage.object_store import ObjectStore

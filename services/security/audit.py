@@ -375,7 +375,8 @@ def _verify_chain(records: list[dict[str, Any]], node: str, key: bytes, kid: str
 def _check_heads(records: list[dict[str, Any]], node: str, anchored: AuditHead | None,
                  notarised: tuple[int, str] | None) -> AuditCheck:
     """This node's (verified) chain must reach its anchor and a notarised head, with their hashes."""
-    for name, head in (("anchored", anchored and (anchored.seq, anchored.hash)), ("notarised", notarised)):
+    anchor = None if anchored is None else (anchored.seq, anchored.hash)
+    for name, head in (("anchored", anchor), ("notarised", notarised)):
         if head is None:
             continue
         seq, digest = head

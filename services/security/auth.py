@@ -20,15 +20,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import re
+import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 

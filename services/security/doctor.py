@@ -222,7 +222,7 @@ def _check_ray_cluster(address: str, data_dir: Path, env: Mapping[str, str], hom
                        f"to {data_dir / ray_auth.TOKEN_FILE} (chmod 600) or set {ray_auth.TOKEN_PATH_VAR}")
     if source.path is not None and not source.path.is_file():
         return Finding("ray", Verdict.FAIL, f"{what}: the token file {source.describe()} does not exist",
-                       f"copy the head node's token there (chmod 600)")
+                       "copy the head node's token there (chmod 600)")
     if source.path is not None and _mode(source.path) & 0o077:
         return Finding("ray", Verdict.FAIL, f"{what}: the token file {source.describe()} is mode "
                        f"{_mode(source.path):04o}", f"chmod 600 {source.path}")
