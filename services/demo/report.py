@@ -33,7 +33,8 @@ def contact_sheet(results: list[QueryResult], path: Path) -> None:
     for row, result in enumerate(results):
         y = 10 + row * ROW_H
         draw.text((10, y + THUMB_H // 2 - 6), result.query[:44], fill="black", font=font)
-        for col, (hit, jpeg, ok) in enumerate(zip(result.hits, result.thumbnails, result.relevant, strict=True)):
+        shown = zip(result.hits, result.thumbnails, result.relevant, strict=True)
+        for col, (hit, jpeg, ok) in enumerate(shown):
             x = LABEL_W + col * (THUMB_W + 10)
             thumb = Image.open(io.BytesIO(jpeg)).convert("RGB").resize((THUMB_W, THUMB_H))
             sheet.paste(thumb, (x, y))
@@ -59,7 +60,8 @@ def html_page(results: list[QueryResult], out_dir: Path, verdict: str) -> Path:
     rows = []
     for qi, result in enumerate(results):
         cells = []
-        for hi, (hit, jpeg, ok) in enumerate(zip(result.hits, result.thumbnails, result.relevant, strict=True)):
+        shown = zip(result.hits, result.thumbnails, result.relevant, strict=True)
+        for hi, (hit, jpeg, ok) in enumerate(shown):
             name = f"q{qi}-h{hi}.jpg"
             (thumbs / name).write_bytes(jpeg)
             mark = " ✔ incident" if ok else ""
