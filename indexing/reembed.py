@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from indexing.embedding import EmbedFn
-from indexing.index_log import IndexLog
+from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, FrameRecord
 from storage.errors import ObjectNotFoundError
 from storage.object_store import ObjectStore

@@ -24,9 +24,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import ray
 
-from indexing.index_log import IndexLog
 from indexing.index_codec import Tombstone
 from indexing.shards import ShardKey
+from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, FrameRecord, one_group
 from storage.s3 import S3Endpoint, S3ObjectStore
 from storage.timeutil import DAY_MS

@@ -31,9 +31,9 @@ import grpc
 
 from indexing.embedder import ModelSpec
 from indexing.errors import ModelUnavailableError
-from indexing.index_log import IndexLog, apply_tombstones
 from indexing.index_versions import ActiveVersion, IndexVersion
 from indexing.reembed import Reembedded, Reembedder
+from indexing.stored_index import IndexLog, apply_tombstones
 from indexing.vector_index import FrameIndex, FrameRecord
 from services.errors import VigilError
 from services.index.serving import Serving, ServingRef

@@ -21,11 +21,11 @@ import numpy as np
 
 from indexing.calibration import Calibration
 from indexing.embedder import ClipEmbedder, ModelSpec
-from indexing.index_log import IndexLog
+from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, FrameRecord
 from services.cluster.embedders import EmbedderPool
-from services.ingest.pipeline import Journal
 from services.index.search import SearchEngine
+from services.ingest.pipeline import Journal
 
 
 class IndexWrites(Journal, Protocol):

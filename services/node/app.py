@@ -17,25 +17,25 @@ import ray
 
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.errors import ModelUnavailableError
-from indexing.index_log import IndexLog
 from indexing.index_versions import ActiveVersion
+from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex
-from services.node import heap
-from services.security.audit import ANCHOR_FILE, KEY_FILE, AuditLog, load_key
-from services.security.auth import Principal, TokenStore
 from services.cluster.embedders import EmbedderPool, start_ray
 from services.cluster.index_writers import IndexFollower, ShardWriters
-from services.index.compaction import IndexCompaction
-from services.ingest.pipeline import IngestPipeline
-from services.ingest.runner import JobRunner, node_id
-from services.ingest.jobs import Job, JobRegistry
-from services.live.manager import LiveManager
 from services.cluster.live_recorders import LiveConfig
-from services.node.metrics import Metrics
+from services.index.compaction import IndexCompaction
 from services.index.model_switch import ModelStatus, ModelSwitcher, catch_up_from_log, startup_spec
-from services.node.periodic import Periodic
 from services.index.search import SearchEngine
 from services.index.serving import Serving, ServingRef
+from services.ingest.jobs import Job, JobRegistry
+from services.ingest.pipeline import IngestPipeline
+from services.ingest.runner import JobRunner, node_id
+from services.live.manager import LiveManager
+from services.node import heap
+from services.node.metrics import Metrics
+from services.node.periodic import Periodic
+from services.security.audit import ANCHOR_FILE, KEY_FILE, AuditLog, load_key
+from services.security.auth import Principal, TokenStore
 from services.settings import RaySettings, Settings
 from storage.cameras import CameraRegistry
 from storage.export import Exporter

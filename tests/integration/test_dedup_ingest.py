@@ -39,7 +39,7 @@ def footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def ingested(footage: Path, s3_endpoint: object, tmp_path_factory: pytest.TempPathFactory):
     from indexing.embedder import ClipEmbedder, ModelSpec
-    from indexing.index_log import IndexLog
+    from indexing.stored_index import IndexLog
     from indexing.vector_index import FrameIndex
     from services.ingest.pipeline import IngestPipeline, IngestRequest
     from services.settings import IngestSettings
@@ -92,7 +92,7 @@ def test_several_batches_in_flight_index_exactly_what_one_at_a_time_does(
         footage: Path, s3_endpoint: object, tmp_path: Path) -> None:
     """Ingest keeps one batch in flight per embedder actor; the batches are still indexed in order."""
     from indexing.embedder import ClipEmbedder, ModelSpec
-    from indexing.index_log import IndexLog
+    from indexing.stored_index import IndexLog
     from indexing.vector_index import FrameIndex
     from services.ingest.pipeline import IngestPipeline, IngestRequest
     from services.settings import IngestSettings

@@ -27,7 +27,7 @@ def _top_scores(index: object, query: object) -> list[float]:
 
 def test_a_node_loading_after_compaction_finds_the_same_hits(client: VigilClient, node: object,
                                                              video: Path) -> None:
-    from indexing.index_log import IndexLog
+    from indexing.stored_index import IndexLog
     from indexing.vector_index import FrameIndex
 
     status = client.wait_for_job(client.ingest_file(video, "cam-compact", START), timeout_s=300)

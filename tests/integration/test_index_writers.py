@@ -27,7 +27,7 @@ START = datetime(2026, 11, 21, 23, 59, 50, tzinfo=UTC)  # the footage crosses a 
 @pytest.fixture(scope="module")
 def other_front_end(node: object) -> tuple[FrameIndex, IndexFollower]:
     """A front end that started before the ingest: it marked the feeds and read the bucket."""
-    from indexing.index_log import IndexLog
+    from indexing.stored_index import IndexLog
 
     index = FrameIndex(node.index.dim)  # type: ignore[attr-defined]
     log = IndexLog(node.store, node.model_id)  # type: ignore[attr-defined]

@@ -20,9 +20,9 @@ import pytest
 from PIL import Image
 
 from indexing.embedder import ClipEmbedder, ModelSpec
-from indexing.index_log import IndexLog
 from indexing.index_snapshots import Compactor
 from indexing.index_versions import ActiveVersion, IndexVersion
+from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, FrameRecord
 from services.index.model_switch import ModelSwitcher, SwitchState, catch_up_from_log, startup_spec
 from services.index.search import SearchEngine, SearchQuery

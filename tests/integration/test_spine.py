@@ -170,7 +170,7 @@ def test_bad_requests_get_clear_statuses(client: VigilClient) -> None:
 
 
 def test_a_restarted_node_loads_every_vector_from_the_bucket(ingested: JobStatus, node: object) -> None:
-    from indexing.index_log import IndexLog
+    from indexing.stored_index import IndexLog
     from indexing.vector_index import FrameIndex
 
     fresh = FrameIndex(node.index.dim)  # type: ignore[attr-defined]

@@ -29,8 +29,8 @@ def footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _runner(store: MemoryStore, work: Path):
     from indexing.embedder import ClipEmbedder, ModelSpec
-    from indexing.index_log import IndexLog
     from indexing.models.configs import VIGIL_TINY_DIR
+    from indexing.stored_index import IndexLog
     from indexing.vector_index import FrameIndex
     from services.ingest.jobs import JobRegistry
     from services.ingest.pipeline import IngestPipeline

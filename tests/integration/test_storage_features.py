@@ -149,7 +149,7 @@ def test_retention_deletes_expired_footage_except_under_hold(
     store = node.store  # type: ignore[attr-defined]
     assert not list(store.list(f"segments/{camera}/"))
     assert not list(store.list(f"thumbnails/{camera}/"))
-    from indexing.index_log import IndexLog
+    from indexing.stored_index import IndexLog
     from indexing.vector_index import FrameIndex
 
     restarted = FrameIndex(node.index.dim)  # type: ignore[attr-defined]

@@ -9,8 +9,8 @@ from typing import cast
 
 import numpy as np
 
-from indexing.index_log import IndexLog
 from indexing.shards import ShardPolicy
+from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
 from storage.object_store import ObjectInfo, ObjectStore
 from storage.timeutil import DAY_MS

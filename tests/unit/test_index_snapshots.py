@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from indexing.index_codec import Tombstone, TombstoneSet
-from indexing.index_log import IndexLog
 from indexing.index_snapshots import Compactor, Run, runs_to_merge
 from indexing.shards import ShardKey
+from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, FrameRecord
 from storage import keys
 from storage.object_store import ObjectStore
