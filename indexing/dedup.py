@@ -21,6 +21,7 @@ import numpy as np
 
 from indexing.vector_index import FrameRecord
 
+
 @dataclass(frozen=True)
 class Deduped:
     kept: list[int]  # positions of the kept keyframes in the input

@@ -56,7 +56,8 @@ class ModelSettings(_Section):
 
 
 class RaySettings(_Section):
-    address: str | None = Field(None, description="Ray cluster address ('auto', host:port); unset starts a local one")
+    address: str | None = Field(None, description="Ray cluster address ('auto', host:port); "
+                                "unset starts a local one")
     num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (default: all)")
     embedders: int = Field(1, ge=1, le=64, description="embedder actors in the pool")
     embed_batch: int = Field(32, ge=1, le=1024, description="keyframes per embedding call")
@@ -67,7 +68,8 @@ class RaySettings(_Section):
 
 
 class IngestSettings(_Section):
-    segment_seconds: float = Field(10.0, gt=0.5, le=600, description="target segment length (cut at keyframes)")
+    segment_seconds: float = Field(10.0, gt=0.5, le=600,
+                                   description="target segment length (cut at keyframes)")
     thumbnail_width: int = Field(320, ge=32, le=1920, description="width of keyframe JPEG thumbnails")
     max_upload_mb: int = Field(4096, ge=1, description="largest accepted video upload")
     media_timeout_s: float = Field(600.0, gt=0, description="time limit of one ffmpeg run")
@@ -109,7 +111,8 @@ class SearchSettings(_Section):
 
 class IndexSettings(_Section):
     compact_min_batches: int = Field(256, ge=1, description="compact an index version once its log holds "
-                                     "this many batches (or tombstones): snapshot runs per shard, log deleted")
+                                     "this many batches (or tombstones): snapshot runs per shard, "
+                                     "log deleted")
     compact_interval_s: float = Field(300.0, ge=0, description="seconds between checks of the bucket's "
                                       "index backlog, for batches other writers logged (0: only on appends)")
     version_check_s: float = Field(10.0, ge=0, description="seconds between checks of the active index "

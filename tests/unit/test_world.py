@@ -9,12 +9,10 @@ import numpy as np
 import pytest
 
 from indexing.world.captions import Language, caption_pair, describe
-from indexing.world.training_split import HELDOUT_LAYOUTS, TRAIN_LAYOUTS, is_heldout_combo
 from indexing.world.layouts import paint_background
 from indexing.world.photo import resident_photo
-from indexing.world.render import draw_frame, truth_of
 from indexing.world.random_scenes import sample_scene
-from indexing.world.training_pairs import render_sample
+from indexing.world.render import draw_frame, truth_of
 from indexing.world.scenario import (
     INCIDENT_CAMERA,
     SECOND_CAMERA,
@@ -24,6 +22,8 @@ from indexing.world.scenario import (
     heldout_scenarios,
 )
 from indexing.world.timeline import frame_truth, timeline
+from indexing.world.training_pairs import render_sample
+from indexing.world.training_split import HELDOUT_LAYOUTS, TRAIN_LAYOUTS, is_heldout_combo
 from indexing.world.truth import Action, ActorKind, Layout
 
 VI_MARKS = set("àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ")
