@@ -36,9 +36,9 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -48,17 +48,23 @@ from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
 from services.api.client import VigilClient
 from services.api.server import BackgroundServer
+from services.application.audit import AuditTrail
+from services.application.bundle import AppServices
+from services.application.search import SearchService
+from services.application.visibility import Visibility
 from services.index.search import SearchEngine
 from services.node import heap
 from services.node.app import Vigil
 from services.node.metrics import Metrics
 from services.security.audit import AuditLog
-from services.security.auth import ALL_GROUPS, Principal, Role, TokenStore
+from services.security.auth import ALL_GROUPS, Role, TokenStore
 from services.settings import Settings
 from storage import keys
+from storage.cameras import CameraRegistry
 from storage.s3 import S3ObjectStore
 from storage.seaweed import EmbeddedSeaweed
 from storage.timeutil import DAY_MS
+from storage.url_policy import Endpoint
 
 DIM = 256
 CAMERAS = 100
@@ -132,19 +138,34 @@ def _recall(index: FrameIndex, scores: np.ndarray, queries: np.ndarray, where: S
 
 
 @dataclass(frozen=True)
+class _Version:
+    """The served version a `SearchService` reads: the benchmark's engine around its prefilled index."""
+
+    search: SearchEngine
+    model_id: str
+
+
+@dataclass(frozen=True)
+class _Versions:
+    current: _Version
+
+
+@dataclass(frozen=True)
 class _Node:
-    """What the gRPC servicers and interceptor read of a `services.node.app.Vigil` during a search,
-    around the benchmark's prefilled index (a real node would take hours to ingest 1M frames)."""
+    """What `create_server` reads of a `services.node.app.Vigil` for searches, around the
+    benchmark's prefilled index (a real node would take hours to ingest 1M frames): only the
+    search service is real."""
 
     settings: Settings
     tokens: TokenStore
-    search: SearchEngine
-    metrics: Metrics
     audit: AuditLog
-    model_id: str
+    services: AppServices
+    own_endpoints: list[Endpoint] = field(default_factory=list)
 
-    def visible_cameras(self, principal: Principal) -> frozenset[str] | None:
-        return None if principal.all_cameras else frozenset()  # the benchmark's token sees all groups
+
+def _search_only(search: SearchService, visibility: Visibility) -> AppServices:
+    unused: Any = None  # no other RPC is called
+    return AppServices(visibility, search, unused, unused, unused, unused, unused, unused, unused)
 
 
 @dataclass(frozen=True)
@@ -165,10 +186,13 @@ def _grpc(index: FrameIndex, services: _Services, journal_dir: Path) -> dict[str
     cache; distinct texts, each encoded by the bundled model; repeated texts with a filter."""
     settings = Settings(auth={"rate_per_s": 1e6, "burst": 10**6})  # one client, as fast as it can
     tokens = TokenStore(services.store)
-    node = _Node(settings, tokens, SearchEngine(services.embedder, index, settings.search,
-                                                        ModelSpec().calibration.min_score),
-                 Metrics(vectors=lambda: len(index), backlog=lambda: 0),
-                 AuditLog(services.store, journal_dir, "bench"), ModelSpec().model_id)
+    engine = SearchEngine(services.embedder, index, settings.search, ModelSpec().calibration.min_score)
+    metrics = Metrics(vectors=lambda: len(index), backlog=lambda: 0)
+    audit = AuditLog(services.store, journal_dir, "bench")
+    visibility = Visibility(CameraRegistry(services.store))  # the benchmark's token sees all groups
+    search = SearchService(visibility, _Versions(_Version(engine, ModelSpec().model_id)), AuditTrail(audit),
+                           settings.server, lambda kind, s: metrics.search_latency.labels(kind).observe(s))
+    node = _Node(settings, tokens, audit, _search_only(search, visibility))
     token = tokens.create("bench", Role.VIEWER, [ALL_GROUPS])
     try:
         with BackgroundServer(cast(Vigil, node)) as server, ProcessPoolExecutor(

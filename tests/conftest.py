@@ -70,10 +70,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: object,
 def node(settings: object) -> Iterator[object]:
     from services.node.app import Vigil
 
-    vigil = Vigil(settings)  # type: ignore[arg-type]
-    vigil.start()
-    yield vigil
-    vigil.stop()
+    with Vigil(settings) as vigil:  # type: ignore[arg-type]
+        yield vigil
 
 
 @pytest.fixture(scope="session")

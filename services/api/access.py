@@ -3,13 +3,16 @@
 The interceptor limits each client address, authenticates the bearer token,
 checks the role, applies the per-token rate limit, and hands the `Principal`
 to the servicer through a context variable set inside the handler's own task;
-every call, allowed or refused, leaves one audit record (`rpc_audit`).
+every call, allowed or refused, leaves one audit record (`rpc_audit`). It is also the one
+place exceptions become statuses: whatever a servicer raises is mapped with
+`services.errors.status_for` (caller-safe messages; INTERNAL is logged with its traceback).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,10 +28,11 @@ from services.api.rpc_audit import (
     outcome_of,
     request_ids,
 )
+from services.errors import InvalidArgumentError, VigilError, status_for
 from services.security.audit import AuditLog
 from services.security.auth import ALL_GROUPS, Principal, RateLimiter, Role, TokenStore, hash_token
-from services.errors import InvalidArgumentError, VigilError, status_for
 
+logger = logging.getLogger(__name__)
 R = Role
 VIEW = frozenset({R.VIEWER, R.INVESTIGATOR, R.ADMIN})
 INVESTIGATE = frozenset({R.INVESTIGATOR, R.ADMIN})
@@ -209,9 +213,20 @@ async def _enter(record: RpcRecord, context: grpc.aio.ServicerContext, admit: Ad
     return audited
 
 
+async def _fail(exc: Exception, method: str, context: AuditedContext) -> None:
+    """Abort with the status `exc` maps to (the record is written first); an abort passes through."""
+    if isinstance(exc, grpc.aio.AbortError):
+        raise exc
+    code, message = status_for(exc)
+    if code == grpc.StatusCode.INTERNAL:
+        logger.error("%s failed", method, exc_info=exc)
+    await context.abort(code, message)
+
+
 def _guarded(handler: grpc.RpcMethodHandler, method: str, log: AuditLog | None,
              admit: Admit) -> grpc.RpcMethodHandler:
-    """Run the servicer behind `admit`, recording the call; malformed messages: INVALID_ARGUMENT."""
+    """Run the servicer behind `admit`, recording the call; malformed messages: INVALID_ARGUMENT;
+    what the servicer raises becomes its status (`_fail`)."""
     parse = _tolerant(handler.request_deserializer)
 
     def record(context: grpc.aio.ServicerContext, request: Any = None) -> RpcRecord:
@@ -224,7 +239,11 @@ def _guarded(handler: grpc.RpcMethodHandler, method: str, log: AuditLog | None,
             rec = record(context, request)
             try:
                 audited = await _enter(rec, context, admit, request)
-                response = await inner(request, audited)
+                try:
+                    response = await inner(request, audited)
+                except Exception as exc:  # mapped to a status right here
+                    await _fail(exc, method, audited)
+                    raise  # unreachable: abort raises
             except BaseException as exc:
                 await rec.write(outcome_of(exc))
                 raise
@@ -239,7 +258,11 @@ def _guarded(handler: grpc.RpcMethodHandler, method: str, log: AuditLog | None,
             rec = record(context)
             try:
                 audited = await _enter(rec, context, admit)
-                response = await inner_s(_checked(requests, rec), audited)
+                try:
+                    response = await inner_s(_checked(requests, rec), audited)
+                except Exception as exc:  # mapped to a status right here
+                    await _fail(exc, method, audited)
+                    raise  # unreachable: abort raises
             except BaseException as exc:
                 await rec.write(outcome_of(exc))
                 raise
@@ -254,8 +277,12 @@ def _guarded(handler: grpc.RpcMethodHandler, method: str, log: AuditLog | None,
             rec = record(context, request)
             try:
                 audited = await _enter(rec, context, admit, request)
-                async for response in inner_us(request, audited):
-                    yield response
+                try:
+                    async for response in inner_us(request, audited):
+                        yield response
+                except Exception as exc:  # mapped to a status right here
+                    await _fail(exc, method, audited)
+                    raise  # unreachable: abort raises
             except BaseException as exc:
                 await rec.write(outcome_of(exc))
                 raise

@@ -1,4 +1,5 @@
-"""Conversions between protobuf messages and Vigil's values."""
+"""Conversions between protobuf messages and Vigil's values shared by the servicers (time
+ranges, search, jobs); each servicer module converts the messages only it uses."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from indexing.clips import ClipHit
 from indexing.vector_index import SearchFilter
 from services.api.timestamps import ms_from_ts, ts_from_ms
 from services.errors import InvalidArgumentError
-from services.ingest.jobs import Job, JobState
 from services.index.search import SearchQuery, SearchResult
+from services.ingest.jobs import Job, JobState
 from vigil.v1 import common_pb2, ingest_pb2, search_pb2
 
 MAX_OFFSET = 1000
@@ -23,6 +24,20 @@ _JOB_STATES = {
 }
 
 
+def time_range(tr: common_pb2.TimeRange) -> tuple[int, int]:
+    """[start, end) in ms; both required, end after start (a cap is the application's rule)."""
+    if not (tr.HasField("start") and tr.HasField("end")):
+        raise InvalidArgumentError("time_range needs both start and end")
+    start, end = ms_from_ts(tr.start), ms_from_ts(tr.end)
+    if end <= start:
+        raise InvalidArgumentError("time_range end must be after its start")
+    return start, end
+
+
+def range_message(start_ms: int, end_ms: int) -> common_pb2.TimeRange:
+    return common_pb2.TimeRange(start=ts_from_ms(start_ms), end=ts_from_ms(end_ms))
+
+
 def search_filter(msg: search_pb2.SearchFilter) -> SearchFilter:
     tr: common_pb2.TimeRange = msg.time_range
     return SearchFilter(
@@ -32,17 +47,13 @@ def search_filter(msg: search_pb2.SearchFilter) -> SearchFilter:
     )
 
 
-def search_query(request: search_pb2.SearchRequest | search_pb2.SearchByImageRequest,
-                 top_k: int) -> SearchQuery:
+def search_query(request: search_pb2.SearchRequest | search_pb2.SearchByImageRequest) -> SearchQuery:
+    """The query a request asks for (top_k 0: the default, checked by the search service)."""
     if request.HasField("min_score") and not -1.0 <= request.min_score <= 1.0:
         raise InvalidArgumentError(f"min_score {request.min_score} is outside [-1, 1]")
-    return SearchQuery(top_k=top_k, where=search_filter(request.filter), frames=request.frames,
+    return SearchQuery(top_k=request.top_k, where=search_filter(request.filter), frames=request.frames,
                        min_score=request.min_score if request.HasField("min_score") else None,
                        offset=_offset(request))
-
-
-def filter_json(where: SearchFilter) -> dict[str, object]:
-    return {"camera_ids": sorted(where.camera_ids), "start_ms": where.start_ms, "end_ms": where.end_ms}
 
 
 def search_response(result: SearchResult, model_id: str, request: Any) -> search_pb2.SearchResponse:

@@ -5,8 +5,9 @@ before anything else happens, and writes it exactly once when the call ends:
 after the response is ready but before it is returned, or before an error
 status is sent (`AuditedContext.abort` writes first, then aborts). The write
 is `AuditLog.append`: journal plus fdatasync, so the record is durable before
-the caller hears anything. A servicer adds what it touched with `note` (via
-`services.api.playback.audit`), which changes the current record and writes
+the caller hears anything. An application service adds what the call touched
+through `note`, the `Touched` port of the call's `Caller`
+(`services.application.audit`), which changes the current record and writes
 nothing.
 
 A record names the RPC, its outcome (the gRPC status code's name), the token

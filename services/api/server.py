@@ -21,8 +21,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.api.access import AuthInterceptor
-from services.api.playback import AdminServicer, CameraServicer, PlaybackServicer
-from services.api.servicers import IngestServicer, SearchServicer
+from services.api.admin import AdminServicer
+from services.api.cameras import CameraServicer
+from services.api.ingest import IngestServicer
+from services.api.playback import PlaybackServicer
+from services.api.search import SearchServicer
+from services.application.bundle import AppServices
 from services.node.app import Vigil
 from services.security.auth import RateLimiter
 from services.settings import ServerSettings
@@ -93,11 +97,7 @@ async def create_server(node: Vigil, address: str) -> tuple[grpc.aio.Server, int
     server = grpc.aio.server(interceptors=[interceptor],
                              options=[("grpc.max_receive_message_length", limit),
                                       ("grpc.max_send_message_length", limit)])
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(node), server)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(node), server)
-    cameras_pb2_grpc.add_CameraServiceServicer_to_server(CameraServicer(node), server)
-    playback_pb2_grpc.add_PlaybackServiceServicer_to_server(PlaybackServicer(node), server)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(node), server)
+    _add_servicers(server, node.services)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in (*SERVICE_NAMES, ""):
@@ -111,6 +111,17 @@ async def create_server(node: Vigil, address: str) -> tuple[grpc.aio.Server, int
         raise OSError(f"cannot bind gRPC server to {address}")
     node.own_endpoints.append(Endpoint(address.rsplit(":", 1)[0].strip("[]"), port))  # never fetched
     return server, port
+
+
+def _add_servicers(server: grpc.aio.Server, app: AppServices) -> None:
+    """Every servicer, each a thin transport over its application services (errors become
+    statuses in the interceptor)."""
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(app.search), server)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(app.ingest), server)
+    cameras_pb2_grpc.add_CameraServiceServicer_to_server(CameraServicer(app.cameras), server)
+    playback_pb2_grpc.add_PlaybackServiceServicer_to_server(
+        PlaybackServicer(app.playback, app.evidence), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app.holds, app.tokens, app.admin), server)
 
 
 def _server_credentials(s: ServerSettings) -> grpc.ServerCredentials | None:

@@ -1,4 +1,11 @@
-"""The composition root: settings in, wired objects out. Nothing is built at import time."""
+"""The composition root: settings in, wired objects out. Nothing is built at import time.
+
+`Vigil(settings)` builds the whole node: the store (embedded SeaweedFS or a configured S3), the
+cluster, the served index version, registries, the audit trail, the ingest runner, live
+recordings, the periodic tasks and the application services (`services.application`) every
+transport calls. Each part is built up front and registers how it stops; `close()` stops them in
+reverse order, and a constructor that fails part way stops what it had built.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +13,35 @@ import gc
 import logging
 import shutil
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
-
-import ray
 
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.errors import ModelUnavailableError
 from indexing.index_versions import ActiveVersion
 from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex
-from services.cluster.embedders import EmbedderPool, start_ray
-from services.cluster.index_writers import IndexFollower, ShardWriters
+from services.application.admin import AdminService, NodeStats
+from services.application.audit import AuditTrail
+from services.application.bundle import AppServices
+from services.application.cameras import CameraService
+from services.application.holds import HoldService
+from services.application.ingest import IngestService
+from services.application.playback import EvidenceService, PlaybackService
+from services.application.search import SearchService
+from services.application.tokens import TokenService
+from services.application.visibility import Visibility
+from services.cluster.interface import Cluster, EmbedderPool
 from services.cluster.live_recorders import LiveConfig
+from services.cluster.ray_cluster import RayCluster
 from services.index.compaction import IndexCompaction
 from services.index.model_switch import ModelStatus, ModelSwitcher, catch_up_from_log, startup_spec
 from services.index.search import SearchEngine
 from services.index.serving import Serving, ServingRef
-from services.ingest.jobs import Job, JobRegistry
+from services.ingest.jobs import JobRegistry
 from services.ingest.pipeline import IngestPipeline
 from services.ingest.runner import JobRunner, node_id
 from services.live.manager import LiveManager
@@ -35,20 +49,21 @@ from services.node import heap
 from services.node.metrics import Metrics
 from services.node.periodic import Periodic
 from services.security.audit import ANCHOR_FILE, KEY_FILE, AuditLog, load_key
-from services.security.auth import Principal, TokenStore
+from services.security.auth import TokenStore
 from services.settings import RaySettings, Settings
 from storage.cameras import CameraRegistry
 from storage.export import Exporter
 from storage.keys import SEGMENTS_PREFIX
+from storage.object_store import ObjectStore
 from storage.recordings import Recordings
 from storage.retention import Holds, RetentionSweeper, SweepReport, SweepTally
-from storage.s3 import S3Endpoint, S3ObjectStore
+from storage.s3 import S3Endpoint
 from storage.seaweed import EmbeddedSeaweed
+from storage.stores import open_store
 from storage.timeutil import to_ms
 from storage.url_policy import Endpoint, UrlPolicy
 
 logger = logging.getLogger(__name__)
-GROUPS_CACHE_S = 5.0
 RETENTION_CALLER = "system:retention"  # who the audit trail names for scheduled sweeps
 REEMBED_BATCHES = 4  # embedding calls per log batch of a model switch's build
 
@@ -67,30 +82,37 @@ def s3_endpoint(settings: Settings) -> S3Endpoint:
                       secret_key=s.secret_key.get_secret_value() if s.secret_key else "")
 
 
+def _private_data_dir(data_dir: Path) -> None:
+    """The data folder (tokens, keys, footage), made or tightened to mode 0700."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if data_dir.stat().st_mode & 0o077:  # made by an earlier version or by hand
+        logger.warning("%s was open to other users: now mode 0700 (tokens, keys, footage)", data_dir)
+        data_dir.chmod(0o700)
+
+
 class Vigil:
-    """One node: storage, model, index, Ray embedders and the ingest/search operations."""
+    """One node: storage, model, index, cluster, the ingest and live writers, and the application
+    services over them (`services`), all built by the constructor."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._seaweed: EmbeddedSeaweed | None = None
-        self._index_lock = threading.Lock()
         self.own_endpoints: list[Endpoint] = []  # bound later (gRPC port 0): never fetched from
+        self._index_lock = threading.Lock()
+        self._closing = ExitStack()
+        try:
+            self._build(settings)
+        except BaseException:
+            self._closing.close()
+            raise
 
-    def start(self) -> None:
-        s = self.settings
-        s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if s.data_dir.stat().st_mode & 0o077:  # made by an earlier version or by hand
-            logger.warning("%s was open to other users: now mode 0700 (tokens, keys, footage)", s.data_dir)
-            s.data_dir.chmod(0o700)
-        if s.storage.endpoint is None:
-            self._seaweed = EmbeddedSeaweed(s.data_dir / "s3", bucket=s.storage.bucket)
-            endpoint = self._seaweed.start()
-        else:
-            endpoint = s3_endpoint(s)
-        self.store = S3ObjectStore(endpoint)
+    def _build(self, s: Settings) -> None:
+        """Every part, in dependency order; each registers how it stops as soon as it exists."""
+        _private_data_dir(s.data_dir)
+        self._endpoint = endpoint = self._start_store(s)
+        self.store: ObjectStore = open_store(endpoint)
         self.store.ensure_bucket()
-        self._endpoint = endpoint
-        start_ray(s.ray, s.data_dir)
+        self.cluster: Cluster = RayCluster.start(s.ray, endpoint, s.data_dir)
+        self._closing.callback(self.cluster.close)
         shutil.rmtree(self._vector_cache, ignore_errors=True)  # float16 files of a killed run's index
         self._start_index()
         self.jobs = JobRegistry(self.store)
@@ -104,63 +126,101 @@ class Vigil:
         self.audit = AuditLog(self.store, s.data_dir / "audit-journal", self.node_id,
                               key=load_key(s.data_dir / KEY_FILE, audit_key),
                               anchor=s.data_dir / ANCHOR_FILE, lock_days=s.audit.lock_days)
+        self._closing.callback(self.audit.close)
         if s.auth.enabled and (path := self.tokens.bootstrap_admin(s.data_dir)) is not None:
             logger.warning("no tokens in the bucket: created an admin token, saved to %s", path)
-        self._groups_cache: tuple[float, dict[str, str]] = (0.0, {})
         self.retention = RetentionSweeper(self.store, self.cameras, self.holds, self,
                                           clock_ms=lambda: to_ms(datetime.now(UTC)),
                                           export_retention_days=s.storage.export_retention_days)
-        self._sweeper = (Periodic(s.server.retention_interval_s, self.scheduled_retention,
-                                  "retention").start() if s.server.retention_interval_s > 0 else None)
-        self._following = Periodic(s.ray.follow_interval_s, self.serving.poll, "index-follow",
-                                   quiet=True).start()
+        if s.server.retention_interval_s > 0:
+            self._periodic(s.server.retention_interval_s, self.scheduled_retention, "retention", quiet=False)
+        self._periodic(s.ray.follow_interval_s, self.serving.poll, "index-follow")
         # ingest reaches the serving version through `self.serving`, replaced whole by a model switch
         self.pipeline = IngestPipeline(self.store, self.serving, self.serving, self.serving.embed,
                                        s.ingest, s.data_dir / "work", s.ray.embed_batch, s.ray.embedders,
                                        dedup_cosine=lambda: self.serving.current.calibration.dedup_cosine)
         self.metrics = Metrics(vectors=lambda: len(self.index), backlog=self.jobs.backlog)
-        if s.server.metrics_port is not None:
-            self.metrics_port = self.metrics.serve(s.server.metrics_host, s.server.metrics_port)
+        self.metrics_port = (self.metrics.serve(s.server.metrics_host, s.server.metrics_port)
+                             if s.server.metrics_port is not None else None)
+        if self.metrics_port is not None:
             logger.info("metrics on http://%s:%d/metrics", s.server.metrics_host, self.metrics_port)
         self.runner = JobRunner(self.store, self.jobs, self.pipeline, self._index_lock,
                                 self.upload_dir, self.node_id, self.metrics)
+        self._closing.callback(self.runner.stop)
         self.runner.resume()
         self.live = self._new_live()
+        self._closing.callback(lambda: self.live.close())  # the recordings of the version served then
         self.live.resume(self.cameras.list())
-        self._version_check = (Periodic(s.index.version_check_s, self.switcher.follow, "index-version",
-                                        quiet=True).start() if s.index.version_check_s > 0 else None)
+        if s.index.version_check_s > 0:
+            self._periodic(s.index.version_check_s, self.switcher.follow, "index-version")
+        self._closing.callback(self.switcher.cancel)  # first: a build ending restarts live recordings
+        self.services = self._application(s)
         gc.freeze()  # what start-up built stays: the cyclic GC need not scan it again
         heap.trim()  # the decoded snapshot records are gone: give their pages back
+
+    def _start_store(self, s: Settings) -> S3Endpoint:
+        """The configured S3 endpoint, or an embedded SeaweedFS in the data folder."""
+        if s.storage.endpoint is not None:
+            return s3_endpoint(s)
+        seaweed = EmbeddedSeaweed(s.data_dir / "s3", bucket=s.storage.bucket)
+        endpoint = seaweed.start()
+        self._closing.callback(seaweed.stop)
+        return endpoint
+
+    def _periodic(self, interval_s: float, task: Callable[[], object], name: str, quiet: bool = True) -> None:
+        self._closing.callback(Periodic(interval_s, task, name, quiet=quiet).start().stop)
+
+    def _application(self, s: Settings) -> AppServices:
+        """The application services every transport calls."""
+        visibility, trail = Visibility(self.cameras), AuditTrail(self.audit)
+        ttl = s.storage.presign_ttl_s
+        return AppServices(
+            visibility=visibility,
+            search=SearchService(visibility, self.serving, trail, s.server, self._observe_search),
+            playback=PlaybackService(visibility, self.recordings, self.store, trail, s.server, ttl),
+            evidence=EvidenceService(visibility, self.exporter, self.store, trail, s.server, ttl),
+            cameras=CameraService(visibility, self.cameras, lambda: self.live, trail),
+            ingest=IngestService(visibility, self.runner, self.jobs, self.upload_dir, s.ingest,
+                                 self.url_policy),
+            holds=HoldService(visibility, self.holds, trail),
+            tokens=TokenService(self.tokens, trail, s.auth.token_ttl_days),
+            admin=AdminService(self.retention, self.audit, trail, self.switch_model, self.switcher.status,
+                               self.stats))
+
+    def _observe_search(self, kind: str, seconds: float) -> None:
+        self.metrics.search_latency.labels(kind).observe(seconds)
 
     def _start_index(self) -> None:
         """Serve the bucket's active index version (see `model_switch.startup_spec`)."""
         s = self.settings
         self.active_version = ActiveVersion(self.store)
         self.compaction = IndexCompaction(self.store, self._compacted_versions, s.index.compact_min_batches)
-        self.serving = ServingRef(self.open_version(startup_spec(model_spec(s), self.active_version)))
+        self.serving = ServingRef(self._open(startup_spec(model_spec(s), self.active_version), s.ray))
         self.switcher = ModelSwitcher(self, self.active_version,
                                       REEMBED_BATCHES * s.ray.embed_batch * s.ray.embedders)
         active = self.active_version.get()
         if active is not None and active.previous and active.model_id == self.model_id:
             catch_up_from_log(self.store, active.previous, self.serving.current, s.ray.embed_batch)
-        self._compactor = (Periodic(s.index.compact_interval_s, self.compaction.run_if_due,
-                                    "index-compaction", quiet=True).start()
-                           if s.index.compact_interval_s > 0 else None)
+        if s.index.compact_interval_s > 0:
+            self._periodic(s.index.compact_interval_s, self.compaction.run_if_due, "index-compaction")
 
     def open_version(self, spec: ModelSpec) -> Serving:
-        """`spec`'s index version loaded from the bucket, with its query embedder and embedder pool."""
+        """`spec`'s index version loaded from the bucket, with its query embedder and embedder pool,
+        while another version serves (a model switch)."""
+        return self._open(spec, self._pool_settings())
+
+    def _open(self, spec: ModelSpec, pool_settings: RaySettings) -> Serving:
         s = self.settings
         embedder = ClipEmbedder(spec, threads=1)  # one core per query; concurrent queries use the rest
         index = FrameIndex(embedder.dim, vector_cache_dir=self._vector_cache)
         log = IndexLog(self.store, spec.model_id, on_append=self.compaction.note_append)
-        writers = ShardWriters(self._endpoint, spec.model_id, s.ray.index_feed_batches,
-                               on_append=self.compaction.note_append)
-        follower = IndexFollower(spec.model_id, index, lambda: log.replay(index))
+        writers = self.cluster.index_writers(spec.model_id, on_append=self.compaction.note_append)
+        follower = self.cluster.index_follower(spec.model_id, index, lambda: log.replay(index))
         follower.mark()  # what other front ends write while the bucket is read: in the feeds
         loaded = log.replay(index)
         follower.poll()
         logger.info("index %s: %d keyframes loaded from the bucket", spec.model_id, loaded)
-        pool = EmbedderPool(spec, self._pool_settings())
+        pool = self.cluster.embedder_pool(spec, pool_settings)
         calibration = s.calibrated(spec.calibration)
         return Serving(spec, embedder, index, log, writers,
                        SearchEngine(embedder, index, s.search, calibration.min_score),
@@ -172,11 +232,9 @@ class Vigil:
         return self.switcher.switch(spec)
 
     def _pool_settings(self) -> RaySettings:
-        """The settings' pool, or while another version serves, as many embedders as CPUs are free."""
+        """While another version serves: the settings' pool, or as many embedders as CPUs are free."""
         r = self.settings.ray
-        if not hasattr(self, "serving"):
-            return r
-        free = int(ray.available_resources().get("CPU", 0))
+        free = self.cluster.free_cpus()
         if free < 1:
             raise ModelUnavailableError("no free CPU in the Ray cluster for the new model's embedders: "
                                         "add a Ray node, or lower ray.embedders and restart")
@@ -202,16 +260,7 @@ class Vigil:
         stop its embedders (a local Ray cluster only: on a shared one, front ends still serving
         it use the same named actors)."""
         old.index.close()
-        if not ray.is_initialized():
-            return
-        if self.settings.ray.address is not None:
-            logger.warning("the embedders of %s stay on the shared Ray cluster", old.model_id)
-            return
-        for i in range(self.settings.ray.embedders):
-            try:
-                ray.kill(ray.get_actor(f"vigil-embedder-{old.model_id}-{i}"))
-            except ValueError:
-                continue
+        old.pool.close()
 
     def _compacted_versions(self) -> list[tuple[str, int]]:
         """The version served while it is the active one (a replaced version's log is where a
@@ -223,9 +272,9 @@ class Vigil:
 
     def _new_live(self) -> LiveManager:
         s, serving = self.settings, self.serving.current
-        return LiveManager(LiveConfig(self._endpoint, serving.model_id, s.ingest, s.ray.embed_batch,
-                                      (s.data_dir / "work" / "live").resolve(), s.ray.index_feed_batches,
-                                      dedup_cosine=serving.calibration.dedup_cosine),
+        return LiveManager(self.cluster, LiveConfig(serving.model_id, s.ingest, s.ray.embed_batch,
+                                                    (s.data_dir / "work" / "live").resolve(),
+                                                    dedup_cosine=serving.calibration.dedup_cosine),
                            serving.pool.embed, serving.index, self.url_policy)
 
     def url_policy(self) -> UrlPolicy:
@@ -236,7 +285,7 @@ class Vigil:
                *self.own_endpoints]
         if s.server.port:
             own.append(Endpoint(s.server.host, s.server.port))
-        if getattr(self, "metrics_port", None):
+        if self.metrics_port is not None:
             own.append(Endpoint(s.server.metrics_host, self.metrics_port))
         return UrlPolicy.from_settings(s.fetch.ingest_allow, s.fetch.camera_allow, own)
 
@@ -264,61 +313,26 @@ class Vigil:
     def pool(self) -> EmbedderPool:
         return self.serving.current.pool
 
-    def stop(self) -> None:
-        if hasattr(self, "switcher"):
-            self.switcher.cancel()
-        for task in (getattr(self, name, None)
-                     for name in ("_version_check", "_sweeper", "_compactor", "_following")):
-            if task is not None:
-                task.stop()
-        if hasattr(self, "live"):
-            self.live.close()
-        if hasattr(self, "runner"):
-            self.runner.stop()
-        if hasattr(self, "audit"):
-            self.audit.close()
-        if ray.is_initialized():
-            ray.shutdown()
-        if self._seaweed is not None:
-            self._seaweed.stop()
+    def close(self) -> None:
+        """Stop every part, in the reverse order of building (a running model switch first)."""
+        self._closing.close()
 
     def __enter__(self) -> Vigil:
-        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()
 
-    def camera_groups(self) -> dict[str, str]:
-        """camera id → group, from the registry, cached for a few seconds."""
-        loaded_at, groups = self._groups_cache
-        if time.monotonic() - loaded_at > GROUPS_CACHE_S:
-            groups = {c.camera_id: c.group for c in self.cameras.list()}
-            self._groups_cache = (time.monotonic(), groups)
-        return groups
-
-    def camera_changed(self) -> None:
-        """A camera was registered or changed here: this node's next visibility check reads the
-        registry (other front ends see it within `GROUPS_CACHE_S`)."""
-        self._groups_cache = (float("-inf"), {})
-
-    def visible_cameras(self, principal: Principal) -> frozenset[str] | None:
-        """Cameras the caller may see; None means every camera (groups '*')."""
-        if principal.all_cameras:
-            return None
-        return frozenset(c for c, g in self.camera_groups().items() if g in principal.groups)
-
-    def stats(self, segments_cap: int) -> dict[str, object]:
+    def stats(self, segments_cap: int) -> NodeStats:
         segments = 0
         for obj in self.store.list(SEGMENTS_PREFIX):
             segments += obj.key.endswith(".json")
             if segments >= segments_cap:
                 break
-        nodes = [n for n in ray.nodes() if n.get("Alive")]
-        return {"cameras": len(self.cameras.list()), "segments": segments, "segments_cap": segments_cap,
-                "vectors": len(self.index), "backlog_jobs": self.jobs.backlog(),
-                "model_id": self.model_id, "ray_nodes": len(nodes),
-                "ray_cpus": float(ray.cluster_resources().get("CPU", 0.0))}
+        return NodeStats(cameras=len(self.cameras.list()), segments=segments, segments_cap=segments_cap,
+                         vectors=len(self.index), backlog_jobs=self.jobs.backlog(),
+                         model_id=self.model_id, ray_nodes=len(self.cluster.nodes()),
+                         ray_cpus=self.cluster.cpus())
 
     def scheduled_retention(self) -> SweepReport:
         """One periodic retention sweep, on the audit trail as RETENTION_CALLER with what it
@@ -350,7 +364,3 @@ class Vigil:
         path = self.settings.data_dir / "uploads"
         path.mkdir(parents=True, exist_ok=True)
         return path
-
-    def submit_ingest(self, camera_id: str, start_ms: int, upload: Path, label: str) -> Job:
-        return self.runner.submit(camera_id, start_ms, upload, label)
-

@@ -89,7 +89,7 @@ def _abandon(gate: GatedStore, call: Any, caplog: pytest.LogCaptureFixture) -> N
 def test_an_abandoned_playlist_stops_listing(node: Any, playback: Any, monkeypatch: pytest.MonkeyPatch,
                                              caplog: pytest.LogCaptureFixture) -> None:
     gate = GatedStore(node.store, "segments/cam-gone-play/")
-    monkeypatch.setattr(node, "recordings", Recordings(gate))
+    monkeypatch.setattr(node.services.playback, "_recordings", Recordings(gate))
     _abandon(gate, lambda: playback.GetPlaylist(playback_pb2.GetPlaylistRequest(
         camera_id="cam-gone-play", time_range=_range(HOURS)), timeout=1.0), caplog)
 
@@ -97,6 +97,7 @@ def test_an_abandoned_playlist_stops_listing(node: Any, playback: Any, monkeypat
 def test_an_abandoned_export_stops_listing(node: Any, playback: Any, monkeypatch: pytest.MonkeyPatch,
                                            caplog: pytest.LogCaptureFixture) -> None:
     gate = GatedStore(node.store, "segments/cam-gone-export/")
-    monkeypatch.setattr(node, "exporter", Exporter(gate, node.settings.data_dir / "work", 60))
+    exporter = Exporter(gate, node.settings.data_dir / "work", 60)
+    monkeypatch.setattr(node.services.evidence, "_exporter", exporter)
     _abandon(gate, lambda: playback.ExportClip(playback_pb2.ExportClipRequest(
         camera_ids=["cam-gone-export"], time_range=_range(HOURS)), timeout=1.0), caplog)

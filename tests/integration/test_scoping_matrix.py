@@ -139,7 +139,8 @@ class World:
             return
         self.as_root("CameraService/RegisterCamera", cameras_pb2.RegisterCameraRequest(camera=original))
         deadline = time.monotonic() + 30
-        while self.node.camera_groups().get(camera_id) != original.group and time.monotonic() < deadline:
+        groups = self.node.services.visibility.camera_groups
+        while groups().get(camera_id) != original.group and time.monotonic() < deadline:
             time.sleep(0.2)
 
     def cameras_in(self, group: str) -> set[str]:

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from services.api.playback import caller_gone, camera_audit, may_change, time_range_arg
-from services.api.timestamps import ts_from_ms
+from services.api.calls import caller_gone
+from services.application.cameras import camera_audit, may_change
+from services.application.playback import within_cap
 from services.errors import NotFoundError, PermissionDeniedError, ResourceExhaustedError
 from services.security.auth import Principal, Role
 from storage import keys
@@ -19,7 +20,6 @@ from storage.object_store import ObjectInfo
 from storage.recordings import Recordings
 from storage.timeutil import HOUR_MS
 from tests.memory_store import MemoryStore
-from vigil.v1 import common_pb2
 
 B_CAMERA = Camera("cam-b", "Gate", "ward-b", "Lê Lợi 1", "rtsp://nvr:s3cret@10.0.0.5/1", 30)
 
@@ -60,12 +60,11 @@ def test_a_camera_audit_record_masks_the_stream_password() -> None:
 
 
 def test_a_range_past_its_cap_names_the_setting() -> None:
-    tr = common_pb2.TimeRange(start=ts_from_ms(0), end=ts_from_ms(25 * HOUR_MS))
     with pytest.raises(ResourceExhaustedError) as err:
-        time_range_arg(tr, 24, "server.max_playlist_hours")
+        within_cap(0, 25 * HOUR_MS, 24, "server.max_playlist_hours")
     assert str(err.value) == ("time_range covers 25 h, more than the 24 h limit "
                               "(server.max_playlist_hours); ask for shorter ranges")
-    assert time_range_arg(tr, 25, "server.max_playlist_hours") == (0, 25 * HOUR_MS)
+    within_cap(0, 25 * HOUR_MS, 25, "server.max_playlist_hours")
 
 
 class _Context:

@@ -1,0 +1,146 @@
+"""Playback and evidence: playlists and clip URLs of the caller's cameras, and exports.
+
+Every path checks visibility first (a hidden camera or segment answers NOT_FOUND as a missing
+one does), then the range cap (`server.max_playlist_hours`, `server.max_export_hours`:
+RESOURCE_EXHAUSTED naming the setting). Long work takes `stop`, a check that turns True once the
+caller has gone, and ends early. URLs are presigned here, for `storage.presign_ttl_s`; what was
+played or exported goes on the audit trail (never the URLs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from services.application.audit import AuditTrail, Caller
+from services.application.visibility import Visibility
+from services.errors import InvalidArgumentError, NotFoundError, ResourceExhaustedError
+from services.settings import ServerSettings
+from storage.export import Exporter, ExportManifest
+from storage.keys import is_segment_key
+from storage.playlist import gaps, hls_playlist
+from storage.recordings import Recordings
+from storage.timeutil import HOUR_MS, to_ms
+
+MAX_CAMERAS_PER_EXPORT = 16
+Stop = Callable[[], bool]
+
+
+class Presigner(Protocol):
+    def presigned_get_url(self, key: str, ttl: timedelta) -> str: ...
+
+
+@dataclass(frozen=True)
+class Playlist:
+    m3u8: str
+    segments: int
+    gaps: list[tuple[int, int]]  # [start, end) ms without footage
+    urls_expire_ms: int
+
+
+@dataclass(frozen=True)
+class SignedUrl:
+    url: str
+    expires_ms: int
+
+
+@dataclass(frozen=True)
+class ExportedClip:
+    manifest: ExportManifest
+    url: str
+
+
+@dataclass(frozen=True)
+class Export:
+    export_id: str
+    clips: list[ExportedClip]
+
+
+def within_cap(start_ms: int, end_ms: int, max_hours: float, setting: str) -> None:
+    """RESOURCE_EXHAUSTED for a range longer than `max_hours`, naming the setting that caps it."""
+    if end_ms - start_ms > max_hours * HOUR_MS:
+        raise ResourceExhaustedError(f"time_range covers {(end_ms - start_ms) / HOUR_MS:.4g} h, more than "
+                                     f"the {max_hours:g} h limit ({setting}); ask for shorter ranges")
+
+
+def valid_segment_key(key: str) -> str:
+    if not is_segment_key(key):
+        raise InvalidArgumentError("segment_key must name a stored segment (segments/…/….mp4)")
+    return key
+
+
+class _Signer:
+    """Presigned GET URLs with the configured lifetime."""
+
+    def __init__(self, store: Presigner, ttl_s: float, now: Callable[[], datetime]) -> None:
+        self._store, self._ttl, self._now = store, timedelta(seconds=ttl_s), now
+
+    def url(self, key: str) -> str:
+        return self._store.presigned_get_url(key, self._ttl)
+
+    def expires_ms(self) -> int:
+        return to_ms(self._now() + self._ttl)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PlaybackService:
+    def __init__(self, visibility: Visibility, recordings: Recordings, store: Presigner,
+                 audit: AuditTrail, limits: ServerSettings, presign_ttl_s: float,
+                 now: Callable[[], datetime] = utc_now) -> None:
+        self._visibility, self._recordings, self._audit = visibility, recordings, audit
+        self._limits, self._signer = limits, _Signer(store, presign_ttl_s, now)
+
+    def playlist(self, caller: Caller, camera_id: str, start_ms: int, end_ms: int, stop: Stop) -> Playlist:
+        """An HLS playlist of the camera's stored segments in [start, end), URLs presigned."""
+        missing = f"camera {camera_id} has no footage in the requested range"
+        camera = self._visibility.camera(caller.principal, camera_id, missing)
+        within_cap(start_ms, end_ms, self._limits.max_playlist_hours, "server.max_playlist_hours")
+        segments = list(self._recordings.segments(camera, start_ms, end_ms, stop))
+        if not segments:
+            raise NotFoundError(missing)
+        self._audit.touched(caller, "playlist", {"camera_id": camera, "start_ms": start_ms,
+                                                 "end_ms": end_ms, "segments": len(segments)})
+        m3u8 = hls_playlist(segments, self._signer.url)
+        return Playlist(m3u8, len(segments), gaps(segments), self._signer.expires_ms())
+
+    def clip_url(self, caller: Caller, segment_key: str) -> SignedUrl:
+        """A presigned URL of one stored segment of a camera the caller may see."""
+        key = valid_segment_key(segment_key)
+        manifest = self._recordings.manifest(key)
+        if manifest is None or not self._visibility.sees(caller.principal, manifest.camera_id):
+            raise NotFoundError("no such segment")
+        self._audit.touched(caller, "clip_view", {"segment_key": key})
+        return SignedUrl(self._signer.url(key), self._signer.expires_ms())
+
+
+class EvidenceService:
+    """Exports: each camera's footage of [start, end) cut into one verified MP4 with a manifest."""
+
+    def __init__(self, visibility: Visibility, exporter: Exporter, store: Presigner, audit: AuditTrail,
+                 limits: ServerSettings, presign_ttl_s: float,
+                 now: Callable[[], datetime] = utc_now) -> None:
+        self._visibility, self._exporter, self._audit = visibility, exporter, audit
+        self._limits, self._signer = limits, _Signer(store, presign_ttl_s, now)
+
+    def export(self, caller: Caller, camera_ids: list[str], start_ms: int, end_ms: int,
+               stop: Stop) -> Export:
+        if not 0 < len(camera_ids) <= MAX_CAMERAS_PER_EXPORT:
+            raise InvalidArgumentError(f"give 1..{MAX_CAMERAS_PER_EXPORT} camera ids")
+        within_cap(start_ms, end_ms, self._limits.max_export_hours, "server.max_export_hours")
+        cameras = [self._visibility.camera(caller.principal, c,
+                                           f"camera {c} has no footage in the requested range")
+                   for c in dict.fromkeys(camera_ids)]
+        export_id = self._exporter.new_id()
+        clips = []
+        for camera in cameras:
+            m = self._exporter.export(export_id, camera, start_ms, end_ms, caller.subject, stop)
+            clips.append(ExportedClip(m, self._signer.url(m.video_key)))
+        self._audit.touched(caller, "export", {"export_id": export_id, "cameras": cameras,
+                                               "start_ms": start_ms, "end_ms": end_ms,
+                                               "sha256": [c.manifest.sha256 for c in clips]})
+        return Export(export_id, clips)
