@@ -12,8 +12,9 @@ import ray
 from ray.cluster_utils import Cluster
 
 from indexing.embedder import ModelSpec
-from services.cluster.embedders import EmbedderPool, start_ray
+from services.cluster.ray_cluster import RayCluster
 from services.settings import RaySettings
+from storage.s3 import S3Endpoint
 
 
 def main(model_dir: str) -> None:
@@ -21,15 +22,16 @@ def main(model_dir: str) -> None:
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     try:
-        start_ray(RaySettings(address=cluster.address, embedders=2, embed_batch=4))
-        pool = EmbedderPool(ModelSpec(path=Path(model_dir)), RaySettings(embedders=2, embed_batch=4))
+        unused = S3Endpoint("127.0.0.1:9", "", "")  # embedders never open the store
+        vigil = RayCluster.start(RaySettings(address=cluster.address, embedders=2, embed_batch=4), unused)
+        pool = vigil.embedder_pool(ModelSpec(path=Path(model_dir)), RaySettings(embedders=2, embed_batch=4))
         frames = [np.full((64, 64, 3), i * 20, dtype=np.uint8) for i in range(12)]
         vectors = pool.embed(frames)
         after_bulk = pool.frames_embedded()
         for i in range(4):  # ingest sends one batch per call: the calls take turns too
             pool.embed(frames[i * 3:i * 3 + 3])
         per_call = [n - m for n, m in zip(pool.frames_embedded(), after_bulk, strict=True)]
-        print(json.dumps({"nodes_in_cluster": len([n for n in ray.nodes() if n["Alive"]]),
+        print(json.dumps({"nodes_in_cluster": len(vigil.nodes()),
                           "actor_nodes": pool.nodes(), "vectors": list(vectors.shape),
                           "frames_per_actor_bulk": after_bulk, "frames_per_actor_one_batch_calls": per_call}))
     finally:

@@ -1,34 +1,42 @@
-"""Index-writer actors: one per shard (camera group × UTC day) of an index version.
+"""Index writers: one per shard (camera group × UTC day) of an index version.
 
 Every acknowledged batch of vectors, and every deletion (retention), goes
-through its shard's writer, a named Ray actor that runs its calls one at a
-time: it writes the batch (or tombstone) to the bucket's index log (the
-acknowledgement) and keeps the last few changes in a feed. Front ends follow the feeds (`IndexFollower`), so a keyframe ingested
-through one `vigil serve` is searchable on every other one within a poll
-interval, without re-reading the bucket.
+through its shard's writer, a named actor that runs its calls one at a time:
+it writes the batch (or tombstone) to the bucket's index log (the
+acknowledgement) and keeps the last few changes in a feed. Front ends follow
+the feeds (`IndexFollower`), so a keyframe ingested through one `vigil serve`
+is searchable on every other one within a poll interval, without re-reading
+the bucket.
 
-A writer that dies is restarted by Ray with an empty feed under a new epoch;
-a follower that sees a new epoch (or fell behind the feed) reloads the
-version from the bucket, where every acknowledged batch already is. Writers
-hold no state that the bucket does not, so losing one loses nothing.
+A writer that dies is restarted with an empty feed under a new epoch; a
+follower that sees a new epoch (or fell behind the feed) reloads the version
+from the bucket, where every acknowledged batch already is. Writers hold no
+state that the bucket does not, so losing one loses nothing.
+
+This module is the writers' logic in plain Python; where the writers run (Ray
+actors, or objects in this process) is the cluster's business: `ShardWriters`
+hands its calls to a `Dispatch`, `IndexFollower` reads the feeds a `FeedsFn`
+lists.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
-import ray
 
+from indexing.frame_columns import FrameRecord
 from indexing.index_codec import Tombstone
 from indexing.shards import ShardKey
 from indexing.stored_index import IndexLog
-from indexing.vector_index import FrameIndex, FrameRecord, one_group
-from storage.s3 import S3Endpoint, S3ObjectStore
+from indexing.vector_index import FrameIndex, one_group
+from storage.object_store import ObjectStore
 from storage.timeutil import DAY_MS
 
 logger = logging.getLogger(__name__)
@@ -68,81 +76,109 @@ class FeedPosition:
     seq: int = 0
 
 
+@dataclass(frozen=True)
+class Append:
+    """A batch of frames for one shard's log."""
+
+    batch_id: str
+    records: list[FrameRecord]
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class Delete:
+    """A deletion of one camera's frames in one shard."""
+
+    tombstone: Tombstone
+
+
+WriterCall = Append | Delete
+ShardCalls = Sequence[tuple[ShardKey, WriterCall]]
+Dispatch = Callable[[ShardCalls], None]  # runs each call on its shard's writer; returns once all are done
+
+
 def writer_name(model_id: str, key: ShardKey) -> str:
     return f"{WRITER_PREFIX}-{model_id}-{key.day}-{key.group}"
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=3)
-class IndexWriterActor:
+def writer_prefix(model_id: str) -> str:
+    """What the names of one index version's writers start with."""
+    return f"{WRITER_PREFIX}-{model_id}-"
+
+
+class ShardWriter:
     """Appends one shard's batches to the bucket log, in order, and feeds them to front ends."""
 
-    def __init__(self, endpoint: S3Endpoint, model_id: str, feed_size: int) -> None:
-        self._log = IndexLog(S3ObjectStore(endpoint), model_id)
+    def __init__(self, store: ObjectStore, model_id: str, feed_size: int) -> None:
+        self.model_id = model_id
+        self._log = IndexLog(store, model_id)
         self._epoch = uuid.uuid4().hex
         self._seq = 0
         self._feed: deque[FeedBatch] = deque(maxlen=feed_size)
+        self._lock = threading.Lock()  # one call at a time, as an actor runs them
 
-    def append(self, batch_id: str, records: list[FrameRecord], vectors: np.ndarray) -> int:
-        """Persist the batch (acknowledged once this returns); returns its feed sequence number."""
-        self._log.append(batch_id, records, vectors)
-        return self._publish(FeedBatch(0, records, vectors))
-
-    def delete(self, tombstone: Tombstone) -> int:
-        """Persist a deletion of this shard's frames; front ends apply it when they follow."""
-        self._log.add_tombstones([tombstone])
-        return self._publish(FeedBatch(0, [], np.zeros((0, 0), np.float32), deleted=tombstone))
-
-    def _publish(self, change: FeedBatch) -> int:
-        self._seq += 1
-        self._feed.append(replace(change, seq=self._seq))
-        return self._seq
+    def apply(self, call: WriterCall) -> int:
+        """Persist the change (acknowledged once this returns); returns its feed sequence number."""
+        with self._lock:
+            if isinstance(call, Delete):
+                self._log.add_tombstones([call.tombstone])
+                change = FeedBatch(0, [], np.zeros((0, 0), np.float32), deleted=call.tombstone)
+            else:
+                self._log.append(call.batch_id, call.records, call.vectors)
+                change = FeedBatch(0, call.records, call.vectors)
+            self._seq += 1
+            self._feed.append(replace(change, seq=self._seq))
+            return self._seq
 
     def head(self) -> FeedPosition:
         """Where the feed is now: a follower that marks this misses nothing appended later."""
-        return FeedPosition(self._epoch, self._seq)
+        with self._lock:
+            return FeedPosition(self._epoch, self._seq)
 
     def since(self, position: FeedPosition) -> FeedReply:
         """Batches after `position`; incomplete when the epoch changed or the feed moved past it."""
-        if position.epoch != self._epoch:
-            return FeedReply(self._epoch, list(self._feed), complete=position.epoch == "" and
-                             (not self._feed or self._feed[0].seq == 1))
-        batches = [b for b in self._feed if b.seq > position.seq]
-        complete = position.seq >= self._seq or bool(batches) and batches[0].seq == position.seq + 1
-        return FeedReply(self._epoch, batches, complete)
+        with self._lock:
+            if position.epoch != self._epoch:
+                return FeedReply(self._epoch, list(self._feed), complete=position.epoch == "" and
+                                 (not self._feed or self._feed[0].seq == 1))
+            batches = [b for b in self._feed if b.seq > position.seq]
+            complete = position.seq >= self._seq or (bool(batches) and batches[0].seq == position.seq + 1)
+            return FeedReply(self._epoch, batches, complete)
 
 
 class ShardWriters:
     """The driver side: splits a batch by shard and waits until every writer has acknowledged."""
 
-    def __init__(self, endpoint: S3Endpoint, model_id: str, feed_size: int,
-                 group_of: Callable[[str], str] = one_group,
+    def __init__(self, dispatch: Dispatch, group_of: Callable[[str], str] = one_group,
                  on_append: Callable[[], None] | None = None) -> None:
-        self.endpoint, self.model_id, self.feed_size, self.group_of = endpoint, model_id, feed_size, group_of
-        self._on_append = on_append
-        self._actors: dict[ShardKey, ray.actor.ActorHandle] = {}
+        self._dispatch, self._group_of, self._on_append = dispatch, group_of, on_append
 
     def append(self, batch_id: str, records: Sequence[FrameRecord], vectors: np.ndarray) -> None:
         rows: dict[ShardKey, list[int]] = {}
         for i, r in enumerate(records):
-            rows.setdefault(ShardKey.of(self.group_of(r.camera_id), r.time_ms), []).append(i)
-        ray.get([self._actor(key).append.remote(batch_id, [records[i] for i in idx], vectors[idx])
-                 for key, idx in rows.items()])
+            rows.setdefault(ShardKey.of(self._group_of(r.camera_id), r.time_ms), []).append(i)
+        self._dispatch([(key, Append(batch_id, [records[i] for i in idx], vectors[idx]))
+                        for key, idx in rows.items()])
         if self._on_append is not None:
             self._on_append()
 
     def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> None:
         """Persist the deletion of the camera's frames in [start_ms, end_ms), per day shard."""
-        group = self.group_of(camera_id)
+        group = self._group_of(camera_id)
         days = range(start_ms // DAY_MS, (end_ms - 1) // DAY_MS + 1)
-        ray.get([self._actor(ShardKey(group, day)).delete.remote(Tombstone(camera_id, start_ms, end_ms))
-                 for day in days])
+        self._dispatch([(ShardKey(group, day), Delete(Tombstone(camera_id, start_ms, end_ms)))
+                        for day in days])
 
-    def _actor(self, key: ShardKey) -> ray.actor.ActorHandle:
-        if key not in self._actors:
-            self._actors[key] = IndexWriterActor.options(
-                name=writer_name(self.model_id, key), get_if_exists=True, lifetime="detached"
-            ).remote(self.endpoint, self.model_id, self.feed_size)
-        return self._actors[key]
+
+class Feed(Protocol):
+    """One writer's feed, as a follower reads it."""
+
+    def head(self) -> FeedPosition: ...
+
+    def since(self, position: FeedPosition) -> FeedReply: ...
+
+
+FeedsFn = Callable[[], Mapping[str, Feed]]  # writer name → feed, for every writer of one index version
 
 
 class IndexFollower:
@@ -152,22 +188,21 @@ class IndexFollower:
     batch appended while the bucket was being read is in the feed after the mark.
     """
 
-    def __init__(self, model_id: str, index: FrameIndex, reload: Callable[[], int]) -> None:
-        self._prefix = f"{WRITER_PREFIX}-{model_id}-"
-        self._index, self._reload = index, reload
+    def __init__(self, feeds: FeedsFn, index: FrameIndex, reload: Callable[[], int]) -> None:
+        self._feeds, self._index, self._reload = feeds, index, reload
         self._positions: dict[str, FeedPosition] = {}
 
     def mark(self) -> None:
         """Remember where every writer's feed is now."""
-        for name in self._writers():
-            self._positions[name] = ray.get(ray.get_actor(name).head.remote())
+        for name, feed in sorted(self._feeds().items()):
+            self._positions[name] = feed.head()
 
     def poll(self) -> int:
         """Add what the writers appended since the last poll; returns frames added."""
         added, gap = 0, False
-        for name in self._writers():
+        for name, feed in sorted(self._feeds().items()):
             position = self._positions.get(name, FeedPosition())
-            reply = ray.get(ray.get_actor(name).since.remote(position))
+            reply = feed.since(position)
             for batch in reply.batches:
                 added += batch.apply(self._index)
             gap |= not reply.complete
@@ -178,7 +213,3 @@ class IndexFollower:
             logger.warning("an index writer restarted or its feed moved on: reloading from the bucket")
             added += self._reload()
         return added
-
-    def _writers(self) -> list[str]:
-        names = ray.util.list_named_actors(all_namespaces=False)  # names in Vigil's namespace
-        return sorted(n for n in names if n.startswith(self._prefix))

@@ -1,6 +1,6 @@
-"""The Ray actor recording one live camera (`vigil-live-{camera_id}`).
+"""The recorder of one live camera (`vigil-live-{camera_id}`), an actor of the cluster.
 
-Two threads inside the actor: the recorder runs ffmpeg (`StreamRun`), again
+Two threads inside the recorder: the recorder runs ffmpeg (`StreamRun`), again
 and again with bounded exponential backoff when the stream drops, and puts
 each closed segment in a bounded queue; the storer takes them one by one
 through the file-ingest pipeline (`IngestPipeline.run_segment`: store the
@@ -11,6 +11,10 @@ the node takes them (`drain`) into its in-memory index.
 Backpressure: when embedding falls behind, the storer blocks on the full
 outbox, the recorder blocks on the full segment queue, and ffmpeg's finished
 segments stay on local disk; memory holds at most one batch of frames.
+
+The recorder is plain Python, given its store and index writers; the cluster
+runs it (a Ray actor that opens both from a `StoreConfig`, or an object in this
+process) and hands out a `RecorderHandle` to it.
 """
 
 from __future__ import annotations
@@ -20,20 +24,18 @@ import queue
 import shutil
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import ray
 
 from indexing.embedding import EmbedFn
-from indexing.vector_index import FrameRecord
-from services.ingest.pipeline import IngestPipeline, IngestRequest
-from services.cluster.index_writers import ShardWriters
+from indexing.frame_columns import FrameRecord
+from services.ingest.pipeline import IngestPipeline, IngestRequest, Journal
 from services.live.stream import LiveSegment, StreamRun, masked
 from services.settings import IngestSettings
 from storage.media import probe
-from storage.s3 import S3Endpoint, S3ObjectStore
+from storage.object_store import ObjectStore
 from storage.url_policy import UrlPolicy, UrlRefusedError
 
 logger = logging.getLogger(__name__)
@@ -45,13 +47,11 @@ BACKOFF_MAX_S = 10.0
 
 @dataclass(frozen=True)
 class LiveConfig:
-    endpoint: S3Endpoint
     model_id: str
     ingest: IngestSettings
     batch: int  # keyframes per embedding call
     work_dir: Path  # local spill folder; one subfolder per camera
-    feed_batches: int = 256  # recent batches each index writer keeps for front ends
-    dedup_cosine: float | None = field(kw_only=True)
+    dedup_cosine: float | None  # the model's dedup threshold (`Settings.calibrated`); None: no dedup
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,10 @@ class IndexedBatch:
 class Drained:
     batches: tuple[IndexedBatch, ...]
     finished: bool  # the recording has ended and nothing is left to take
+
+
+def recorder_name(camera_id: str) -> str:
+    return f"vigil-live-{camera_id}"
 
 
 def next_backoff(previous_s: float, received: bool) -> float:
@@ -111,21 +115,21 @@ class Outbox:
         return Drained(tuple(batches), finished=self._closed.is_set() and self._queue.empty())
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=4)
 class LiveRecorder:
-    """Records one camera until `stop()`; restarted by Ray (and recording again) if it dies."""
+    """Records one camera until `stop()`; restarted by the cluster (and recording again) if it dies.
+
+    Its calls come from several threads at once: `drain` long-polls while `status` and `stop` answer.
+    """
 
     def __init__(self, camera_id: str, url: str, config: LiveConfig, embed: EmbedFn,
-                 policy: UrlPolicy) -> None:
+                 policy: UrlPolicy, store: ObjectStore, journal: Journal) -> None:
         self._camera, self._url, self._config, self._policy = camera_id, url, config, policy
         self._dir = config.work_dir / camera_id
         shutil.rmtree(self._dir, ignore_errors=True)  # leftovers of a previous life were never listed
         self._dir.mkdir(parents=True)
         self._dir.chmod(0o700)  # ffmpeg's error log there may quote the stream URL
-        store = S3ObjectStore(config.endpoint)
         self._outbox = Outbox()
-        writers = ShardWriters(config.endpoint, config.model_id, config.feed_batches)
-        self._pipeline = IngestPipeline(store, self._outbox, writers, embed,
+        self._pipeline = IngestPipeline(store, self._outbox, journal, embed,
                                         config.ingest, self._dir / "work", config.batch,
                                         dedup_cosine=lambda: config.dedup_cosine)
         self._segments: queue.Queue[LiveSegment | None] = queue.Queue(SEGMENT_QUEUE)

@@ -23,7 +23,7 @@ from indexing.calibration import Calibration
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, FrameRecord
-from services.cluster.embedders import EmbedderPool
+from services.cluster.interface import EmbedderPool
 from services.index.search import SearchEngine
 from services.ingest.pipeline import Journal
 

@@ -1,9 +1,9 @@
-"""Live cameras on the node: one `LiveRecorder` actor per camera with a stream URL.
+"""Live cameras on the node: one live recorder (a cluster worker) per camera with a stream URL.
 
 A registered camera with a stream URL records (and records again when the
 node starts); re-registering the same URL changes nothing, a new URL restarts
 the recording, an empty one or `stop()` ends it. For each recording a pump
-thread long-polls the actor and adds the indexed batches to the node's index
+thread long-polls the recorder and adds the indexed batches to the node's index
 (`FrameIndex.add` is thread-safe and dedups by camera and time, so live
 batches do not wait for a file ingest holding the node's index lock).
 """
@@ -15,12 +15,10 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import ray
-from ray.actor import ActorHandle
-
 from indexing.embedding import EmbedFn
+from services.cluster.interface import ActorUnavailableError, Cluster, RecorderHandle
+from services.cluster.live_recorders import LiveConfig, LiveStatus
 from services.ingest.pipeline import FrameSink
-from services.cluster.live_recorders import LiveConfig, LiveRecorder, LiveStatus
 from storage.cameras import Camera
 from storage.url_policy import Purpose, UrlPolicy, check_url
 
@@ -33,19 +31,15 @@ STATUS_TIMEOUT_S = 10.0
 @dataclass(frozen=True)
 class _Recording:
     url: str
-    actor: ActorHandle
+    recorder: RecorderHandle
     pump: threading.Thread
-    ended: threading.Event  # set once the actor is being killed: the pump gives up on errors
-
-
-def actor_name(camera_id: str) -> str:
-    return f"vigil-live-{camera_id}"
+    ended: threading.Event  # set once the recorder is being killed: the pump gives up on errors
 
 
 class LiveManager:
-    def __init__(self, config: LiveConfig, embed: EmbedFn, index: FrameSink,
+    def __init__(self, cluster: Cluster, config: LiveConfig, embed: EmbedFn, index: FrameSink,
                  url_policy: Callable[[], UrlPolicy] = UrlPolicy) -> None:
-        self._config, self._embed, self._index = config, embed, index
+        self._cluster, self._config, self._embed, self._index = cluster, config, embed, index
         self._url_policy = url_policy
         self._recordings: dict[str, _Recording] = {}
         self._stopped: dict[str, LiveStatus] = {}  # the final status of ended recordings
@@ -89,8 +83,8 @@ class LiveManager:
         if recording is None:
             return self._stopped.get(camera_id, LiveStatus(camera_id))
         try:
-            return ray.get(recording.actor.status.remote(), timeout=STATUS_TIMEOUT_S)
-        except ray.exceptions.RayError:
+            return recording.recorder.status(STATUS_TIMEOUT_S)
+        except ActorUnavailableError:
             return LiveStatus(camera_id, recording=True, last_error="the recorder is restarting")
 
     def close(self) -> None:
@@ -101,35 +95,35 @@ class LiveManager:
 
     def _start(self, camera: Camera) -> _Recording:
         logger.info("camera %s: recording %s", camera.camera_id, camera.masked_stream_url)
-        actor = LiveRecorder.options(name=actor_name(camera.camera_id), get_if_exists=True).remote(
-            camera.camera_id, camera.stream_url, self._config, self._embed, self._url_policy())
+        recorder = self._cluster.live_recorder(camera.camera_id, camera.stream_url, self._config,
+                                               self._embed, self._url_policy())
         ended = threading.Event()
-        pump = threading.Thread(target=self._pump, args=(camera.camera_id, actor, ended),
+        pump = threading.Thread(target=self._pump, args=(camera.camera_id, recorder, ended),
                                 name=f"live-pump-{camera.camera_id}", daemon=True)
         pump.start()
-        return _Recording(camera.stream_url, actor, pump, ended)
+        return _Recording(camera.stream_url, recorder, pump, ended)
 
     def _end(self, camera_id: str) -> None:
-        """Stop the actor, wait for its last batches, kill it (no ffmpeg outlives it)."""
+        """Stop the recorder, wait for its last batches, kill it (no ffmpeg outlives it)."""
         recording = self._recordings.pop(camera_id)
         try:
-            ray.get(recording.actor.stop.remote(), timeout=STATUS_TIMEOUT_S)
+            recording.recorder.stop(STATUS_TIMEOUT_S)
             recording.pump.join(STOP_TIMEOUT_S)
-            self._stopped[camera_id] = ray.get(recording.actor.status.remote(), timeout=STATUS_TIMEOUT_S)
-        except (ray.exceptions.RayError, TimeoutError):
+            self._stopped[camera_id] = recording.recorder.status(STATUS_TIMEOUT_S)
+        except ActorUnavailableError:
             logger.exception("camera %s: the recording did not end cleanly", camera_id)
             self._stopped[camera_id] = LiveStatus(camera_id, last_error="the recording did not end cleanly")
         finally:
             recording.ended.set()
-            ray.kill(recording.actor)
+            recording.recorder.kill()
         logger.info("camera %s: recording ended", camera_id)
 
-    def _pump(self, camera_id: str, actor: ActorHandle, ended: threading.Event) -> None:
-        """Move indexed batches from the actor into the node's index until the recording ends."""
+    def _pump(self, camera_id: str, recorder: RecorderHandle, ended: threading.Event) -> None:
+        """Move indexed batches from the recorder into the node's index until the recording ends."""
         while not ended.is_set():
             try:
-                drained = ray.get(actor.drain.remote(DRAIN_WAIT_S))
-            except ray.exceptions.RayError:
+                drained = recorder.drain(DRAIN_WAIT_S)
+            except ActorUnavailableError:
                 if not ended.is_set():
                     logger.warning("camera %s: recorder unavailable, retrying", camera_id)
                 ended.wait(DRAIN_WAIT_S)

@@ -23,7 +23,7 @@ from tests.served import VIGIL, Served, cli_env
 GCS_CALL = "/ray.rpc.NodeInfoGcsService/GetClusterId"  # what every Ray process asks the GCS first
 JOIN_WITHOUT_AUTH = """
 from ray.cluster_utils import Cluster
-from services.cluster.embedders import start_ray
+from services.cluster.ray_cluster import start_ray
 from services.security.ray_auth import RayAuthError
 from services.settings import RaySettings
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})

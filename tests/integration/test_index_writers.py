@@ -1,7 +1,7 @@
 """Index-writer actors: one per shard, and every front end follows what they acknowledge.
 
-A second front end is played by a real `IndexFollower` with its own in-memory
-index on the same Ray cluster and bucket, as a second `vigil serve` would run.
+A second front end is played by a real `IndexFollower` of the node's Ray cluster, with its own
+in-memory index on the same bucket, as a second `vigil serve` would run.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def other_front_end(node: object) -> tuple[FrameIndex, IndexFollower]:
 
     index = FrameIndex(node.index.dim)  # type: ignore[attr-defined]
     log = IndexLog(node.store, node.model_id)  # type: ignore[attr-defined]
-    follower = IndexFollower(node.model_id, index, lambda: log.replay(index))  # type: ignore[attr-defined]
+    follower = node.cluster.index_follower(node.model_id, index,  # type: ignore[attr-defined]
+                                           lambda: log.replay(index))
     follower.mark()
     log.replay(index)
     return index, follower
