@@ -67,7 +67,8 @@ class SearchEngine:
                             more=len(ranked) > query.offset + query.top_k)
 
     def _encode_text_uncached(self, text: str) -> np.ndarray:
-        return self._embedder.embed_texts([text])[0]
+        vector: np.ndarray = self._embedder.embed_texts([text])[0]
+        return vector
 
 
 def _single(hit: FrameHit) -> ClipHit:

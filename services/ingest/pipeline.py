@@ -16,8 +16,8 @@ import shutil
 import tempfile
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -54,7 +54,7 @@ class SegmentIngest:
     progress: JobProgress
 
 
-ProgressFn = Callable[[JobProgress], None]
+ProgressFn = Callable[[JobProgress], object]  # what it returns is ignored
 ReadyFn = Callable[[], None]  # called before each bucket write; raises to stop the job
 
 
