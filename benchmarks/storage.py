@@ -16,6 +16,7 @@ from pathlib import Path
 
 from benchmarks import _harness
 from storage.export import Exporter
+from storage.keys import SEGMENTS_PREFIX
 from storage.media import probe, segment
 from storage.recordings import Recordings
 from storage.s3 import S3ObjectStore
@@ -44,7 +45,7 @@ def run(seconds: int, tmp: Path) -> dict[str, object]:
                 stored = recordings.store_segment(f"cam-{i}", START_MS + round(s.offset_s * 1000), s, info)
                 stored_bytes += stored.manifest.bytes
             up_s += time.perf_counter() - t0
-        keys = [o.key for o in store.list("segments/") if o.key.endswith(".mp4")]
+        keys = [o.key for o in store.list(SEGMENTS_PREFIX) if o.key.endswith(".mp4")]
         t0 = time.perf_counter()
         down_bytes = sum(len(store.get_bytes(k)) for k in keys)
         down_s = time.perf_counter() - t0
