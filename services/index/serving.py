@@ -3,7 +3,8 @@
 A `Serving` holds everything that must change together when the model
 changes: the query embedder, the index, the search engine over both, the log,
 the embedder pool and the values calibrated for the model (as settings override
-them). The node keeps one in a `ServingRef` and replaces it whole, so a search runs entirely on the old version or entirely on the new.
+them). The node keeps one in a `ServingRef` and replaces it whole, so a search
+runs entirely on the old version or entirely on the new.
 Ingest goes through the same handle (`contains`/`add`/`append`/`embed`); a
 model switch replaces it only while no ingest is running (the node's index
 lock), so one batch is never embedded by one model and stored in another's

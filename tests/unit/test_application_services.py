@@ -182,7 +182,8 @@ def test_a_token_expires_when_asked_else_after_the_default_lifetime() -> None:
             token_expiry(past, 30, 1000.0)
     with pytest.raises(InvalidArgumentError, match="role must be one of"):
         TokenService(TokenStore(MemoryStore()), AuditTrail(Notes()), None).create(
-            Caller(Principal("root", Role.ADMIN, frozenset({ALL_GROUPS}))), "x", "superuser", ["ward-a"], None)
+            Caller(Principal("root", Role.ADMIN, frozenset({ALL_GROUPS}))), "x", "superuser", ["ward-a"],
+            None)
 
 
 def test_a_hold_on_a_hidden_camera_is_neither_listed_nor_released(world: World) -> None:
