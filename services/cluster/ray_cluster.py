@@ -214,9 +214,10 @@ class RayEmbedderPool:
         self._model_id, self._batch, self._shared = spec.model_id, settings.embed_batch, shared
         self._turns = itertools.count()  # round-robin across calls: ingest sends one batch per call
         threads = worker_threads(settings.embedders)
-        self._actors: list[Any] = [_EMBEDDER.options(name=embedder_name(spec.model_id, i), get_if_exists=True,
-                                          scheduling_strategy="SPREAD").remote(spec, threads)
-                        for i in range(settings.embedders)]
+        self._actors: list[Any] = [
+            _EMBEDDER.options(name=embedder_name(spec.model_id, i), get_if_exists=True,
+                              scheduling_strategy="SPREAD").remote(spec, threads)
+            for i in range(settings.embedders)]
         _get([a.ready.remote() for a in self._actors])
 
     def nodes(self) -> list[str]:
