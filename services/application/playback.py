@@ -103,10 +103,13 @@ class PlaybackService:
         segments = list(self._recordings.segments(camera, start_ms, end_ms, stop))
         if not segments:
             raise NotFoundError(missing)
+        expires_ms = self._signer.expires_ms()
         self._audit.touched(caller, "playlist", {"camera_id": camera, "start_ms": start_ms,
-                                                 "end_ms": end_ms, "segments": len(segments)})
+                                                 "end_ms": end_ms, "segments": len(segments),
+                                                 "urls_presigned": len(segments),
+                                                 "urls_expire_ms": expires_ms})
         m3u8 = hls_playlist(segments, self._signer.url)
-        return Playlist(m3u8, len(segments), gaps(segments), self._signer.expires_ms())
+        return Playlist(m3u8, len(segments), gaps(segments), expires_ms)
 
     def clip_url(self, caller: Caller, segment_key: str) -> SignedUrl:
         """A presigned URL of one stored segment of a camera the caller may see."""
@@ -114,8 +117,10 @@ class PlaybackService:
         manifest = self._recordings.manifest(key)
         if manifest is None or not self._visibility.sees(caller.principal, manifest.camera_id):
             raise NotFoundError("no such segment")
-        self._audit.touched(caller, "clip_view", {"segment_key": key})
-        return SignedUrl(self._signer.url(key), self._signer.expires_ms())
+        expires_ms = self._signer.expires_ms()
+        self._audit.touched(caller, "clip_view", {"segment_key": key, "urls_presigned": 1,
+                                                  "urls_expire_ms": expires_ms})
+        return SignedUrl(self._signer.url(key), expires_ms)
 
 
 class EvidenceService:
@@ -142,5 +147,7 @@ class EvidenceService:
             clips.append(ExportedClip(m, self._signer.url(m.video_key)))
         self._audit.touched(caller, "export", {"export_id": export_id, "cameras": cameras,
                                                "start_ms": start_ms, "end_ms": end_ms,
-                                               "sha256": [c.manifest.sha256 for c in clips]})
+                                               "sha256": [c.manifest.sha256 for c in clips],
+                                               "urls_presigned": len(clips),
+                                               "urls_expire_ms": self._signer.expires_ms()})
         return Export(export_id, clips)

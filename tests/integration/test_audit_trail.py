@@ -12,7 +12,7 @@ import pytest
 
 from services.api.client import VigilClient
 from services.security.auth import hash_token
-from vigil.v1 import cameras_pb2, cameras_pb2_grpc
+from vigil.v1 import cameras_pb2, cameras_pb2_grpc, playback_pb2, playback_pb2_grpc
 
 
 def _records(node: Any) -> list[dict[str, Any]]:
@@ -107,6 +107,16 @@ def test_streaming_calls_are_recorded_too(server: Any, node: Any, admin_token: s
     upload = [r for r in records if r.get("rpc", "").endswith("/IngestFile")
               and r["request"].get("camera_id") == marker]
     assert len(upload) == 1 and upload[0]["outcome"] == "OK"
+
+    with VigilClient(server.address, admin_token) as admin:  # a presigned URL: its issue is recorded
+        key = admin.search("street", top_k=1, camera_ids=[marker], frames=True, min_score=-1).hits[0].segment_key
+        answer = playback_pb2_grpc.PlaybackServiceStub(admin.channel).GetClipUrl(
+            playback_pb2.GetClipUrlRequest(segment_key=key), timeout=30)
+    views = [r for r in _records(node) if r.get("rpc", "").endswith("/GetClipUrl")
+             and r["details"].get("segment_key") == key]
+    assert len(views) == 1 and views[0]["details"]["urls_presigned"] == 1
+    assert views[0]["details"]["urls_expire_ms"] == answer.expires.ToMilliseconds()
+    assert "X-Amz-Signature" not in json.dumps(views[0])  # the URL itself is never recorded
 
 
 @pytest.mark.timeout(600)
