@@ -109,7 +109,8 @@ def test_streaming_calls_are_recorded_too(server: Any, node: Any, admin_token: s
     assert len(upload) == 1 and upload[0]["outcome"] == "OK"
 
     with VigilClient(server.address, admin_token) as admin:  # a presigned URL: its issue is recorded
-        key = admin.search("street", top_k=1, camera_ids=[marker], frames=True, min_score=-1).hits[0].segment_key
+        hits = admin.search("street", top_k=1, camera_ids=[marker], frames=True, min_score=-1).hits
+        key = hits[0].segment_key
         answer = playback_pb2_grpc.PlaybackServiceStub(admin.channel).GetClipUrl(
             playback_pb2.GetClipUrlRequest(segment_key=key), timeout=30)
     views = [r for r in _records(node) if r.get("rpc", "").endswith("/GetClipUrl")
