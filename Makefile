@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo lint test unit integration bench protos check-protos clean
+.PHONY: install demo lint test unit integration bench protos servers clean
 
 install: $(STAMP)
 
@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-logo
 
-test: $(STAMP) servers
+test: $(STAMP) lint servers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)

@@ -15,7 +15,7 @@ import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -30,7 +30,8 @@ from services.api.rpc_audit import (
 )
 from services.errors import InvalidArgumentError, VigilError, status_for
 from services.security.audit import AuditLog
-from services.security.auth import ALL_GROUPS, Principal, RateLimiter, Role, TokenStore, hash_token
+from services.security.auth import Principal, RateLimiter, Role, TokenStore, hash_token
+from storage.keys import ALL_GROUPS
 
 logger = logging.getLogger(__name__)
 R = Role
@@ -116,8 +117,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self._tokens, self._limiter, self._audit, self._peers = tokens, limiter, audit, peers
 
     async def intercept_service(
-            self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-            details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+            self,
+            continuation: Callable[[grpc.HandlerCallDetails],
+                                   Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+            details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
         method = details.method
         if handler is None or method.startswith(OPEN_PREFIXES):
@@ -155,7 +158,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                     f"{record.method.rsplit('/', 1)[-1]} acts on every group: it needs a token for all "
                     "groups ('*')")
         if not self._limiter.allow(principal.token_id or principal.subject):
-            return grpc.StatusCode.RESOURCE_EXHAUSTED, "request rate limit reached for this token; retry shortly"
+            return (grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    "request rate limit reached for this token; retry shortly")
         return principal
 
 
@@ -189,6 +193,12 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
 
 MALFORMED = "the request is not a valid protobuf message for this method"
 
+# A grpc.aio server's handlers hold the servicer's coroutine (and async generator) functions;
+# grpc's stubs type them as the sync API's callables. `_guarded` calls them with its context.
+AsyncUnary = Callable[[Any, AuditedContext], Awaitable[Any]]
+AsyncStreamUnary = Callable[[AsyncIterator[Any], AuditedContext], Awaitable[Any]]
+AsyncUnaryStream = Callable[[Any, AuditedContext], AsyncIterator[Any]]
+
 
 async def _checked(requests: AsyncIterator[Any], record: RpcRecord) -> AsyncIterator[Any]:
     async for request in requests:
@@ -199,7 +209,7 @@ async def _checked(requests: AsyncIterator[Any], record: RpcRecord) -> AsyncIter
         yield request
 
 
-async def _enter(record: RpcRecord, context: grpc.aio.ServicerContext, admit: Admit,
+async def _enter(record: RpcRecord, context: grpc.aio.ServicerContext[Any, Any], admit: Admit,
                  request: Any = None) -> AuditedContext:
     """Admit the call (or write its record and abort); the servicer's context."""
     audited = AuditedContext(context, record.open())
@@ -223,19 +233,19 @@ async def _fail(exc: Exception, method: str, context: AuditedContext) -> None:
     await context.abort(code, message)
 
 
-def _guarded(handler: grpc.RpcMethodHandler, method: str, log: AuditLog | None,
-             admit: Admit) -> grpc.RpcMethodHandler:
+def _guarded(handler: grpc.RpcMethodHandler[Any, Any], method: str, log: AuditLog | None,
+             admit: Admit) -> grpc.RpcMethodHandler[Any, Any]:
     """Run the servicer behind `admit`, recording the call; malformed messages: INVALID_ARGUMENT;
     what the servicer raises becomes its status (`_fail`)."""
     parse = _tolerant(handler.request_deserializer)
 
-    def record(context: grpc.aio.ServicerContext, request: Any = None) -> RpcRecord:
+    def record(context: grpc.aio.ServicerContext[Any, Any], request: Any = None) -> RpcRecord:
         return RpcRecord(method, context.peer(), log, request=request_ids(request))
 
     if handler.unary_unary:
-        inner = handler.unary_unary
+        inner = cast(AsyncUnary, handler.unary_unary)
 
-        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             rec = record(context, request)
             try:
                 audited = await _enter(rec, context, admit, request)
@@ -252,9 +262,9 @@ def _guarded(handler: grpc.RpcMethodHandler, method: str, log: AuditLog | None,
 
         return grpc.unary_unary_rpc_method_handler(unary, parse, handler.response_serializer)
     if handler.stream_unary:
-        inner_s = handler.stream_unary
+        inner_s = cast(AsyncStreamUnary, handler.stream_unary)
 
-        async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def stream(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             rec = record(context)
             try:
                 audited = await _enter(rec, context, admit)
@@ -271,9 +281,9 @@ def _guarded(handler: grpc.RpcMethodHandler, method: str, log: AuditLog | None,
 
         return grpc.stream_unary_rpc_method_handler(stream, parse, handler.response_serializer)
     if handler.unary_stream:
-        inner_us = handler.unary_stream
+        inner_us = cast(AsyncUnaryStream, handler.unary_stream)
 
-        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             rec = record(context, request)
             try:
                 audited = await _enter(rec, context, admit, request)

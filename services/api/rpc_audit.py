@@ -102,7 +102,7 @@ def outcome_of(exc: BaseException) -> str:
 class AuditedContext:
     """The servicer's context: `abort` writes the record first, everything else is passed on."""
 
-    def __init__(self, context: grpc.aio.ServicerContext, record: RpcRecord) -> None:
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any], record: RpcRecord) -> None:
         self._context, self._record = context, record
 
     async def abort(self, code: grpc.StatusCode, details: str = "", *args: Any, **kwargs: Any) -> None:

@@ -1,1 +1,2 @@
-"""The node: the composition root that builds every part from settings, and process concerns (metrics, heap, periodic tasks)."""
+"""The node: the composition root that builds every part from settings, and process concerns
+(metrics, heap, periodic tasks)."""
