@@ -27,15 +27,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from services.errors import status_for
-from services.ingest.jobs import Job, JobRegistry, JobState, new_job_id
+from services.ingest.jobs import Job, JobProgress, JobRegistry, JobState, new_job_id
 from services.ingest.pipeline import IngestPipeline, IngestRequest
-from services.node.metrics import Metrics
 from storage.media import probe
 from storage.object_store import ObjectStore
 
 logger = logging.getLogger(__name__)
+
+
+class JobMetrics(Protocol):
+    """What the runner counts (the node's Prometheus metrics implement it)."""
+
+    def job_done(self, camera: str, progress: JobProgress, footage_end_s: float, now_s: float) -> None: ...
+
+    def job_failed(self, camera: str) -> None: ...
 
 
 def node_id(data_dir: Path) -> str:
@@ -48,7 +56,7 @@ def node_id(data_dir: Path) -> str:
 
 class JobRunner:
     def __init__(self, store: ObjectStore, jobs: JobRegistry, pipeline: IngestPipeline,
-                 index_lock: threading.Lock, upload_dir: Path, node: str, metrics: Metrics) -> None:
+                 index_lock: threading.Lock, upload_dir: Path, node: str, metrics: JobMetrics) -> None:
         self._store, self._jobs, self._pipeline, self._metrics = store, jobs, pipeline, metrics
         self._index_lock, self._upload_dir, self._node = index_lock, upload_dir, node
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest")
@@ -121,7 +129,7 @@ class JobRunner:
             if acknowledged.exception() is not None:
                 return  # never acknowledged: the client got the error, nothing is recorded
             logger.exception("ingest job %s failed", job_id)
-            self._metrics.ingest_errors.labels(request.camera_id).inc()
+            self._metrics.job_failed(request.camera_id)
             _, message = status_for(exc)
             self._jobs.update(job_id, state=JobState.FAILED, error=message, finished=datetime.now(UTC))
         finally:

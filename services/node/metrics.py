@@ -42,6 +42,9 @@ class Metrics:
         self.vectors_added.labels(camera).inc(progress.vectors)
         self.ingest_lag.labels(camera).set(max(0.0, now_s - footage_end_s))
 
+    def job_failed(self, camera: str) -> None:
+        self.ingest_errors.labels(camera).inc()
+
     def serve(self, host: str, port: int) -> int:
         """Expose /metrics over HTTP; returns the bound port."""
         server, _ = start_http_server(port, addr=host, registry=self.registry)
