@@ -44,7 +44,10 @@ logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
-STOP_GRACE_S = 10.0
+# weed 4.48 does not exit on SIGTERM or SIGINT (measured: still running after 15 s), so every stop
+# ends in SIGKILL; that loses nothing acknowledged (its files and leveldb are written before it
+# answers, and a killed process's writes stay in the page cache). Waiting longer only slows stops.
+STOP_GRACE_S = 2.0
 
 
 def weed_exe() -> str:
