@@ -233,6 +233,23 @@ async def _fail(exc: Exception, method: str, context: AuditedContext) -> None:
     await context.abort(code, message)
 
 
+async def _answer(rec: RpcRecord, context: grpc.aio.ServicerContext[Any, Any], admit: Admit,
+                  request: Any, call: Callable[[AuditedContext], Awaitable[Any]]) -> Any:
+    """One unary answer: admit, call the servicer, map what it raises, record the outcome."""
+    try:
+        audited = await _enter(rec, context, admit, request)
+        try:
+            response = await call(audited)
+        except Exception as exc:  # mapped to a status right here
+            await _fail(exc, rec.method, audited)
+            raise  # unreachable: abort raises
+    except BaseException as exc:
+        await rec.write(outcome_of(exc))
+        raise
+    await rec.write(grpc.StatusCode.OK)
+    return response
+
+
 def _guarded(handler: grpc.RpcMethodHandler[Any, Any], method: str, log: AuditLog | None,
              admit: Admit) -> grpc.RpcMethodHandler[Any, Any]:
     """Run the servicer behind `admit`, recording the call; malformed messages: INVALID_ARGUMENT;
@@ -247,18 +264,7 @@ def _guarded(handler: grpc.RpcMethodHandler[Any, Any], method: str, log: AuditLo
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             rec = record(context, request)
-            try:
-                audited = await _enter(rec, context, admit, request)
-                try:
-                    response = await inner(request, audited)
-                except Exception as exc:  # mapped to a status right here
-                    await _fail(exc, method, audited)
-                    raise  # unreachable: abort raises
-            except BaseException as exc:
-                await rec.write(outcome_of(exc))
-                raise
-            await rec.write(grpc.StatusCode.OK)
-            return response
+            return await _answer(rec, context, admit, request, lambda audited: inner(request, audited))
 
         return grpc.unary_unary_rpc_method_handler(unary, parse, handler.response_serializer)
     if handler.stream_unary:
@@ -266,18 +272,8 @@ def _guarded(handler: grpc.RpcMethodHandler[Any, Any], method: str, log: AuditLo
 
         async def stream(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             rec = record(context)
-            try:
-                audited = await _enter(rec, context, admit)
-                try:
-                    response = await inner_s(_checked(requests, rec), audited)
-                except Exception as exc:  # mapped to a status right here
-                    await _fail(exc, method, audited)
-                    raise  # unreachable: abort raises
-            except BaseException as exc:
-                await rec.write(outcome_of(exc))
-                raise
-            await rec.write(grpc.StatusCode.OK)
-            return response
+            return await _answer(rec, context, admit, None,
+                                 lambda audited: inner_s(_checked(requests, rec), audited))
 
         return grpc.stream_unary_rpc_method_handler(stream, parse, handler.response_serializer)
     if handler.unary_stream:
