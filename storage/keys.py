@@ -90,6 +90,7 @@ HOLDS_PREFIX = "holds/"
 EXPORTS_PREFIX = "exports/"
 TOKENS_PREFIX = "auth/tokens/"
 AUDIT_PREFIX = "audit/"
+INDEX_PREFIX = "index/"
 
 
 def segment_key(camera_id: str, start_ms: int, end_ms: int) -> str:
@@ -125,23 +126,23 @@ def thumbnail_hour_prefix(camera_id: str, time_ms: int) -> str:
 
 
 def index_log_key(model_id: str, batch_id: str) -> str:
-    return f"index/{model_id}/log/{batch_id}.npz"
+    return f"{index_log_prefix(model_id)}{batch_id}.npz"
 
 
 def index_prefix(model_id: str) -> str:
-    return f"index/{model_id}/"
+    return f"{INDEX_PREFIX}{model_id}/"
 
 
-ACTIVE_INDEX_KEY = "index/active.json"
+ACTIVE_INDEX_KEY = f"{INDEX_PREFIX}active.json"
 TOMBSTONE_SET = "set-"
 
 
 def index_log_prefix(model_id: str) -> str:
-    return f"index/{model_id}/log/"
+    return f"{index_prefix(model_id)}log/"
 
 
 def index_tombstone_prefix(model_id: str) -> str:
-    return f"index/{model_id}/tombstones/"
+    return f"{index_prefix(model_id)}tombstones/"
 
 
 def index_tombstone_set_key(model_id: str, digest: str) -> str:
@@ -149,7 +150,7 @@ def index_tombstone_set_key(model_id: str, digest: str) -> str:
 
 
 def index_snapshot_prefix(model_id: str, day: int | None = None) -> str:
-    base = f"index/{model_id}/snapshots/"
+    base = f"{index_prefix(model_id)}snapshots/"
     return base if day is None else f"{base}{day:06d}/"
 
 
