@@ -30,8 +30,21 @@ MASKS_KEPT = 4  # filter masks kept per shard (a 250k-frame shard's mask is 250 
 
 
 @dataclass(frozen=True, slots=True)
+class Box:
+    """A region of a keyframe as fractions of its width and height: 0 <= x0 < x1 <= 1, same for y."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+@dataclass(frozen=True, slots=True)
 class FrameRecord:
-    """A keyframe: it stands for the footage from `time_ms` until `end_ms` (the next keyframe)."""
+    """A keyframe: it stands for the footage from `time_ms` until `end_ms` (the next keyframe).
+
+    `box` is None for the whole keyframe; a region's vector (`indexing.regions`) carries its box.
+    """
 
     camera_id: str
     time_ms: int
@@ -40,6 +53,7 @@ class FrameRecord:
     segment_start_ms: int
     segment_end_ms: int
     thumbnail_key: str
+    box: Box | None = None
 
 
 class CameraCodes:
