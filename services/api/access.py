@@ -43,6 +43,8 @@ ADMIN = frozenset({R.ADMIN})
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "/vigil.v1.SearchService/Search": VIEW,
     "/vigil.v1.SearchService/SearchByImage": VIEW,
+    "/vigil.v1.SearchService/SearchSimilar": VIEW,
+    "/vigil.v1.SearchService/Follow": VIEW,
     "/vigil.v1.PlaybackService/GetPlaylist": VIEW,
     "/vigil.v1.PlaybackService/GetClipUrl": VIEW,
     "/vigil.v1.PlaybackService/ExportClip": INVESTIGATE,

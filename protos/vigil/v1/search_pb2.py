@@ -26,23 +26,33 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vigil.v1 import common_pb2 as vigil_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15vigil/v1/search.proto\x12\x08vigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15vigil/v1/common.proto\"K\n\x0cSearchFilter\x12\x12\n\ncamera_ids\x18\x01 \x03(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\"\x9e\x01\n\rSearchRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.vigil.v1.SearchFilter\x12\x0e\n\x06\x66rames\x18\x04 \x01(\x08\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x06 \x01(\tB\x0c\n\n_min_score\"\xa6\x01\n\x14SearchByImageRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.vigil.v1.SearchFilter\x12\x0e\n\x06\x66rames\x18\x04 \x01(\x08\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x06 \x01(\tB\x0c\n\n_min_score\"\xe5\x02\n\tSearchHit\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nframe_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x13\n\x0bsegment_key\x18\x06 \x01(\t\x12\x15\n\rthumbnail_key\x18\x07 \x01(\t\x12\x0e\n\x06\x66rames\x18\x08 \x01(\x05\x12\x36\n\x12segment_start_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10segment_end_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"u\n\x0eSearchResponse\x12!\n\x04hits\x18\x01 \x03(\x0b\x32\x13.vigil.v1.SearchHit\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x15\n\rno_good_match\x18\x03 \x01(\x08\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t2\x97\x01\n\rSearchService\x12;\n\x06Search\x12\x17.vigil.v1.SearchRequest\x1a\x18.vigil.v1.SearchResponse\x12I\n\rSearchByImage\x12\x1e.vigil.v1.SearchByImageRequest\x1a\x18.vigil.v1.SearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15vigil/v1/search.proto\x12\x08vigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15vigil/v1/common.proto\"5\n\x03\x42ox\x12\n\n\x02x0\x18\x01 \x01(\x01\x12\n\n\x02y0\x18\x02 \x01(\x01\x12\n\n\x02x1\x18\x03 \x01(\x01\x12\n\n\x02y1\x18\x04 \x01(\x01\"g\n\x06HitRef\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12.\n\nframe_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x03\x62ox\x18\x03 \x01(\x0b\x32\r.vigil.v1.Box\"K\n\x0cSearchFilter\x12\x12\n\ncamera_ids\x18\x01 \x03(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\"\x9e\x01\n\rSearchRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.vigil.v1.SearchFilter\x12\x0e\n\x06\x66rames\x18\x04 \x01(\x08\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x06 \x01(\tB\x0c\n\n_min_score\"\xa6\x01\n\x14SearchByImageRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.vigil.v1.SearchFilter\x12\x0e\n\x06\x66rames\x18\x04 \x01(\x08\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x06 \x01(\tB\x0c\n\n_min_score\"\xd3\x01\n\x14SearchSimilarRequest\x12\x1d\n\x03hit\x18\x01 \x01(\x0b\x32\x10.vigil.v1.HitRef\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.vigil.v1.SearchFilter\x12\x0e\n\x06\x66rames\x18\x04 \x01(\x08\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x06 \x01(\t\x12\x1b\n\x13include_same_camera\x18\x07 \x01(\x08\x42\x0c\n\n_min_score\"\xba\x01\n\rFollowRequest\x12\x1f\n\x03hit\x18\x01 \x01(\x0b\x32\x10.vigil.v1.HitRefH\x00\x12\x0f\n\x05image\x18\x02 \x01(\x0cH\x00\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.vigil.v1.SearchFilter\x12\x11\n\tmax_steps\x18\x04 \x01(\x05\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x01\x88\x01\x01\x12\x0e\n\x06\x65xpand\x18\x06 \x01(\x08\x42\x06\n\x04seedB\x0c\n\n_min_score\"]\n\x0e\x46ollowResponse\x12\"\n\x05steps\x18\x01 \x03(\x0b\x32\x13.vigil.v1.SearchHit\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x15\n\rno_good_match\x18\x03 \x01(\x08\"\x81\x03\n\tSearchHit\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nframe_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x13\n\x0bsegment_key\x18\x06 \x01(\t\x12\x15\n\rthumbnail_key\x18\x07 \x01(\t\x12\x0e\n\x06\x66rames\x18\x08 \x01(\x05\x12\x36\n\x12segment_start_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10segment_end_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x03\x62ox\x18\x0b \x01(\x0b\x32\r.vigil.v1.Box\"u\n\x0eSearchResponse\x12!\n\x04hits\x18\x01 \x03(\x0b\x32\x13.vigil.v1.SearchHit\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x15\n\rno_good_match\x18\x03 \x01(\x08\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t2\x9f\x02\n\rSearchService\x12;\n\x06Search\x12\x17.vigil.v1.SearchRequest\x1a\x18.vigil.v1.SearchResponse\x12I\n\rSearchByImage\x12\x1e.vigil.v1.SearchByImageRequest\x1a\x18.vigil.v1.SearchResponse\x12I\n\rSearchSimilar\x12\x1e.vigil.v1.SearchSimilarRequest\x1a\x18.vigil.v1.SearchResponse\x12;\n\x06\x46ollow\x12\x17.vigil.v1.FollowRequest\x1a\x18.vigil.v1.FollowResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vigil.v1.search_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEARCHFILTER']._serialized_start=91
-  _globals['_SEARCHFILTER']._serialized_end=166
-  _globals['_SEARCHREQUEST']._serialized_start=169
-  _globals['_SEARCHREQUEST']._serialized_end=327
-  _globals['_SEARCHBYIMAGEREQUEST']._serialized_start=330
-  _globals['_SEARCHBYIMAGEREQUEST']._serialized_end=496
-  _globals['_SEARCHHIT']._serialized_start=499
-  _globals['_SEARCHHIT']._serialized_end=856
-  _globals['_SEARCHRESPONSE']._serialized_start=858
-  _globals['_SEARCHRESPONSE']._serialized_end=975
-  _globals['_SEARCHSERVICE']._serialized_start=978
-  _globals['_SEARCHSERVICE']._serialized_end=1129
+  _globals['_BOX']._serialized_start=91
+  _globals['_BOX']._serialized_end=144
+  _globals['_HITREF']._serialized_start=146
+  _globals['_HITREF']._serialized_end=249
+  _globals['_SEARCHFILTER']._serialized_start=251
+  _globals['_SEARCHFILTER']._serialized_end=326
+  _globals['_SEARCHREQUEST']._serialized_start=329
+  _globals['_SEARCHREQUEST']._serialized_end=487
+  _globals['_SEARCHBYIMAGEREQUEST']._serialized_start=490
+  _globals['_SEARCHBYIMAGEREQUEST']._serialized_end=656
+  _globals['_SEARCHSIMILARREQUEST']._serialized_start=659
+  _globals['_SEARCHSIMILARREQUEST']._serialized_end=870
+  _globals['_FOLLOWREQUEST']._serialized_start=873
+  _globals['_FOLLOWREQUEST']._serialized_end=1059
+  _globals['_FOLLOWRESPONSE']._serialized_start=1061
+  _globals['_FOLLOWRESPONSE']._serialized_end=1154
+  _globals['_SEARCHHIT']._serialized_start=1157
+  _globals['_SEARCHHIT']._serialized_end=1542
+  _globals['_SEARCHRESPONSE']._serialized_start=1544
+  _globals['_SEARCHRESPONSE']._serialized_end=1661
+  _globals['_SEARCHSERVICE']._serialized_start=1664
+  _globals['_SEARCHSERVICE']._serialized_end=1951
 # @@protoc_insertion_point(module_scope)

@@ -47,6 +47,16 @@ class SearchServiceStub:
                 request_serializer=vigil_dot_v1_dot_search__pb2.SearchByImageRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_search__pb2.SearchResponse.FromString,
                 _registered_method=True)
+        self.SearchSimilar = channel.unary_unary(
+                '/vigil.v1.SearchService/SearchSimilar',
+                request_serializer=vigil_dot_v1_dot_search__pb2.SearchSimilarRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_search__pb2.SearchResponse.FromString,
+                _registered_method=True)
+        self.Follow = channel.unary_unary(
+                '/vigil.v1.SearchService/Follow',
+                request_serializer=vigil_dot_v1_dot_search__pb2.FollowRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_search__pb2.FollowResponse.FromString,
+                _registered_method=True)
 
 
 class SearchServiceServicer:
@@ -69,6 +79,22 @@ class SearchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchSimilar(self, request, context):
+        """Find footage that looks like a hit already found (its stored keyframe or region vector):
+        the same subject on other cameras. A hit on a camera the caller cannot see is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Follow(self, request, context):
+        """Follow a subject from camera to camera: from a hit or a photo, a time-ordered trail of
+        visits (one step per stay of the subject on one camera) within a time window.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SearchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -81,6 +107,16 @@ def add_SearchServiceServicer_to_server(servicer, server):
                     servicer.SearchByImage,
                     request_deserializer=vigil_dot_v1_dot_search__pb2.SearchByImageRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_search__pb2.SearchResponse.SerializeToString,
+            ),
+            'SearchSimilar': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchSimilar,
+                    request_deserializer=vigil_dot_v1_dot_search__pb2.SearchSimilarRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_search__pb2.SearchResponse.SerializeToString,
+            ),
+            'Follow': grpc.unary_unary_rpc_method_handler(
+                    servicer.Follow,
+                    request_deserializer=vigil_dot_v1_dot_search__pb2.FollowRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_search__pb2.FollowResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -140,6 +176,60 @@ class SearchService:
             '/vigil.v1.SearchService/SearchByImage',
             vigil_dot_v1_dot_search__pb2.SearchByImageRequest.SerializeToString,
             vigil_dot_v1_dot_search__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchSimilar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.SearchService/SearchSimilar',
+            vigil_dot_v1_dot_search__pb2.SearchSimilarRequest.SerializeToString,
+            vigil_dot_v1_dot_search__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Follow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.SearchService/Follow',
+            vigil_dot_v1_dot_search__pb2.FollowRequest.SerializeToString,
+            vigil_dot_v1_dot_search__pb2.FollowResponse.FromString,
             options,
             channel_credentials,
             insecure,

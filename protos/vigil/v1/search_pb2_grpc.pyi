@@ -40,6 +40,14 @@ class SearchServiceStub:
     """Find footage matching a text query (English or Vietnamese)."""
     SearchByImage: _grpc.UnaryUnaryMultiCallable[_search_pb2.SearchByImageRequest, _search_pb2.SearchResponse]
     """Find footage that looks like an example photo (JPEG, PNG or WebP bytes)."""
+    SearchSimilar: _grpc.UnaryUnaryMultiCallable[_search_pb2.SearchSimilarRequest, _search_pb2.SearchResponse]
+    """Find footage that looks like a hit already found (its stored keyframe or region vector):
+    the same subject on other cameras. A hit on a camera the caller cannot see is NOT_FOUND.
+    """
+    Follow: _grpc.UnaryUnaryMultiCallable[_search_pb2.FollowRequest, _search_pb2.FollowResponse]
+    """Follow a subject from camera to camera: from a hit or a photo, a time-ordered trail of
+    visits (one step per stay of the subject on one camera) within a time window.
+    """
 
 @_typing.type_check_only
 class SearchServiceAsyncStub(SearchServiceStub):
@@ -53,6 +61,14 @@ class SearchServiceAsyncStub(SearchServiceStub):
     """Find footage matching a text query (English or Vietnamese)."""
     SearchByImage: _aio.UnaryUnaryMultiCallable[_search_pb2.SearchByImageRequest, _search_pb2.SearchResponse]  # type: ignore[assignment]
     """Find footage that looks like an example photo (JPEG, PNG or WebP bytes)."""
+    SearchSimilar: _aio.UnaryUnaryMultiCallable[_search_pb2.SearchSimilarRequest, _search_pb2.SearchResponse]  # type: ignore[assignment]
+    """Find footage that looks like a hit already found (its stored keyframe or region vector):
+    the same subject on other cameras. A hit on a camera the caller cannot see is NOT_FOUND.
+    """
+    Follow: _aio.UnaryUnaryMultiCallable[_search_pb2.FollowRequest, _search_pb2.FollowResponse]  # type: ignore[assignment]
+    """Follow a subject from camera to camera: from a hit or a photo, a time-ordered trail of
+    visits (one step per stay of the subject on one camera) within a time window.
+    """
 
 class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
     """Semantic search over stored footage.
@@ -75,5 +91,25 @@ class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_search_pb2.SearchResponse, _abc.Awaitable[_search_pb2.SearchResponse]]:
         """Find footage that looks like an example photo (JPEG, PNG or WebP bytes)."""
+
+    @_abc_1.abstractmethod
+    def SearchSimilar(
+        self,
+        request: _search_pb2.SearchSimilarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_search_pb2.SearchResponse, _abc.Awaitable[_search_pb2.SearchResponse]]:
+        """Find footage that looks like a hit already found (its stored keyframe or region vector):
+        the same subject on other cameras. A hit on a camera the caller cannot see is NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def Follow(
+        self,
+        request: _search_pb2.FollowRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_search_pb2.FollowResponse, _abc.Awaitable[_search_pb2.FollowResponse]]:
+        """Follow a subject from camera to camera: from a hit or a photo, a time-ordered trail of
+        visits (one step per stay of the subject on one camera) within a time window.
+        """
 
 def add_SearchServiceServicer_to_server(servicer: SearchServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
