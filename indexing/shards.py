@@ -280,6 +280,10 @@ class VectorShard:
         ivf.do_polysemous_training = False  # 30× the training time; the search never uses it
         return ivf
 
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of live `ids` (float16 from the vector file, exact, or SQ8-decoded)."""
+        return self._vectors(np.ascontiguousarray(ids, dtype=np.int64))
+
     def _vectors(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors of `ids`: from the vector file, else exact or SQ8-decoded."""
         if self._file is not None:

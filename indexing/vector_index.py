@@ -27,11 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from indexing.errors import IndexRetiredError
-from indexing.frame_columns import CameraCodes, FrameColumns
+from indexing.frame_columns import Box, CameraCodes, FrameColumns
 from indexing.frame_columns import FrameRecord as FrameRecord  # re-exported: the index's record
 from indexing.shards import ShardKey, ShardPolicy, VectorShard
 from indexing.vector_file import VectorFile
 from storage.timeutil import DAY_MS
+
+BOX_TOLERANCE = 1e-3  # a box named by a client (printed, parsed) matches the stored one this closely
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,12 @@ class SearchFilter:
     camera_ids: frozenset[str] = frozenset()  # empty: every camera
     start_ms: int | None = None
     end_ms: int | None = None
+    exclude_camera_ids: frozenset[str] = frozenset()  # never these (SearchSimilar: other cameras)
 
     def allows(self, record: FrameRecord) -> bool:
         if self.camera_ids and record.camera_id not in self.camera_ids:
+            return False
+        if record.camera_id in self.exclude_camera_ids:
             return False
         if self.start_ms is not None and record.time_ms < self.start_ms:
             return False
@@ -64,6 +69,15 @@ class ShardStats:
     tier: str = "exact"  # `ShardTier`: exact, ivf-sq8 or ivf-pq
     disk_bytes: int = 0  # its float16 vector file in the cache directory (0: none)
     record_bytes: int = 0  # in RAM: its record columns (`indexing.frame_columns`)
+
+
+def _same_box(stored: Box | None, asked: Box | None) -> bool:
+    """Whether `asked` names the stored box: both None, or every coordinate within the tolerance."""
+    if stored is None or asked is None:
+        return stored is asked
+    return all(abs(a - b) <= BOX_TOLERANCE for a, b in zip(
+        (stored.x0, stored.y0, stored.x1, stored.y1), (asked.x0, asked.y0, asked.x1, asked.y1),
+        strict=True))
 
 
 def one_group(camera_id: str) -> str:
@@ -183,14 +197,37 @@ class FrameIndex:
             groups = {self._group_of(c) for c in where.camera_ids} or None
             codes = (np.array([c for c in map(self._cameras.get, where.camera_ids) if c is not None],
                               dtype=np.int32) if where.camera_ids else None)
+            excluded = np.array([c for c in map(self._cameras.get, where.exclude_camera_ids)
+                                 if c is not None], dtype=np.int32)
             found: list[tuple[_Shard, np.ndarray, np.ndarray]] = []
             for _, shard in self._routed(groups, where.start_ms, where.end_ms):
                 allowed = shard.frames.mask(codes, where.start_ms, where.end_ms)
+                if excluded.size:  # the masks are cached: new arrays, never changed in place
+                    allowed = ((shard.frames.alive if allowed is None else allowed)
+                               & ~shard.frames.mask(excluded, where.start_ms, where.end_ms))
                 if allowed is not None and not allowed.any():
                     continue
                 scores, ids = shard.vectors.search(query, top_k, allowed, nprobe)
                 found.append((shard, scores[ids >= 0], ids[ids >= 0]))
             return _best(found, top_k)
+
+    def vector(self, camera_id: str, time_ms: int, box: Box | None = None) -> np.ndarray | None:
+        """The stored vector of the camera's keyframe at `time_ms` (`box` None), or of its region
+        whose box is within `BOX_TOLERANCE` of `box` in each coordinate; None if there is none."""
+        with self._lock:
+            if self._closed:
+                raise IndexRetiredError("this index version was retired; search the current one")
+            code = self._cameras.get(camera_id)
+            shard = self._shards.get(self._key(camera_id, time_ms))
+            if code is None or shard is None:
+                return None
+            at = shard.frames.mask(np.array([code], dtype=np.int32), time_ms, time_ms + 1)
+            for frame in np.flatnonzero(shard.frames.alive if at is None else at).tolist():
+                record = shard.frames.record(frame)
+                if record is not None and record.time_ms == time_ms and _same_box(record.box, box):
+                    vector: np.ndarray = shard.vectors.vectors(np.array([frame]))[0]
+                    return vector
+            return None
 
     def records(self) -> Iterable[FrameRecord]:
         """Every frame, shard by shard (group, then day) in the order added. The records are
