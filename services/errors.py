@@ -42,6 +42,10 @@ class ResourceExhaustedError(VigilError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class OutOfRangeError(VigilError):
+    code = grpc.StatusCode.OUT_OF_RANGE
+
+
 _STATUS: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (VigilError, grpc.StatusCode.INTERNAL),  # replaced by the instance's own code below
     (MediaError, grpc.StatusCode.INVALID_ARGUMENT),

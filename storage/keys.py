@@ -15,6 +15,9 @@
     exports/{export_id}/{camera_id}.mp4        an evidence export, its manifest beside it (.json)
     auth/tokens/{token_hash}.json              API tokens, by SHA-256 of the token
     audit/{node}/{YYYY-MM-DD}/{seq}.json       the audit trail (also {first}-{last}.jsonl runs)
+    watch/entries/{entry_id}.json              watchlist entries (text or photo, scope, expiry)
+    watch/vectors/{model_id}/{entry_id}.json   an entry's query vector and background calibration
+    watch/alerts/{YYYY}/{MM}/{DD}/{HH}/{written_ms}-{unique}.json   alerts, by the time written
 
 Every key and prefix is built here; other modules import these functions and constants.
 """
@@ -91,6 +94,9 @@ EXPORTS_PREFIX = "exports/"
 TOKENS_PREFIX = "auth/tokens/"
 AUDIT_PREFIX = "audit/"
 INDEX_PREFIX = "index/"
+WATCH_ENTRIES_PREFIX = "watch/entries/"
+WATCH_VECTORS_PREFIX = "watch/vectors/"
+WATCH_ALERTS_PREFIX = "watch/alerts/"
 
 
 def segment_key(camera_id: str, start_ms: int, end_ms: int) -> str:
@@ -167,6 +173,27 @@ def camera_key(camera_id: str) -> str:
     return f"{CAMERAS_PREFIX}{validate_camera_id(camera_id)}.json"
 
 
+def watch_entry_key(entry_id: str) -> str:
+    return f"{WATCH_ENTRIES_PREFIX}{entry_id}.json"
+
+
+def watch_vectors_prefix(model_id: str) -> str:
+    return f"{WATCH_VECTORS_PREFIX}{model_id}/"
+
+
+def watch_vector_key(model_id: str, entry_id: str) -> str:
+    return f"{watch_vectors_prefix(model_id)}{entry_id}.json"
+
+
+def watch_alert_hour_prefix(written_ms: int) -> str:
+    return f"{WATCH_ALERTS_PREFIX}{_hour_path(written_ms // HOUR_MS)}/"
+
+
+def watch_alert_key(written_ms: int, unique: str) -> str:
+    """Alerts sort by the time they were written (13 digits: ordered as text too)."""
+    return f"{watch_alert_hour_prefix(written_ms)}{written_ms:013d}-{unique}.json"
+
+
 def hold_key(hold_id: str) -> str:
     return f"{HOLDS_PREFIX}{hold_id}.json"
 
@@ -178,6 +205,19 @@ def export_key(export_id: str, camera_id: str) -> str:
 def export_id_of(key: str) -> str:
     """The export a key under `exports/` belongs to."""
     return key.removeprefix(EXPORTS_PREFIX).split("/", 1)[0]
+
+
+_MEDIA_KEY = re.compile(r"(?:segments/(?P<seg>[^/]+)/\d{4}/\d{2}/\d{2}/\d{2}/\d+-\d+\.mp4"
+                        r"|thumbnails/(?P<thumb>[^/]+)/\d{4}/\d{2}/\d{2}/\d{2}/\d+\.jpg"
+                        r"|exports/[0-9A-Za-z_-]{1,64}/(?P<export>[^/]+)\.(?:mp4|json))")
+
+
+def media_camera(key: str) -> str | None:
+    """The camera whose footage `key` is (a segment, a thumbnail, an export's MP4 or manifest);
+    None for any other key, or one whose camera part is not a valid camera id."""
+    m = _MEDIA_KEY.fullmatch(key)
+    camera = m and (m.group("seg") or m.group("thumb") or m.group("export"))
+    return camera if camera and CAMERA_ID.fullmatch(camera) and ".." not in camera else None
 
 
 def token_key(token_hash: str) -> str:

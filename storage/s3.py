@@ -106,6 +106,15 @@ class S3ObjectStore:
                 response.close()
                 response.release_conn()
 
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        with _translated(key):
+            response = self._client.get_object(self._bucket, key, offset=offset, length=length)
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
     def get_file(self, key: str, path: Path) -> None:
         with _translated(key):
             self._client.fget_object(self._bucket, key, str(path))

@@ -38,6 +38,9 @@ class MemoryStore:
         except KeyError:
             raise ObjectNotFoundError(f"object {key!r} not found") from None
 
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        return self.get_bytes(key)[offset:offset + length]
+
     def get_file(self, key: str, path: Path) -> None:
         path.write_bytes(self.get_bytes(key))
 

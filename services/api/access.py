@@ -48,6 +48,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "/vigil.v1.PlaybackService/GetPlaylist": VIEW,
     "/vigil.v1.PlaybackService/GetClipUrl": VIEW,
     "/vigil.v1.PlaybackService/ExportClip": INVESTIGATE,
+    # Bytes of a visible camera's segment, thumbnail or export (the console's video and downloads).
+    "/vigil.v1.PlaybackService/ReadMedia": VIEW,
     "/vigil.v1.CameraService/GetCamera": VIEW | INGEST,
     "/vigil.v1.CameraService/ListCameras": VIEW | INGEST,
     "/vigil.v1.CameraService/RegisterCamera": INGEST,

@@ -1,9 +1,10 @@
-"""PlaybackService over gRPC: playlists, clip URLs and exports, through `PlaybackService` and
-`EvidenceService`; long work stops once the caller has gone (`caller_gone`)."""
+"""PlaybackService over gRPC: playlists, clip URLs, media bytes and exports, through
+`PlaybackService` and `EvidenceService`; long work stops once the caller has gone (`caller_gone`)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from services.api import convert
 from services.api.calls import Context, caller, caller_gone
@@ -45,3 +46,16 @@ class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
                                          start, end, caller_gone(context))
         return playback_pb2.ExportClipResponse(export_id=export.export_id,
                                                clips=[clip_message(c) for c in export.clips])
+
+    async def ReadMedia(self, request: playback_pb2.ReadMediaRequest,
+                        context: Context) -> AsyncIterator[playback_pb2.MediaChunk]:
+        media = await asyncio.to_thread(self._playback.open_media, caller(), request.key,
+                                        request.offset, request.length)
+        position = media.offset
+        while position < media.end:
+            data = await asyncio.to_thread(self._playback.read_media, media, position)
+            if not data:  # the object shrank under us (replaced): end rather than loop
+                break
+            yield playback_pb2.MediaChunk(data=data, offset=position, total_size=media.total_size,
+                                          content_type=media.content_type)
+            position += len(data)

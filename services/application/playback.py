@@ -1,10 +1,12 @@
-"""Playback and evidence: playlists and clip URLs of the caller's cameras, and exports.
+"""Playback and evidence: playlists, clip URLs and media bytes of the caller's cameras, and exports.
 
 Every path checks visibility first (a hidden camera or segment answers NOT_FOUND as a missing
 one does), then the range cap (`server.max_playlist_hours`, `server.max_export_hours`:
 RESOURCE_EXHAUSTED naming the setting). Long work takes `stop`, a check that turns True once the
 caller has gone, and ends early. URLs are presigned here, for `storage.presign_ttl_s`; what was
-played or exported goes on the audit trail (never the URLs).
+played or exported goes on the audit trail (never the URLs). `open_media`/`read_media` serve the
+bytes of a segment, thumbnail or export through Vigil (for clients that cannot reach the bucket),
+a byte range at a time, under the same visibility rule.
 """
 
 from __future__ import annotations
@@ -16,20 +18,43 @@ from typing import Protocol
 
 from services.application.audit import AuditTrail, Caller
 from services.application.visibility import Visibility
-from services.errors import InvalidArgumentError, NotFoundError, ResourceExhaustedError
+from services.errors import InvalidArgumentError, NotFoundError, OutOfRangeError, ResourceExhaustedError
 from services.settings import ServerSettings
+from storage.errors import ObjectNotFoundError
 from storage.export import Exporter, ExportManifest
-from storage.keys import is_segment_key
+from storage.keys import is_segment_key, media_camera
+from storage.object_store import ObjectInfo
 from storage.playlist import gaps, hls_playlist
 from storage.recordings import Recordings
 from storage.timeutil import HOUR_MS, to_ms
 
 MAX_CAMERAS_PER_EXPORT = 16
+MEDIA_CHUNK = 256 * 1024  # bytes per `read_media` call (one gRPC message of ReadMedia)
+MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".json": "application/json"}
+NO_MEDIA = "no such media (a segment, thumbnail or export of a camera you may see)"
 Stop = Callable[[], bool]
 
 
 class Presigner(Protocol):
     def presigned_get_url(self, key: str, ttl: timedelta) -> str: ...
+
+
+class MediaStore(Presigner, Protocol):
+    """What playback needs of the bucket: presigned URLs, and ranged reads for `read_media`."""
+
+    def stat(self, key: str) -> ObjectInfo: ...
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class MediaRange:
+    """The bytes [offset, end) of a stored object a caller may read (`PlaybackService.open_media`)."""
+    key: str
+    content_type: str
+    total_size: int
+    offset: int
+    end: int
 
 
 @dataclass(frozen=True)
@@ -89,11 +114,12 @@ def utc_now() -> datetime:
 
 
 class PlaybackService:
-    def __init__(self, visibility: Visibility, recordings: Recordings, store: Presigner,
+    def __init__(self, visibility: Visibility, recordings: Recordings, store: MediaStore,
                  audit: AuditTrail, limits: ServerSettings, presign_ttl_s: float,
                  now: Callable[[], datetime] = utc_now) -> None:
         self._visibility, self._recordings, self._audit = visibility, recordings, audit
         self._limits, self._signer = limits, _Signer(store, presign_ttl_s, now)
+        self._store = store
 
     def playlist(self, caller: Caller, camera_id: str, start_ms: int, end_ms: int, stop: Stop) -> Playlist:
         """An HLS playlist of the camera's stored segments in [start, end), URLs presigned."""
@@ -121,6 +147,30 @@ class PlaybackService:
         self._audit.touched(caller, "clip_view", {"segment_key": key, "urls_presigned": 1,
                                                   "urls_expire_ms": expires_ms})
         return SignedUrl(self._signer.url(key), expires_ms)
+
+    def open_media(self, caller: Caller, key: str, offset: int, length: int) -> MediaRange:
+        """The range [offset, offset+length) (length 0: to the end) of a segment, thumbnail or
+        export of a camera the caller sees; NOT_FOUND for any other key, hidden or missing alike;
+        OUT_OF_RANGE for an offset at or past the end. Audited as `media_read`."""
+        if offset < 0 or length < 0:
+            raise InvalidArgumentError(f"offset ({offset}) and length ({length}) must not be negative")
+        camera = media_camera(key)
+        if camera is None or not self._visibility.sees(caller.principal, camera):
+            raise NotFoundError(NO_MEDIA)
+        try:
+            size = self._store.stat(key).size
+        except ObjectNotFoundError:
+            raise NotFoundError(NO_MEDIA) from None
+        if offset >= size:
+            raise OutOfRangeError(f"offset {offset} is at or past the end of the {size}-byte object")
+        end = size if length == 0 else min(size, offset + length)
+        self._audit.touched(caller, "media_read", {"key": key, "camera_id": camera, "offset": offset,
+                                                   "bytes": end - offset})
+        return MediaRange(key, MEDIA_TYPES[key[key.rindex("."):]], size, offset, end)
+
+    def read_media(self, media: MediaRange, position: int) -> bytes:
+        """The next chunk (at most MEDIA_CHUNK bytes) of an opened range from `position`."""
+        return self._store.get_range(media.key, position, min(MEDIA_CHUNK, media.end - position))
 
 
 class EvidenceService:

@@ -247,6 +247,17 @@ def _get_clip_url(w: World, role: str, scope: str) -> Probe:
     return Probe(playback_pb2.GetClipUrlRequest(segment_key=key), expect(scope), check)
 
 
+@case("PlaybackService/ReadMedia")
+def _read_media(w: World, role: str, scope: str) -> Probe:
+    own = w.segments[CAM_A]
+    key = {"own": own, "other": w.segments[CAM_B],
+           "missing": own.replace(f"/{CAM_A}/", f"/{CAM_GONE}/")}[scope]
+
+    def check(r: list[playback_pb2.MediaChunk]) -> None:
+        assert r[0].content_type == "video/mp4" and r[0].data[4:8] == b"ftyp"
+    return Probe(playback_pb2.ReadMediaRequest(key=key, length=1024), expect(scope), check)
+
+
 @case("PlaybackService/ExportClip")
 def _export_clip(w: World, role: str, scope: str) -> Probe:
     def check(r: playback_pb2.ExportClipResponse) -> None:

@@ -77,3 +77,25 @@ class ExportClipResponse(_message.Message):
     export_id: str
     clips: _containers.RepeatedCompositeFieldContainer[ExportedClip]
     def __init__(self, export_id: _Optional[str] = ..., clips: _Optional[_Iterable[_Union[ExportedClip, _Mapping]]] = ...) -> None: ...
+
+class ReadMediaRequest(_message.Message):
+    __slots__ = ("key", "offset", "length")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    offset: int
+    length: int
+    def __init__(self, key: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
+
+class MediaChunk(_message.Message):
+    __slots__ = ("data", "offset", "total_size", "content_type")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    offset: int
+    total_size: int
+    content_type: str
+    def __init__(self, data: _Optional[bytes] = ..., offset: _Optional[int] = ..., total_size: _Optional[int] = ..., content_type: _Optional[str] = ...) -> None: ...

@@ -50,6 +50,11 @@ class PlaybackServiceStub:
                 request_serializer=vigil_dot_v1_dot_playback__pb2.ExportClipRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_playback__pb2.ExportClipResponse.FromString,
                 _registered_method=True)
+        self.ReadMedia = channel.unary_stream(
+                '/vigil.v1.PlaybackService/ReadMedia',
+                request_serializer=vigil_dot_v1_dot_playback__pb2.ReadMediaRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_playback__pb2.MediaChunk.FromString,
+                _registered_method=True)
 
 
 class PlaybackServiceServicer:
@@ -77,6 +82,17 @@ class PlaybackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadMedia(self, request, context):
+        """The bytes of one stored object of a camera the caller may see, or a byte range of it: a
+        segment (segments/…/….mp4), a thumbnail (thumbnails/…/….jpg) or an export's MP4 or manifest
+        (exports/{export_id}/{camera_id}.mp4|.json). For clients that cannot reach the bucket (the
+        console proxies video through it, with HTTP Range). A hidden camera's object is NOT_FOUND,
+        as a missing one is; an offset at or past the end is OUT_OF_RANGE. Chunks of at most 256 KiB.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlaybackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +110,11 @@ def add_PlaybackServiceServicer_to_server(servicer, server):
                     servicer.ExportClip,
                     request_deserializer=vigil_dot_v1_dot_playback__pb2.ExportClipRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_playback__pb2.ExportClipResponse.SerializeToString,
+            ),
+            'ReadMedia': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadMedia,
+                    request_deserializer=vigil_dot_v1_dot_playback__pb2.ReadMediaRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_playback__pb2.MediaChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +199,33 @@ class PlaybackService:
             '/vigil.v1.PlaybackService/ExportClip',
             vigil_dot_v1_dot_playback__pb2.ExportClipRequest.SerializeToString,
             vigil_dot_v1_dot_playback__pb2.ExportClipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadMedia(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vigil.v1.PlaybackService/ReadMedia',
+            vigil_dot_v1_dot_playback__pb2.ReadMediaRequest.SerializeToString,
+            vigil_dot_v1_dot_playback__pb2.MediaChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,13 @@ class PlaybackServiceStub:
     """A presigned URL for one stored segment."""
     ExportClip: _grpc.UnaryUnaryMultiCallable[_playback_pb2.ExportClipRequest, _playback_pb2.ExportClipResponse]
     """One MP4 per camera over the range (stream copy) plus a manifest with SHA-256s."""
+    ReadMedia: _grpc.UnaryStreamMultiCallable[_playback_pb2.ReadMediaRequest, _playback_pb2.MediaChunk]
+    """The bytes of one stored object of a camera the caller may see, or a byte range of it: a
+    segment (segments/…/….mp4), a thumbnail (thumbnails/…/….jpg) or an export's MP4 or manifest
+    (exports/{export_id}/{camera_id}.mp4|.json). For clients that cannot reach the bucket (the
+    console proxies video through it, with HTTP Range). A hidden camera's object is NOT_FOUND,
+    as a missing one is; an offset at or past the end is OUT_OF_RANGE. Chunks of at most 256 KiB.
+    """
 
 @_typing.type_check_only
 class PlaybackServiceAsyncStub(PlaybackServiceStub):
@@ -51,6 +58,13 @@ class PlaybackServiceAsyncStub(PlaybackServiceStub):
     """A presigned URL for one stored segment."""
     ExportClip: _aio.UnaryUnaryMultiCallable[_playback_pb2.ExportClipRequest, _playback_pb2.ExportClipResponse]  # type: ignore[assignment]
     """One MP4 per camera over the range (stream copy) plus a manifest with SHA-256s."""
+    ReadMedia: _aio.UnaryStreamMultiCallable[_playback_pb2.ReadMediaRequest, _playback_pb2.MediaChunk]  # type: ignore[assignment]
+    """The bytes of one stored object of a camera the caller may see, or a byte range of it: a
+    segment (segments/…/….mp4), a thumbnail (thumbnails/…/….jpg) or an export's MP4 or manifest
+    (exports/{export_id}/{camera_id}.mp4|.json). For clients that cannot reach the bucket (the
+    console proxies video through it, with HTTP Range). A hidden camera's object is NOT_FOUND,
+    as a missing one is; an offset at or past the end is OUT_OF_RANGE. Chunks of at most 256 KiB.
+    """
 
 class PlaybackServiceServicer(metaclass=_abc_1.ABCMeta):
     """Watching and exporting stored footage."""
@@ -78,5 +92,18 @@ class PlaybackServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_playback_pb2.ExportClipResponse, _abc.Awaitable[_playback_pb2.ExportClipResponse]]:
         """One MP4 per camera over the range (stream copy) plus a manifest with SHA-256s."""
+
+    @_abc_1.abstractmethod
+    def ReadMedia(
+        self,
+        request: _playback_pb2.ReadMediaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_playback_pb2.MediaChunk], _abc.AsyncIterator[_playback_pb2.MediaChunk]]:
+        """The bytes of one stored object of a camera the caller may see, or a byte range of it: a
+        segment (segments/…/….mp4), a thumbnail (thumbnails/…/….jpg) or an export's MP4 or manifest
+        (exports/{export_id}/{camera_id}.mp4|.json). For clients that cannot reach the bucket (the
+        console proxies video through it, with HTTP Range). A hidden camera's object is NOT_FOUND,
+        as a missing one is; an offset at or past the end is OUT_OF_RANGE. Chunks of at most 256 KiB.
+        """
 
 def add_PlaybackServiceServicer_to_server(servicer: PlaybackServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
