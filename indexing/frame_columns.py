@@ -29,6 +29,9 @@ _INT32 = (-(2**31), 2**31 - 1)
 MASKS_KEPT = 4  # filter masks kept per shard (a 250k-frame shard's mask is 250 kB)
 
 
+BOX_SCALE = 65535  # a box coordinate is kept as a uint16 count of 1/65535ths of the frame
+
+
 @dataclass(frozen=True, slots=True)
 class Box:
     """A region of a keyframe as fractions of its width and height: 0 <= x0 < x1 <= 1, same for y."""
@@ -37,6 +40,32 @@ class Box:
     y0: float
     x1: float
     y1: float
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.x0 < self.x1 <= 1 and 0 <= self.y0 < self.y1 <= 1):
+            raise ValueError(f"box ({self.x0}, {self.y0}, {self.x1}, {self.y1}) is not a region of the "
+                             "frame: give 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1")
+
+    @classmethod
+    def snapped(cls, x0: float, y0: float, x1: float, y1: float) -> Box:
+        """The box with its coordinates rounded to 1/65535ths (what the index keeps compactly),
+        clipped to the frame; at least one step wide and high."""
+        q = [min(BOX_SCALE, max(0, round(v * BOX_SCALE))) for v in (x0, y0, x1, y1)]
+        q[0], q[1] = min(q[0], BOX_SCALE - 1), min(q[1], BOX_SCALE - 1)
+        q[2], q[3] = max(q[2], q[0] + 1), max(q[3], q[1] + 1)
+        return cls(*(v / BOX_SCALE for v in q))
+
+    @property
+    def area(self) -> float:
+        """The fraction of the frame it covers."""
+        return (self.x1 - self.x0) * (self.y1 - self.y0)
+
+    def iou(self, other: Box) -> float:
+        """Intersection over union of the two boxes (0: disjoint, 1: the same)."""
+        w = min(self.x1, other.x1) - max(self.x0, other.x0)
+        h = min(self.y1, other.y1) - max(self.y0, other.y0)
+        inter = max(0.0, w) * max(0.0, h)
+        return inter / (self.area + other.area - inter) if inter > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)
