@@ -202,9 +202,10 @@ class FrameIndex:
             found: list[tuple[_Shard, np.ndarray, np.ndarray]] = []
             for _, shard in self._routed(groups, where.start_ms, where.end_ms):
                 allowed = shard.frames.mask(codes, where.start_ms, where.end_ms)
-                if excluded.size:  # the masks are cached: new arrays, never changed in place
-                    allowed = ((shard.frames.alive if allowed is None else allowed)
-                               & ~shard.frames.mask(excluded, where.start_ms, where.end_ms))
+                if excluded.size and (hidden := shard.frames.mask(excluded, where.start_ms,
+                                                                 where.end_ms)) is not None:
+                    # the masks are cached: new arrays, never changed in place
+                    allowed = (shard.frames.alive if allowed is None else allowed) & ~hidden
                 if allowed is not None and not allowed.any():
                     continue
                 scores, ids = shard.vectors.search(query, top_k, allowed, nprobe)
@@ -235,6 +236,21 @@ class FrameIndex:
         with self._lock:
             copies = [self._shards[key].frames.snapshot() for key in sorted(self._shards)]
         return [r for frames in copies for r in frames.records()]
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """Up to `n` stored vectors drawn at random from the newest days first (a background
+        sample of recent footage, for calibrating watchlist entries)."""
+        with self._lock:
+            picked: list[np.ndarray] = []
+            for _, shard in sorted(self._shards.items(), key=lambda ks: -ks[0].day):
+                wanted = n - sum(len(p) for p in picked)
+                alive = np.flatnonzero(shard.frames.alive)
+                if wanted <= 0:
+                    break
+                if alive.size:
+                    ids = np.random.default_rng(seed).choice(alive, min(wanted, alive.size), replace=False)
+                    picked.append(shard.vectors.vectors(np.sort(ids)))
+            return np.concatenate(picked) if picked else np.zeros((0, self.dim), np.float32)
 
     def shard_stats(self) -> list[ShardStats]:
         with self._lock:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 from typing import Any
 
 from indexing.clips import ClipHit
+from indexing.frame_columns import Box
 from indexing.vector_index import SearchFilter
 from services.api.timestamps import ms_from_ts, ts_from_ms
+from services.application.follow import FollowQuery, Trail
 from services.errors import InvalidArgumentError
-from services.index.search import SearchQuery, SearchResult
+from services.index.search import FrameRef, SearchQuery, SearchResult
 from services.ingest.jobs import Job, JobState
 from vigil.v1 import common_pb2, ingest_pb2, search_pb2
 
@@ -47,13 +50,64 @@ def search_filter(msg: search_pb2.SearchFilter) -> SearchFilter:
     )
 
 
-def search_query(request: search_pb2.SearchRequest | search_pb2.SearchByImageRequest) -> SearchQuery:
+def search_query(request: search_pb2.SearchRequest | search_pb2.SearchByImageRequest
+                 | search_pb2.SearchSimilarRequest) -> SearchQuery:
     """The query a request asks for (top_k 0: the default, checked by the search service)."""
-    if request.HasField("min_score") and not -1.0 <= request.min_score <= 1.0:
-        raise InvalidArgumentError(f"min_score {request.min_score} is outside [-1, 1]")
     return SearchQuery(top_k=request.top_k, where=search_filter(request.filter), frames=request.frames,
-                       min_score=request.min_score if request.HasField("min_score") else None,
-                       offset=_offset(request))
+                       min_score=_min_score(request), offset=_offset(request))
+
+
+def _min_score(request: Any) -> float | None:
+    if not request.HasField("min_score"):
+        return None
+    if not -1.0 <= request.min_score <= 1.0:
+        raise InvalidArgumentError(f"min_score {request.min_score} is outside [-1, 1]")
+    return float(request.min_score)
+
+
+def box(msg: search_pb2.Box) -> Box:
+    """A normalised box: 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1."""
+    x0, y0, x1, y1 = msg.x0, msg.y0, msg.x1, msg.y1
+    if not (all(math.isfinite(v) for v in (x0, y0, x1, y1))
+            and 0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):
+        raise InvalidArgumentError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is not a normalised box: "
+                                   "it needs 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1")
+    return Box(x0, y0, x1, y1)
+
+
+def box_message(b: Box) -> search_pb2.Box:
+    return search_pb2.Box(x0=b.x0, y0=b.y0, x1=b.x1, y1=b.y1)
+
+
+def hit_ref(msg: search_pb2.HitRef) -> FrameRef:
+    """The hit a request names: its camera, keyframe time and box (absent: the whole keyframe)."""
+    if not msg.camera_id:
+        raise InvalidArgumentError("hit.camera_id is required: copy it from a search hit")
+    if not msg.HasField("frame_time"):
+        raise InvalidArgumentError("hit.frame_time is required: copy it from a search hit")
+    return FrameRef(msg.camera_id, ms_from_ts(msg.frame_time),
+                    box(msg.box) if msg.HasField("box") else None)
+
+
+def similar(request: search_pb2.SearchSimilarRequest) -> tuple[FrameRef, SearchQuery]:
+    if not request.HasField("hit"):
+        raise InvalidArgumentError("hit is required: the camera_id, frame_time and box of a search hit")
+    return hit_ref(request.hit), search_query(request)
+
+
+def follow_request(request: search_pb2.FollowRequest) -> tuple[FrameRef | bytes, FollowQuery]:
+    """The seed (a hit, or the photo's bytes) and the trail asked for."""
+    kind = request.WhichOneof("seed")
+    if kind is None:
+        raise InvalidArgumentError("a trail starts from a hit or an image: set one of them")
+    seed: FrameRef | bytes = hit_ref(request.hit) if kind == "hit" else request.image
+    return seed, FollowQuery(where=search_filter(request.filter), max_steps=request.max_steps,
+                             min_score=_min_score(request), expand=request.expand)
+
+
+def follow_response(trail: Trail, model_id: str) -> search_pb2.FollowResponse:
+    return search_pb2.FollowResponse(steps=[hit_message(s) for s in trail.steps], model_id=model_id,
+                                     no_good_match=trail.no_good_match)
 
 
 def search_response(result: SearchResult, model_id: str, request: Any) -> search_pb2.SearchResponse:
@@ -99,7 +153,8 @@ def hit_message(hit: ClipHit) -> search_pb2.SearchHit:
         frame_time=ts_from_ms(r.time_ms), score=hit.score, segment_key=r.segment_key,
         thumbnail_key=r.thumbnail_key, frames=hit.frames,
         segment_start_time=ts_from_ms(r.segment_start_ms),
-        segment_end_time=ts_from_ms(r.segment_end_ms))
+        segment_end_time=ts_from_ms(r.segment_end_ms),
+        box=None if r.box is None else box_message(r.box))
 
 
 def job_message(job: Job) -> ingest_pb2.Job:

@@ -1,4 +1,5 @@
-"""SearchService over gRPC: the request converted, `SearchService` called, the hits converted."""
+"""SearchService over gRPC (Search, SearchByImage, SearchSimilar, Follow): the request converted,
+`SearchService` called, the hits (or a trail's steps) converted."""
 
 from __future__ import annotations
 
@@ -25,3 +26,15 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         found = await asyncio.to_thread(self._search.by_image, caller(), request.image,
                                         convert.search_query(request))
         return convert.search_response(found.result, found.model_id, request)
+
+    async def SearchSimilar(self, request: search_pb2.SearchSimilarRequest,
+                            context: Context) -> search_pb2.SearchResponse:
+        ref, query = convert.similar(request)
+        found = await asyncio.to_thread(self._search.similar, caller(), ref, query,
+                                        request.include_same_camera)
+        return convert.search_response(found.result, found.model_id, request)
+
+    async def Follow(self, request: search_pb2.FollowRequest, context: Context) -> search_pb2.FollowResponse:
+        seed, query = convert.follow_request(request)
+        followed = await asyncio.to_thread(self._search.follow, caller(), seed, query)
+        return convert.follow_response(followed.trail, followed.model_id)

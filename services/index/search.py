@@ -1,5 +1,9 @@
 """Search: encode the query once (text queries cached), search the index with filters
-inside FAISS, then group keyframes into clips and apply the score threshold."""
+inside FAISS, then group keyframes into clips and apply the score threshold.
+
+A query may also be a stored vector (`FrameRef`: a keyframe, or a region of it, found before):
+`similar` searches with it, `frames` returns the thresholded frame-level hits that
+`services.application.follow` builds a trail from."""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from PIL import Image, UnidentifiedImageError
 from indexing.clips import ClipHit, group_into_clips
 from indexing.embedder import Embedder
 from indexing.errors import ImageDecodeError
-from indexing.vector_index import FrameHit, FrameIndex, SearchFilter
+from indexing.frame_columns import Box
+from indexing.vector_index import FrameHit, FrameIndex, FrameRecord, SearchFilter
 from services.settings import SearchSettings
 
 MAX_IMAGE_PIXELS = 40_000_000
@@ -28,6 +33,19 @@ class SearchQuery:
     frames: bool = False  # individual keyframes instead of clips
     min_score: float | None = None  # None: the engine's threshold (the model's, or the setting)
     offset: int = 0  # hits to skip (pagination)
+
+
+@dataclass(frozen=True)
+class FrameRef:
+    """One stored vector: the camera's keyframe at `time_ms` (`box` None) or a region of it."""
+
+    camera_id: str
+    time_ms: int
+    box: Box | None = None
+
+    @classmethod
+    def of(cls, record: FrameRecord) -> FrameRef:
+        return cls(record.camera_id, record.time_ms, record.box)
 
 
 @dataclass(frozen=True)
@@ -51,7 +69,31 @@ class SearchEngine:
         return self._search(self._encode_text(text), query)
 
     def by_image(self, data: bytes, query: SearchQuery) -> SearchResult:
-        return self._search(self._embedder.embed_images([decode_image(data)])[0], query)
+        return self._search(self.embed_image(data), query)
+
+    def by_vector(self, vector: np.ndarray, query: SearchQuery) -> SearchResult:
+        """Search with a vector of this version's model (`stored`, or an expanded query)."""
+        return self._search(vector, query)
+
+    def embed_image(self, data: bytes) -> np.ndarray:
+        vector: np.ndarray = self._embedder.embed_images([decode_image(data)])[0]
+        return vector
+
+    def stored(self, ref: FrameRef) -> np.ndarray | None:
+        """The vector this version stored for `ref`; None if it holds none."""
+        return self._index.vector(ref.camera_id, ref.time_ms, ref.box)
+
+    @property
+    def clip_gap_ms(self) -> int:
+        return self._settings.clip_gap_ms
+
+    def frames(self, vector: np.ndarray, where: SearchFilter,
+               min_score: float | None = None) -> tuple[list[FrameHit], list[FrameHit]]:
+        """(searched, kept): the `MAX_CANDIDATES` best frame-level hits (keyframes and regions)
+        allowed by `where`, and those at or above the threshold (`min_score`, else the engine's)."""
+        threshold = self._min_score if min_score is None else min_score
+        found = self._index.search(vector, MAX_CANDIDATES, where)
+        return found, found if threshold is None else [h for h in found if h.score >= threshold]
 
     def _search(self, vector: np.ndarray, query: SearchQuery) -> SearchResult:
         threshold = self._min_score if query.min_score is None else query.min_score
