@@ -15,6 +15,7 @@ class Camera:
     layout: Layout
     lighting: Lighting
     seed: int  # paints the background (which houses, which signs)
+    zoom: float = 1.0  # actors' size against the close-up view: a wide street view is < 1
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,12 @@ def scene_of(scenario: Scenario, camera_id: str) -> SceneLabel:
     return SceneLabel(layout=cam.layout, lighting=cam.lighting)
 
 
-def pose_at(event: Crossing, scene: SceneLabel, t: float, aspect: float) -> Pose | None:
-    """The actor's pose at t, or None when it is off screen (a moving actor eases in and out)."""
-    scale = STAGES[scene.layout].scale_at(event.y)
+def pose_at(event: Crossing, scene: SceneLabel, t: float, aspect: float,
+            zoom: float = 1.0) -> Pose | None:
+    """The actor's pose at t, or None when it is off screen (a moving actor eases in and out).
+
+    `zoom` scales the actor against the close-up view (the camera's `zoom`)."""
+    scale = STAGES[scene.layout].scale_at(event.y) * zoom
     phase = 2 * math.pi * GAIT_HZ.get(event.label.action, 0.0) * t + (event.style % 97) * 0.07
     if event.direction == 0:
         if not event.start_s <= t <= event.end_s:
@@ -61,11 +64,12 @@ def pose_at(event: Crossing, scene: SceneLabel, t: float, aspect: float) -> Pose
 def placements_at(scenario: Scenario, camera_id: str, t: float,
                   aspect: float) -> tuple[Placement, ...]:
     scene = scene_of(scenario, camera_id)
+    zoom = scenario.camera(camera_id).zoom
     out = []
     for event in scenario.events:
         if event.camera_id != camera_id:
             continue
-        pose = pose_at(event, scene, t, aspect)
+        pose = pose_at(event, scene, t, aspect, zoom)
         if pose is not None:
             out.append(Placement(actor_id=event.actor_id, label=event.label, pose=pose))
     return tuple(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -232,3 +233,106 @@ def test_averaged_model_is_the_mean_of_its_inputs(tmp_path: Path) -> None:
     save_clip(new_clip(other, {"size": 64, "resize_mode": "squash"}), tmp_path / "other")
     with pytest.raises(ValueError, match="architecture"):
         average([folders[0], tmp_path / "other"], [1.0, 1.0], tmp_path / "bad")
+
+
+@pytest.mark.unit
+def test_wide_views_hold_small_subjects_in_crowds_with_truth_per_frame() -> None:
+    from indexing.world.wide import wide_scenarios, wide_truth
+
+    scenarios = wide_scenarios(5, quick=True)
+    assert scenarios == wide_scenarios(5, quick=True) and scenarios != wide_scenarios(6, quick=True)
+    assert {c.layout for s in scenarios for c in s.cameras} <= HELDOUT_LAYOUTS
+    counts, areas, occluded = [], [], 0
+    for s in scenarios:
+        for cam in s.cameras:
+            for t in np.arange(10.0, s.duration_s, 4.0):
+                actors = wide_truth(s, cam.camera_id, float(t))
+                counts.append(len(actors))
+                occluded += sum(a.visible < 0.9 for a in actors)
+                areas += [a.bbox.area for a in actors
+                          if a.bbox.x0 > 0 and a.bbox.x1 < 1 and a.bbox.y1 < 1]  # not cut by an edge
+    assert min(areas) >= 0.004 and max(areas) <= 0.05, "a subject outside 0.5-5 % of the frame"
+    assert np.mean(counts) >= 3 and max(counts) >= 6, "wide views should hold crowds"
+    assert occluded > 0, "crowds should occlude someone"
+
+
+@pytest.mark.unit
+def test_wide_identities_keep_their_appearance_across_cameras() -> None:
+    from indexing.world.wide import wide_scenarios
+
+    seen: dict[str, set[tuple[object, ...]]] = {}
+    cameras: dict[str, set[str]] = {}
+    for s in wide_scenarios(0, quick=True):
+        for e in s.events:
+            look = (e.label.kind, e.label.colour, e.label.person_colour, e.label.gender, e.label.count,
+                    e.label.cargo, e.style)
+            seen.setdefault(e.actor_id, set()).add(look)
+            cameras.setdefault(e.actor_id, set()).add(e.camera_id)
+    assert all(len(looks) == 1 for looks in seen.values())
+    assert sum(len(c) >= 2 for c in cameras.values()) >= 10, "too few identities cross cameras"
+    events = [e for s in wide_scenarios(0, quick=True) for e in timeline(s)]
+    for query in heldout_queries():
+        assert any(query.relevant_event(e) for e in events), query.text
+
+
+@pytest.mark.unit
+def test_wide_pixels_change_only_inside_boxes_and_occlusion_is_measured() -> None:
+    from indexing.world.timeline import placements_at, scene_of
+    from indexing.world.wide import render_keyframes, retimed, wide_scenarios, wide_truth
+
+    scenario = retimed(wide_scenarios(3, quick=True)[0], 30.0)
+    width, height = 960, 540  # at 480×270 a 1-px line end can round past a far subject's box
+    cam = scenario.cameras[0]
+    background = paint_background(cam.layout, cam.lighting, width, height, cam.seed)
+    for t in (12.0, 20.0, 28.0):
+        frame = draw_frame(background, scene_of(scenario, cam.camera_id),
+                           placements_at(scenario, cam.camera_id, t, width / height))
+        changed = np.any(frame != background, axis=2)
+        inside = np.zeros_like(changed)
+        for actor in wide_truth(scenario, cam.camera_id, t, width, height):
+            x0, y0, x1, y1 = actor.bbox.pixels(width, height)
+            inside[y0:y1, x0:x1] = True
+            assert 0.0 <= actor.visible <= 1.0
+        assert not (changed & ~inside).any()
+    frames = render_keyframes(retimed(scenario, 4.0), 480, 270)
+    assert [(f.camera_id, f.t) for f in frames][:2] == [(cam.camera_id, 0.0), (cam.camera_id, 2.0)]
+    assert frames[0].rgb.shape == (270, 480, 3)
+
+
+@pytest.mark.unit
+def test_visible_share_drops_behind_a_nearer_actor() -> None:
+    from indexing.world.truth import BBox
+    from indexing.world.wide import _visible_shares
+
+    far, near = BBox(0.1, 0.1, 0.3, 0.3), BBox(0.2, 0.1, 0.4, 0.3)
+    shares = _visible_shares([far, near], [0.6, 0.8], 400, 400)
+    assert shares[0] == pytest.approx(0.5, abs=0.05) and shares[1] == 1.0
+
+
+@pytest.mark.unit
+def test_wide_incident_thief_passes_camera_one_then_two_then_three() -> None:
+    from indexing.world.wide import INCIDENT_CAMERAS, THIEF_ID, wide_incident, wide_resident_photo, wide_truth
+
+    scenario = wide_incident(7)
+    thief = sorted((e for e in timeline(scenario) if e.actor_id == THIEF_ID), key=lambda e: e.start_s)
+    assert [e.camera_id for e in thief] == [c for c, _ in INCIDENT_CAMERAS]
+    assert all(a.end_s < b.start_s for a, b in itertools.pairwise(thief))
+    assert len({(e.label.colour, e.label.person_colour) for e in thief}) == 1
+    mid = (thief[1].start_s + thief[1].end_s) / 2
+    box = next(a.bbox for a in wide_truth(scenario, thief[1].camera_id, mid) if a.actor_id == THIEF_ID)
+    assert 0.005 <= box.area <= 0.05
+    assert np.array_equal(np.asarray(wide_resident_photo(7)), np.asarray(wide_resident_photo(7)))
+
+
+@pytest.mark.integration
+def test_wide_incident_renders_as_h264(tmp_path: Path) -> None:
+    import av
+
+    from indexing.world.video import render_scenario
+    from indexing.world.wide import retimed, wide_incident
+
+    footage = render_scenario(retimed(wide_incident(7), 4.0), tmp_path, width=384, height=216, workers=1)
+    assert len(footage.videos) == 3
+    with av.open(str(next(iter(footage.videos.values())))) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (384, 216)
