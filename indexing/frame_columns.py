@@ -1,13 +1,23 @@
 """Keyframe records of one shard as columns: ≈ 25 bytes per keyframe instead of a Python object.
 
 A keyframe's record is (camera, time, end, segment start and end, segment key,
-thumbnail key). The keys Vigil writes are derived from the rest
-(`storage.keys`), so a shard keeps per frame only five int32 columns (camera
-code; time and segment start as offsets from the shard's UTC day start; end as
-an offset from time; segment end as an offset from segment start), an alive
-flag, and the frame's place in its camera's time-ordered list. A record whose
-keys are not the derived ones, or whose offsets do not fit in 32 bits, is kept
-whole in a side table, so every record comes back exactly as it was added.
+thumbnail key), and for a region of the keyframe (`indexing.regions`) its box.
+The keys Vigil writes are derived from the rest (`storage.keys`), so a shard
+keeps per frame only five int32 columns (camera code; time and segment start as
+offsets from the shard's UTC day start; end as an offset from time; segment
+end as an offset from segment start), an alive flag, and the frame's place in
+its camera's time-ordered list. Once a shard holds a region, a box column
+joins them: 4 × uint16 per frame in 1/65535ths of the frame (`Box.snapped`),
+all zeros for a whole frame (8 bytes more per frame; a shard without regions
+has none). A record whose keys are not the derived ones, whose box is not on
+that grid, or whose offsets do not fit in 32 bits, is kept whole in a side
+table, so every record comes back exactly as it was added.
+
+A whole frame is unique per (camera, time), a region per (camera, time, box):
+a keyframe is stored as its whole-frame vector and its regions' vectors. Only
+whole frames make a camera's timeline (`span_at`, so "is this keyframe
+indexed" still asks about the keyframe); regions have their own list per
+camera, to find duplicates.
 
 Before this, each keyframe cost ≈ 400-560 bytes of Python objects (the record,
 its thumbnail key string, five ints) next to ≈ 47 bytes of PQ codes.
@@ -111,7 +121,7 @@ def _fits(*values: int) -> bool:
 
 
 class FrameColumns:
-    """The records of one shard (one UTC day), by frame id; each (camera, time) at most once.
+    """The records of one shard (one UTC day), by frame id; each (camera, time, box) at most once.
 
     Frame ids are dense and never reused: a deleted frame keeps its id with its
     alive flag cleared. Not thread-safe (`FrameIndex` holds the lock).
@@ -119,6 +129,7 @@ class FrameColumns:
 
     def __init__(self, day_start_ms: int, cameras: CameraCodes) -> None:
         self._base = day_start_ms
+        self._boxes: array[int] | None = None  # 4 per frame (0 0 0 0: whole), from the first region
         self._names = cameras
         self._cameras = array("i")
         self._times = array("i")  # from the day start
@@ -127,7 +138,8 @@ class FrameColumns:
         self._segment_ends = array("i")  # from segment start
         self._alive = array("b")
         self._whole: dict[int, FrameRecord] = {}  # frames whose keys or offsets are not derivable
-        self._timelines: dict[int, array[int]] = {}  # camera code -> frame ids, sorted by time
+        self._timelines: dict[int, array[int]] = {}  # camera code -> whole-frame ids, sorted by time
+        self._regions: dict[int, array[int]] = {}  # camera code -> region frame ids, sorted by time
         self._masks: dict[tuple[bytes | None, int | None, int | None], np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -139,7 +151,7 @@ class FrameColumns:
         return np.frombuffer(self._alive, dtype=np.int8).astype(bool)
 
     def append(self, records: Sequence[FrameRecord]) -> list[int]:
-        """Add the records whose (camera, time) is new, with the next frame ids in order;
+        """Add the records whose (camera, time, box) is new, with the next frame ids in order;
         returns their positions in `records`."""
         added = []
         self._masks.clear()
@@ -148,15 +160,20 @@ class FrameColumns:
             offset = r.time_ms - self._base
             if not 0 <= offset < DAY_MS:
                 raise ValueError(f"frame at {r.time_ms} ms is outside the shard's day")
-            if not self._insert(code, offset, len(self._alive)):
+            box = _quantized(r.box)
+            if not self._insert(code, offset, len(self._alive), box):
                 continue
             added.append(position)
+            if box != _NO_BOX and self._boxes is None:
+                self._boxes = array("H", bytes(8 * len(self._alive)))
+            if self._boxes is not None:
+                self._boxes.extend(box)
             self._cameras.append(code)
             self._times.append(offset)
             self._alive.append(1)
             end, start = r.end_ms - r.time_ms, r.segment_start_ms - self._base
             length = r.segment_end_ms - r.segment_start_ms
-            if _fits(end, start, length) and r == self._derived(code, offset, end, start, length):
+            if _fits(end, start, length) and r == self._derived(code, offset, end, start, length, box):
                 self._ends.append(end)
                 self._segment_starts.append(start)
                 self._segment_ends.append(length)
@@ -174,7 +191,8 @@ class FrameColumns:
         if (whole := self._whole.get(frame_id)) is not None:
             return whole
         return self._derived(self._cameras[frame_id], self._times[frame_id], self._ends[frame_id],
-                             self._segment_starts[frame_id], self._segment_ends[frame_id])
+                             self._segment_starts[frame_id], self._segment_ends[frame_id],
+                             self._box(frame_id))
 
     def records(self) -> Iterator[FrameRecord]:
         """The live frames in the order added."""
@@ -186,11 +204,12 @@ class FrameColumns:
         copy = FrameColumns(self._base, self._names)
         for name in ("_cameras", "_times", "_ends", "_segment_starts", "_segment_ends", "_alive"):
             setattr(copy, name, array(getattr(self, name).typecode, getattr(self, name)))
+        copy._boxes = None if self._boxes is None else array("H", self._boxes)
         copy._whole = dict(self._whole)
         return copy
 
     def span_at(self, code: int, time_ms: int) -> tuple[int, int] | None:
-        """(time, end) of the camera's latest frame here that starts at or before `time_ms`."""
+        """(time, end) of the camera's latest whole frame here that starts at or before `time_ms`."""
         ids = self._timelines.get(code)
         if not ids:
             return None
@@ -234,7 +253,7 @@ class FrameColumns:
         return m
 
     def remove(self, frame_ids: np.ndarray) -> None:
-        """Mark the frames deleted and drop them from their cameras' lists."""
+        """Mark the frames deleted and drop them from their cameras' lists (frames and regions)."""
         if frame_ids.size == 0:
             return
         self._masks.clear()
@@ -244,31 +263,58 @@ class FrameColumns:
             self._whole.pop(frame, None)
         cameras = np.frombuffer(self._cameras, dtype=np.int32)
         for code in np.unique(cameras[frame_ids]).tolist():
-            ids = np.frombuffer(self._timelines[code], dtype=np.int32)
-            self._timelines[code] = array("i", ids[alive[ids] == 1].tobytes())
+            for lists in (self._timelines, self._regions):
+                if code in lists:
+                    ids = np.frombuffer(lists[code], dtype=np.int32)
+                    lists[code] = array("i", ids[alive[ids] == 1].tobytes())
 
     def nbytes(self) -> int:
         """Bytes of the columns and camera lists (side-table records not counted)."""
         columns = (self._cameras, self._times, self._ends, self._segment_starts, self._segment_ends,
-                   self._alive, *self._timelines.values())
+                   self._alive, *self._timelines.values(), *self._regions.values(),
+                   *([] if self._boxes is None else [self._boxes]))
         return sum(c.buffer_info()[1] * c.itemsize for c in columns)
 
-    def _derived(self, code: int, offset: int, end: int, start: int, length: int) -> FrameRecord:
+    def _derived(self, code: int, offset: int, end: int, start: int, length: int,
+                 box: tuple[int, int, int, int]) -> FrameRecord:
         camera, time, segment_start = self._names.camera(code), self._base + offset, self._base + start
         segment_end = segment_start + length
         return FrameRecord(camera, time, time + end, keys.segment_key(camera, segment_start, segment_end),
-                           segment_start, segment_end, keys.thumbnail_key(camera, time))
+                           segment_start, segment_end, keys.thumbnail_key(camera, time),
+                           None if box == _NO_BOX else Box(*(v / BOX_SCALE for v in box)))
 
-    def _insert(self, code: int, offset: int, frame_id: int) -> bool:
-        """Place the frame in its camera's list unless the camera has a frame at that time."""
-        ids = self._timelines.get(code)
+    def _box(self, frame_id: int) -> tuple[int, int, int, int]:
+        if self._boxes is None:
+            return _NO_BOX
+        b = self._boxes
+        return b[4 * frame_id], b[4 * frame_id + 1], b[4 * frame_id + 2], b[4 * frame_id + 3]
+
+    def _insert(self, code: int, offset: int, frame_id: int, box: tuple[int, int, int, int]) -> bool:
+        """Place the frame in its camera's list (whole frames or regions) unless the camera has
+        one at that time (with that box)."""
+        lists = self._timelines if box == _NO_BOX else self._regions
+        ids = lists.get(code)
         if ids is None:
-            ids = self._timelines[code] = array("i")
+            ids = lists[code] = array("i")
         if not ids or self._times[ids[-1]] < offset:  # frames mostly arrive in time order
             ids.append(frame_id)
             return True
         i = bisect.bisect_left(ids, offset, key=self._times.__getitem__)
-        if i < len(ids) and self._times[ids[i]] == offset:
-            return False
+        while i < len(ids) and self._times[ids[i]] == offset:
+            if self._box(ids[i]) == box:
+                return False
+            i += 1
         ids.insert(i, frame_id)
         return True
+
+
+_NO_BOX = (0, 0, 0, 0)  # a whole frame's box column (no region has x0 == x1)
+
+
+def _quantized(box: Box | None) -> tuple[int, int, int, int]:
+    """The box on the column's 1/65535 grid (what identifies a region of a keyframe)."""
+    if box is None:
+        return _NO_BOX
+    q = Box.snapped(box.x0, box.y0, box.x1, box.y1)
+    return (round(q.x0 * BOX_SCALE), round(q.y0 * BOX_SCALE), round(q.x1 * BOX_SCALE),
+            round(q.y1 * BOX_SCALE))

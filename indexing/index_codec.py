@@ -1,9 +1,12 @@
 """How the index's objects are encoded: frame batches (npz) and tombstones (JSON).
 
 A frame batch (a log object or a snapshot run) holds float32 vectors and their
-`FrameRecord`s in one object, so it is wholly present or absent. Tombstones are
-(camera, time range) deletions; a `TombstoneSet` coalesces them per camera and
-answers whether a frame is deleted.
+`FrameRecord`s in one object, so it is wholly present or absent. A record is a
+JSON object of its fields; a region's carries `box` as [x0, y0, x1, y1], a
+whole frame's has no `box` (as every record written before regions: those
+decode as whole frames, and a batch of whole frames encodes as it always did).
+Tombstones are (camera, time range) deletions of frames and their regions alike;
+a `TombstoneSet` coalesces them per camera and answers whether a frame is deleted.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from indexing.frame_columns import Box
 from indexing.vector_index import FrameRecord
 from storage.timeutil import DAY_MS
 
@@ -43,13 +47,14 @@ class FrameBatch:
 
 
 def concat(batches: Sequence[FrameBatch], dim: int) -> FrameBatch:
-    """The batches in order, each (camera, time) once: the first occurrence wins, as in `FrameIndex.add`."""
-    seen: set[tuple[str, int]] = set()
+    """The batches in order, each (camera, time, box) once: the first occurrence wins, as in
+    `FrameIndex.add`."""
+    seen: set[tuple[str, int, Box | None]] = set()
     records, rows = [], []
     for b in batches:
         for i, r in enumerate(b.records):
-            if (r.camera_id, r.time_ms) not in seen:
-                seen.add((r.camera_id, r.time_ms))
+            if (r.camera_id, r.time_ms, r.box) not in seen:
+                seen.add((r.camera_id, r.time_ms, r.box))
                 records.append(r)
                 rows.append(b.vectors[i])
     vectors = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), dtype=np.float32)
@@ -71,12 +76,22 @@ def decode_batch(data: bytes) -> FrameBatch:
 
 def _record(fields: dict[str, Any]) -> FrameRecord:  # one decoded JSON object
     """A decoded record whose camera id and segment key are shared with the segment's other frames."""
+    box = fields.get("box")
     return FrameRecord(**{**fields, "camera_id": sys.intern(str(fields["camera_id"])),
-                          "segment_key": sys.intern(str(fields["segment_key"]))})
+                          "segment_key": sys.intern(str(fields["segment_key"])),
+                          "box": None if box is None else Box(*(float(v) for v in box))})
 
 
 def _records_json(records: Sequence[FrameRecord]) -> bytes:
-    return json.dumps([asdict(r) for r in records]).encode()
+    return json.dumps([_fields(r) for r in records]).encode()
+
+
+def _fields(record: FrameRecord) -> dict[str, Any]:
+    fields = asdict(record)
+    box = fields.pop("box")
+    if box is not None:
+        fields["box"] = [box["x0"], box["y0"], box["x1"], box["y1"]]
+    return fields
 
 
 @dataclass(frozen=True, order=True)

@@ -11,7 +11,7 @@ Crash safety rests on one rule: an object is deleted only after every frame
 it holds that no tombstone deletes is in an object already written. Loading
 is a union (`IndexLog.replay`), so a kill -9 between any two steps leaves
 either the old objects, or the new ones beside (some of) the old: the same
-frames, duplicates skipped by camera and time, tombstones applied last. The
+frames, duplicates skipped by camera, time and box, tombstones applied last. The
 order of one compaction is: write runs → delete the log batches and runs
 they replace → write the tombstone set → delete the tombstones it replaces.
 Compactors on several nodes may run at once: each deletes only objects it has

@@ -5,10 +5,12 @@ Every object is written once in a single PUT and never rewritten with other
 content: a log batch's key carries a unique suffix, a snapshot run and a
 compacted tombstone set are named by their content. Loading is a union:
 every run, then every log batch (`FrameIndex.add` skips a frame it holds, by
-camera and time, so a frame present in a run and in a log batch is added
+camera, time and box, so a frame or region present in a run and in a log batch is added
 once), then every tombstone. Tombstones are never dropped, only coalesced,
 so no object left behind by a crash can bring a deleted frame back.
 Compaction (`indexing.index_snapshots`) folds log batches into runs.
+Regions (`FrameRecord.box`) travel in the same batches and runs as their keyframes, and a
+tombstone deletes a keyframe's regions with it.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ file there (a node-local cache of the bucket's index log, rebuilt on start),
 and shards from `ShardPolicy.compressed_from` vectors hold only PQ codes in RAM
 (see `indexing.shards`). Without one, large shards are IVF-SQ8 in RAM.
 Records live in each shard as int32 columns (`indexing.frame_columns`), so a
-keyframe costs ≈ 25 bytes of records beside its vector.
+keyframe costs ≈ 25 bytes of records beside its vector (≈ 33 in a shard that holds regions).
 """
 
 from __future__ import annotations
@@ -158,7 +158,8 @@ class FrameIndex:
             return False
 
     def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int:
-        """Add frames not already present (same camera and time); returns how many were new."""
+        """Add frames not already present (same camera, time and box: a keyframe and each of its
+        regions are separate frames); returns how many were new."""
         if len(records) != len(vectors):
             raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
         with self._lock:

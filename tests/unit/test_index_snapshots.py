@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import io
+import json
 import zlib
 from collections.abc import Callable
 from typing import cast
@@ -10,7 +12,8 @@ from typing import cast
 import numpy as np
 import pytest
 
-from indexing.index_codec import Tombstone, TombstoneSet
+from indexing.frame_columns import Box
+from indexing.index_codec import FrameBatch, Tombstone, TombstoneSet, decode_batch, encode_batch
 from indexing.index_snapshots import Compactor, Run, runs_to_merge
 from indexing.shards import ShardKey
 from indexing.stored_index import IndexLog
@@ -23,16 +26,18 @@ from tests.memory_store import Crash, CrashAt, MemoryStore
 DIM = 16
 DAY0 = 20_000 * DAY_MS
 MODEL = "m"
-Frames = dict[tuple[str, int], tuple[FrameRecord, np.ndarray]]
+Frames = dict[tuple[str, int, Box | None], tuple[FrameRecord, np.ndarray]]
 
 
-def _frames(camera: str, start_ms: int, n: int) -> tuple[list[FrameRecord], np.ndarray]:
-    """Keyframes every 2 s; a frame's record and vector depend only on its camera and time,
-    so a batch logged again (a re-ingest) repeats them exactly."""
-    times = [start_ms + 2000 * i for i in range(n)]
+def _frames(camera: str, start_ms: int, n: int, regions: int = 0) -> tuple[list[FrameRecord], np.ndarray]:
+    """Keyframes every 2 s, each whole and as `regions` regions; a frame's record and vector depend
+    only on its camera, time and box, so a batch logged again (a re-ingest) repeats them exactly."""
+    spots = [(t, k) for t in (start_ms + 2000 * i for i in range(n)) for k in range(regions + 1)]
     records = [FrameRecord(camera, t, t + 2000, f"seg/{camera}/{t // 10_000}", t - t % 10_000,
-                           t - t % 10_000 + 10_000, f"thumb/{camera}/{t}") for t in times]
-    x = np.stack([np.random.default_rng([zlib.crc32(camera.encode()), t]).normal(size=DIM) for t in times])
+                           t - t % 10_000 + 10_000, f"thumb/{camera}/{t}",
+                           Box.snapped(0.2 * k, 0.1, 0.2 * k + 0.3, 0.6) if k else None) for t, k in spots]
+    x = np.stack([np.random.default_rng([zlib.crc32(camera.encode()), t, k]).normal(size=DIM)
+                  for t, k in spots])
     return records, (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -44,11 +49,11 @@ class World:
         self.log = IndexLog(cast(ObjectStore, store), MODEL)
         self.expected: Frames = {}
 
-    def append(self, camera: str, start_ms: int, n: int) -> None:
-        records, x = _frames(camera, start_ms, n)
+    def append(self, camera: str, start_ms: int, n: int, regions: int = 0) -> None:
+        records, x = _frames(camera, start_ms, n, regions)
         self.log.append(f"{camera}-{start_ms}", records, x)
         for r, v in zip(records, x, strict=True):
-            self.expected.setdefault((r.camera_id, r.time_ms), (r, v))
+            self.expected.setdefault((r.camera_id, r.time_ms, r.box), (r, v))
 
     def delete(self, camera: str, start_ms: int, end_ms: int) -> None:
         self.log.add_tombstones([Tombstone(camera, start_ms, end_ms)])
@@ -66,8 +71,8 @@ class World:
             assert index.search(vector, 1)[0].record == record
 
 
-def _key(r: FrameRecord) -> tuple[str, int]:
-    return r.camera_id, r.time_ms
+def _key(r: FrameRecord) -> tuple[str, int, tuple[float, ...]]:
+    return r.camera_id, r.time_ms, () if r.box is None else (r.box.x0, r.box.y0, r.box.x1, r.box.y1)
 
 
 def _history(store: MemoryStore) -> World:
@@ -75,10 +80,10 @@ def _history(store: MemoryStore) -> World:
     midnight) and deletions touching both runs and new batches."""
     w = World(store)
     w.append("cam-a", DAY0, 12)
-    w.append("cam-b", DAY0 + 10_000, 12)
+    w.append("cam-b", DAY0 + 10_000, 12, regions=2)
     w.append("cam-a", DAY0 + DAY_MS, 6)
     w.compactor().compact()
-    w.append("cam-a", DAY0 + DAY_MS - 6_000, 8)  # crosses into day 1, overlaps frames in a run
+    w.append("cam-a", DAY0 + DAY_MS - 6_000, 8, regions=1)  # crosses into day 1, overlaps a run
     w.append("cam-a", DAY0, 4)  # a re-ingest
     w.append("cam-b", DAY0 + DAY_MS + 50_000, 3)  # day 1 now has more new frames than its run: merged
     w.append("cam-b", DAY0 + 100_000, 5)
@@ -222,3 +227,17 @@ def test_tombstones_written_before_compaction_existed_still_load() -> None:
     w.assert_loads_expected()
     w.compactor().compact()
     w.assert_loads_expected()
+
+
+def test_region_boxes_round_trip_and_batches_written_before_regions_load_as_whole_frames() -> None:
+    records, x = _frames("cam-a", DAY0, 2, regions=2)
+    batch = decode_batch(encode_batch(FrameBatch(records, x)))
+    assert batch.records == records and np.array_equal(batch.vectors, x)
+    whole = [r for r in records if r.box is None]
+    with np.load(io.BytesIO(encode_batch(FrameBatch(whole, x[:2])))) as npz:
+        fields = json.loads(npz["records"].tobytes())
+    assert all("box" not in f for f in fields)  # a batch of whole frames is written as before regions
+    buf = io.BytesIO()
+    np.savez(buf, vectors=x[:2], records=np.frombuffer(json.dumps(
+        [fields[0], {**fields[1], "box": None}]).encode(), dtype=np.uint8))
+    assert decode_batch(buf.getvalue()).records == whole
