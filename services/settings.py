@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from indexing.calibration import Calibration, Off
+from indexing.regions import RegionMethod
 from storage.url_policy import networks
 
 CONFIG_ENV = "VIGIL_CONFIG"
@@ -61,6 +62,10 @@ class RaySettings(_Section):
     num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (default: all)")
     embedders: int = Field(1, ge=1, le=64, description="embedder actors in the pool")
     embed_batch: int = Field(32, ge=1, le=1024, description="keyframes per embedding call")
+    embed_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where embedder actors run the model: 'cuda' (each actor asks Ray for "
+        "a GPU, or a share of one when there are more actors than GPUs), 'cpu', or 'auto' (cuda when "
+        "the Ray cluster has a GPU)")
     index_feed_batches: int = Field(256, ge=1, le=100_000, description="recent batches each index "
                                     "writer keeps for front ends to follow")
     follow_interval_s: float = Field(2.0, gt=0, le=3600, description="how often a front end pulls "
@@ -77,6 +82,15 @@ class IngestSettings(_Section):
         None, description="consecutive keyframes of a camera at least this similar (cosine) are stored "
         "once, as one span; unset: the model's calibrated value (indexing.calibration; none: no "
         "dedup); 'off' turns dedup off")
+    regions: RegionMethod = Field(RegionMethod.MOTION_GRID, description="region proposals embedded "
+                                  "beside each whole keyframe, so small subjects of wide views are found "
+                                  "(indexing.regions): 'motion' (foreground against the camera's "
+                                  "background), 'grid' (square tiles in turns), 'motion+grid', 'off'")
+    regions_per_keyframe: int = Field(6, ge=0, le=64, description="most regions embedded per keyframe "
+                                      "(each costs an embedding; static ones are deduplicated like "
+                                      "static keyframes)")
+    region_min_fraction: float = Field(0.002, ge=0, lt=1, description="moving foreground whose box "
+                                       "covers less of the frame than this is noise, not a region")
 
 
 class ServerSettings(_Section):
@@ -156,10 +170,40 @@ class FetchSettings(_Section):
                                     "for a demo streaming from this machine); the node's own ports "
                                     "never are")
 
-    @field_validator("ingest_allow", "camera_allow")
+    webhook_allow: list[str] = Field(default_factory=list, description="CIDRs a watchlist webhook URL "
+                                     "may reach besides public addresses (e.g. ['10.30.0.5/32'] for the "
+                                     "operations centre's receiver); loopback and private ranges are "
+                                     "refused unless listed. The node's own ports never are")
+
+    @field_validator("ingest_allow", "camera_allow", "webhook_allow")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
         return [str(n) for n in networks(value)]
+
+
+class WatchSettings(_Section):
+    """Watchlists and alerts (services.application.watchlists, indexing.watch)."""
+
+    background_size: int = Field(4096, ge=64, le=100_000, description="recent indexed vectors an "
+                                 "entry's scores are calibrated against (indexing.watch)")
+    recalibrate_s: float = Field(300.0, ge=0, description="seconds between recalibrations of every "
+                                 "entry against recent footage (and vectors for a newly served model); "
+                                 "0: only when an entry is added")
+    default_sensitivity: float = Field(0.5, ge=0, le=1, description="an entry's sensitivity when none "
+                                       "is given: 0 alerts least, 1 most (indexing.watch.z_threshold)")
+    fold_s: float = Field(60.0, ge=0, le=86400, description="repeats of one entry on one camera within "
+                          "this many seconds of its alert are folded into it")
+    max_entries: int = Field(1000, ge=1, le=100_000, description="active entries a node accepts in all")
+    poll_s: float = Field(0.25, gt=0, le=10, description="seconds between reads of the bucket's new "
+                          "alerts by WatchAlerts streams and webhook delivery")
+    webhooks: bool = Field(True, description="deliver alerts to entries' webhooks from this node "
+                           "(with several front ends, enable on one only, or receivers get each "
+                           "alert once per front end)")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of webhook signatures "
+                                             "for entries added without a secret of their own")
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="seconds per webhook POST")
+    webhook_attempts: int = Field(5, ge=1, le=20, description="POSTs per alert before it is given up "
+                                  "(backoff doubling from 0.5 s)")
 
 
 class ClientSettings(_Section):
@@ -169,6 +213,23 @@ class ClientSettings(_Section):
     tls_ca_file: Path | None = Field(None, description="PEM CA to verify a TLS server: use TLS when set")
     tls_cert_file: Path | None = Field(None, description="PEM client certificate (mutual TLS)")
     tls_key_file: Path | None = Field(None, description="PEM key of the client certificate")
+
+
+class ConsoleSettings(_Section):
+    """The investigator's web console that `vigil serve` runs beside the gRPC server (services.console)."""
+
+    enabled: bool = Field(True, description="serve the web console (on a non-loopback console.host only "
+                          "with TLS: server.tls_cert_file and server.tls_key_file, which it reuses)")
+    host: str = Field("127.0.0.1", description="address the console's HTTP server binds")
+    port: int = Field(8090, ge=0, le=65535, description="console HTTP(S) port (0 picks a free one)")
+    session_hours: float = Field(8.0, gt=0, le=720, description="a console sign-in lasts this long, or "
+                                 "until its token expires or is revoked, whichever comes first")
+    max_sessions: int = Field(10_000, ge=1, description="signed-in console sessions kept in memory; "
+                              "the oldest is signed out first")
+    max_body_kb: int = Field(8192, ge=1, le=65536, description="largest request body the console "
+                             "accepts (a photo search's image travels in it, base64)")
+    upstream_tls_name: str = Field("localhost", description="name the console expects on the gRPC "
+                                   "server's TLS certificate when it calls the node on loopback")
 
 
 class Settings(BaseSettings):
@@ -188,6 +249,8 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     client: ClientSettings = ClientSettings()
     fetch: FetchSettings = FetchSettings()
+    watch: WatchSettings = WatchSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     def calibrated(self, model: Calibration) -> Calibration:
         """The values a node uses for a model: its calibration, overridden where settings say."""

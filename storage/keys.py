@@ -16,6 +16,8 @@
     auth/tokens/{token_hash}.json              API tokens, by SHA-256 of the token
     audit/{node}/{YYYY-MM-DD}/{seq}.json       the audit trail (also {first}-{last}.jsonl runs)
     watch/entries/{entry_id}.json              watchlist entries (text or photo, scope, expiry)
+    watch/entries/{entry_id}.image             a photo entry's image
+    watch/webhook-cursor.json                  the last alert handed to webhook delivery
     watch/vectors/{model_id}/{entry_id}.json   an entry's query vector and background calibration
     watch/alerts/{YYYY}/{MM}/{DD}/{HH}/{written_ms}-{unique}.json   alerts, by the time written
 
@@ -183,6 +185,14 @@ def watch_vectors_prefix(model_id: str) -> str:
 
 def watch_vector_key(model_id: str, entry_id: str) -> str:
     return f"{watch_vectors_prefix(model_id)}{entry_id}.json"
+
+
+def watch_photo_key(entry_id: str) -> str:
+    """A photo entry's image, kept to embed it again for another model."""
+    return f"{WATCH_ENTRIES_PREFIX}{entry_id}.image"
+
+
+WATCH_WEBHOOK_CURSOR_KEY = "watch/webhook-cursor.json"  # the last alert handed to webhook delivery
 
 
 def watch_alert_hour_prefix(written_ms: int) -> str:

@@ -65,16 +65,19 @@ _URL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 class Purpose(StrEnum):
     INGEST = "ingest URI"
     CAMERA = "camera stream"
+    WEBHOOK = "webhook"
 
 
 SCHEMES: dict[Purpose, tuple[str, ...]] = {
     Purpose.INGEST: ("http", "https"),
     Purpose.CAMERA: ("rtsp", "rtsps", "http", "https", "udp", "rtp"),
+    Purpose.WEBHOOK: ("http", "https"),
 }
 DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322}
 PROXIED_SCHEMES = ("http", "https", "rtsps")  # fetched through storage.fetch_proxy (TLS: CONNECT)
 _MULTICAST_SCHEMES = ("udp", "rtp")
-_ALLOW_SETTING = {Purpose.INGEST: "fetch.ingest_allow", Purpose.CAMERA: "fetch.camera_allow"}
+_ALLOW_SETTING = {Purpose.INGEST: "fetch.ingest_allow", Purpose.CAMERA: "fetch.camera_allow",
+                  Purpose.WEBHOOK: "fetch.webhook_allow"}
 
 
 class UrlRefusedError(MediaError):
@@ -111,14 +114,17 @@ class UrlPolicy:
     ingest_allow: tuple[IpNetwork, ...] = ()
     camera_allow: tuple[IpNetwork, ...] = ()
     own_services: tuple[Endpoint, ...] = ()
+    webhook_allow: tuple[IpNetwork, ...] = ()
 
     @classmethod
     def from_settings(cls, ingest_allow: Iterable[str], camera_allow: Iterable[str],
-                      own_services: Iterable[Endpoint] = ()) -> UrlPolicy:
-        return cls(tuple(networks(ingest_allow)), tuple(networks(camera_allow)), tuple(own_services))
+                      own_services: Iterable[Endpoint] = (), webhook_allow: Iterable[str] = ()) -> UrlPolicy:
+        return cls(tuple(networks(ingest_allow)), tuple(networks(camera_allow)), tuple(own_services),
+                   tuple(networks(webhook_allow)))
 
     def allowed(self, purpose: Purpose) -> tuple[IpNetwork, ...]:
-        return self.ingest_allow if purpose is Purpose.INGEST else self.camera_allow
+        return {Purpose.INGEST: self.ingest_allow, Purpose.CAMERA: self.camera_allow,
+                Purpose.WEBHOOK: self.webhook_allow}[purpose]
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "/vigil.v1.AdminService/GetStats": ADMIN,
     "/vigil.v1.AdminService/SwitchModel": ADMIN,
     "/vigil.v1.AdminService/GetModelStatus": ADMIN,
+    # Watchlists: investigators create them (inside their groups); viewers follow the alerts of
+    # cameras they see.
+    "/vigil.v1.WatchService/AddWatch": INVESTIGATE,
+    "/vigil.v1.WatchService/ListWatches": VIEW,
+    "/vigil.v1.WatchService/RemoveWatch": INVESTIGATE,
+    "/vigil.v1.WatchService/WatchAlerts": VIEW,
 }
 # Node-wide RPCs act on or report about every group at once: besides the role they need a
 # token for all groups ('*'). A ward admin (groups limited) manages only its own groups.

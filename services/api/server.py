@@ -9,11 +9,12 @@ which logs a warning.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import signal
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import grpc
@@ -26,6 +27,7 @@ from services.api.cameras import CameraServicer
 from services.api.ingest import IngestServicer
 from services.api.playback import PlaybackServicer
 from services.api.search import SearchServicer
+from services.api.watch import WatchServicer
 from services.application.bundle import AppServices
 from services.node.app import Vigil
 from services.security.auth import RateLimiter
@@ -42,13 +44,15 @@ from vigil.v1 import (
     playback_pb2_grpc,
     search_pb2,
     search_pb2_grpc,
+    watch_pb2,
+    watch_pb2_grpc,
 )
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 GRACE_S = 5.0
 SERVICE_NAMES = tuple(service.full_name for module in (search_pb2, ingest_pb2, cameras_pb2,
-                                                        playback_pb2, admin_pb2)
+                                                        playback_pb2, admin_pb2, watch_pb2)
                       for service in module.DESCRIPTOR.services_by_name.values())
 
 
@@ -122,6 +126,7 @@ def _add_servicers(server: grpc.aio.Server, app: AppServices) -> None:
     playback_pb2_grpc.add_PlaybackServiceServicer_to_server(
         PlaybackServicer(app.playback, app.evidence), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app.holds, app.tokens, app.admin), server)
+    watch_pb2_grpc.add_WatchServiceServicer_to_server(WatchServicer(app.watchlists), server)
 
 
 def _server_credentials(s: ServerSettings) -> grpc.ServerCredentials | None:
@@ -134,8 +139,11 @@ def _server_credentials(s: ServerSettings) -> grpc.ServerCredentials | None:
                                        root_certificates=ca, require_client_auth=ca is not None)
 
 
-async def serve(node: Vigil) -> None:
-    """Run until SIGINT/SIGTERM, then stop gracefully."""
+Beside = Callable[[int], contextlib.AbstractAsyncContextManager[None]]  # the bound gRPC port → a companion
+
+
+async def serve(node: Vigil, beside: Beside | None = None) -> None:
+    """Run until SIGINT/SIGTERM, then stop gracefully; `beside(port)` (the console) runs meanwhile."""
     s = node.settings.server
     server, port = await create_server(node, f"{s.host}:{s.port}")
     await server.start()
@@ -145,7 +153,8 @@ async def serve(node: Vigil) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    async with beside(port) if beside else contextlib.nullcontext():
+        await stop.wait()
     await server.stop(GRACE_S)
 
 

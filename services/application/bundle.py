@@ -13,6 +13,7 @@ from services.application.playback import EvidenceService, PlaybackService
 from services.application.search import SearchService
 from services.application.tokens import TokenService
 from services.application.visibility import Visibility
+from services.application.watchlists import WatchlistService
 
 
 @dataclass(frozen=True)
@@ -26,3 +27,4 @@ class AppServices:
     holds: HoldService
     tokens: TokenService
     admin: AdminService
+    watchlists: WatchlistService

@@ -36,6 +36,7 @@ from indexing.index_codec import Tombstone
 from indexing.shards import ShardKey
 from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, one_group
+from indexing.watch import WatchMatcher
 from storage.object_store import ObjectStore
 from storage.timeutil import DAY_MS
 
@@ -112,6 +113,7 @@ class ShardWriter:
     def __init__(self, store: ObjectStore, model_id: str, feed_size: int) -> None:
         self.model_id = model_id
         self._log = IndexLog(store, model_id)
+        self._watch = WatchMatcher(store, model_id)  # every acknowledged vector passes here once
         self._epoch = uuid.uuid4().hex
         self._seq = 0
         self._feed: deque[FeedBatch] = deque(maxlen=feed_size)
@@ -124,6 +126,7 @@ class ShardWriter:
                 self._log.add_tombstones([call.tombstone])
                 change = FeedBatch(0, [], np.zeros((0, 0), np.float32), deleted=call.tombstone)
             else:
+                self._watch.match(call.records, call.vectors)  # alerts stored before the acknowledgement
                 self._log.append(call.batch_id, call.records, call.vectors)
                 change = FeedBatch(0, call.records, call.vectors)
             self._seq += 1

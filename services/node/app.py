@@ -15,7 +15,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,6 +34,8 @@ from services.application.playback import EvidenceService, PlaybackService
 from services.application.search import SearchService
 from services.application.tokens import TokenService
 from services.application.visibility import Visibility
+from services.application.watchlists import WatchlistService
+from services.application.webhooks import WebhookDelivery
 from services.cluster.interface import Cluster, EmbedderPool
 from services.cluster.live_recorders import LiveConfig
 from services.cluster.ray_cluster import RayCluster
@@ -62,6 +64,7 @@ from storage.seaweed import EmbeddedSeaweed
 from storage.stores import open_store
 from storage.timeutil import to_ms
 from storage.url_policy import Endpoint, UrlPolicy
+from storage.watchlists import WatchStore
 
 logger = logging.getLogger(__name__)
 RETENTION_CALLER = "system:retention"  # who the audit trail names for scheduled sweeps
@@ -155,6 +158,7 @@ class Vigil:
             self._periodic(s.index.version_check_s, self.switcher.follow, "index-version")
         self._closing.callback(self.switcher.cancel)  # first: a build ending restarts live recordings
         self.services = self._application(s)
+        self._start_watch(s)
         gc.freeze()  # what start-up built stays: the cyclic GC need not scan it again
         heap.trim()  # the decoded snapshot records are gone: give their pages back
 
@@ -185,7 +189,21 @@ class Vigil:
             holds=HoldService(visibility, self.holds, trail),
             tokens=TokenService(self.tokens, trail, s.auth.token_ttl_days),
             admin=AdminService(self.retention, self.audit, trail, self.switch_model, self.switcher.status,
-                               self.stats))
+                               self.stats),
+            watchlists=WatchlistService(visibility, WatchStore(self.store), self.serving, trail, s.watch,
+                                        self.url_policy, self._presign_thumbnail))
+
+    def _presign_thumbnail(self, key: str) -> str:
+        return self.store.presigned_get_url(key, timedelta(seconds=self.settings.storage.presign_ttl_s))
+
+    def _start_watch(self, s: Settings) -> None:
+        """Watchlists: entries recalibrated on recent footage, and alerts sent to webhooks (the
+        matching itself runs in the shard writers: indexing.watch)."""
+        if s.watch.recalibrate_s > 0:
+            self._periodic(s.watch.recalibrate_s, self.services.watchlists.recalibrate, "watch-recalibrate")
+        if s.watch.webhooks:
+            delivery = WebhookDelivery(WatchStore(self.store), s.watch, self.url_policy, self.audit)
+            self._periodic(s.watch.poll_s, delivery.run_once, "watch-webhooks")
 
     def _observe_search(self, kind: str, seconds: float) -> None:
         self.metrics.search_latency.labels(kind).observe(seconds)
@@ -287,7 +305,7 @@ class Vigil:
             own.append(Endpoint(s.server.host, s.server.port))
         if self.metrics_port is not None:
             own.append(Endpoint(s.server.metrics_host, self.metrics_port))
-        return UrlPolicy.from_settings(s.fetch.ingest_allow, s.fetch.camera_allow, own)
+        return UrlPolicy.from_settings(s.fetch.ingest_allow, s.fetch.camera_allow, own, s.fetch.webhook_allow)
 
     @property
     def model_id(self) -> str:

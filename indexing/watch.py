@@ -1,0 +1,172 @@
+"""Watchlist matching: calibrated scores of newly indexed vectors against standing queries.
+
+Calibration. A raw cosine means different things for different queries and models: a text
+query's cosines with ordinary street footage may sit around 0.15 for one phrase and 0.30 for
+another, and a photo's far higher. So an entry is calibrated against a background sample of
+recent footage (`calibrate`): its cosine with each background vector gives the mean and standard
+deviation of what "nothing in particular" scores for this query. A new vector's calibrated score
+is how many background standard deviations its cosine lies above that mean (a z-score), and one
+sensitivity maps to one z threshold for every query and model (`z_threshold`): sensitivity 1
+alerts at Z_AT_MOST_SENSITIVE, 0 at Z_AT_LEAST_SENSITIVE, linearly between. An entry whose
+background is smaller than MIN_BACKGROUND is not matched yet (it is recalibrated as footage
+arrives).
+
+Matching (`WatchMatcher.match`) runs where a batch is acknowledged (the shard writer that logs
+it: one place per vector cluster-wide), on whole-frame and region vectors alike: one matrix
+product of the batch against every active entry of the model, then the scope check (cameras,
+groups, the creator's groups, time window, expiry) only for the few scores above threshold.
+Repeats of an entry on one camera within the entry's fold window are folded into the alert
+that opened the window. Entries, vectors and camera groups are re-read from the bucket at most
+every `refresh_s` (new entries start matching within that time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexing.frame_columns import FrameRecord
+from storage.cameras import CameraRegistry
+from storage.object_store import ObjectStore
+from storage.watchlists import Alert, EntryVector, WatchEntry, WatchStore, now_ms
+
+logger = logging.getLogger(__name__)
+MIN_BACKGROUND = 64  # background vectors an entry needs before it is matched
+Z_AT_MOST_SENSITIVE = 2.0  # sensitivity 1.0
+Z_AT_LEAST_SENSITIVE = 8.0  # sensitivity 0.0
+MIN_STD = 1e-3  # a background with (almost) no spread would make every tiny difference huge
+REFRESH_S = 2.0
+SETTLE_MS = 1000  # see storage.watchlists: a reader delivers alerts this old
+
+
+def z_threshold(sensitivity: float) -> float:
+    """The calibrated score an entry of this sensitivity alerts at (0 ≤ sensitivity ≤ 1)."""
+    if not 0.0 <= sensitivity <= 1.0:
+        raise ValueError(f"sensitivity {sensitivity} is outside [0, 1]")
+    return Z_AT_LEAST_SENSITIVE - sensitivity * (Z_AT_LEAST_SENSITIVE - Z_AT_MOST_SENSITIVE)
+
+
+def calibrate(entry_id: str, model_id: str, query: np.ndarray, background: np.ndarray) -> EntryVector:
+    """The entry's vector with its score distribution over `background` (rows: recent footage)."""
+    q = np.asarray(query, np.float32).reshape(-1)
+    scores = background.astype(np.float32) @ q if len(background) else np.zeros(0, np.float32)
+    return EntryVector(entry_id, model_id, q, float(scores.mean()) if scores.size else 0.0,
+                       max(float(scores.std()) if scores.size else 0.0, MIN_STD),
+                       float(scores.max()) if scores.size else 0.0, int(scores.size))
+
+
+def calibrated_score(vector: EntryVector, cosine: float) -> float:
+    return (cosine - vector.background_mean) / vector.background_std
+
+
+def alert_id(entry_id: str, record: FrameRecord) -> str:
+    box = "" if record.box is None else f"{record.box.x0},{record.box.y0},{record.box.x1},{record.box.y1}"
+    text = f"{entry_id}|{record.camera_id}|{record.time_ms}|{box}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class _Active:
+    """The entries a matcher scores, as arrays: row i is entries[i]."""
+
+    entries: tuple[WatchEntry, ...]
+    vectors: tuple[EntryVector, ...]
+    queries: np.ndarray  # (entries, dim)
+    cosine_at: np.ndarray  # (entries,) the cosine each entry alerts at
+
+
+_NONE = _Active((), (), np.zeros((0, 0), np.float32), np.zeros(0, np.float32))
+
+
+class WatchMatcher:
+    """Matches one model's acknowledged batches against the bucket's active entries; thread-safe."""
+
+    def __init__(self, store: ObjectStore, model_id: str, refresh_s: float = REFRESH_S,
+                 settle_ms: int = SETTLE_MS, clock_ms: Callable[[], int] = now_ms) -> None:
+        self._watch, self._cameras = WatchStore(store), CameraRegistry(store)
+        self._model_id, self._refresh_s = model_id, refresh_s
+        self._settle_ms, self._clock = settle_ms, clock_ms
+        self._active, self._groups = _NONE, dict[str, str]()
+        self._entries: dict[str, WatchEntry] = {}
+        self._vectors: dict[str, EntryVector] = {}
+        self._refreshed = float("-inf")
+        self._opened: dict[tuple[str, str], tuple[int, int]] = {}  # (entry, camera) → (alert time, folded)
+        self._lock = threading.Lock()
+
+    def match(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> list[Alert]:
+        """Alerts for the batch's matches (written to the bucket before this returns)."""
+        with self._lock:
+            self._refresh_if_due()
+            active = self._active
+            if not active.entries or not len(records):
+                return []
+            scores = vectors.astype(np.float32, copy=False) @ active.queries.T
+            hits = np.argwhere(scores >= active.cosine_at)
+            found = [(records[int(i)], int(e), float(scores[i, e])) for i, e in hits]
+            return [a for r, e, c in sorted(found, key=lambda f: f[0].time_ms)
+                    if (a := self._alert(active, e, r, c)) is not None]
+
+    def refresh(self) -> None:
+        """Re-read entries, vectors and camera groups from the bucket now."""
+        with self._lock:
+            self._refreshed = float("-inf")
+            self._refresh_if_due()
+
+    def _alert(self, active: _Active, e: int, record: FrameRecord, cosine: float) -> Alert | None:
+        entry, vector = active.entries[e], active.vectors[e]
+        if not entry.watches(record.camera_id, self._groups.get(record.camera_id), record.time_ms):
+            return None
+        key = (entry.entry_id, record.camera_id)
+        opened = self._opened.get(key)
+        if opened is not None and 0 <= record.time_ms - opened[0] < entry.fold_s * 1000:
+            self._opened[key] = (opened[0], opened[1] + 1)
+            return None
+        folded = 0 if opened is None else opened[1]
+        box = None if record.box is None else (record.box.x0, record.box.y0, record.box.x1, record.box.y1)
+        alert = Alert(alert_id(entry.entry_id, record), entry.entry_id, record.camera_id, record.time_ms,
+                      round(calibrated_score(vector, cosine), 3), round(cosine, 4), record.thumbnail_key,
+                      record.segment_key, box, folded)
+        stored = self._watch.put_alert(alert, self._settle_ms, self._clock)
+        self._opened[key] = (record.time_ms, 0)
+        logger.info("watch %s matched camera %s at %d (score %.2f)", entry.entry_id, record.camera_id,
+                    record.time_ms, alert.score)
+        return stored
+
+    def _refresh_if_due(self) -> None:
+        if time.monotonic() - self._refreshed < self._refresh_s:
+            return
+        self._refreshed = time.monotonic()
+        try:
+            self._reload()
+        except Exception:  # the bucket is unreachable for now: keep matching what was loaded
+            logger.exception("watchlists not refreshed; matching the %d entries loaded before",
+                             len(self._active.entries))
+
+    def _reload(self) -> None:
+        ids, vector_ids = self._watch.entry_ids(), self._watch.vector_ids(self._model_id)
+        self._entries = {i: e for i, e in self._entries.items() if i in ids}
+        for i in ids - self._entries.keys():
+            if (entry := self._watch.entry(i)) is not None:
+                self._entries[i] = entry
+        self._vectors = {i: v for i, v in self._vectors.items() if i in vector_ids}
+        for i in (vector_ids & ids) - self._vectors.keys():
+            if (vector := self._watch.vector(self._model_id, i)) is not None:
+                self._vectors[i] = vector
+        self._groups = {c.camera_id: c.group for c in self._cameras.list()}
+        self._active = self._arrays(self._clock())
+
+    def _arrays(self, now: int) -> _Active:
+        usable = [(self._entries[i], v) for i, v in sorted(self._vectors.items()) if i in self._entries
+                  and self._entries[i].active(now) and v.background_size >= MIN_BACKGROUND]
+        if not usable:
+            return _NONE
+        entries, vectors = zip(*usable, strict=True)
+        cosine_at = np.array([v.background_mean + z_threshold(e.sensitivity) * v.background_std
+                              for e, v in usable], np.float32)
+        return _Active(entries, vectors, np.stack([v.vector for v in vectors]).astype(np.float32), cosine_at)
