@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,56 @@ _RETRY_POLICY = json.dumps({"methodConfig": [{
                     "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]})
 
 
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1: fractions of the keyframe, from the top left
+_HIT_REF = re.compile(r"(?P<camera>[A-Za-z0-9_.-]+)@(?P<time>[^#]+)(?:#(?P<box>[^#]+))?")
+
+
+@dataclass(frozen=True)
+class HitRef:
+    """A hit named for SearchSimilar and Follow: a camera's keyframe, or a region of it.
+
+    Written `CAMERA@TIME[#x0,y0,x1,y1]` (TIME in ISO 8601 UTC with milliseconds), as
+    `vigil search` prints it for each hit: `cam-7@2026-11-20T13:00:02.000Z#0.1250,0.4000,0.2000,0.6500`.
+    """
+
+    camera_id: str
+    frame_time: datetime
+    box: Box | None = None  # None: the whole keyframe
+
+    def __str__(self) -> str:
+        when = self.frame_time.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        box = "" if self.box is None else "#" + ",".join(f"{v:.4f}" for v in self.box)
+        return f"{self.camera_id}@{when}{box}"
+
+    @classmethod
+    def parse(cls, text: str) -> HitRef:
+        """The reference `str` writes; ValueError naming the text if it is not one."""
+        match = _HIT_REF.fullmatch(text.strip())
+        try:
+            if match is None:
+                raise ValueError("no CAMERA@TIME")
+            when = datetime.fromisoformat(match["time"])
+            if when.tzinfo is None:
+                raise ValueError("no timezone")
+            values = tuple(float(v) for v in match["box"].split(",")) if match["box"] else None
+            if values is not None and len(values) != 4:
+                raise ValueError("a box has four numbers")
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not a hit reference CAMERA@ISO-TIME[#x0,y0,x1,y1] "
+                             f"as `vigil search` prints ({exc})") from None
+        return cls(match["camera"], when, values)
+
+    def message(self) -> search_pb2.HitRef:
+        ref = search_pb2.HitRef(camera_id=self.camera_id, frame_time=ts_from_ms(to_ms(self.frame_time)))
+        if self.box is not None:
+            ref.box.CopyFrom(search_pb2.Box(x0=self.box[0], y0=self.box[1], x1=self.box[2], y1=self.box[3]))
+        return ref
+
+
 @dataclass(frozen=True)
 class Hit:
     camera_id: str
-    start: datetime  # the matched span (clip, or one keyframe's span)
+    start: datetime  # the matched span (clip, or one keyframe's span; a trail step: the visit)
     end: datetime
     frame_time: datetime  # the best keyframe
     score: float
@@ -48,6 +95,12 @@ class Hit:
     frames: int
     segment_start: datetime
     segment_end: datetime
+    box: Box | None = None  # the region of the best keyframe that matched; None: the whole frame
+
+    @property
+    def ref(self) -> HitRef:
+        """This hit's reference, for `search_similar` and `follow` (printed by `vigil search`)."""
+        return HitRef(self.camera_id, self.frame_time, self.box)
 
 
 @dataclass(frozen=True)
@@ -56,6 +109,15 @@ class SearchResult:
     no_good_match: bool
     model_id: str
     next_page_token: str = ""
+
+
+@dataclass(frozen=True)
+class Trail:
+    """A subject's visits, camera to camera, in time order (each a `Hit`: the visit's span, its
+    best keyframe or region)."""
+    steps: list[Hit]
+    no_good_match: bool
+    model_id: str
 
 
 @dataclass(frozen=True)
@@ -187,6 +249,31 @@ class VigilClient:
                                                   min_score=min_score,
                                                   filter=_filter(camera_ids, start, end))
         return _result(self._search.SearchByImage(request, timeout=self._timeout))
+
+    def search_similar(self, hit: HitRef | Hit, top_k: int = 10, camera_ids: Sequence[str] = (),
+                       start: datetime | None = None, end: datetime | None = None,
+                       frames: bool = False, min_score: float | None = None,
+                       include_same_camera: bool = False, page_token: str = "") -> SearchResult:
+        """Footage that looks like `hit` (its stored vector), on other cameras unless asked."""
+        ref = hit.ref if isinstance(hit, Hit) else hit
+        request = search_pb2.SearchSimilarRequest(
+            hit=ref.message(), top_k=top_k, frames=frames, min_score=min_score, page_token=page_token,
+            filter=_filter(camera_ids, start, end), include_same_camera=include_same_camera)
+        return _result(self._search.SearchSimilar(request, timeout=self._timeout))
+
+    def follow(self, seed: HitRef | Hit | bytes, camera_ids: Sequence[str] = (),
+               start: datetime | None = None, end: datetime | None = None, max_steps: int = 10,
+               min_score: float | None = None, expand: bool = False) -> Trail:
+        """The trail of the subject of a hit (or a photo's bytes) across cameras, in time order.
+        Without `start`/`end`: an hour either side of a hit; all footage for a photo."""
+        request = search_pb2.FollowRequest(filter=_filter(camera_ids, start, end), max_steps=max_steps,
+                                           min_score=min_score, expand=expand)
+        if isinstance(seed, bytes):
+            request.image = seed
+        else:
+            request.hit.CopyFrom((seed.ref if isinstance(seed, Hit) else seed).message())
+        r = self._search.Follow(request, timeout=self._timeout)
+        return Trail([_hit(h) for h in r.steps], r.no_good_match, r.model_id)
 
     def ingest_file(self, path: Path, camera_id: str, start: datetime) -> str:
         """Upload a video; returns the job id."""
@@ -338,12 +425,16 @@ def _time(ts: object) -> datetime:
     return from_ms(ms_from_ts(ts))  # type: ignore[arg-type]
 
 
+def _hit(h: search_pb2.SearchHit) -> Hit:
+    box = (h.box.x0, h.box.y0, h.box.x1, h.box.y1) if h.HasField("box") else None
+    return Hit(h.camera_id, _time(h.start_time), _time(h.end_time), _time(h.frame_time),
+               h.score, h.segment_key, h.thumbnail_key, h.frames,
+               _time(h.segment_start_time), _time(h.segment_end_time), box)
+
+
 def _result(response: search_pb2.SearchResponse) -> SearchResult:
-    hits = [Hit(h.camera_id, _time(h.start_time), _time(h.end_time), _time(h.frame_time),
-                h.score, h.segment_key, h.thumbnail_key, h.frames,
-                _time(h.segment_start_time), _time(h.segment_end_time)) for h in response.hits]
-    return SearchResult(hits=hits, no_good_match=response.no_good_match, model_id=response.model_id,
-                        next_page_token=response.next_page_token)
+    return SearchResult(hits=[_hit(h) for h in response.hits], no_good_match=response.no_good_match,
+                        model_id=response.model_id, next_page_token=response.next_page_token)
 
 
 def _model_status(m: admin_pb2.ModelStatus) -> ModelStatus:
