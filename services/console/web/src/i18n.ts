@@ -1,0 +1,350 @@
+/**
+ * UI text in English and Vietnamese. `t(key)` gives the current language's text; `setLang`
+ * switches (remembered in localStorage) and tells listeners, which re-render.
+ * Server messages (errors from the API) are shown as the server wrote them, after a
+ * translated lead-in naming the kind of failure.
+ */
+
+export type Lang = "en" | "vi";
+
+const en = {
+  appName: "Vigil console",
+  language: "Language",
+  langName: "Tiếng Việt",
+  skip: "Skip to content",
+  navSearch: "Search",
+  navExport: "Export",
+  navAdmin: "Administration",
+  signedInAs: "Signed in as",
+  signOut: "Sign out",
+  signInTitle: "Sign in",
+  signInIntro: "Paste the bearer token your administrator gave you. It is exchanged for a session and never stored in the browser.",
+  token: "Bearer token",
+  signIn: "Sign in",
+  signingIn: "Signing in…",
+  tokenEmpty: "Enter a token first.",
+  signedOut: "You are signed out.",
+  sessionExpired: "Your session has expired. Sign in again.",
+  badToken: "The token was refused",
+  noPermission: "Not allowed",
+  notFound: "Not found",
+  tooMany: "Too many requests; wait a moment and retry",
+  badRequest: "The request was refused",
+  serverError: "Server error",
+  networkError: "The server cannot be reached",
+  unavailable: "The service is unavailable; retry shortly",
+  searchTitle: "Search footage",
+  query: "Describe what to find (English or Vietnamese)",
+  queryPlaceholder: "e.g. người đi xe máy màu đỏ / a person on a red motorbike",
+  search: "Search",
+  searching: "Searching…",
+  photoSearch: "Search by photo",
+  dropPhoto: "Drop a photo here, or choose one",
+  choosePhoto: "Choose a photo",
+  photoTooBig: "The photo is too large (at most 8 MB).",
+  photoType: "Choose a JPEG, PNG or WebP image.",
+  searchingPhoto: "Searching by photo…",
+  filters: "Filters",
+  cameras: "Cameras",
+  allCameras: "All cameras",
+  group: "Group",
+  allGroups: "All groups",
+  from: "From",
+  to: "To",
+  clearFilters: "Clear filters",
+  results: "Results",
+  noGoodMatch: "No good match: footage was searched, but nothing scored above the threshold.",
+  noResults: "Nothing found.",
+  moreResults: "More results",
+  camera: "Camera",
+  time: "Time",
+  score: "Score",
+  frames: "keyframes",
+  play: "Play",
+  addToExport: "Add to export",
+  inExport: "In export",
+  similar: "Find similar",
+  follow: "Follow",
+  followTitle: "Trail across cameras",
+  similarTitle: "Similar footage on other cameras",
+  noTrail: "No trail found.",
+  resultsFor: "Results for",
+  photo: "photo",
+  playerTitle: "Player",
+  back: "Back to results",
+  timeline: "Timeline of this camera",
+  recorded: "Recorded",
+  gap: "No footage",
+  thisHit: "This hit",
+  otherHits: "Other hits",
+  noFootage: "No footage around this time.",
+  nowPlaying: "Playing",
+  prevSegment: "Previous segment",
+  nextSegment: "Next segment",
+  videoError: "The video could not be played",
+  noHitSelected: "Choose a hit from the search results to play it.",
+  exportTitle: "Evidence export",
+  exportIntro: "Clips chosen from the results. The export cuts one MP4 per camera over the time range, with a manifest holding its SHA-256.",
+  noClipsChosen: "No clips chosen yet: use “Add to export” on search results.",
+  remove: "Remove",
+  exportRange: "Time range of the export",
+  exportNow: "Export",
+  exporting: "Exporting…",
+  exportDone: "Export ready",
+  exportId: "Export",
+  sha256: "SHA-256",
+  delivered: "Delivered",
+  segments: "segments",
+  downloadVideo: "Download MP4",
+  downloadManifest: "Download manifest",
+  adminTitle: "Administration",
+  refresh: "Refresh",
+  liveStatus: "Cameras and live status",
+  name: "Name",
+  location: "Location",
+  recording: "Recording",
+  notRecording: "Not recording",
+  segmentsStored: "Segments stored",
+  lastSegment: "Last segment",
+  reconnects: "Reconnects",
+  lastError: "Last error",
+  queue: "Queue",
+  stats: "Node",
+  vectors: "Vectors",
+  backlog: "Ingest backlog",
+  model: "Model",
+  jobs: "Ingest jobs",
+  jobId: "Job id",
+  jobsIntro: "Follow an ingest job by its id (printed by `vigil ingest`).",
+  watch: "Watch",
+  state: "State",
+  progress: "Progress",
+  bytes: "bytes",
+  keyframes: "keyframes",
+  error: "Error",
+  created: "Created",
+  finished: "Finished",
+  holds: "Legal holds",
+  noHolds: "No holds.",
+  reason: "Reason",
+  createdBy: "Placed by",
+  placeHold: "Place hold",
+  release: "Release",
+  audit: "Audit trail",
+  verifyAudit: "Verify audit trail",
+  verifying: "Verifying…",
+  auditOk: "The audit trail is intact",
+  auditBroken: "The audit trail is broken",
+  records: "records",
+  firstBroken: "First broken record",
+  unverifiedNodes: "Nodes not checked (key not held)",
+  unkeyedNodes: "Chains without a key",
+  head: "Head",
+  none: "none",
+  yes: "yes",
+  no: "no",
+  loading: "Loading…",
+  close: "Close",
+  required: "required",
+  invalidRange: "The end must be after the start.",
+} as const;
+
+export type Key = keyof typeof en;
+
+const vi: Record<Key, string> = {
+  appName: "Bảng điều khiển Vigil",
+  language: "Ngôn ngữ",
+  langName: "English",
+  skip: "Bỏ qua đến nội dung",
+  navSearch: "Tìm kiếm",
+  navExport: "Xuất bằng chứng",
+  navAdmin: "Quản trị",
+  signedInAs: "Đã đăng nhập:",
+  signOut: "Đăng xuất",
+  signInTitle: "Đăng nhập",
+  signInIntro: "Dán mã truy cập (bearer token) do quản trị viên cấp. Mã được đổi lấy một phiên làm việc và không lưu trong trình duyệt.",
+  token: "Mã truy cập",
+  signIn: "Đăng nhập",
+  signingIn: "Đang đăng nhập…",
+  tokenEmpty: "Hãy nhập mã truy cập.",
+  signedOut: "Bạn đã đăng xuất.",
+  sessionExpired: "Phiên làm việc đã hết hạn. Hãy đăng nhập lại.",
+  badToken: "Mã truy cập bị từ chối",
+  noPermission: "Không có quyền",
+  notFound: "Không tìm thấy",
+  tooMany: "Quá nhiều yêu cầu; hãy chờ một lát rồi thử lại",
+  badRequest: "Yêu cầu bị từ chối",
+  serverError: "Lỗi máy chủ",
+  networkError: "Không kết nối được máy chủ",
+  unavailable: "Dịch vụ tạm thời không sẵn sàng; hãy thử lại sau",
+  searchTitle: "Tìm kiếm video",
+  query: "Mô tả điều cần tìm (tiếng Việt hoặc tiếng Anh)",
+  queryPlaceholder: "ví dụ: người đi xe máy màu đỏ",
+  search: "Tìm",
+  searching: "Đang tìm…",
+  photoSearch: "Tìm bằng ảnh",
+  dropPhoto: "Thả ảnh vào đây, hoặc chọn ảnh",
+  choosePhoto: "Chọn ảnh",
+  photoTooBig: "Ảnh quá lớn (tối đa 8 MB).",
+  photoType: "Hãy chọn ảnh JPEG, PNG hoặc WebP.",
+  searchingPhoto: "Đang tìm bằng ảnh…",
+  filters: "Bộ lọc",
+  cameras: "Camera",
+  allCameras: "Tất cả camera",
+  group: "Nhóm",
+  allGroups: "Tất cả nhóm",
+  from: "Từ",
+  to: "Đến",
+  clearFilters: "Xóa bộ lọc",
+  results: "Kết quả",
+  noGoodMatch: "Không có kết quả phù hợp: đã tìm trong video nhưng không có gì vượt ngưỡng.",
+  noResults: "Không tìm thấy gì.",
+  moreResults: "Thêm kết quả",
+  camera: "Camera",
+  time: "Thời gian",
+  score: "Điểm",
+  frames: "khung hình chính",
+  play: "Phát",
+  addToExport: "Thêm vào bản xuất",
+  inExport: "Đã thêm",
+  similar: "Tìm tương tự",
+  follow: "Theo dấu",
+  followTitle: "Dấu vết qua các camera",
+  similarTitle: "Video tương tự trên các camera khác",
+  noTrail: "Không tìm thấy dấu vết.",
+  resultsFor: "Kết quả cho",
+  photo: "ảnh",
+  playerTitle: "Trình phát",
+  back: "Quay lại kết quả",
+  timeline: "Dòng thời gian của camera này",
+  recorded: "Có ghi hình",
+  gap: "Không có video",
+  thisHit: "Kết quả này",
+  otherHits: "Kết quả khác",
+  noFootage: "Không có video quanh thời điểm này.",
+  nowPlaying: "Đang phát",
+  prevSegment: "Đoạn trước",
+  nextSegment: "Đoạn sau",
+  videoError: "Không phát được video",
+  noHitSelected: "Hãy chọn một kết quả tìm kiếm để phát.",
+  exportTitle: "Xuất bằng chứng",
+  exportIntro: "Các đoạn đã chọn từ kết quả. Bản xuất cắt một tệp MP4 cho mỗi camera trong khoảng thời gian, kèm bản kê chứa mã SHA-256.",
+  noClipsChosen: "Chưa chọn đoạn nào: dùng “Thêm vào bản xuất” ở kết quả tìm kiếm.",
+  remove: "Bỏ",
+  exportRange: "Khoảng thời gian xuất",
+  exportNow: "Xuất",
+  exporting: "Đang xuất…",
+  exportDone: "Bản xuất đã sẵn sàng",
+  exportId: "Bản xuất",
+  sha256: "SHA-256",
+  delivered: "Đã cắt",
+  segments: "đoạn",
+  downloadVideo: "Tải MP4",
+  downloadManifest: "Tải bản kê",
+  adminTitle: "Quản trị",
+  refresh: "Làm mới",
+  liveStatus: "Camera và trạng thái trực tiếp",
+  name: "Tên",
+  location: "Vị trí",
+  recording: "Đang ghi",
+  notRecording: "Không ghi",
+  segmentsStored: "Số đoạn đã lưu",
+  lastSegment: "Đoạn gần nhất",
+  reconnects: "Kết nối lại",
+  lastError: "Lỗi gần nhất",
+  queue: "Hàng đợi",
+  stats: "Máy chủ",
+  vectors: "Véc-tơ",
+  backlog: "Việc nhập đang chờ",
+  model: "Mô hình",
+  jobs: "Việc nhập video",
+  jobId: "Mã việc",
+  jobsIntro: "Theo dõi một việc nhập video theo mã (do `vigil ingest` in ra).",
+  watch: "Theo dõi",
+  state: "Trạng thái",
+  progress: "Tiến độ",
+  bytes: "byte",
+  keyframes: "khung hình chính",
+  error: "Lỗi",
+  created: "Tạo lúc",
+  finished: "Xong lúc",
+  holds: "Lệnh giữ dữ liệu",
+  noHolds: "Không có lệnh giữ nào.",
+  reason: "Lý do",
+  createdBy: "Người đặt",
+  placeHold: "Đặt lệnh giữ",
+  release: "Gỡ",
+  audit: "Nhật ký kiểm toán",
+  verifyAudit: "Kiểm tra nhật ký kiểm toán",
+  verifying: "Đang kiểm tra…",
+  auditOk: "Nhật ký kiểm toán nguyên vẹn",
+  auditBroken: "Nhật ký kiểm toán bị hỏng",
+  records: "bản ghi",
+  firstBroken: "Bản ghi hỏng đầu tiên",
+  unverifiedNodes: "Máy chủ chưa kiểm tra (không có khóa)",
+  unkeyedNodes: "Chuỗi không có khóa",
+  head: "Đầu chuỗi",
+  none: "không có",
+  yes: "có",
+  no: "không",
+  loading: "Đang tải…",
+  close: "Đóng",
+  required: "bắt buộc",
+  invalidRange: "Thời điểm kết thúc phải sau thời điểm bắt đầu.",
+};
+
+const texts: Record<Lang, Record<Key, string>> = { en, vi };
+const STORAGE_KEY = "vigil.lang";
+let current: Lang = initialLang();
+const listeners: Array<() => void> = [];
+
+function initialLang(): Lang {
+  const saved = safeGet(STORAGE_KEY);
+  if (saved === "en" || saved === "vi") return saved;
+  return navigator.language.toLowerCase().startsWith("vi") ? "vi" : "en";
+}
+
+function safeGet(key: string): string | null {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+export function t(key: Key): string {
+  return texts[current][key];
+}
+
+export function lang(): Lang {
+  return current;
+}
+
+export function setLang(next: Lang): void {
+  current = next;
+  try {
+    localStorage.setItem(STORAGE_KEY, next);
+  } catch {
+    /* private mode: the choice lasts this page only */
+  }
+  document.documentElement.lang = next;
+  for (const listener of listeners) listener();
+}
+
+export function onLangChange(listener: () => void): void {
+  listeners.push(listener);
+}
+
+/** A wall-clock time in the current language's format, local time zone, to the second. */
+export function fmtTime(ms: number): string {
+  return new Date(ms).toLocaleString(current === "vi" ? "vi-VN" : "en-GB", {
+    year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  });
+}
+
+export function fmtClock(ms: number): string {
+  return new Date(ms).toLocaleTimeString(current === "vi" ? "vi-VN" : "en-GB", {
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  });
+}
