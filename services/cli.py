@@ -58,6 +58,7 @@ def cmd_validate_config(settings: Settings, _: argparse.Namespace) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from services.api.server import InsecureTransportError, check_transport, serve
+    from services.console.server import ConsoleTransportError, check_console_transport, console_beside
     from services.node.app import Vigil
 
     overrides: dict[str, object] = {"port": args.port} if args.port is not None else {}
@@ -69,11 +70,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         "ray": settings.ray.model_copy(update=ray_overrides)})
     try:  # before starting anything
         check_transport(settings.server, f"{settings.server.host}:{settings.server.port}")
-    except InsecureTransportError as exc:
+        check_console_transport(settings)
+    except (InsecureTransportError, ConsoleTransportError) as exc:
         print(f"vigil: {exc}", file=sys.stderr)
         return 2
     with Vigil(settings) as node:
-        asyncio.run(serve(node))
+        asyncio.run(serve(node, lambda port: console_beside(node, port)))
     return 0
 
 
@@ -91,21 +93,74 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if status.state == "succeeded" else 1
 
 
+def _hit_ref(text: str) -> Any:
+    from services.api.client import HitRef
+
+    try:
+        return HitRef.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _print_hit(h: Any, prefix: str = "") -> None:
+    """One hit (or trail step); `hit …` is its reference for `--similar` and `vigil follow`,
+    with the matching region's box when the hit is a region (`#x0,y0,x1,y1`)."""
+    print(f"{prefix}{h.score:6.3f}  {h.camera_id}  {h.start:%Y-%m-%d %H:%M:%S}–{h.end:%H:%M:%S}  "
+          f"best {h.frame_time:%H:%M:%S}  {h.segment_key}  hit {h.ref}")
+
+
+def _print_trail(trail: Any) -> None:
+    if trail.no_good_match:
+        print("trail: no good match (nothing scored above the threshold)")
+    elif not trail.steps:
+        print("trail: no footage to follow (check the filters)")
+    else:
+        print(f"trail: {len(trail.steps)} visits in time order")
+    for i, step in enumerate(trail.steps, 1):
+        _print_hit(step, f"{i:3d}. ")
+
+
+def _follow_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"camera_ids": args.camera or (), "start": args.start, "end": args.end,
+            "max_steps": args.max_steps, "expand": args.expand}
+
+
 def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
+    if sum(map(bool, (args.text, args.image, args.similar))) != 1:
+        print("vigil search: give one of TEXT, --image or --similar", file=sys.stderr)
+        return 2
     with _client(settings, args) as client:
         options = {"camera_ids": args.camera or (), "start": args.start, "end": args.end,
                    "frames": args.frames, "min_score": args.min_score}
         if args.image:
             result = client.search_by_image(args.image.read_bytes(), args.top_k, **options)
+        elif args.similar:
+            result = client.search_similar(args.similar, args.top_k, **options,
+                                           include_same_camera=args.same_camera)
         else:
             result = client.search(args.text, args.top_k, **options)
+        trail = client.follow(result.hits[0], **_follow_options(args)) if (
+            args.follow and result.hits) else None
     if result.no_good_match:
         print("no good match: nothing scored above the threshold")
     elif not result.hits:
         print("no footage to search (check the filters)")
     for h in result.hits:
-        print(f"{h.score:6.3f}  {h.camera_id}  {h.start:%Y-%m-%d %H:%M:%S}–{h.end:%H:%M:%S}  "
-              f"best {h.frame_time:%H:%M:%S}  {h.segment_key}")
+        _print_hit(h)
+    if trail is not None:
+        print(f"following the top hit {result.hits[0].ref}")
+        _print_trail(trail)
+    return 0
+
+
+def cmd_follow(settings: Settings, args: argparse.Namespace) -> int:
+    if bool(args.hit) == bool(args.image):
+        print("vigil follow: give a HIT (as `vigil search` prints it) or --image", file=sys.stderr)
+        return 2
+    with _client(settings, args) as client:
+        seed = args.hit or args.image.read_bytes()
+        trail = client.follow(seed, **_follow_options(args), min_score=args.min_score)
+    _print_trail(trail)
     return 0
 
 
@@ -275,6 +330,12 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return run_demo(settings, args.out)
 
 
+def _trail_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-steps", type=int, default=10, help="at most this many visits in the trail")
+    p.add_argument("--expand", action="store_true",
+                   help="search again with the query expanded by the best visits found")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigil", description="Video storage and semantic search")
     parser.add_argument("--config", type=Path, help="YAML settings file (or VIGIL_CONFIG)")
@@ -294,9 +355,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true", help="print the job id and return")
     p.add_argument("--address")
     p.set_defaults(func=cmd_ingest)
-    p = sub.add_parser("search", help="search footage by text or by example image")
+    p = sub.add_parser("search", help="search footage by text, by example image or like a hit")
     p.add_argument("text", nargs="?", default="")
     p.add_argument("--image", type=Path, help="search by this photo instead of text")
+    p.add_argument("--similar", type=_hit_ref, metavar="HIT",
+                   help="search like this hit (CAMERA@TIME[#x0,y0,x1,y1], as search prints it) on "
+                   "other cameras")
+    p.add_argument("--same-camera", action="store_true", help="with --similar: the hit's camera too")
+    p.add_argument("--follow", action="store_true",
+                   help="then follow the top hit from camera to camera (see `vigil follow`)")
+    _trail_arguments(p)
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--camera", action="append", help="restrict to this camera (repeatable)")
     p.add_argument("--start", type=_parse_time)
@@ -305,6 +373,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-score", type=float, help="override the server's score threshold")
     p.add_argument("--address")
     p.set_defaults(func=cmd_search)
+    p = sub.add_parser("follow", help="follow a hit (or a photo) from camera to camera: its visits in "
+                       "time order")
+    p.add_argument("hit", nargs="?", type=_hit_ref, metavar="HIT",
+                   help="CAMERA@TIME[#x0,y0,x1,y1], as `vigil search` prints it")
+    p.add_argument("--image", type=Path, help="follow the subject of this photo instead")
+    p.add_argument("--camera", action="append", help="follow on this camera only (repeatable)")
+    p.add_argument("--start", type=_parse_time, help="window start (default: an hour before the hit)")
+    p.add_argument("--end", type=_parse_time, help="window end (default: an hour after the hit)")
+    p.add_argument("--min-score", type=float, help="override the server's score threshold")
+    _trail_arguments(p)
+    p.add_argument("--address")
+    p.set_defaults(func=cmd_follow)
     p = sub.add_parser("job", help="show an ingest job")
     p.add_argument("job_id")
     p.add_argument("--address")
