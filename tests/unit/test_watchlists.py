@@ -1,0 +1,233 @@
+"""Watchlist logic without servers: calibration, matching in scope, folding, the alert cursor,
+webhook signatures and retries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from indexing.frame_columns import Box, FrameRecord
+from indexing.watch import MIN_BACKGROUND, WatchMatcher, calibrate, z_threshold
+from services.application.webhooks import WebhookDelivery, signature, verify
+from services.settings import WatchSettings
+from storage.cameras import Camera, CameraRegistry
+from storage.url_policy import CheckedUrl, UrlPolicy
+from storage.watchlists import (
+    Alert,
+    EntryKind,
+    WatchEntry,
+    WatchStore,
+    cursor_at,
+    cursor_ms,
+    in_daily_window,
+)
+from tests.memory_store import MemoryStore
+
+DIM = 256
+MODEL = "m1"
+T0 = 1_700_000_000_000
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    out: np.ndarray = (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+    return out
+
+
+def background(n: int = 2000, seed: int = 0) -> np.ndarray:
+    return unit(np.random.default_rng(seed).normal(size=(n, DIM)))
+
+
+def record(camera: str, time_ms: int, box: Box | None = None) -> FrameRecord:
+    return FrameRecord(camera, time_ms, time_ms + 1000, f"seg-{camera}", time_ms, time_ms + 2000,
+                       f"thumb-{camera}-{time_ms}", box)
+
+
+def entry(entry_id: str = "a" * 32, groups: tuple[str, ...] = ("*",), **kw: object) -> WatchEntry:
+    fields: dict[str, object] = {"created_ms": T0, "fold_s": 60.0, "sensitivity": 0.5, **kw}
+    return WatchEntry(entry_id, EntryKind.TEXT, "a red bicycle", "alice", groups, **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    s = MemoryStore()
+    registry = CameraRegistry(s)
+    registry.put(Camera("cam-a", group="ward-a"))
+    registry.put(Camera("cam-b", group="ward-b"))
+    return s
+
+
+def add(store: MemoryStore, e: WatchEntry, query: np.ndarray) -> None:
+    ws = WatchStore(store)
+    ws.put_vector(calibrate(e.entry_id, MODEL, query, background()))
+    ws.put_entry(e)
+
+
+def test_one_sensitivity_means_the_same_background_rate_for_queries_of_different_scales() -> None:
+    # Two queries whose raw cosines with footage sit at different levels: the same z threshold
+    # lets through about the same small fraction of background frames for both.
+    bg = background(5000)
+    near = unit(bg[:50].mean(axis=0))  # a "popular" direction: high cosines everywhere
+    far = unit(np.random.default_rng(9).normal(size=DIM))
+    rates = []
+    for q in (near, far):
+        v = calibrate("e", MODEL, q, bg[:2500])
+        held_out = bg[2500:] @ q
+        rates.append(float(np.mean((held_out - v.background_mean) / v.background_std >= z_threshold(0.8))))
+    assert abs(rates[0] - rates[1]) < 0.01
+    assert max(rates) < 0.02
+
+
+def test_sensitivity_outside_0_1_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"sensitivity 1\.5"):
+        z_threshold(1.5)
+
+
+def test_a_frame_like_the_query_alerts_with_its_box_and_a_distractor_does_not(store: MemoryStore) -> None:
+    q = unit(np.random.default_rng(1).normal(size=DIM))
+    add(store, entry(), q)
+    matcher = WatchMatcher(store, MODEL)
+    distractor = unit(np.random.default_rng(2).normal(size=DIM))
+    box = Box(0.1, 0.2, 0.5, 0.6)
+    alerts = matcher.match([record("cam-a", T0 + 1000, box), record("cam-a", T0 + 2000)],
+                           np.stack([q, distractor]))
+    assert len(alerts) == 1
+    assert alerts[0].camera_id == "cam-a" and alerts[0].box == (0.1, 0.2, 0.5, 0.6)
+    assert alerts[0].score > z_threshold(0.5)
+    assert alerts[0].thumbnail_key == f"thumb-cam-a-{T0 + 1000}"
+
+
+def test_repeats_on_one_camera_within_the_window_fold_into_one_alert(store: MemoryStore) -> None:
+    q = unit(np.random.default_rng(1).normal(size=DIM))
+    add(store, entry(), q)
+    matcher = WatchMatcher(store, MODEL)
+    times = [T0 + i * 10_000 for i in range(5)]  # 0..40 s: one window
+    first = matcher.match([record("cam-a", t) for t in times], np.stack([q] * 5))
+    other_camera = matcher.match([record("cam-b", T0 + 5000)], q[None])
+    later = matcher.match([record("cam-a", T0 + 70_000)], q[None])  # past the 60 s window
+    assert [a.time_ms for a in first] == [T0]
+    assert len(other_camera) == 1
+    assert len(later) == 1 and later[0].folded == 4
+
+
+def test_an_entry_matches_only_its_scope_and_its_creators_groups(store: MemoryStore) -> None:
+    q = unit(np.random.default_rng(1).normal(size=DIM))
+    add(store, entry("b" * 32, groups=("ward-a",)), q)  # the creator sees ward-a only
+    add(store, entry("c" * 32, cameras=("cam-b",)), q)  # an admin's entry scoped to cam-b
+    matcher = WatchMatcher(store, MODEL)
+    alerts = matcher.match([record("cam-a", T0 + 1), record("cam-b", T0 + 1)], np.stack([q, q]))
+    assert {(a.entry_id[0], a.camera_id) for a in alerts} == {("b", "cam-a"), ("c", "cam-b")}
+
+
+def test_expired_entries_and_footage_outside_the_daily_window_do_not_alert(store: MemoryStore) -> None:
+    q = unit(np.random.default_rng(1).normal(size=DIM))
+    add(store, entry("d" * 32, expires_ms=T0 + 1000), q)
+    night = (22 * 60, 6 * 60)
+    add(store, entry("e" * 32, window_min=night), q)
+    matcher = WatchMatcher(store, MODEL, clock_ms=lambda: T0)
+    noon = T0 - T0 % 86_400_000 + 86_400_000 + 12 * 3_600_000
+    alerts = matcher.match([record("cam-a", noon)], q[None])
+    assert alerts == []
+    assert in_daily_window(noon - 13 * 3_600_000, night)  # 23:00 is in a window past midnight
+
+
+def test_an_entry_without_enough_background_is_not_matched_yet(store: MemoryStore) -> None:
+    q = unit(np.random.default_rng(1).normal(size=DIM))
+    ws = WatchStore(store)
+    ws.put_vector(calibrate("a" * 32, MODEL, q, background(MIN_BACKGROUND - 1)))
+    ws.put_entry(entry())
+    assert WatchMatcher(store, MODEL).match([record("cam-a", T0 + 1)], q[None]) == []
+
+
+def test_a_removed_entry_stops_matching_at_the_next_refresh(store: MemoryStore) -> None:
+    q = unit(np.random.default_rng(1).normal(size=DIM))
+    add(store, entry(), q)
+    matcher = WatchMatcher(store, MODEL)
+    assert matcher.match([record("cam-a", T0 + 1)], q[None])
+    WatchStore(store).remove_entry("a" * 32)
+    matcher.refresh()
+    assert matcher.match([record("cam-b", T0 + 1)], q[None]) == []
+    assert not [k for k in store.objects if "/" + "a" * 32 in k and "alerts" not in k]
+
+
+def _alert(i: int) -> Alert:
+    return Alert(f"{i:032x}", "a" * 32, "cam-a", T0 + i, 5.0, 0.9, "t", "s")
+
+
+def test_the_cursor_resumes_after_the_last_alert_without_loss_or_repeat() -> None:
+    store = MemoryStore()
+    ws, clock = WatchStore(store), iter(range(T0, T0 + 10**9, 700_000))  # 11.7 min per write: hours apart
+    written = [ws.put_alert(_alert(i), settle_ms=10**9, clock_ms=lambda: next(clock)) for i in range(12)]
+    first = list(ws.alerts_after(cursor_at(T0 - 1), until_ms=T0 + 10**9))
+    assert [a.alert_id for a in first] == [a.alert_id for a in written]
+    resumed = list(ws.alerts_after(first[4].cursor, until_ms=T0 + 10**9))
+    assert [a.alert_id for a in resumed] == [a.alert_id for a in written[5:]]
+    assert cursor_ms(first[4].cursor) == written[4].written_ms
+
+
+def test_alerts_newer_than_the_settle_time_wait_for_the_next_read() -> None:
+    store = MemoryStore()
+    ws = WatchStore(store)
+    ws.put_alert(_alert(1), settle_ms=1000, clock_ms=lambda: T0)
+    assert list(ws.alerts_after(cursor_at(T0 - 1), until_ms=T0 - 1)) == []
+    assert len(list(ws.alerts_after(cursor_at(T0 - 1), until_ms=T0))) == 1
+
+
+def test_a_slow_alert_write_is_written_again_under_a_fresh_key() -> None:
+    store = MemoryStore()
+    ticks = iter([T0, T0 + 5000, T0 + 5001, T0 + 5002])  # first PUT took 5 s
+    stored = WatchStore(store).put_alert(_alert(1), settle_ms=1000, clock_ms=lambda: next(ticks))
+    assert stored.written_ms == T0 + 5001
+    alerts = list(WatchStore(store).alerts_after(cursor_at(T0 - 1), until_ms=T0 + 10_000))
+    assert len(alerts) == 2 and len({a.alert_id for a in alerts}) == 1  # readers drop the repeat by id
+
+
+def test_a_cursor_not_handed_out_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="'nope' is not one this server handed out"):
+        cursor_ms("nope")
+
+
+def test_webhook_signature_verifies_and_a_changed_body_does_not() -> None:
+    header = signature(b"k", b'{"a":1}', 1700000000)
+    assert verify(b"k", b'{"a":1}', header)
+    assert not verify(b"k", b'{"a":2}', header)
+    assert not verify(b"other", b'{"a":1}', header)
+
+
+class _Audit:
+    def __init__(self) -> None:
+        self.records: list[dict[str, object]] = []
+
+    def append(self, caller: str, action: str, details: dict[str, object]) -> object:
+        self.records.append(details)
+        return None
+
+
+def test_webhook_retries_with_backoff_then_gives_up_and_audits_without_the_secret() -> None:
+    store, audit, sleeps = MemoryStore(), _Audit(), list[float]()
+    statuses = iter([500, 503, 200])
+    sent: list[dict[str, str]] = []
+
+    def send(checked: CheckedUrl, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        sent.append(headers)
+        return next(statuses)
+
+    e = entry(webhook_url="http://203.0.113.5/hook", webhook_secret="s3cret")
+    policy = UrlPolicy.from_settings([], [], webhook_allow=["203.0.113.0/24"])
+    delivery = WebhookDelivery(WatchStore(store), WatchSettings(webhook_attempts=3), lambda: policy,
+                               audit, send=send, sleep=sleeps.append)
+    assert delivery.deliver(_alert(1), e)
+    assert sleeps == [0.5, 1.0]
+    assert all(h["X-Vigil-Signature"].startswith("t=") and ",v1=" in h["X-Vigil-Signature"] for h in sent)
+    assert audit.records[-1]["delivered"] is True and audit.records[-1]["attempts"] == 3
+    assert "s3cret" not in repr(audit.records) and "s3cret" not in repr(e)
+    statuses = iter([500] * 3)
+    assert not delivery.deliver(_alert(2), e)
+    assert audit.records[-1]["delivered"] is False and audit.records[-1]["error"] == "HTTP 500"
+
+
+def test_a_webhook_to_loopback_is_refused_with_the_setting_to_change() -> None:
+    audit = _Audit()
+    delivery = WebhookDelivery(WatchStore(MemoryStore()), WatchSettings(), lambda: UrlPolicy(), audit,
+                               send=lambda *a: 200, sleep=lambda s: None)
+    assert not delivery.deliver(_alert(1), entry(webhook_url="http://127.0.0.1:9/hook"))
+    assert "fetch.webhook_allow" in str(audit.records[-1]["error"])
