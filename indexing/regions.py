@@ -143,6 +143,12 @@ def crop(rgb: np.ndarray, box: Box) -> np.ndarray:
     return np.ascontiguousarray(rgb[y0:y1, x0:x1])
 
 
+def with_crops(frames: Sequence[np.ndarray], boxes: Sequence[Sequence[Box]]) -> list[np.ndarray]:
+    """The frames, then each frame's crops at its boxes, in order: one embedding call for both
+    (`indexing.dedup.dedup_keyframes` takes the vectors in this order)."""
+    return [*frames, *(crop(frame, box) for frame, own in zip(frames, boxes, strict=True) for box in own)]
+
+
 def _span(lo: float, hi: float, size: int) -> tuple[int, int]:
     a = min(size - 1, max(0, math.floor(lo * size)))
     return a, max(a + 1, min(size, math.ceil(hi * size)))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 
-from indexing.dedup import dedup_consecutive
+from indexing.dedup import dedup_consecutive, dedup_regions
+from indexing.frame_columns import Box
 from indexing.vector_index import FrameIndex, FrameRecord
 
 DIM = 64
@@ -64,3 +66,29 @@ def test_a_deduplicated_span_counts_as_indexed_so_reingest_adds_nothing() -> Non
     assert len(index) == 2
     assert all(index.contains("cam-1", r.time_ms) for r in records)
     assert not index.contains("cam-1", 20_000) and not index.contains("cam-2", 0)
+
+
+def _region(i: int, box: Box, camera: str = "cam-1") -> FrameRecord:
+    return replace(_record(i, camera), box=box)
+
+
+def test_a_still_region_is_stored_once_per_place_and_a_new_subject_there_is_kept() -> None:
+    rng = np.random.default_rng(5)
+    left, right = Box.snapped(0.0, 0.0, 0.4, 0.5), Box.snapped(0.5, 0.5, 0.9, 1.0)
+    frames = _static_then_change(rng)  # a still tile, then a subject walks into it
+    wall = _unit(rng.standard_normal(DIM) + 0.01 * rng.standard_normal((10, DIM)))
+    records = [r for i in range(10) for r in (_region(i, left), _region(i, right))]
+    vectors = np.stack([v for i in range(10) for v in (frames[i], wall[i])])
+    out = dedup_regions(records, vectors, SAME_SCENE_COSINE)
+    assert [(r.box, r.time_ms, r.end_ms) for r in out.records] == [
+        (left, 0, 10_000), (right, 0, 20_000), (left, 10_000, 20_000)]
+    assert out.kept == [0, 1, 10]
+
+
+def test_regions_at_other_places_or_cameras_are_not_duplicates_and_none_keeps_all() -> None:
+    box, moved = Box.snapped(0.1, 0.1, 0.3, 0.3), Box.snapped(0.5, 0.5, 0.7, 0.7)
+    same = _unit(np.ones((3, DIM)))
+    records = [_region(0, box), _region(1, moved), _region(1, box, camera="cam-2")]
+    assert dedup_regions(records, same, SAME_SCENE_COSINE).kept == [0, 1, 2]
+    assert dedup_regions([_region(0, box), _region(1, box)], same[:2], None).kept == [0, 1]
+    assert dedup_regions([_region(0, box), _region(1, box)], same[:2], SAME_SCENE_COSINE).kept == [0]
