@@ -316,6 +316,89 @@ def _print_model_status(s: Any) -> int:
     return 1 if s.state == "failed" else 0
 
 
+def _daily_window(text: str) -> tuple[int, int]:
+    """--window HH:MM-HH:MM (UTC; may wrap past midnight) as minutes of the day."""
+    m = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)", text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not HH:MM-HH:MM (UTC), e.g. 19:00-06:00")
+    return int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4])
+
+
+def cmd_watch_add(settings: Settings, args: argparse.Namespace) -> int:
+    from services.api.watch_client import add_watch
+
+    with _client(settings, args) as client:
+        entry = add_watch(client.channel, args.text, args.image, args.camera or [], args.group or [],
+                          args.expires, args.window, args.sensitivity, args.webhook)
+    print(f"watch {entry.entry_id} added ({entry.kind}: {entry.text!r}, sensitivity {entry.sensitivity:.2f}"
+          f"{'' if entry.calibrated else ', waiting for footage to calibrate against'})")
+    return 0
+
+
+def cmd_watch_list(settings: Settings, args: argparse.Namespace) -> int:
+    from services.api.watch_client import list_watches
+
+    with _client(settings, args) as client:
+        for e in list_watches(client.channel):
+            scope = ",".join([*e.camera_ids, *(f"group:{g}" for g in e.groups)]) or "every visible camera"
+            expires = _utc(e.expires.ToDatetime(UTC)) if e.HasField("expires") else "never"
+            print(f"{e.entry_id}  {e.kind:5} {e.text[:40]!r:42} {scope:30} expires {expires:17} "
+                  f"sensitivity {e.sensitivity:.2f}{'' if e.calibrated else ' (calibrating)'}")
+    return 0
+
+
+def cmd_watch_remove(settings: Settings, args: argparse.Namespace) -> int:
+    from services.api.watch_client import remove_watch
+
+    with _client(settings, args) as client:
+        remove_watch(client.channel, args.entry_id)
+    print("removed")
+    return 0
+
+
+def cmd_watch_tail(settings: Settings, args: argparse.Namespace) -> int:
+    from services.api.watch_client import tail_alerts
+
+    with _client(settings, args) as client:
+        for a in tail_alerts(client.channel, args.cursor or "", args.entry or []):
+            b = a.box
+            box = f" box {b.x0:.2f},{b.y0:.2f},{b.x1:.2f},{b.y1:.2f}" if a.HasField("box") else ""
+            folded = f" (+{a.folded} folded)" if a.folded else ""
+            print(f"{a.frame_time.ToDatetime(UTC):%Y-%m-%d %H:%M:%S}Z  {a.camera_id:16} watch {a.entry_id}  "
+                  f"score {a.score:.1f}{box}{folded}  cursor {a.cursor}", flush=True)
+    return 0
+
+
+def _watch_parser(sub: Any) -> None:
+    p = sub.add_parser("watch", help="watchlists: standing text or photo searches on live cameras, "
+                       "and their alerts")
+    wsub = p.add_subparsers(dest="watch_command", required=True)
+    w = wsub.add_parser("add", help="watch for a text (English or Vietnamese) or a photo")
+    query = w.add_mutually_exclusive_group(required=True)
+    query.add_argument("--text")
+    query.add_argument("--image", type=Path, help="a photo (JPEG, PNG)")
+    w.add_argument("--camera", action="append", help="watch this camera (repeat); default: every camera "
+                   "you may see")
+    w.add_argument("--group", action="append", help="watch this group's cameras (repeat)")
+    w.add_argument("--expires", type=_parse_expiry,
+                   help="30d, 12h, 90m, 2w from now, or a time; default: never")
+    w.add_argument("--window", type=_daily_window, help="only footage in this daily UTC window, HH:MM-HH:MM")
+    w.add_argument("--sensitivity", type=float, help="0 (fewest alerts) .. 1 (most); default: the server's")
+    w.add_argument("--webhook", help="POST alerts here too (signed; the server's URL policy applies)")
+    w.set_defaults(func=cmd_watch_add)
+    w = wsub.add_parser("list", help="your watchlist entries")
+    w.set_defaults(func=cmd_watch_list)
+    w = wsub.add_parser("remove", help="remove an entry")
+    w.add_argument("entry_id")
+    w.set_defaults(func=cmd_watch_remove)
+    w = wsub.add_parser("tail", help="follow alerts on the cameras you may see (Ctrl-C to stop)")
+    w.add_argument("--cursor", help="resume after this alert's cursor (as tail prints it)")
+    w.add_argument("--entry", action="append", help="only this entry's alerts (repeat)")
+    w.set_defaults(func=cmd_watch_tail)
+    for parser in wsub.choices.values():
+        parser.add_argument("--address")
+
+
 def cmd_doctor(settings: Settings, _: argparse.Namespace) -> int:
     from services.security.doctor import diagnose, exit_code, report
 
@@ -453,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="this node's exposure, one OK/WARN/FAIL line per check (exit 1 on FAIL): "
                    "listening addresses, TLS, file modes, Ray auth, audit anchor"
                    ).set_defaults(func=cmd_doctor)
+    _watch_parser(sub)
     p = sub.add_parser("demo", help="the investigator demo on a synthetic city")
     p.add_argument("--out", type=Path, default=Path("demo-output"))
     p.set_defaults(func=cmd_demo)
