@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import torch
@@ -71,9 +71,11 @@ class Embedder(Protocol):
 class ClipEmbedder:
     """Embedder over any open_clip model, loaded lazily on first use."""
 
-    def __init__(self, spec: ModelSpec, threads: int | None = None) -> None:
+    def __init__(self, spec: ModelSpec, threads: int | None = None, device: str = "cpu") -> None:
+        """`device`: the torch device the model runs on ('cpu', 'cuda'); vectors come back on the CPU."""
         self.spec = spec
         self._threads = threads
+        self._device = torch.device(device)
         self._bundle: ClipBundle | None = None
         self._lock = threading.Lock()
 
@@ -83,7 +85,10 @@ class ClipEmbedder:
                 if self._threads:
                     torch.set_num_threads(self._threads)
                 source, pretrained = self.spec.source()
-                self._bundle = load_clip(source, pretrained)
+                bundle = load_clip(source, pretrained)
+                if self._device.type != "cpu":
+                    cast(torch.nn.Module, bundle.model).to(self._device)  # open_clip models are Modules
+                self._bundle = bundle
             return self._bundle
 
     @property
@@ -96,14 +101,14 @@ class ClipEmbedder:
         if not images:
             return np.zeros((0, bundle.embed_dim), dtype=np.float32)
         batch = torch.stack([bundle.preprocess(_as_pil(im)) for im in images])
-        return _normalised(bundle.model.encode_image(batch))
+        return _normalised(bundle.model.encode_image(batch.to(self._device, non_blocking=True)))
 
     @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         bundle = self.load()
         if not texts:
             return np.zeros((0, bundle.embed_dim), dtype=np.float32)
-        return _normalised(encode_text(bundle.model, bundle.tokenizer(list(texts))))
+        return _normalised(encode_text(bundle.model, bundle.tokenizer(list(texts)).to(self._device)))
 
 
 def _as_pil(image: np.ndarray | Image.Image) -> Image.Image:

@@ -33,7 +33,14 @@ from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.embedding import EmbedFn
 from indexing.shards import ShardKey
 from indexing.vector_index import FrameIndex
-from services.cluster.embedders import EmbedderWorker, batches, embedder_name, joined, worker_threads
+from services.cluster.embedders import (
+    EmbedderWorker,
+    batches,
+    embedder_name,
+    joined,
+    placement,
+    worker_threads,
+)
 from services.cluster.index_writers import (
     Feed,
     FeedPosition,
@@ -173,8 +180,8 @@ def _get(refs: Any, timeout_s: float | None = None) -> Any:
 class EmbedderActor(EmbedderWorker):
     """An embedder worker loading its model in its own process, on a node Ray chose."""
 
-    def __init__(self, spec: ModelSpec, threads: int) -> None:
-        super().__init__(ClipEmbedder(spec, threads=threads))
+    def __init__(self, spec: ModelSpec, threads: int, device: str = "cpu") -> None:
+        super().__init__(ClipEmbedder(spec, threads=threads, device=device))
 
     def node_id(self) -> str:
         return str(ray.get_runtime_context().get_node_id())
@@ -214,9 +221,11 @@ class RayEmbedderPool:
         self._model_id, self._batch, self._shared = spec.model_id, settings.embed_batch, shared
         self._turns = itertools.count()  # round-robin across calls: ingest sends one batch per call
         threads = worker_threads(settings.embedders)
+        where = placement(settings.embed_device, ray.cluster_resources().get("GPU", 0.0), settings.embedders)
         self._actors: list[Any] = [
             _EMBEDDER.options(name=embedder_name(spec.model_id, i), get_if_exists=True,
-                              scheduling_strategy="SPREAD").remote(spec, threads)
+                              scheduling_strategy="SPREAD", num_gpus=where.gpus_per_worker
+                              ).remote(spec, threads, where.device)
             for i in range(settings.embedders)]
         _get([a.ready.remote() for a in self._actors])
 

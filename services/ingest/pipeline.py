@@ -5,7 +5,9 @@ written after the segment, and a keyframe's vector is added to the index only
 after its segment and thumbnail are committed. Consecutive near-identical
 keyframes of a camera are indexed once (`indexing.dedup`; the threshold is the
 model's calibration or `ingest.dedup_cosine`), within one embedding batch; every keyframe keeps its
-thumbnail (uploaded while the batch is embedded, off the critical path).
+thumbnail (uploaded while the batch is embedded, off the critical path). Each keyframe is also
+embedded as crops of its regions (`indexing.regions`, setting `ingest.regions`), in the same call as
+the whole frames, and each kept region is indexed with its box beside its keyframe.
 """
 
 from __future__ import annotations
@@ -24,15 +26,19 @@ from typing import Protocol
 
 import numpy as np
 
-from indexing.dedup import dedup_consecutive
+from indexing.dedup import dedup_keyframes
 from indexing.embedding import EmbedFn
+from indexing.frame_columns import Box
 from indexing.keyframes import Keyframe, iter_keyframes
+from indexing.regions import RegionProposer, with_crops
 from indexing.vector_index import FrameRecord
 from services.ingest.jobs import JobProgress
+from services.ingest.segmenting import iter_segments
 from services.settings import IngestSettings
 from storage import keys
+from storage.errors import MediaError
 from storage.manifests import SegmentManifest
-from storage.media import SegmentFile, VideoInfo, segment
+from storage.media import SegmentFile, VideoInfo
 from storage.object_store import ObjectStore
 from storage.recordings import Recordings
 
@@ -90,6 +96,36 @@ class _Progress:
             return self._value
 
 
+class _Stored:
+    """A file's segments as they are committed, in order, for the batches waiting on them."""
+
+    def __init__(self) -> None:
+        self._manifests: list[SegmentManifest] = []
+        self._done = self._failed = False
+        self._changed = threading.Condition()
+
+    def add(self, manifest: SegmentManifest) -> None:
+        with self._changed:
+            self._manifests.append(manifest)
+            self._changed.notify_all()
+
+    def finish(self, failed: bool = False) -> None:
+        """No more segments: every one is stored, or storing failed (the segmenter raises why)."""
+        with self._changed:
+            self._done, self._failed = True, failed
+            self._changed.notify_all()
+
+    def covering(self, time_ms: int) -> list[SegmentManifest]:
+        """The segments committed, once one ends after `time_ms` or segmenting has ended; raises
+        `MediaError` if storing them failed (the segmenting thread has the reason)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._done or (
+                bool(self._manifests) and self._manifests[-1].end_ms > time_ms))
+            if self._failed or not self._manifests:
+                raise MediaError("the file's segments were not stored")
+            return list(self._manifests)
+
+
 @dataclass(frozen=True)
 class _Batch:
     """Keyframes decoded and not yet indexed, with their embedding on its way."""
@@ -98,6 +134,7 @@ class _Batch:
     vectors: Future[np.ndarray]
     decoded: int  # keyframes of the file this batch stands for (some may be indexed already)
     thumbnails: list[Future[None]]  # PUTs of every fresh keyframe's thumbnail, under way
+    regions: list[list[Box]]  # each keyframe's region boxes, embedded after the whole frames
 
 
 class Journal(Protocol):
@@ -109,11 +146,13 @@ class Journal(Protocol):
 class IngestPipeline:
     """Stores a file's segments and indexes its keyframes, overlapping the stages.
 
-    Three things run at once: ffmpeg segmenting + segment uploads (a thread),
+    Three things run at once: ffmpeg segmenting + segment uploads (a thread; each
+    segment is stored as soon as ffmpeg has cut it, `services.ingest.segmenting`),
     keyframe decoding (the calling thread) and embedding (Ray actors: `in_flight`
     batches at once, one per embedder actor, ahead of decoding). A batch's vectors
-    are logged and added only after every segment is committed, so no search hit
-    points at footage that is not stored.
+    are logged and added only after the segments holding its keyframes are
+    committed, so no search hit points at footage that is not stored, and no batch
+    waits for the rest of the file to be cut and stored.
     """
 
     def __init__(self, store: ObjectStore, index: FrameSink, journal: Journal, embed: EmbedFn,
@@ -133,6 +172,8 @@ class IngestPipeline:
         self._in_flight = in_flight
         self._embedding = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="embed-wait")
         self._uploads = ThreadPoolExecutor(max_workers=THUMBNAIL_UPLOADS, thread_name_prefix="thumbs")
+        self._regions = RegionProposer(settings.regions_per_keyframe, settings.region_min_fraction,
+                                       settings.regions)  # each camera's background, across files
 
     def run(self, req: IngestRequest, report: ProgressFn, ready: ReadyFn = _always_ready) -> JobProgress:
         """Ingest the file; `ready` gates every bucket write (a job may start working locally
@@ -141,9 +182,10 @@ class IngestPipeline:
         self._work_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix="segments-", dir=self._work_dir))
         try:
+            stored = _Stored()
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segments") as segmenting:
-                manifests = segmenting.submit(self._store_segments, req, tmp, progress, ready)
-                self._index_file(req, manifests, progress, ready)
+                manifests = segmenting.submit(self._store_segments, req, tmp, progress, ready, stored)
+                self._index_file(req, manifests, stored, progress, ready)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return progress.value
@@ -156,33 +198,43 @@ class IngestPipeline:
                                          segments_skipped=int(not stored.created)), lambda _: None)
         done: Future[list[SegmentManifest]] = Future()
         done.set_result([stored.manifest])
-        self._index_file(req, done, progress, _always_ready)
+        committed = _Stored()
+        committed.add(stored.manifest)
+        committed.finish()
+        self._index_file(req, done, committed, progress, _always_ready)
         return SegmentIngest(stored.manifest, progress.value)
 
     def _store_segments(self, req: IngestRequest, tmp: Path, progress: _Progress,
-                        ready: ReadyFn) -> list[SegmentManifest]:
-        manifests = []
-        for seg in segment(req.path, tmp, self._settings.segment_seconds,
-                           self._settings.media_timeout_s):
-            ready()
-            stored = self._recordings.store_segment(
-                req.camera_id, req.start_ms + round(seg.offset_s * 1000), seg, req.info)
-            manifests.append(stored.manifest)
-            progress.add(segments=1, segments_skipped=int(not stored.created))
+                        ready: ReadyFn, committed: _Stored) -> list[SegmentManifest]:
+        """Store each segment as soon as ffmpeg has cut it (`committed` tells the batches waiting)."""
+        manifests, failed = [], True
+        try:
+            for seg in iter_segments(req.path, req.info, tmp, self._settings.segment_seconds,
+                                     self._settings.media_timeout_s):
+                ready()
+                stored = self._recordings.store_segment(
+                    req.camera_id, req.start_ms + round(seg.offset_s * 1000), seg, req.info)
+                seg.path.unlink(missing_ok=True)  # stored: the local copy is not needed any more
+                manifests.append(stored.manifest)
+                committed.add(stored.manifest)
+                progress.add(segments=1, segments_skipped=int(not stored.created))
+            failed = False
+        finally:
+            committed.finish(failed)
         return manifests
 
     def _index_file(self, req: IngestRequest, manifests: Future[list[SegmentManifest]],
-                    progress: _Progress, ready: ReadyFn) -> None:
+                    committed: _Stored, progress: _Progress, ready: ReadyFn) -> None:
         """Decode the next batch while `in_flight` batches are being embedded (one per embedder
-        actor); index each batch, in order, when it is back."""
+        actor); index each batch, in order, when it is back and its segments are committed."""
         try:
-            self._index_batches(req, manifests, progress, ready)
+            self._index_batches(req, committed, progress, ready)
         except Exception:
             manifests.result()  # a file ffmpeg cannot cut fails with ffmpeg's error, named
             raise
         manifests.result()  # a file with no keyframes still stores (or fails on) its segments
 
-    def _index_batches(self, req: IngestRequest, manifests: Future[list[SegmentManifest]],
+    def _index_batches(self, req: IngestRequest, committed: _Stored,
                        progress: _Progress, ready: ReadyFn) -> None:
         pending: deque[_Batch] = deque()  # embedding, `in_flight` at most (backpressure), in order
         keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width)
@@ -192,36 +244,44 @@ class IngestPipeline:
             thumbnails = [self._uploads.submit(self._put_thumbnail, ready,
                                                keys.thumbnail_key(req.camera_id, req.start_ms + kf.offset_ms),
                                                kf.jpeg) for kf in fresh]
-            pending.append(_Batch(fresh, self._embedding.submit(self._embed_rgb, fresh), len(batch),
-                                  thumbnails))
+            regions = [self._regions.propose(req.camera_id, kf.rgb) for kf in fresh]
+            pending.append(_Batch(fresh, self._embedding.submit(self._embed_rgb, fresh, regions), len(batch),
+                                  thumbnails, regions))
             while len(pending) > self._in_flight:
-                self._finish(req, pending.popleft(), manifests.result(), progress, ready)
+                self._finish(req, pending.popleft(), committed, progress, ready)
         while pending:
-            self._finish(req, pending.popleft(), manifests.result(), progress, ready)
+            self._finish(req, pending.popleft(), committed, progress, ready)
 
     def _put_thumbnail(self, ready: ReadyFn, key: str, jpeg: bytes) -> None:
         ready()
         self._store.put_bytes(key, jpeg, "image/jpeg")
 
-    def _embed_rgb(self, keyframes: list[Keyframe]) -> np.ndarray:
-        return self._embed([kf.rgb for kf in keyframes]) if keyframes else np.zeros((0, 0), np.float32)
+    def _embed_rgb(self, keyframes: list[Keyframe], regions: list[list[Box]]) -> np.ndarray:
+        """The whole keyframes' vectors, then their regions' (crops), in one embedding call."""
+        if not keyframes:
+            return np.zeros((0, 0), np.float32)
+        return self._embed(with_crops([kf.rgb for kf in keyframes], regions))
 
-    def _finish(self, req: IngestRequest, batch: _Batch, manifests: list[SegmentManifest],
+    def _finish(self, req: IngestRequest, batch: _Batch, committed: _Stored,
                 progress: _Progress, ready: ReadyFn) -> None:
         vectors = batch.vectors.result()
         ready()
         for put in batch.thumbnails:
             put.result()
-        added = self._index_keyframes(req, batch.keyframes, vectors, manifests)
+        added = 0
+        if batch.keyframes:  # once the batch's segments are stored (or this raises)
+            manifests = committed.covering(req.start_ms + batch.keyframes[-1].offset_ms)
+            added = self._index_keyframes(req, batch.keyframes, vectors, manifests, batch.regions)
         progress.add(keyframes=batch.decoded, vectors=added)
 
     def _index_keyframes(self, req: IngestRequest, batch: list[Keyframe], vectors: np.ndarray,
-                         manifests: list[SegmentManifest]) -> int:
-        """The log (the acknowledgement: segments and thumbnails are stored), then the index."""
+                         manifests: list[SegmentManifest], regions: list[list[Box]]) -> int:
+        """The log (the acknowledgement: segments and thumbnails are stored), then the index; the
+        keyframes whole and their regions, each deduplicated (`indexing.dedup.dedup_keyframes`)."""
         if not batch:
             return 0
         records = [self._record(req, kf, manifests) for kf in batch]
-        same = dedup_consecutive(records, vectors, self._dedup_cosine())
+        same = dedup_keyframes(records, regions, vectors, self._dedup_cosine())
         kept = vectors[same.kept]
         batch_id = f"{req.camera_id}-{records[0].time_ms}-{records[-1].time_ms}"
         self._journal.append(batch_id, same.records, kept)  # acknowledged in the bucket first

@@ -5,6 +5,7 @@ index log before they are searchable; ingesting it again stores nothing new."""
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 import pytest
@@ -33,12 +34,13 @@ SPEC = ModelSpec(name="colours")
 class Node:
     """What the node gives the pipeline: a bucket, an index, shard writers and an embedder pool."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **ingest: object) -> None:
         self.store = MemoryStore()
         self.cluster = LocalCluster(self.store, RaySettings(num_cpus=2), load=load_colours)
         self.index = FrameIndex(DIM)
         self.pool = self.cluster.embedder_pool(SPEC, RaySettings(embedders=2, embed_batch=2))
-        settings = IngestSettings(segment_seconds=4.0, thumbnail_width=64)
+        settings = IngestSettings.model_validate(
+            {"segment_seconds": 4.0, "thumbnail_width": 64, "regions": "off", **ingest})
         self.pipeline = IngestPipeline(self.store, self.index, self.cluster.index_writers(SPEC.model_id),
                                        self.pool.embed, settings, tmp_path / "work", batch=2, in_flight=2,
                                        dedup_cosine=lambda: None)
@@ -85,3 +87,54 @@ def test_ingesting_the_same_video_again_stores_nothing_new(video: Path, tmp_path
     assert (again.segments, again.segments_skipped, again.keyframes, again.vectors) == (2, 2, 4, 0)
     assert node.store.objects == before
     assert len(node.index) == 4 and node.pool.frames_embedded() == [2, 2]  # nothing embedded again
+
+
+MOVING = tuple(f"color=c=gray:size=320x180:rate=10[bg];color=c=red:size=16x36:rate=10[s];"
+               f"[bg][s]overlay=x='{x}+t*28':y=70" for x in (20, 132))  # a small subject crossing
+
+
+def test_each_keyframe_is_indexed_whole_and_as_regions_with_their_boxes(tmp_path: Path) -> None:
+    node = Node(tmp_path, regions="motion+grid", regions_per_keyframe=3)
+    video = make_video(tmp_path / "crossing.mp4", MOVING)
+    done = node.ingest(video)
+    assert (done.keyframes, done.vectors) == (4, 4 * (1 + 3))  # no dedup in this test
+    records = list(node.index.records())
+    assert sorted(r.time_ms - START_MS for r in records if r.box is None) == [0, 2000, 4000, 6000]
+    at_6s = [r.box for r in records if r.time_ms == START_MS + 6000 and r.box is not None]
+    assert len(at_6s) == 3
+    subject = (188 / 320, 70 / 180, 204 / 320, 106 / 180)  # where the subject is at 6 s
+    assert at_6s[0].x0 <= subject[0] and at_6s[0].y0 <= subject[1]  # the motion box comes first
+    assert at_6s[0].x1 >= subject[2] and at_6s[0].y1 >= subject[3] and at_6s[0].area < 0.25
+    assert sum(node.pool.frames_embedded()) == 16  # crops travel in the frames' embedding calls
+
+    from_bucket = FrameIndex(DIM)
+    assert IndexLog(node.store, SPEC.model_id).replay(from_bucket) == 16
+    assert sorted(map(repr, from_bucket.records())) == sorted(map(repr, records))
+    assert node.ingest(video).vectors == 0  # the keyframes are indexed: nothing is embedded again
+
+
+def test_keyframes_are_indexed_while_the_rest_of_the_file_is_still_being_stored(
+        video: Path, tmp_path: Path) -> None:
+    """A batch waits for the segments holding its keyframes, not for the whole file: the first
+    scene is searchable before the last segment's upload is let through."""
+    node = Node(tmp_path)
+    indexed_before_last: list[int] = []
+    released = threading.Event()
+
+    def hold_the_last_segment(op: str, key: str) -> None:
+        if op == "put" and key.endswith(".mp4") and _segment_start(key) >= START_MS + 4000:
+            # bounded: the first batch is indexed meanwhile, or the test fails below
+            for _ in range(300):
+                if len(node.index) or released.is_set():
+                    break
+                released.wait(0.1)
+            indexed_before_last.append(len(node.index))
+
+    node.store.before_write = hold_the_last_segment
+    done = node.ingest(video)
+    assert (done.segments, done.keyframes, done.vectors) == (2, 4, 4)
+    assert indexed_before_last and indexed_before_last[0] >= 2  # the red scene's two keyframes
+
+
+def _segment_start(key: str) -> int:
+    return int(key.rsplit("/", 1)[-1].split("-")[0])
