@@ -54,20 +54,30 @@ an allowed frame.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 import faiss
 import numpy as np
 
+from indexing.concurrency import IndexSync
 from indexing.vector_file import VectorFile
 from storage.timeutil import DAY_MS
+
+logger = logging.getLogger(__name__)
 
 # Below this many vectors an IVF add runs on one thread: OpenMP start-up and spinning cost
 # ≈ 15 ms per call on a busy 2-core machine (250k frames added 32 at a time: 35 s, one thread: 2.6 s).
 SMALL_BATCH = 1024
+# A build encodes at most this many vectors added during it while holding the writers' turn
+# (an add waits that long, ≈ 5 ms per 1,000 PQ codes; searches do not wait).
+CATCH_UP_IN_TURN = 2048
 
 
 @dataclass(frozen=True, order=True)
@@ -120,23 +130,79 @@ class ShardPolicy:
         return max(self.rerank, self.rerank_per_hit * k)
 
 
-class VectorShard:
-    """Unit vectors under caller-chosen int64 ids (small, dense); not thread-safe.
+@dataclass(frozen=True)
+class TrainedIndex:
+    """A trained IVF index without vectors (coarse centroids and SQ/PQ codebooks), kept so a
+    restarted node encodes a shard's vectors without training again (`indexing.trained_cache`)."""
 
-    With a `VectorFile` every vector is also written there as float16: retrains
+    trained_on: int  # the shard's size when trained: its next retrain is due at `growth` times this
+    data: bytes  # `faiss.serialize_index` of the empty trained index
+
+
+class TrainedStore(Protocol):
+    """Where shards keep their trained indexes, by shard, tier and number of IVF lists."""
+
+    def load(self, key: ShardKey, tier: ShardTier, nlist: int) -> TrainedIndex | None: ...
+
+    def save(self, key: ShardKey, tier: ShardTier, nlist: int, trained: TrainedIndex) -> None: ...
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch's vectors made ready, outside the view lock, for the index they will join."""
+
+    vectors: np.ndarray  # float32: for the vector file, and the exact tier's index
+    codes: np.ndarray | None  # IVF: each vector's standalone code (list number, then SQ/PQ code)
+    lists: np.ndarray  # each vector's IVF list; -1 in the exact tier
+
+    def rows(self, rows: Sequence[int]) -> Prepared:
+        codes = None if self.codes is None else self.codes[rows]
+        return Prepared(self.vectors[rows], codes, self.lists[rows])
+
+
+@dataclass
+class _Build:
+    """A rebuild under way: the ids removed since it began (applied to the new index at the swap)."""
+
+    removed: list[np.ndarray] = field(default_factory=list)
+    future: Future[None] | None = None
+
+
+class VectorShard:
+    """Unit vectors under caller-chosen int64 ids (small, dense), searchable while they grow.
+
+    Locking follows `indexing.concurrency.IndexSync`, shared with the owning index:
+    `search`, `vectors`, `len`, `ram_bytes` need its view lock shared (or the
+    turn); `prepare` and `schedule_build` the turn; `commit`, `remove` and
+    `close` the turn and the view lock exclusively. A shard due for a new IVF
+    index (`_retrain_at`) gets it from the sync's build thread (`_rebuild`):
+    the vectors are read and the new index trained (or its trained form loaded
+    from `trained`) and filled off to the side while the old index serves and
+    takes adds; the vectors added meanwhile are caught up, the last few with the
+    turn held, and the new index is swapped in under the view lock.
+
+    With a `VectorFile` every vector is also written there as float16: builds
     read it instead of decoding SQ8, and the PQ tier re-ranks against it.
     """
 
-    def __init__(self, dim: int, policy: ShardPolicy, file: VectorFile | None = None) -> None:
+    def __init__(self, dim: int, policy: ShardPolicy, file: VectorFile | None = None,
+                 sync: IndexSync | None = None, key: ShardKey | None = None,
+                 trained: TrainedStore | None = None) -> None:
         if file is not None and dim % policy.pq_m:
             raise ValueError(f"pq_m {policy.pq_m} must divide the vector dimension {dim}")
         self.dim = dim
         self._policy = policy
         self._file = file
+        self._sync = sync if sync is not None else IndexSync()
+        self._key, self._trained = key, trained
         self._index: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self._list_of = np.empty(0, dtype=np.int32)  # by id: IVF list, -1 exact, -2 absent
         self._trained_on = 0
         self.tier = ShardTier.EXACT
+        self._top = 0  # one past the highest id added
+        self._build: _Build | None = None
+        self._closed = False
+        self._direct_map = threading.Lock()  # readers may decode SQ8 vectors at the same time
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -144,6 +210,11 @@ class VectorShard:
     @property
     def is_ivf(self) -> bool:
         return self._trained_on > 0
+
+    @property
+    def building(self) -> bool:
+        """Whether a new IVF index is being built for this shard."""
+        return self._build is not None
 
     def ram_bytes(self) -> int:
         """The FAISS index (serialized size: codes, ids, centroids) and the list-by-id column."""
@@ -154,25 +225,72 @@ class VectorShard:
         return 0 if self._file is None else self._file.disk_bytes
 
     def close(self) -> None:
+        """Delete the vector file; a build under way discards its work."""
+        self._closed = True
         if self._file is not None:
             self._file.close()
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> Future[None] | None:
+        """`prepare`, `commit` under the view lock, then `schedule_build` (the caller holds the turn)."""
+        prepared = self.prepare(vectors)
+        with self._sync.view.write():
+            self.commit(ids, prepared)
+        return self.schedule_build()
+
+    def prepare(self, vectors: np.ndarray) -> Prepared:
+        """Encode vectors for the current index (the slow part of an add; no view lock needed)."""
         x = np.ascontiguousarray(vectors, dtype=np.float32)
+        if not self.is_ivf:
+            return Prepared(x, None, np.full(len(x), -1, dtype=np.int32))
+        with _one_thread() if len(x) < SMALL_BATCH else nullcontext():
+            codes = self._index.sa_encode(x)
+        return Prepared(x, codes, _list_numbers(self._index, codes))
+
+    def commit(self, ids: np.ndarray, prepared: Prepared) -> None:
+        """Add prepared vectors under `ids` (new ids only); microseconds to a few ms."""
         ids = np.ascontiguousarray(ids, dtype=np.int64)
-        if ids.size and ids.max() >= self._list_of.size:  # grow by doubling: ingest adds small batches
+        if ids.size == 0:
+            return
+        if ids.max() >= self._list_of.size:  # grow by doubling: ingest adds small batches
             grown = np.full(max(int(ids.max()) + 1, 2 * self._list_of.size), -2, dtype=np.int32)
             grown[:self._list_of.size] = self._list_of
             self._list_of = grown
         if self._file is not None:
-            self._file.write(ids, x)
-        self._insert(ids, x)
-        if len(self) >= self._retrain_at():
-            self._retrain()
+            self._file.write(ids, prepared.vectors)
+        if prepared.codes is None:
+            self._index.add_with_ids(prepared.vectors, ids)
+        else:
+            self._index.add_sa_codes(prepared.codes, ids)
+        self._list_of[ids] = prepared.lists
+        self._top = max(self._top, int(ids.max()) + 1)
 
     def remove(self, ids: np.ndarray) -> None:
-        self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        self._index.remove_ids(ids)
         self._list_of[ids] = -2
+        if self._build is not None:
+            self._build.removed.append(ids.copy())
+
+    def schedule_build(self) -> Future[None] | None:
+        """Start a rebuild on the build thread if the shard has grown to its retrain size.
+
+        Returns the build when the caller should wait for it, after giving up the
+        turn: an exact shard at twice `exact_below` or more (a bulk load), so that
+        the float32 vectors of an exact index stay bounded.
+        """
+        if self._build is None and not self._closed and len(self) >= self._retrain_at():
+            build = self._build = _Build()
+            build.future = self._sync.submit(self._rebuild)
+            if build.future is None:  # the index is closing
+                self._build = None
+        if self._build is not None and not self.is_ivf and len(self) >= 2 * self._policy.exact_below:
+            return self._build.future
+        return None
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of `ids` as float32 rows: from the vector file, else exact or
+        SQ8-decoded (the caller holds the view lock shared, or the turn)."""
+        return self._vectors(np.ascontiguousarray(ids, dtype=np.int64))
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None,
                nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -236,17 +354,6 @@ class VectorShard:
         m = max(nprobe, int(np.searchsorted(np.cumsum(counts), wanted)) + 1)
         return np.ascontiguousarray(lists[:m]), np.ascontiguousarray(coarse[:m])
 
-    def _insert(self, ids: np.ndarray, x: np.ndarray) -> None:
-        if not self.is_ivf:
-            self._index.add_with_ids(x, ids)
-            self._list_of[ids] = -1
-            return
-        with _one_thread() if len(ids) < SMALL_BATCH else nullcontext():
-            lists = self._index.quantizer.assign(x, 1).ravel().astype(np.int64)
-            _reserve_lists(self._index, lists)
-            self._index.add_core(len(ids), faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(lists))
-        self._list_of[ids] = lists
-
     def _retrain_at(self) -> int:
         """The size at which the index is rebuilt: IVF at `exact_below`, then at each `growth`,
         and an SQ8 shard that has a vector file as soon as it reaches `compressed_from`."""
@@ -256,20 +363,99 @@ class VectorShard:
         return min(at, self._policy.compressed_from) if (
             self.tier is ShardTier.SQ8 and self._file is not None) else at
 
-    def _retrain(self) -> None:
-        ids = np.flatnonzero(self._list_of > -2).astype(np.int64)
-        x = self._vectors(ids)
+    def _rebuild(self) -> None:
+        """The build thread's work: a new IVF index for this shard, swapped in when caught up."""
+        try:
+            self._build_and_swap()
+        except BaseException:
+            logger.exception("building a new IVF index for shard %s failed; it keeps its index", self._key)
+            with self._sync.turn:
+                self._build = None
+            raise
+
+    def _build_and_swap(self) -> None:
+        with self._sync.turn:
+            if self._closed:
+                return
+            top = self._top
+            ids = np.flatnonzero(self._list_of[:top] > -2).astype(np.int64)
+            x = self._vectors(ids) if self._file is None else None
+        if x is None:  # rows below `top` do not change: read without the turn
+            x = self._vectors(ids)
         tier = self._policy.ivf_tier(len(ids), self._file is not None)
-        ivf = self._new_ivf(tier, self._policy.nlist(len(ids)))
+        ivf, trained_on = self._trained_ivf(tier, x)
+        parts = [(ids, _fill(ivf, ids, x, reserve=True))]
+        del x
+        while True:  # catch up with the adds made meanwhile; the last few with the turn held
+            with self._sync.turn:
+                if self._closed:
+                    return
+                fresh = np.arange(top, self._top, dtype=np.int64)
+                fresh, top = fresh[self._list_of[fresh] > -2], self._top
+                if fresh.size <= CATCH_UP_IN_TURN:
+                    parts.append((fresh, _fill(ivf, fresh, self._vectors(fresh))))
+                    self._swap(ivf, tier, trained_on, parts)
+                    return
+                x = self._vectors(fresh) if self._file is None else None
+            parts.append((fresh, _fill(ivf, fresh, self._vectors(fresh) if x is None else x)))
+
+    def _swap(self, ivf: faiss.IndexIVF, tier: ShardTier, trained_on: int,
+              parts: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Apply the removals made during the build, then publish the new index (turn held)."""
+        assert self._build is not None
+        removed = np.concatenate(self._build.removed) if self._build.removed else np.empty(0, np.int64)
+        if removed.size:
+            ivf.remove_ids(removed)
+        list_of = np.full(self._list_of.size, -2, dtype=np.int32)
+        for ids, lists in parts:
+            list_of[ids] = lists
+        list_of[removed] = -2
+        with self._sync.view.write():
+            self._index, self._list_of, self._trained_on, self.tier = ivf, list_of, trained_on, tier
+            self._build = None
+        self.schedule_build()  # grown past the next retrain size during the build
+
+    def _trained_ivf(self, tier: ShardTier, x: np.ndarray) -> tuple[faiss.IndexIVF, int]:
+        """An empty IVF index trained for these vectors, and the size it was trained at: loaded
+        from `trained` when one fits, else trained here on a sample (and saved there)."""
+        nlist = self._policy.nlist(len(x))
+        if (loaded := self._load_trained(tier, nlist, len(x))) is not None:
+            return loaded
+        ivf = self._new_ivf(tier, nlist)
         wanted = ivf.nlist * self._policy.train_per_list
         if tier is ShardTier.PQ:
             wanted = max(wanted, self._policy.pq_train_min)
-        sample = np.sort(np.random.default_rng(0).permutation(len(ids))[:wanted])
-        # PQ training on a busy 2-core machine: one thread 4 s, two threads 12-20 s (OpenMP spinning).
-        with _one_thread() if tier is ShardTier.PQ else nullcontext():
+        sample = np.sort(np.random.default_rng(0).permutation(len(x))[:wanted])
+        # PQ training on a busy 2-core machine: one thread 4 s, two threads 12-20 s (OpenMP spinning);
+        # and the build thread leaves the other core to searches.
+        with _one_thread():
             ivf.train(x[sample])
-        self._index, self._trained_on, self.tier = ivf, len(ids), tier
-        self._insert(ids, x)
+        if self._trained is not None and self._key is not None:
+            data = faiss.serialize_index(ivf).tobytes()
+            try:
+                self._trained.save(self._key, tier, nlist, TrainedIndex(len(x), data))
+            except Exception:  # a cache: the shard works without it, a restart trains again
+                logger.warning("could not save the trained index of shard %s", self._key, exc_info=True)
+        return ivf, len(x)
+
+    def _load_trained(self, tier: ShardTier, nlist: int, n: int) -> tuple[faiss.IndexIVF, int] | None:
+        """The saved trained index of this shard's tier and list count, if the shard has not grown
+        past its retrain size since (`growth` times the size it was trained at) and it matches."""
+        if self._trained is None or self._key is None:
+            return None
+        try:
+            saved = self._trained.load(self._key, tier, nlist)
+            if saved is None or n >= saved.trained_on * self._policy.growth:
+                return None
+            ivf = faiss.deserialize_index(np.frombuffer(saved.data, dtype=np.uint8))
+        except Exception:
+            logger.warning("could not load the trained index of shard %s; training", self._key, exc_info=True)
+            return None
+        kind = faiss.IndexIVFPQ if tier is ShardTier.PQ else faiss.IndexIVFScalarQuantizer
+        fits = (isinstance(ivf, kind) and ivf.d == self.dim and ivf.nlist == nlist and ivf.is_trained
+                and ivf.ntotal == 0 and ivf.metric_type == faiss.METRIC_INNER_PRODUCT
+                and (tier is not ShardTier.PQ or (self._policy.pq_m == ivf.pq.M and ivf.pq.nbits == 8)))
+        return (ivf, saved.trained_on) if fits else None
 
     def _new_ivf(self, tier: ShardTier, nlist: int) -> faiss.IndexIVF:
         quantizer = faiss.IndexFlatIP(self.dim)
@@ -280,18 +466,39 @@ class VectorShard:
         ivf.do_polysemous_training = False  # 30× the training time; the search never uses it
         return ivf
 
-    def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors of live `ids` (float16 from the vector file, exact, or SQ8-decoded)."""
-        return self._vectors(np.ascontiguousarray(ids, dtype=np.int64))
-
     def _vectors(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors of `ids`: from the vector file, else exact or SQ8-decoded."""
         if self._file is not None:
             return self._file.read(ids)
+        index = self._index
         if self.is_ivf:
-            self._index.set_direct_map_type(faiss.DirectMap.Hashtable)
-        vectors: np.ndarray = self._index.reconstruct_batch(ids)
+            with self._direct_map:
+                if index.direct_map.type != faiss.DirectMap.Hashtable:
+                    index.set_direct_map_type(faiss.DirectMap.Hashtable)
+        vectors: np.ndarray = index.reconstruct_batch(ids)
         return vectors
+
+
+def _fill(ivf: faiss.IndexIVF, ids: np.ndarray, x: np.ndarray, reserve: bool = False) -> np.ndarray:
+    """Encode `x` on one thread and add it to `ivf` (not yet searched by anyone) under `ids`;
+    returns each vector's list. `reserve`: the first, bulk fill of empty lists."""
+    if ids.size == 0:
+        return np.empty(0, dtype=np.int32)
+    with _one_thread():
+        codes = ivf.sa_encode(np.ascontiguousarray(x, dtype=np.float32))
+    lists = _list_numbers(ivf, codes)
+    if reserve:
+        _reserve_lists(ivf, lists)
+    ivf.add_sa_codes(codes, ids)
+    return lists
+
+
+def _list_numbers(ivf: faiss.IndexIVF, codes: np.ndarray) -> np.ndarray:
+    """The IVF list of each standalone code: its first `coarse_code_size` bytes, little-endian."""
+    lists = np.zeros(len(codes), dtype=np.int32)
+    for byte in range(ivf.coarse_code_size()):
+        lists |= codes[:, byte].astype(np.int32) << (8 * byte)
+    return lists
 
 
 def _reserve_lists(ivf: faiss.IndexIVF, lists: np.ndarray) -> None:

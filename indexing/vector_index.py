@@ -16,6 +16,7 @@ keyframe costs ≈ 25 bytes of records beside its vector (≈ 33 in a shard that
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import tempfile
 import threading
@@ -26,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from indexing.concurrency import IndexSync
 from indexing.errors import IndexRetiredError
 from indexing.frame_columns import Box, CameraCodes, FrameColumns
 from indexing.frame_columns import FrameRecord as FrameRecord  # re-exported: the index's record
-from indexing.shards import ShardKey, ShardPolicy, VectorShard
+from indexing.shards import Prepared, ShardKey, ShardPolicy, TrainedStore, VectorShard
 from indexing.vector_file import VectorFile
 from storage.timeutil import DAY_MS
 
@@ -89,15 +91,16 @@ class _Shard:
     """One shard: its vectors in FAISS and its records as columns, both by frame id."""
 
     def __init__(self, key: ShardKey, dim: int, policy: ShardPolicy, file: VectorFile | None,
-                 cameras: CameraCodes) -> None:
-        self.vectors = VectorShard(dim, policy, file)
+                 cameras: CameraCodes, sync: IndexSync, trained: TrainedStore | None) -> None:
+        self.vectors = VectorShard(dim, policy, file, sync, key, trained)
         self.frames = FrameColumns(key.day * DAY_MS, cameras)
 
-    def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int:
+    def commit(self, records: Sequence[FrameRecord], prepared: Prepared) -> int:
+        """Records and their prepared vectors together (under the view lock): the new ones."""
         first = len(self.frames)
         rows = self.frames.append(records)
         if rows:
-            self.vectors.add(np.arange(first, first + len(rows), dtype=np.int64), vectors[rows])
+            self.vectors.commit(np.arange(first, first + len(rows), dtype=np.int64), prepared.rows(rows))
         return len(rows)
 
     def remove(self, ids: np.ndarray) -> None:
@@ -123,10 +126,18 @@ class FrameIndex:
     `vector_cache_dir`: a node-local directory for the shards' float16 vector
     files (this index makes and owns a fresh subdirectory, removed by `close`
     or when the index is garbage-collected); None keeps every vector in RAM.
+    `trained`: where shards keep their trained IVF indexes, so that a restart
+    encodes instead of training again (`indexing.trained_cache`).
+
+    Searches never wait for a retrain (`indexing.concurrency`): they share a view
+    lock that writers take only to publish a prepared batch (records and vectors
+    together, so a search sees whole batches) or to swap in a shard's rebuilt
+    index; the rebuilds run on a background thread (`settle` waits for them).
     """
 
     def __init__(self, dim: int, group_of: Callable[[str], str] = one_group,
-                 policy: ShardPolicy = ShardPolicy(), vector_cache_dir: Path | None = None) -> None:
+                 policy: ShardPolicy = ShardPolicy(), vector_cache_dir: Path | None = None,
+                 trained: TrainedStore | None = None) -> None:
         self.dim = dim
         self._group_of = group_of
         self._policy = policy
@@ -135,11 +146,14 @@ class FrameIndex:
             vector_cache_dir.mkdir(parents=True, exist_ok=True)
             self._files = Path(tempfile.mkdtemp(prefix="frame-index-", dir=vector_cache_dir))
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._files, ignore_errors=True)
+        self._trained = trained
+        self._file_numbers = itertools.count()
         self._shards: dict[ShardKey, _Shard] = {}
         self._cameras = CameraCodes()
         self._count = 0
         self._closed = False
-        self._lock = threading.RLock()
+        self._sync = IndexSync()
+        self._masks = threading.Lock()  # searches share a shard's cache of filter masks
 
     def __len__(self) -> int:
         return self._count
@@ -147,7 +161,7 @@ class FrameIndex:
     def contains(self, camera_id: str, time_ms: int) -> bool:
         """Whether a frame of the camera covers `time_ms`: one starts there, or the camera's
         frame before it lasts past it (a deduplicated span, looked for back to the day before)."""
-        with self._lock:
+        with self._sync.view.read():
             if (code := self._cameras.get(camera_id)) is None:
                 return False
             key = self._key(camera_id, time_ms)
@@ -162,21 +176,25 @@ class FrameIndex:
         regions are separate frames); returns how many were new."""
         if len(records) != len(vectors):
             raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
-        with self._lock:
+        with self._sync.turn:
             by_shard: dict[ShardKey, list[int]] = {}
             for i, r in enumerate(records):
                 by_shard.setdefault(self._key(r.camera_id, r.time_ms), []).append(i)
-            added = 0
-            for key, rows in by_shard.items():
-                if (shard := self._shards.get(key)) is None:
-                    shard = self._shards[key] = self._new_shard(key)
-                added += shard.add([records[i] for i in rows], vectors[rows])
-            self._count += added
-            return added
+            shards = {key: self._shards.get(key) or self._new_shard(key) for key in by_shard}
+            prepared = {key: shards[key].vectors.prepare(vectors[rows]) for key, rows in by_shard.items()}
+            with self._sync.view.write():  # the batch appears whole: records with their vectors
+                self._shards.update(shards)
+                added = sum(shards[key].commit([records[i] for i in rows], prepared[key])
+                            for key, rows in by_shard.items())
+                self._count += added
+            waits = [w for shard in shards.values() if (w := shard.vectors.schedule_build()) is not None]
+        for wait in waits:  # a bulk load waits for its exact shards' builds (bounded float32 RAM)
+            wait.result()
+        return added
 
     def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> int:
         """Forget the camera's keyframes with time in [start_ms, end_ms); returns how many."""
-        with self._lock:
+        with self._sync.turn, self._sync.view.write():
             code = self._cameras.get(camera_id)
             if code is None:
                 return 0
@@ -192,7 +210,7 @@ class FrameIndex:
     def search(self, query: np.ndarray, top_k: int, where: SearchFilter = SearchFilter(),
                nprobe: int | None = None) -> list[FrameHit]:
         """The `top_k` best allowed frames; `nprobe` overrides the IVF shards' default per call."""
-        with self._lock:
+        with self._sync.view.read():
             if self._closed:
                 raise IndexRetiredError("this index version was retired; search the current one")
             groups = {self._group_of(c) for c in where.camera_ids} or None
@@ -202,11 +220,12 @@ class FrameIndex:
                                  if c is not None], dtype=np.int32)
             found: list[tuple[_Shard, np.ndarray, np.ndarray]] = []
             for _, shard in self._routed(groups, where.start_ms, where.end_ms):
-                allowed = shard.frames.mask(codes, where.start_ms, where.end_ms)
-                if excluded.size and (hidden := shard.frames.mask(excluded, where.start_ms,
-                                                                 where.end_ms)) is not None:
-                    # the masks are cached: new arrays, never changed in place
-                    allowed = (shard.frames.alive if allowed is None else allowed) & ~hidden
+                with self._masks:
+                    allowed = shard.frames.mask(codes, where.start_ms, where.end_ms)
+                    if excluded.size and (hidden := shard.frames.mask(excluded, where.start_ms,
+                                                                     where.end_ms)) is not None:
+                        # the masks are cached: new arrays, never changed in place
+                        allowed = (shard.frames.alive if allowed is None else allowed) & ~hidden
                 if allowed is not None and not allowed.any():
                     continue
                 scores, ids = shard.vectors.search(query, top_k, allowed, nprobe)
@@ -216,14 +235,15 @@ class FrameIndex:
     def vector(self, camera_id: str, time_ms: int, box: Box | None = None) -> np.ndarray | None:
         """The stored vector of the camera's keyframe at `time_ms` (`box` None), or of its region
         whose box is within `BOX_TOLERANCE` of `box` in each coordinate; None if there is none."""
-        with self._lock:
+        with self._sync.view.read():
             if self._closed:
                 raise IndexRetiredError("this index version was retired; search the current one")
             code = self._cameras.get(camera_id)
             shard = self._shards.get(self._key(camera_id, time_ms))
             if code is None or shard is None:
                 return None
-            at = shard.frames.mask(np.array([code], dtype=np.int32), time_ms, time_ms + 1)
+            with self._masks:
+                at = shard.frames.mask(np.array([code], dtype=np.int32), time_ms, time_ms + 1)
             for frame in np.flatnonzero(shard.frames.alive if at is None else at).tolist():
                 record = shard.frames.record(frame)
                 if record is not None and record.time_ms == time_ms and _same_box(record.box, box):
@@ -234,14 +254,14 @@ class FrameIndex:
     def records(self) -> Iterable[FrameRecord]:
         """Every frame, shard by shard (group, then day) in the order added. The records are
         made outside the lock, from copies of the columns: searches are not held up."""
-        with self._lock:
+        with self._sync.view.read():
             copies = [self._shards[key].frames.snapshot() for key in sorted(self._shards)]
         return [r for frames in copies for r in frames.records()]
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """Up to `n` stored vectors drawn at random from the newest days first (a background
         sample of recent footage, for calibrating watchlist entries)."""
-        with self._lock:
+        with self._sync.view.read():
             picked: list[np.ndarray] = []
             for _, shard in sorted(self._shards.items(), key=lambda ks: -ks[0].day):
                 wanted = n - sum(len(p) for p in picked)
@@ -254,24 +274,29 @@ class FrameIndex:
             return np.concatenate(picked) if picked else np.zeros((0, self.dim), np.float32)
 
     def shard_stats(self) -> list[ShardStats]:
-        with self._lock:
+        with self._sync.view.read():
             return [ShardStats(k.group, k.day, len(s.vectors), s.vectors.is_ivf, s.vectors.ram_bytes(),
                                s.vectors.tier.value, s.vectors.disk_bytes, s.frames.nbytes())
                     for k, s in sorted(self._shards.items())]
 
     def close(self) -> None:
         """Delete the vector files; searches raise `IndexRetiredError` from then on."""
-        with self._lock:
+        self._sync.close()
+        with self._sync.turn, self._sync.view.write():
             self._closed = True
             for shard in self._shards.values():
                 shard.vectors.close()
             if self._files is not None:
                 self._cleanup()
 
+    def settle(self) -> None:
+        """Wait until no shard is being rebuilt (benchmarks and tests that look at tiers)."""
+        self._sync.settle()
+
     def _new_shard(self, key: ShardKey) -> _Shard:
         file = (None if self._files is None
-                else VectorFile(self._files / f"shard-{len(self._shards):06d}.f16", self.dim))
-        return _Shard(key, self.dim, self._policy, file, self._cameras)
+                else VectorFile(self._files / f"shard-{next(self._file_numbers):06d}.f16", self.dim))
+        return _Shard(key, self.dim, self._policy, file, self._cameras, self._sync, self._trained)
 
     def _key(self, camera_id: str, time_ms: int) -> ShardKey:
         return ShardKey.of(self._group_of(camera_id), time_ms)

@@ -126,9 +126,14 @@ def test_replay_rebuilds_ivf_shards_from_the_log() -> None:
         live.add(records[start:start + 1_000], x[start:start + 1_000])
     log.delete_range(live, "cam-2", DAY0, DAY0 + DAY_MS)
     restarted = FrameIndex(DIM, policy=SMALL)
-    assert log.replay(restarted) == 4_000 and restarted.shard_stats()[0].ivf
-    for v in x[:20]:
-        assert [h.record for h in restarted.search(v, 5)] == [h.record for h in live.search(v, 5)]
+    assert log.replay(restarted) == 4_000
+    restarted.settle()  # retrains run in the background: when they happen depends on timing
+    assert restarted.shard_stats()[0].ivf
+    for i, v in enumerate(x[:20]):
+        hits = restarted.search(v, 5)
+        assert all(h.record.camera_id != "cam-2" for h in hits)
+        if records[i].camera_id != "cam-2":
+            assert hits[0].record == records[i] == live.search(v, 5)[0].record
 
 
 def test_nprobe_is_per_call_and_leaves_the_shared_index_alone() -> None:
@@ -169,6 +174,7 @@ def test_a_growing_shard_moves_to_the_compressed_tier_and_keeps_its_recall(tmp_p
     tiers = []
     for start in range(0, 9_000, 1_000):  # 2k: SQ8; 4k: PQ; 8k: PQ retrained from the file
         index.add(records[start:start + 1_000], x[start:start + 1_000])
+        index.settle()
         tiers.append(index.shard_stats()[0].tier)
     assert tiers[:4] == ["exact", "ivf-sq8", "ivf-sq8", "ivf-pq"] and set(tiers[4:]) == {"ivf-pq"}
     assert len(index) == 9_000
