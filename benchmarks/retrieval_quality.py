@@ -3,6 +3,11 @@
     python -m benchmarks.retrieval_quality [--quick] --out FILE.json
     python -m benchmarks.retrieval_quality --model-name ViT-B-32 --pretrained laion2b_s34b_b79k --out F.json
     python -m benchmarks.retrieval_quality --labels clips.jsonl --address HOST:PORT --out F.json
+    python -m benchmarks.retrieval_quality --views wide [--quick] --out F.json
+
+`--views wide`: wide 1080p views with small subjects in crowds, whole keyframes
+against region crops side by side, per proposal method, text and appearance
+search (`benchmarks/wide_views.py` says what is measured and how).
 
 Default: render held-out footage of the synthetic world (layouts and attribute
 compositions training never saw), ingest it through the real pipeline (gRPC
@@ -162,7 +167,20 @@ def main() -> None:
     p.add_argument("--labels", type=Path, help="JSONL of labelled clips (with --address)")
     p.add_argument("--address", help="a running vigil server holding the labelled footage")
     p.add_argument("--token", help="bearer token for --address (viewer role is enough)")
+    p.add_argument("--views", choices=("close-up", "wide"), default="close-up",
+                   help="close-up: the pipeline run above; wide: whole frames vs regions on wide views")
+    p.add_argument("--regions", type=int, default=6, help="wide: regions per keyframe")
+    p.add_argument("--region-min-fraction", type=float, default=0.002,
+                   help="wide: smallest foreground box kept, as a share of the frame")
+    p.add_argument("--crop-short-side", type=int, default=1080,
+                   help="wide: short side of the decoded keyframe crops are cut from (1080: full)")
     args = p.parse_args()
+    if args.views == "wide":
+        from benchmarks.wide_views import measure
+
+        _harness.write(args.out, "wide views: whole keyframes vs region crops (EN, VI, appearance)",
+                       measure(args), args.quick)
+        return
     if args.labels:
         if not args.address:
             p.error("--labels needs --address")

@@ -1,0 +1,353 @@
+"""Wide views: does embedding regions find the small subject that whole keyframes lose?
+
+    python -m benchmarks.retrieval_quality --views wide [--quick] --out FILE.json
+
+Held-out wide footage (`indexing.world.wide.wide_scenarios`: riverside and parking
+layouts training never saw, one scenario per lighting, three 1080p cameras each,
+subjects at 0.5-4 % of the frame in crowds) is rendered keyframe by keyframe
+(one per 2 s per camera, JPEG q70 standing in for H.264) and measured with the
+model in this process, the same keyframes for every variant:
+
+- "whole": each keyframe embedded whole (what Vigil did before regions);
+- one variant per proposal method of `indexing.regions.RegionProposer`
+  ("motion", "grid", "motion+grid"): the whole keyframe plus its region crops,
+  proposed in each camera's time order at `--regions` per keyframe, cropped from
+  the decoded keyframe at `--crop-short-side` px (1080: full resolution; 224: the
+  ingest path's decode size before regions).
+
+A keyframe's score for a query is the best of its stored vectors (whole frame or a
+region), as search groups hits by keyframe. Figures:
+
+- text → keyframe R@1 / R@5 per language, `heldout_queries()`; a keyframe is relevant
+  when an actor matching the query is on it, at least half visible (occlusion) and
+  covering ≥ 0.2 % of the frame;
+- appearance search across cameras: for every identity seen on two or more cameras,
+  one query per camera (its crop, padded and squared like a proposal, from the keyframe
+  where it is largest and ≥ 70 % visible), ranked against every keyframe of the *other*
+  cameras; rank-1 (the first keyframe shows that identity) and mAP; `box_right`: of the
+  rank-1 hits, the share whose best region covers at least half of the identity's box;
+- vectors stored per keyframe after dedup (whole frames: `indexing.dedup` at the model's
+  `dedup_cosine`; a region is dropped when the camera's previous kept region at an
+  overlapping box (IoU ≥ 0.5) is within the same threshold — A1's rule), and index
+  bytes per keyframe of a `FrameIndex` holding them (RAM of the exact tier at this size,
+  plus record columns);
+- embedding throughput, keyframes/s with regions ÷ without: propose + crop + preprocess
+  + encode vs preprocess + encode, on the same keyframes and threads. Decoding, S3 and
+  FAISS are not in it, so the full pipeline's ratio is higher than this one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+DEDUP_IOU = 0.5
+ON_SCREEN_VISIBLE, ON_SCREEN_AREA = 0.5, 0.002
+QUERY_VISIBLE = 0.7
+METHODS = ("motion", "grid", "motion+grid")
+BATCH = 16  # keyframes embedded together (whole frames and their crops in one call, like ingest)
+
+
+@dataclass
+class Variant:
+    """One way of indexing the keyframes: per keyframe its stored vectors and their boxes."""
+
+    name: str
+    vectors: list[np.ndarray] = field(default_factory=list)  # per keyframe: (n, dim)
+    boxes: list[list[Any]] = field(default_factory=list)  # per keyframe: None (whole) or a Box
+    stored: list[list[bool]] = field(default_factory=list)  # per keyframe: kept after dedup
+    seconds: float = 0.0  # embedding time (propose + crop + preprocess + encode)
+
+
+@dataclass(frozen=True)
+class Frame:
+    camera_id: str
+    t: float
+    scene: Any
+    actors: tuple[Any, ...]
+
+
+def on_screen(actor: Any) -> bool:
+    return bool(actor.visible >= ON_SCREEN_VISIBLE and actor.bbox.area >= ON_SCREEN_AREA)
+
+
+def square_crop_box(bbox: Any, width: int, height: int, context: float = 0.25) -> Any:
+    """The ground-truth box padded and squared like a motion proposal (`indexing.regions.pad`)."""
+    from indexing.frame_columns import Box
+    from indexing.regions import pad
+
+    return pad(Box.snapped(bbox.x0, bbox.y0, bbox.x1, bbox.y1), width, height, context)
+
+
+def _covers(region: Any, bbox: Any) -> float:
+    w = min(region.x1, bbox.x1) - max(region.x0, bbox.x0)
+    h = min(region.y1, bbox.y1) - max(region.y0, bbox.y0)
+    return 0.0 if w <= 0 or h <= 0 else w * h / max(bbox.area, 1e-9)
+
+
+def _iou(a: Any, b: Any) -> float:
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    inter = max(0.0, w) * max(0.0, h)
+    union = (a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _resized(rgb: np.ndarray, short_side: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    if min(h, w) <= short_side:
+        return rgb
+    scale = short_side / min(h, w)
+    size = (round(w * scale), round(h * scale))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+
+
+def measure(args: Any) -> dict[str, Any]:
+    import torch
+
+    from indexing.embedder import ClipEmbedder, ModelSpec
+    from indexing.regions import RegionProposer, crop
+    from indexing.world.wide import WIDE_H, WIDE_W, render_keyframes, wide_scenarios
+
+    torch.set_num_threads(2)
+    spec = ModelSpec(**{k: v for k, v in {"name": args.model_name, "pretrained": args.pretrained,
+                                          "path": args.model_path}.items() if v})
+    embedder = ClipEmbedder(spec, threads=2)
+    threshold = spec.calibration.dedup_cosine
+    proposers = {m: RegionProposer(max_regions=args.regions, min_fraction=args.region_min_fraction, method=m)
+                 for m in METHODS}
+    variants = {"whole": Variant("whole"), **{m: Variant(m) for m in METHODS}}
+    frames: list[Frame] = []
+    queries: dict[tuple[str, str], tuple[float, np.ndarray, int]] = {}  # (id, cam) -> (size, vec, frame)
+    crops_for_queries: dict[tuple[str, str], tuple[float, np.ndarray, int]] = {}
+    multi_cam = _multi_camera_ids(wide_scenarios(args.seed, args.quick))
+    rendered = 0.0
+    for scenario in wide_scenarios(args.seed, args.quick):
+        for cam in scenario.cameras:
+            began = time.perf_counter()
+            keyframes = render_keyframes(_one_camera(scenario, cam.camera_id), WIDE_W, WIDE_H)
+            rendered += time.perf_counter() - began
+            for lo in range(0, len(keyframes), BATCH):
+                chunk = keyframes[lo:lo + BATCH]
+                first = len(frames)
+                frames += [Frame(kf.camera_id, kf.t, kf.scene, kf.actors) for kf in chunk]
+                sources = [_resized(kf.rgb, args.crop_short_side) for kf in chunk]
+                wholes = [_resized(kf.rgb, 224) for kf in chunk]  # the ingest path's decode size
+                began = time.perf_counter()
+                vecs = embedder.embed_images(wholes)
+                variants["whole"].seconds += time.perf_counter() - began
+                for k in range(len(chunk)):
+                    _append(variants["whole"], vecs[k:k + 1], [None])
+                for method, proposer in proposers.items():
+                    began = time.perf_counter()
+                    pairs = list(zip(chunk, sources, strict=True))
+                    boxes = [proposer.propose(kf.camera_id, src) for kf, src in pairs]
+                    images = list(wholes)
+                    for src, bs in zip(sources, boxes, strict=True):
+                        images += [crop(src, box) for box in bs]
+                    vecs = embedder.embed_images(images)
+                    variants[method].seconds += time.perf_counter() - began
+                    at = len(chunk)
+                    for k, bs in enumerate(boxes):
+                        _append(variants[method], np.concatenate([vecs[k:k + 1], vecs[at:at + len(bs)]]),
+                                [None, *bs])
+                        at += len(bs)
+                for k, (kf, src) in enumerate(zip(chunk, sources, strict=True)):
+                    for actor in kf.actors:
+                        if actor.actor_id not in multi_cam or actor.visible < QUERY_VISIBLE:
+                            continue
+                        key = (actor.actor_id, kf.camera_id)
+                        if key not in crops_for_queries or actor.bbox.area > crops_for_queries[key][0]:
+                            box = square_crop_box(actor.bbox, src.shape[1], src.shape[0])
+                            crops_for_queries[key] = (actor.bbox.area, crop(src, box), first + k)
+    for key, (size, pixels, index) in crops_for_queries.items():
+        queries[key] = (size, embedder.embed_images([pixels])[0], index)
+    for variant in variants.values():
+        _dedup(variant, frames, threshold)
+    report: dict[str, Any] = {
+        "seed": args.seed, "quick": args.quick, "model_id": spec.model_id, "keyframes": len(frames),
+        "frame_size": f"{WIDE_W}x{WIDE_H}", "crop_short_side": args.crop_short_side,
+        "regions_per_keyframe": args.regions, "region_min_fraction": args.region_min_fraction,
+        "dedup_cosine": threshold, "render_s": round(rendered, 1),
+        "actors_per_keyframe": round(float(np.mean([len(f.actors) for f in frames])), 2),
+        "appearance_queries": len(queries),
+        "variants": {}}
+    texts = _text_vectors(embedder)
+    base = variants["whole"].seconds
+    for name, variant in variants.items():
+        report["variants"][name] = {
+            "text": _text_recall(variant, frames, texts),
+            "appearance": _appearance(variant, frames, queries),
+            "vectors_per_keyframe": round(sum(map(sum, variant.stored)) / len(frames), 3),
+            "index_bytes_per_keyframe": _index_bytes(variant, frames, embedder.dim),
+            "keyframes_per_s": round(len(frames) / variant.seconds, 1),
+            "ingest_ratio_vs_whole": round(base / variant.seconds, 3)}
+    return report
+
+
+def _one_camera(scenario: Any, camera_id: str) -> Any:
+    from dataclasses import replace
+
+    return replace(scenario, cameras=tuple(c for c in scenario.cameras if c.camera_id == camera_id),
+                   events=tuple(e for e in scenario.events if e.camera_id == camera_id))
+
+
+def _multi_camera_ids(scenarios: Sequence[Any]) -> set[str]:
+    cams: dict[str, set[str]] = defaultdict(set)
+    for s in scenarios:
+        for e in s.events:
+            cams[e.actor_id].add(e.camera_id)
+    return {a for a, c in cams.items() if len(c) >= 2}
+
+
+def _append(variant: Variant, vecs: np.ndarray, boxes: list[Any]) -> None:
+    variant.vectors.append(vecs)
+    variant.boxes.append(boxes)
+    variant.stored.append([True] * len(boxes))
+
+
+def _dedup(variant: Variant, frames: list[Frame], threshold: float | None) -> None:
+    """Mark what dedup would not store; a dropped vector is replaced by the kept one it matched
+    (its span is extended over this keyframe, so search sees that vector here)."""
+    if threshold is None:
+        return
+    kept_whole: dict[str, np.ndarray] = {}
+    kept_regions: dict[str, list[tuple[Any, np.ndarray]]] = defaultdict(list)
+    last_t: dict[str, float] = {}
+    for i, frame in enumerate(frames):
+        cam = frame.camera_id
+        if cam in last_t and frame.t - last_t[cam] > 2.5:  # a gap ends every run
+            kept_whole.pop(cam, None)
+            kept_regions.pop(cam, None)
+        last_t[cam] = frame.t
+        vecs, boxes = variant.vectors[i], variant.boxes[i]
+        previous_regions = kept_regions.get(cam, [])
+        regions_now: list[tuple[Any, np.ndarray]] = []
+        for j, box in enumerate(boxes):
+            if box is None:
+                if cam in kept_whole and float(kept_whole[cam] @ vecs[j]) >= threshold:
+                    variant.stored[i][j] = False
+                    vecs[j] = kept_whole[cam]
+                else:
+                    kept_whole[cam] = vecs[j].copy()
+                continue
+            match = next((v for b, v in previous_regions
+                          if _iou(b, box) >= DEDUP_IOU and float(v @ vecs[j]) >= threshold), None)
+            if match is not None:
+                variant.stored[i][j] = False
+                vecs[j] = match
+                regions_now.append((box, match))
+            else:
+                regions_now.append((box, vecs[j].copy()))
+        kept_regions[cam] = regions_now
+
+
+def _text_vectors(embedder: Any) -> list[tuple[Any, np.ndarray]]:
+    from indexing.world.queries import heldout_queries
+
+    queries = heldout_queries()
+    vecs = embedder.embed_texts([q.text for q in queries])
+    return list(zip(queries, vecs, strict=True))
+
+
+def _scores(variant: Variant, query: np.ndarray, allowed: Callable[[int], bool] | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Per keyframe: its best score over its vectors, and which vector it was."""
+    best = np.full(len(variant.vectors), -np.inf, np.float32)
+    which = np.zeros(len(variant.vectors), np.int64)
+    for i, vecs in enumerate(variant.vectors):
+        if allowed is not None and not allowed(i):
+            continue
+        s = vecs @ query
+        which[i] = int(np.argmax(s))
+        best[i] = s[which[i]]
+    return best, which
+
+
+def _text_recall(variant: Variant, frames: list[Frame],
+                 texts: list[tuple[Any, np.ndarray]]) -> dict[str, Any]:
+    out: dict[str, dict[str, Any]] = {}
+    for query, vec in texts:
+        relevant = np.array([any(on_screen(a) and query.matches(f.scene, a.label) for a in f.actors)
+                             for f in frames])
+        if not relevant.any():
+            continue
+        scores, _ = _scores(variant, vec)
+        order = np.argsort(-scores, kind="stable")
+        lang = out.setdefault(query.language.value, {"per_query": {}})
+        lang["per_query"][query.text] = {"R@1": float(relevant[order[0]]),
+                                         "R@5": float(relevant[order[:5]].any())}
+    for lang in out.values():
+        rows = lang["per_query"].values()
+        lang["R@1"] = round(float(np.mean([r["R@1"] for r in rows])), 4)
+        lang["R@5"] = round(float(np.mean([r["R@5"] for r in rows])), 4)
+        lang["queries"] = len(lang["per_query"])
+    return out
+
+
+def _appearance(variant: Variant, frames: list[Frame],
+                queries: dict[tuple[str, str], tuple[float, np.ndarray, int]]) -> dict[str, Any]:
+    rank1, aps, box_right = [], [], []
+    for (actor_id, camera_id), (_, vec, _) in sorted(queries.items()):
+        def shows(i: int, who: str = actor_id) -> bool:
+            return any(a.actor_id == who and on_screen(a) for a in frames[i].actors)
+
+        relevant = np.array([frames[i].camera_id != camera_id and shows(i) for i in range(len(frames))])
+        if not relevant.any():
+            continue
+        def elsewhere(i: int, cam: str = camera_id) -> bool:
+            return frames[i].camera_id != cam
+
+        scores, which = _scores(variant, vec, elsewhere)
+        order = np.argsort(-scores, kind="stable")
+        order = order[np.isfinite(scores[order])]
+        hits = relevant[order]
+        rank1.append(float(hits[0]))
+        found = np.nonzero(hits)[0]
+        aps.append(float(np.mean([(k + 1) / (r + 1) for k, r in enumerate(found)])))
+        if hits[0]:
+            top = int(order[0])
+            box = variant.boxes[top][int(which[top])]
+            actor = next(a for a in frames[top].actors if a.actor_id == actor_id)
+            box_right.append(float(box is not None and _covers(box, actor.bbox) >= 0.5))
+    return {"queries": len(rank1), "rank1": round(float(np.mean(rank1)), 4) if rank1 else math.nan,
+            "mAP": round(float(np.mean(aps)), 4) if aps else math.nan,
+            "box_right_at_rank1": round(float(np.mean(box_right)), 4) if box_right else math.nan}
+
+
+def _index_bytes(variant: Variant, frames: list[Frame], dim: int) -> dict[str, float | str]:
+    """A FrameIndex holding the stored vectors: RAM (index + records) per keyframe."""
+    from indexing.frame_columns import FrameRecord
+    from storage import keys
+
+    try:
+        from indexing.vector_index import FrameIndex
+
+        index = FrameIndex(dim)
+        day0 = 1_764_547_200_000  # 2025-12-01 UTC
+        records, vecs = [], []
+        for i, frame in enumerate(frames):
+            t = day0 + round(frame.t * 1000)
+            seg = keys.segment_key(frame.camera_id, t, t + 2000)
+            thumb = keys.thumbnail_key(frame.camera_id, t)
+            for j, box in enumerate(variant.boxes[i]):
+                if variant.stored[i][j]:
+                    records.append(FrameRecord(frame.camera_id, t, t + 2000, seg, t, t + 2000, thumb, box))
+                    vecs.append(variant.vectors[i][j])
+        index.add(records, np.stack(vecs).astype(np.float32))
+        stats = index.shard_stats()
+        ram = sum(s.bytes for s in stats)
+        rec = sum(s.record_bytes for s in stats)
+        index.close()
+        n = len(frames)
+        return {"index_ram": round(ram / n, 1), "records_ram": round(rec / n, 1),
+                "float16_vectors": round(len(vecs) * dim * 2 / n, 1)}
+    except Exception as e:  # noqa: BLE001 — the figure is reported as missing, with why
+        return {"error": f"{type(e).__name__}: {e}"}
