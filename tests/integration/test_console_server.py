@@ -1,0 +1,214 @@
+"""The console's server side over a real node: sessions, CSRF, the Connect proxy, media, static
+files — what a browser (or someone forging its requests) would see. The browser app's own tests
+are in tests/browser."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.console.server import BackgroundConsole
+from tests.console_world import CAM_A, CAM_B, ConsoleWorld, console_world
+
+pytestmark = pytest.mark.integration
+API = "/api/vigil.v1"
+
+
+@pytest.fixture(scope="module")
+def world(node: Any, server: Any, admin_token: str, video: Path) -> Iterator[ConsoleWorld]:
+    with console_world(node, server, admin_token, video) as w:
+        yield w
+
+
+def signed_in(world: ConsoleWorld, token: str) -> tuple[httpx.Client, dict[str, Any]]:
+    """A browser-like client holding a session cookie, and the session's JSON."""
+    http = httpx.Client(base_url=world.url, timeout=60)
+    r = http.post("/session", json={"token": token})
+    assert r.status_code == 200, r.text
+    return http, r.json()
+
+
+def call(http: httpx.Client, csrf: str, method: str, body: dict[str, Any]) -> httpx.Response:
+    return http.post(f"{API}.{method}", content=json.dumps(body),
+                     headers={"Content-Type": "application/json", "X-CSRF-Token": csrf})
+
+
+def test_sign_in_sets_a_strict_httponly_cookie_and_never_echoes_the_token(world: ConsoleWorld) -> None:
+    token = world.tokens["viewer"]
+    http = httpx.Client(base_url=world.url)
+    r = http.post("/session", json={"token": token})
+    assert r.status_code == 200
+    session = r.json()
+    assert session["role"] == "viewer" and session["groups"] == ["console-ward-a"]
+    assert session["principal"] == "console-viewer" and session["csrf"]
+    assert session["expires_at"].endswith("Z")
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("vigil_session=")
+    for flag in ("HttpOnly", "SameSite=strict", "Path=/"):
+        assert flag.lower() in cookie.lower(), cookie
+    assert "secure" not in cookie.lower()  # plain HTTP on loopback: a Secure cookie would never return
+    assert token not in r.text and token not in str(r.headers)
+    again = http.get("/session")
+    assert again.status_code == 200 and again.json() == session
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_a_bad_token_is_refused_with_a_message_and_no_cookie(world: ConsoleWorld) -> None:
+    r = httpx.post(f"{world.url}/session", json={"token": "not-a-token"})
+    assert r.status_code == 401
+    assert r.json()["code"] == "unauthenticated" and "not valid" in r.json()["message"]
+    assert "vigil_session=" not in r.headers.get("set-cookie", "") or 'vigil_session=""' in r.headers[
+        "set-cookie"]
+    assert httpx.post(f"{world.url}/session", content="token=x",
+                      headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code == 400
+
+
+def test_nothing_is_served_without_a_session(world: ConsoleWorld) -> None:
+    anonymous = httpx.Client(base_url=world.url)
+    assert anonymous.get("/session").status_code == 401
+    r = call(anonymous, "x", "CameraService/ListCameras", {})
+    assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
+    assert anonymous.get("/media/segment", params={"key": world.segments[CAM_A][0]}).status_code == 401
+    forged = httpx.Client(base_url=world.url, cookies={"vigil_session": "forged"})
+    r = forged.get("/session")
+    assert r.status_code == 401 and "sign in again" in r.json()["message"]
+
+
+def test_state_changing_calls_need_the_sessions_csrf_header(world: ConsoleWorld) -> None:
+    http, session = signed_in(world, world.tokens["viewer"])
+    no_header = http.post(f"{API}.CameraService/ListCameras", content="{}",
+                          headers={"Content-Type": "application/json"})
+    assert no_header.status_code == 403 and "X-CSRF-Token" in no_header.json()["message"]
+    assert call(http, "wrong", "CameraService/ListCameras", {}).status_code == 403
+    assert call(http, session["csrf"], "CameraService/ListCameras", {}).status_code == 200
+    assert http.delete("/session").status_code == 403  # sign-out is state-changing too
+
+
+def test_a_viewer_of_one_ward_gets_only_its_cameras_through_the_api(world: ConsoleWorld) -> None:
+    http, session = signed_in(world, world.tokens["viewer"])
+    listed = call(http, session["csrf"], "CameraService/ListCameras", {})
+    assert [c["cameraId"] for c in listed.json()["cameras"]] == [CAM_A]
+    hits = call(http, session["csrf"], "SearchService/Search",
+                {"text": "xe máy trong hẻm", "topK": 20, "minScore": -1}).json()["hits"]
+    assert hits and {h["cameraId"] for h in hits} == {CAM_A}
+    hidden = call(http, session["csrf"], "CameraService/GetCamera", {"cameraId": CAM_B})
+    assert hidden.status_code == 404 and hidden.json()["code"] == "not_found"
+    denied = call(http, session["csrf"], "AdminService/ListTokens", {})
+    assert denied.status_code == 403 and denied.json()["code"] == "permission_denied"
+    bad = call(http, session["csrf"], "SearchService/Search", {"text": "x", "topK": "many"})
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_argument"
+    unknown = call(http, session["csrf"], "SearchService/Nothing", {})
+    assert unknown.status_code == 501 and unknown.json()["code"] == "unimplemented"
+
+
+def test_media_plays_by_ranges_with_the_callers_rights(world: ConsoleWorld, node: Any) -> None:
+    http, _ = signed_in(world, world.tokens["viewer"])
+    key = world.segments[CAM_A][0]
+    whole = node.store.get_bytes(key)
+    full = http.get("/media/segment", params={"key": key})
+    assert full.status_code == 200 and full.content == whole
+    assert full.headers["content-type"] == "video/mp4" and full.headers["accept-ranges"] == "bytes"
+    part = http.get("/media/segment", params={"key": key}, headers={"Range": "bytes=100-1099"})
+    assert part.status_code == 206 and part.content == whole[100:1100]
+    assert part.headers["content-range"] == f"bytes 100-1099/{len(whole)}"
+    tail = http.get("/media/segment", params={"key": key}, headers={"Range": "bytes=-50"})
+    assert tail.status_code == 206 and tail.content == whole[-50:]
+    past = http.get("/media/segment", params={"key": key}, headers={"Range": f"bytes={len(whole)}-"})
+    assert past.status_code == 416
+    other = http.get("/media/segment", params={"key": world.segments[CAM_B][0]})
+    assert other.status_code == 404 and other.json()["code"] == "not_found"
+    thumb = http.get("/media/thumbnail", params={"key": world.thumbnails[CAM_A][0]})
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert http.get("/media/thumbnail", params={"key": key}).status_code == 400  # wrong kind
+    assert http.get("/media/segment", params={"key": "auth/tokens/x.json"}).status_code == 400
+
+
+def test_an_export_downloads_as_an_attachment_matching_its_sha256(world: ConsoleWorld) -> None:
+    http, session = signed_in(world, world.tokens["investigator"])
+    start = world.start.isoformat().replace("+00:00", "Z")
+    end = world.start.replace(second=8).isoformat().replace("+00:00", "Z")
+    r = call(http, session["csrf"], "PlaybackService/ExportClip",
+             {"cameraIds": [CAM_A], "timeRange": {"start": start, "end": end}})
+    assert r.status_code == 200, r.text
+    clip = r.json()["clips"][0]
+    video = http.get("/media/export", params={"key": clip["videoKey"]})
+    assert video.status_code == 200 and "attachment" in video.headers["content-disposition"]
+    assert hashlib.sha256(video.content).hexdigest() == clip["sha256"]
+    manifest = http.get("/media/export", params={"key": clip["manifestKey"]})
+    assert manifest.headers["content-type"] == "application/json"
+    assert manifest.json()["sha256"] == clip["sha256"]
+    viewer_b, _ = signed_in(world, world.tokens["viewer_b"])
+    assert viewer_b.get("/media/export", params={"key": clip["videoKey"]}).status_code == 404
+
+
+def test_server_streams_use_connect_envelopes_and_end_with_the_error(world: ConsoleWorld) -> None:
+    http, session = signed_in(world, world.tokens["admin"])
+    body = json.dumps({"jobId": "0" * 32}).encode()
+    r = http.post(f"{API}.IngestService/WatchJob", content=struct.pack(">BI", 0, len(body)) + body,
+                  headers={"Content-Type": "application/connect+json", "X-CSRF-Token": session["csrf"]})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/connect+json"
+    flags, size = struct.unpack(">BI", r.content[:5])
+    assert flags == 2 and json.loads(r.content[5:5 + size])["error"]["code"] == "not_found"
+
+
+def test_sign_out_ends_the_session(world: ConsoleWorld) -> None:
+    http, session = signed_in(world, world.tokens["viewer"])
+    assert http.delete("/session", headers={"X-CSRF-Token": session["csrf"]}).status_code == 204
+    http.cookies.set("vigil_session", "")  # what the browser does with the cleared cookie…
+    assert http.get("/session").status_code == 401
+
+
+def test_a_session_ends_when_its_token_expires_or_is_revoked(world: ConsoleWorld) -> None:
+    http, session = signed_in(world, world.make_token("viewer", ["console-ward-a"], expires_in_s=3))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (r := http.get("/session")).status_code == 200:
+        time.sleep(0.2)
+    assert r.status_code == 401 and "expired" in r.json()["message"]
+    assert 'vigil_session=""' in r.headers["set-cookie"]  # the browser drops the cookie
+    r = call(http, session["csrf"], "CameraService/ListCameras", {})
+    assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
+    token = world.make_token("viewer", ["console-ward-a"])
+    http, session = signed_in(world, token)
+    with httpx.Client(base_url=world.url) as admin_http:
+        admin_http.post("/session", json={"token": world.tokens["admin"]})
+        admin_csrf = admin_http.get("/session").json()["csrf"]
+        revoke = call(admin_http, admin_csrf, "AdminService/RevokeToken",
+                      {"tokenHash": hashlib.sha256(token.encode()).hexdigest()})
+        assert revoke.status_code == 200, revoke.text
+    r = call(http, session["csrf"], "CameraService/ListCameras", {})
+    assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
+    assert http.get("/session").status_code == 401  # the console forgot the session
+
+
+def test_bodies_past_the_limit_are_refused(world: ConsoleWorld) -> None:
+    http, session = signed_in(world, world.tokens["viewer"])
+    r = http.post(f"{API}.SearchService/Search", content=b"x" * (9 * 1024 * 1024),
+                  headers={"Content-Type": "application/json", "X-CSRF-Token": session["csrf"]})
+    assert r.status_code == 413 and "console.max_body_kb" in r.json()["message"]
+
+
+def test_the_built_app_is_served_with_its_types_and_nothing_outside_it(
+        node: Any, server: Any, tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    with BackgroundConsole(node, server.port, dist, port=0) as console:
+        missing = httpx.get(f"{console.url}/")
+        assert missing.status_code == 503 and "make install" in missing.text
+        (dist / "assets").mkdir(parents=True)
+        (dist / "index.html").write_text("<!doctype html><script src='/assets/app.js'></script>")
+        (dist / "assets" / "app.js").write_text("console.log('vigil')")
+        (tmp_path / "secret.txt").write_text("not for the browser")
+        index = httpx.get(f"{console.url}/")
+        assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+        assert "script-src 'self'" in index.headers["content-security-policy"]
+        app = httpx.get(f"{console.url}/assets/app.js")
+        assert app.headers["content-type"].startswith("text/javascript")
+        assert httpx.get(f"{console.url}/../secret.txt").status_code == 404
+        assert httpx.get(f"{console.url}/assets/..%2F..%2Fsecret.txt").status_code == 404
