@@ -221,6 +221,20 @@ class FrameColumns:
         whole = self._whole.get(frame)
         return time, whole.end_ms if whole is not None else time + self._ends[frame]
 
+    def holds(self, record: FrameRecord) -> bool:
+        """Whether the record's camera, time and box are stored here (and not deleted)."""
+        code, box = self._names.get(record.camera_id), _quantized(record.box)
+        ids = None if code is None else (self._timelines if box == _NO_BOX else self._regions).get(code)
+        if not ids:
+            return False
+        offset = record.time_ms - self._base
+        i = bisect.bisect_left(ids, offset, key=self._times.__getitem__)
+        while i < len(ids) and self._times[ids[i]] == offset:
+            if self._box(ids[i]) == box:
+                return True
+            i += 1
+        return False
+
     def mask(self, codes: np.ndarray | None, start_ms: int | None, end_ms: int | None) -> np.ndarray | None:
         """Live frames of the cameras `codes` (None: all) with time in [start_ms, end_ms);
         None when that is every live frame. The last few masks are kept until the shard

@@ -2,7 +2,12 @@
 
 Used to build a version for a new model: the footage's keyframes are not
 decoded again, the thumbnail each `FrameRecord` names is. A keyframe whose
-thumbnail is gone was deleted by retention and is skipped.
+thumbnail is gone was deleted by retention and is skipped. A region (a record
+with a box) is re-embedded from the crop of its keyframe's thumbnail at its
+box, not proposed again: the same regions, so the new version holds the same
+frames. The thumbnail is smaller than the frame ingest cropped from
+(`ingest.thumbnail_width` wide), so a region's crop has fewer pixels than at
+ingest; each thumbnail is fetched once per batch for its keyframe and regions.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from indexing.embedding import EmbedFn
+from indexing.regions import crop
 from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, FrameRecord
 from storage.errors import ObjectNotFoundError
@@ -42,8 +48,9 @@ class Reembedder:
         with ThreadPoolExecutor(FETCHERS, thread_name_prefix="thumbnails") as fetch:
             for i in range(0, len(records), self._batch):
                 part = records[i:i + self._batch]
-                frames = list(fetch.map(self._thumbnail, part))
-                kept = [(r, f) for r, f in zip(part, frames, strict=True) if f is not None]
+                names = list(dict.fromkeys(r.thumbnail_key for r in part))
+                thumbnails = dict(zip(names, fetch.map(self._thumbnail, names), strict=True))
+                kept = [(r, _image(f, r)) for r in part if (f := thumbnails[r.thumbnail_key]) is not None]
                 done = Reembedded(done.added + self._add(kept), done.skipped + len(part) - len(kept))
                 progress(done)
         return done
@@ -56,10 +63,15 @@ class Reembedder:
         self._log.append(f"reembed-{records[0].camera_id}-{records[0].time_ms}", records, vectors)
         return self._index.add(records, vectors)
 
-    def _thumbnail(self, record: FrameRecord) -> np.ndarray | None:
+    def _thumbnail(self, key: str) -> np.ndarray | None:
         try:
-            data = self._store.get_bytes(record.thumbnail_key)
+            data = self._store.get_bytes(key)
         except ObjectNotFoundError:
             return None
         with Image.open(io.BytesIO(data)) as image:
             return np.asarray(image.convert("RGB"))
+
+
+def _image(thumbnail: np.ndarray, record: FrameRecord) -> np.ndarray:
+    """What the record's vector embeds: the keyframe, or the crop at its region's box."""
+    return thumbnail if record.box is None else crop(thumbnail, record.box)

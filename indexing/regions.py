@@ -150,8 +150,8 @@ def with_crops(frames: Sequence[np.ndarray], boxes: Sequence[Sequence[Box]]) -> 
 
 
 def _span(lo: float, hi: float, size: int) -> tuple[int, int]:
-    a = min(size - 1, max(0, math.floor(lo * size)))
-    return a, max(a + 1, min(size, math.ceil(hi * size)))
+    a = min(size - 1, max(0, round(lo * size)))
+    return a, max(a + 1, min(size, round(hi * size)))
 
 
 def coarse(rgb: np.ndarray) -> np.ndarray:

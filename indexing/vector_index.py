@@ -171,6 +171,13 @@ class FrameIndex:
                     return span[0] == time_ms or time_ms < span[1]
             return False
 
+    def holds(self, record: FrameRecord) -> bool:
+        """Whether this frame is indexed exactly: the camera's keyframe (`box` None) or region at
+        that time and box (`contains` asks whether a keyframe's time is covered, by a span too)."""
+        with self._sync.view.read():
+            shard = self._shards.get(self._key(record.camera_id, record.time_ms))
+            return shard is not None and shard.frames.holds(record)
+
     def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int:
         """Add frames not already present (same camera, time and box: a keyframe and each of its
         regions are separate frames); returns how many were new."""

@@ -182,7 +182,8 @@ class ModelSwitcher:
         self._host.retire(old)
 
     def _missing(self, old: FrameIndex, new: FrameIndex) -> list[FrameRecord]:
-        missing = [r for r in old.records() if not new.contains(r.camera_id, r.time_ms)]
+        missing = [r for r in old.records()  # a region: exactly it (its time may be in a frame's span)
+                   if not (new.contains(r.camera_id, r.time_ms) if r.box is None else new.holds(r))]
         self._progress = replace(self._progress, frames_total=len(old), frames_indexed=len(new))
         return missing
 
@@ -241,7 +242,8 @@ def catch_up_from_log(store: ObjectStore, previous: str, serving: Serving, batch
     carry_tombstones(old, serving.log, serving.index)
     deleted = serving.log.tombstones()
     late: Sequence[FrameRecord] = [r for b in old.log_batches() for r in b.records
-                                   if not serving.index.contains(r.camera_id, r.time_ms)
+                                   if not (serving.index.contains(r.camera_id, r.time_ms)
+                                           if r.box is None else serving.index.holds(r))
                                    and not deleted.deletes(r.camera_id, r.time_ms)]
     if not late:
         return Reembedded(0, 0)
