@@ -4,10 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The console's browser app (services/console/web): built into dist/ from the committed lock file.
+WEB := services/console/web
+WEB_STAMP := $(WEB)/dist/index.html
+WEB_SOURCES := $(wildcard $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/scripts/* $(WEB)/src/* \
+	$(WEB)/src/*/* $(WEB)/*.json $(WEB)/*.yaml $(WEB)/*.html) $(wildcard protos/vigil/v1/*.proto)
 
-.PHONY: install demo lint test unit integration bench protos servers clean
+.PHONY: install web demo lint test unit integration bench protos servers clean
 
-install: $(STAMP)
+install: $(STAMP) web
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +21,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(VENV)/bin/vigil demo
+# Node.js and npm from Debian when missing (root), then `npm ci` (exactly the lock file) and the build.
+web: $(WEB_STAMP)
+
+$(WEB_STAMP): $(WEB_SOURCES)
+	@if [ ! -f $(WEB)/package.json ]; then echo "web: no $(WEB)/package.json, nothing to build"; exit 0; fi; \
+	if ! command -v npm >/dev/null 2>&1; then \
+		if [ "$$(id -u)" -ne 0 ]; then echo "web: npm is missing; install Node.js and npm (root: apt-get install nodejs npm)" >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; \
+	fi; \
+	cd $(WEB) && npm ci --no-audit --no-fund && npm run build
+
+# The demo, left running: its data stays loaded and the console's URL is printed (Ctrl+C stops it).
+demo: $(STAMP) web
+	$(VENV)/bin/vigil demo --serve
 
 # The checks CI enforces before any test runs: lint, types (strict on storage, indexing, services)
 # and the import contracts in pyproject.toml (layers, one module per SDK, the world out of the runtime).
@@ -47,6 +65,8 @@ protos: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
-# Real S3 servers for the contract tests: installs Ceph (mon, osd, radosgw) when root.
+# Real servers for the tests, when root: Ceph (mon, osd, radosgw) for the S3 contract tests, and
+# Debian's Chromium for the browser tests (tests/browser).
 servers:
 	sh tests/servers/install_ceph.sh
+	sh tests/servers/install_chromium.sh

@@ -410,7 +410,13 @@ def cmd_doctor(settings: Settings, _: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from services.demo.run import run_demo
 
-    return run_demo(settings, args.out)
+    found = run_demo(settings, args.out)
+    if not args.serve:
+        return found
+    print(f"\nserving the demo's data (Ctrl+C stops); sign in to the console with the admin token in "
+          f"{settings.data_dir / 'admin-token'}", flush=True)
+    served = cmd_serve(settings, argparse.Namespace(port=None, ray_address=None, insecure=False))
+    return served or found
 
 
 def _trail_arguments(p: argparse.ArgumentParser) -> None:
@@ -425,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("validate-config", help="print the effective configuration, secrets masked"
                    ).set_defaults(func=cmd_validate_config)
-    p = sub.add_parser("serve", help="run the gRPC server")
+    p = sub.add_parser("serve", help="run the gRPC server and the web console (console.*)")
     p.add_argument("--port", type=int)
     p.add_argument("--ray-address", help="join a Ray cluster ('auto' or host:port)")
     p.add_argument("--insecure", action="store_true",
@@ -539,6 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     _watch_parser(sub)
     p = sub.add_parser("demo", help="the investigator demo on a synthetic city")
     p.add_argument("--out", type=Path, default=Path("demo-output"))
+    p.add_argument("--serve", action="store_true",
+                   help="then keep serving the demo's data: gRPC and the web console (its URL is printed)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import signal
 import struct
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +20,7 @@ import pytest
 
 from services.console.server import BackgroundConsole
 from tests.console_world import CAM_A, CAM_B, ConsoleWorld, console_world
+from tests.served import VIGIL, Served, cli_env
 
 pytestmark = pytest.mark.integration
 API = "/api/vigil.v1"
@@ -212,3 +216,29 @@ def test_the_built_app_is_served_with_its_types_and_nothing_outside_it(
         assert app.headers["content-type"].startswith("text/javascript")
         assert httpx.get(f"{console.url}/../secret.txt").status_code == 404
         assert httpx.get(f"{console.url}/assets/..%2F..%2Fsecret.txt").status_code == 404
+
+
+def test_vigil_serve_runs_the_console_and_prints_its_url(tmp_path: Path, random_model_dir: Path) -> None:
+    env = cli_env(tmp_path / "data", random_model_dir)
+    served = Served(env, tmp_path / "serve.log")
+    try:
+        assert served.proc.stdout is not None
+        line = served.proc.stdout.readline()
+        url = re.search(r"console on (http://127\.0\.0\.1:\d+)", line)
+        assert url, line
+        token = (tmp_path / "data" / "admin-token").read_text().strip()
+        http, session = signed_in(ConsoleWorld(url.group(1), {}, lambda *a: ""), token)
+        assert session["role"] == "admin"
+        assert call(http, session["csrf"], "CameraService/ListCameras", {}).status_code == 200
+    finally:
+        served.stop(signal.SIGTERM)
+    assert served.proc.returncode == 0
+
+
+def test_vigil_serve_refuses_a_plaintext_console_off_loopback(tmp_path: Path, random_model_dir: Path) -> None:
+    env = cli_env(tmp_path / "data", random_model_dir, VIGIL_CONSOLE__HOST="0.0.0.0")
+    proc = subprocess.run([*VIGIL, "serve"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "refusing to serve the console on 0.0.0.0 over plaintext HTTP" in proc.stderr
+    assert "server.tls_cert_file" in proc.stderr
+    assert not (tmp_path / "data").exists()  # nothing started
