@@ -1,4 +1,9 @@
-"""Clips, not frames: matching keyframes of one camera close in time become one clip hit."""
+"""Clips, not frames: matching keyframes of one camera close in time become one clip hit.
+
+A keyframe may match whole and by some of its regions (`FrameRecord.box`): they are hits of the
+same keyframe, counted once in `frames`; the clip's best hit is whichever scored highest, and a
+region's keeps its box (the thumbnail shows where).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,8 @@ class ClipHit:
     camera_id: str
     start_ms: int  # first matching keyframe
     end_ms: int  # end of the span the last matching keyframe covers
-    best: FrameHit  # the best-scoring keyframe: its time, thumbnail and segment
-    frames: int
+    best: FrameHit  # the best-scoring keyframe or region: its time, box, thumbnail and segment
+    frames: int  # matching keyframes (a keyframe matched whole and by regions counts once)
 
     @property
     def score(self) -> float:
@@ -45,4 +50,4 @@ def group_into_clips(hits: Sequence[FrameHit], max_gap_ms: int) -> list[ClipHit]
 def _clip(camera: str, run: list[FrameHit]) -> ClipHit:
     return ClipHit(camera_id=camera, start_ms=run[0].record.time_ms,
                    end_ms=max(h.record.end_ms for h in run),
-                   best=max(run, key=lambda h: h.score), frames=len(run))
+                   best=max(run, key=lambda h: h.score), frames=len({h.record.time_ms for h in run}))
