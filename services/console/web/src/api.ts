@@ -250,8 +250,7 @@ export async function mediaError(url: string): Promise<ApiError> {
   }
 }
 
-/** Export download URL of one camera's file (`video` MP4 or `manifest` JSON). */
-export function exportUrl(exportId: string, cameraId: string, file: "video" | "manifest"): string {
-  const q = new URLSearchParams({ export_id: exportId, camera_id: cameraId, file });
-  return `/media/export?${q.toString()}`;
+/** Download URL of an export's file: its MP4 (`video_key`) or its manifest (`manifest_key`). */
+export function exportUrl(key: string): string {
+  return `/media/export?key=${encodeURIComponent(key)}`;
 }

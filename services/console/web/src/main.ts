@@ -9,7 +9,7 @@ import { ApiError, currentSession, onSessionLost, resumeSession, signIn, signOut
 import { h, replace } from "./dom";
 import { lang, onLangChange, setLang, t, type Key } from "./i18n";
 import { resetStore, store } from "./store";
-import { renderAdmin } from "./views/admin";
+import { renderAdmin, stopWatching } from "./views/admin";
 import { renderExport } from "./views/export";
 import { renderPlayer, stopPlayer } from "./views/player";
 import { renderSearch } from "./views/search";
@@ -44,6 +44,7 @@ function langButton(): HTMLElement {
 
 function renderSignIn(): void {
   stopPlayer();
+  stopWatching();
   document.title = `${t("signInTitle")} — ${t("appName")}`;
   const message = h("p", { class: "notice", role: "alert", id: "signin-message" });
   if (signInNotice) {
@@ -113,6 +114,7 @@ function renderApp(): void {
   let r = route();
   if (!allowed(r, s)) r = allowed("search", s) ? "search" : "admin";
   if (r !== "player") stopPlayer();
+  if (r !== "admin") stopWatching();
   const main = h("main", { id: "main", tabindex: -1 });
   const who = h("span", { class: "who" }, `${t("signedInAs")} `, h("strong", {}, s.principal),
     ` · ${s.role}`, s.groups.length ? ` · ${s.groups.join(", ")}` : "");

@@ -5,25 +5,23 @@
  * and the audit trail's verification (admin).
  */
 
-import { ApiError, admin, call, cameras, ingest, msTs, tsMs, type Session } from "../api";
+import { ApiError, admin, call, cameras, ingest, msTs, toApiError, tsMs, type Session } from "../api";
 import { h, replace, uid } from "../dom";
 import { fmtTime, t } from "../i18n";
 import { JobState, type Job } from "../gen/vigil/v1/ingest_pb";
 import { store } from "../store";
 import { fromLocalInput, loadCameras, section, statusLine } from "./common";
 
-const JOB_POLL_MS = 1000;
-const JOB_POLL_MAX = 3600; // an hour of polling at most
+let watches: AbortController[] = [];
 
-let pollers: number[] = [];
-
-function stopPolling(): void {
-  for (const id of pollers) window.clearTimeout(id);
-  pollers = [];
+/** Ends the WatchJob streams of the last render (leaving the screen or re-rendering it). */
+export function stopWatching(): void {
+  for (const ac of watches) ac.abort();
+  watches = [];
 }
 
 export function renderAdmin(main: HTMLElement, s: Session): void {
-  stopPolling();
+  stopWatching();
   const parts: HTMLElement[] = [];
   if (s.role === "admin" || s.role === "ingest") parts.push(camerasPart());
   if (s.role === "admin") parts.push(statsPart());
@@ -79,7 +77,7 @@ function statsPart(): HTMLElement {
     call(() => admin.getStats({})).then((st) => {
       replace(body,
         h("dt", {}, t("cameras")), h("dd", {}, String(st.cameras)),
-        h("dt", {}, t("segments")), h("dd", {}, `${st.segments}${st.segments >= st.segmentsCap ? "+" : ""}`),
+        h("dt", {}, t("segmentsLabel")), h("dd", {}, `${st.segments}${st.segments >= st.segmentsCap ? "+" : ""}`),
         h("dt", {}, t("vectors")), h("dd", {}, String(st.vectors)),
         h("dt", {}, t("backlog")), h("dd", {}, String(st.backlogJobs)),
         h("dt", {}, t("model")), h("dd", {}, st.modelId));
@@ -115,15 +113,20 @@ function jobsPart(): HTMLElement {
   const input = h("input", { id, name: "job", type: "text", autocomplete: "off", spellcheck: "false", required: true });
   const form = h("form", { class: "row" }, h("label", { for: id }, t("jobId")), input,
     h("button", { type: "submit" }, t("watch")));
-  const watch = (jobId: string, polls = 0): void => {
-    call(() => ingest.getJob({ jobId })).then((job) => {
-      const row = jobRow(job);
-      const old = rows.querySelector(`tr[data-job="${CSS.escape(jobId)}"]`);
-      if (old) old.replaceWith(row);
-      else rows.prepend(row);
-      const done = job.state === JobState.SUCCEEDED || job.state === JobState.FAILED;
-      if (!done && polls < JOB_POLL_MAX) pollers.push(window.setTimeout(() => watch(jobId, polls + 1), JOB_POLL_MS));
-    }, (err: unknown) => status.error(err));
+  // WatchJob streams the job now and at every change until it ends (server-streaming Connect).
+  const watch = async (jobId: string): Promise<void> => {
+    const ac = new AbortController();
+    watches.push(ac);
+    try {
+      for await (const job of ingest.watchJob({ jobId }, { signal: ac.signal })) {
+        const row = jobRow(job);
+        const old = rows.querySelector(`tr[data-job="${CSS.escape(jobId)}"]`);
+        if (old) old.replaceWith(row);
+        else rows.prepend(row);
+      }
+    } catch (err) {
+      if (!ac.signal.aborted) status.error(toApiError(err));
+    }
   };
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -131,9 +134,9 @@ function jobsPart(): HTMLElement {
     if (jobId === "") return;
     status.clear();
     store.jobIds = [jobId, ...store.jobIds.filter((j) => j !== jobId)];
-    watch(jobId);
+    void watch(jobId);
   });
-  for (const jobId of store.jobIds) watch(jobId);
+  for (const jobId of store.jobIds) void watch(jobId);
   return section(t("jobs"), "jobs-title", h("p", {}, t("jobsIntro")), form, status.el,
     h("div", { class: "table-wrap" }, h("table", { id: "jobs-table" },
       h("thead", {}, h("tr", {}, ...[t("jobId"), t("camera"), t("state"), t("progress"), t("created"), t("finished"), t("error")]

@@ -69,9 +69,9 @@ export function renderExport(main: HTMLElement): void {
                 ` (${c.sourceSegments} ${t("segments")})`),
               h("td", {}, h("code", { class: "sha256" }, c.sha256)),
               h("td", { class: "downloads" },
-                h("a", { href: exportUrl(res.exportId, c.cameraId, "video"), download: `${res.exportId}-${c.cameraId}.mp4`, class: "button download-video" }, t("downloadVideo")),
+                h("a", { href: exportUrl(c.videoKey), download: `${res.exportId}-${c.cameraId}.mp4`, class: "button download-video" }, t("downloadVideo")),
                 " ",
-                h("a", { href: exportUrl(res.exportId, c.cameraId, "manifest"), download: `${res.exportId}-${c.cameraId}.json`, class: "button download-manifest" }, t("downloadManifest"))))))));
+                h("a", { href: exportUrl(c.manifestKey), download: `${res.exportId}-${c.cameraId}.json`, class: "button download-manifest" }, t("downloadManifest"))))))));
         store.exportResult = rows;
         replace(outcome, rows);
         (rows.querySelector("h2") as HTMLElement | null)?.focus();

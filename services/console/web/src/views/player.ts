@@ -16,7 +16,7 @@ import { hitId, type Hit } from "../hits";
 import { cameraName, store } from "../store";
 import { fmtScore, section, statusLine } from "./common";
 
-const WINDOW_MS = 5 * 60 * 1000; // each side of the hit
+const WINDOW_MS = 2 * 60 * 1000; // each side of the hit
 const JOIN_MS = 100; // segments closer than this are one recorded span (as the server's gaps)
 
 export interface Segment { key: string; startMs: number; endMs: number }

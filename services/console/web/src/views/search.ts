@@ -214,9 +214,10 @@ async function runDerived(kind: "SearchSimilar" | "Follow", hit: Hit, status: Re
 }
 
 /**
- * The request of SearchSimilar/Follow for a hit: whichever message field holds a hit reference
- * (a message with camera_id and frame_time) gets the hit's camera, best frame time and box;
- * top_k is set where the request has it. Any other field keeps its default.
+ * The request of SearchSimilar/Follow for a hit, built from the method's own descriptor:
+ * whichever message field holds a hit reference (a message with camera_id and frame_time) gets
+ * the hit's camera, best frame time and box; a SearchFilter field gets the form's filter;
+ * top_k / max_steps are set where the request has them. Any other field keeps its default.
  */
 export function derivedRequest(kind: string, hit: Hit): Json {
   const method = SearchService.methods.find((m) => m.name === kind);
@@ -230,12 +231,14 @@ export function derivedRequest(kind: string, hit: Hit): Json {
         const ref: Json = { cameraId: hit.cameraId, frameTime: new Date(hit.frameMs).toISOString() };
         if (hit.box && names.includes("box")) ref.box = { ...hit.box } as unknown as JsonValue;
         req[field.jsonName] = ref;
+      } else if (field.message.typeName === SearchFilterSchema.typeName) {
+        req[field.jsonName] = toJson(SearchFilterSchema, filterMessage());
       }
-    } else if (field.localName === "topK") {
+    } else if (field.localName === "topK" || field.localName === "maxSteps") {
       req[field.jsonName] = TOP_K;
     }
   }
-  // Validate the shape now, so a mismatch names the field rather than failing on the server.
+  // Check the shape here, so a mismatch names the field rather than failing on the server.
   fromJson(input, req);
   return req;
 }
