@@ -111,7 +111,8 @@ def test_viewer_of_one_ward_never_sees_the_other(page: Any, console_url: str, co
     page.click("details.filters summary")
     page.wait_for_selector(f"#cam-{CAM_A}", timeout=WAIT_MS)
     assert page.locator(f"#cam-{CAM_B}").count() == 0
-    assert [o for o in page.locator("#filter-group option").all_inner_texts() if o != "All groups"] == [GROUP_A]
+    groups = page.locator("#filter-group option").all_inner_texts()
+    assert [g for g in groups if g != "All groups"] == [GROUP_A]
     screens = []
     for query in (QUERY_VI, "a street", "smpte bars"):
         search(page, query)
@@ -158,8 +159,8 @@ def test_expired_session_goes_back_to_sign_in(page: Any, console_url: str,
     assert page.locator("#signout").count() == 0
 
 
-def test_server_error_and_refusals_show_clear_messages(page: Any, console_url: str,
-                                                       console_tokens: dict[str, str], artifacts_dir: Path) -> None:
+def test_server_error_and_refusals_show_clear_messages(
+        page: Any, console_url: str, console_tokens: dict[str, str], artifacts_dir: Path) -> None:
     sign_in(page, console_url, console_tokens["investigator"])
 
     def fail(status: int, code: str, message: str) -> Callable[[Any], None]:
@@ -172,7 +173,8 @@ def test_server_error_and_refusals_show_clear_messages(page: Any, console_url: s
     assert status.inner_text() == "Server error: the index is unreachable"
     shot(page, artifacts_dir, "server-error")
     page.unroute("**/api/vigil.v1.SearchService/Search")
-    page.route("**/api/vigil.v1.SearchService/Search", fail(403, "permission_denied", "role 'x' may not call Search"))
+    page.route("**/api/vigil.v1.SearchService/Search",
+               fail(403, "permission_denied", "role 'x' may not call Search"))
     search(page, "anything")
     assert status.inner_text() == "Not allowed: role 'x' may not call Search"
     page.unroute("**/api/vigil.v1.SearchService/Search")
@@ -189,8 +191,8 @@ def test_server_error_and_refusals_show_clear_messages(page: Any, console_url: s
     shot(page, artifacts_dir, "refused")
 
 
-def test_photo_search_admin_screens_and_phone_width(page: Any, console_url: str,
-                                                    console_tokens: dict[str, str], artifacts_dir: Path) -> None:
+def test_photo_search_admin_screens_and_phone_width(
+        page: Any, console_url: str, console_tokens: dict[str, str], artifacts_dir: Path) -> None:
     sign_in(page, console_url, console_tokens["admin"])
     search(page, "a street")
     thumb = page.locator("li.hit img").first.get_attribute("src")
@@ -217,7 +219,8 @@ def test_photo_search_admin_screens_and_phone_width(page: Any, console_url: str,
     assert page.inner_text("#audit-result p").startswith("The audit trail is intact")
     shot(page, artifacts_dir, "admin")
     page.locator("#holds-table tr:has-text('case 42 (browser test)') button.release").click()
-    page.wait_for_selector("#holds-table td:has-text('case 42 (browser test)')", state="detached", timeout=WAIT_MS)
+    page.wait_for_selector("#holds-table td:has-text('case 42 (browser test)')", state="detached",
+                           timeout=WAIT_MS)
 
     phone = page.context.browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     try:
@@ -235,7 +238,8 @@ def test_photo_search_admin_screens_and_phone_width(page: Any, console_url: str,
         phone.close()
 
 
-def test_keyboard_only_sign_in_and_search(page: Any, console_url: str, console_tokens: dict[str, str]) -> None:
+def test_keyboard_only_sign_in_and_search(page: Any, console_url: str,
+                                          console_tokens: dict[str, str]) -> None:
     page.goto(console_url)
     page.wait_for_selector("#token:focus", timeout=WAIT_MS)  # focus starts in the token field
     page.keyboard.type(console_tokens["investigator"])
