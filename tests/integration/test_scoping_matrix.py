@@ -54,7 +54,7 @@ from storage.media_tools import ffmpeg_exe
 from storage.timeutil import to_ms
 from tests.media import frame_png
 from tests.scoping import Answer, Rpc, call, vigil_rpcs
-from vigil.v1 import admin_pb2, cameras_pb2, common_pb2, ingest_pb2, playback_pb2, search_pb2
+from vigil.v1 import admin_pb2, cameras_pb2, common_pb2, ingest_pb2, playback_pb2, search_pb2, watch_pb2
 
 Code = grpc.StatusCode
 GROUP_A, GROUP_B, GROUP_GONE = "scoping-ward-a", "scoping-ward-b", "scoping-ward-gone"
@@ -226,6 +226,31 @@ def _search_by_image(w: World, role: str, scope: str) -> Probe:
     return Probe(search_pb2.SearchByImageRequest(image=w.image, top_k=50, frames=True, min_score=-1,
                                                  filter=_search_filter(scope)),
                  OK_ALWAYS, _hits(scope))
+
+
+def _hit_ref(w: World, scope: str) -> search_pb2.HitRef:
+    """A keyframe of the target camera (read as '*' admin); for a missing camera, ward A's time."""
+    camera = TARGET[scope]
+    hit = w.as_root("SearchService/Search", search_pb2.SearchRequest(
+        text="street", top_k=1, frames=True, min_score=-1,
+        filter=search_pb2.SearchFilter(camera_ids=[CAM_A if scope == "missing" else camera]))).hits[0]
+    return search_pb2.HitRef(camera_id=camera, frame_time=hit.frame_time)
+
+
+@case("SearchService/SearchSimilar")
+def _search_similar(w: World, role: str, scope: str) -> Probe:
+    return Probe(search_pb2.SearchSimilarRequest(hit=_hit_ref(w, scope), top_k=50, frames=True, min_score=-1,
+                                                 include_same_camera=True),
+                 expect(scope), _hits(scope))
+
+
+@case("SearchService/Follow")
+def _follow(w: World, role: str, scope: str) -> Probe:
+    def check(r: search_pb2.FollowResponse) -> None:
+        assert {s.camera_id for s in r.steps} == {CAM_A}, r.steps
+    return Probe(search_pb2.FollowRequest(hit=_hit_ref(w, scope), min_score=-1, max_steps=50,
+                                          filter=search_pb2.SearchFilter(time_range=w.time_range())),
+                 expect(scope), check)
 
 
 @case("PlaybackService/GetPlaylist")
@@ -445,6 +470,56 @@ def _switch_model(w: World, role: str, scope: str) -> Probe:
 @case("AdminService/GetModelStatus")
 def _get_model_status(w: World, role: str, scope: str) -> Probe:
     return Probe(admin_pb2.GetModelStatusRequest(), DENIED)
+
+
+def _watch_entries(w: World, camera_id: str) -> list[str]:
+    """Ids of every watchlist entry scoped to the camera (read as '*' admin)."""
+    listed = w.as_root("WatchService/ListWatches", watch_pb2.ListWatchesRequest()).entries
+    return sorted(e.entry_id for e in listed if camera_id in e.camera_ids)
+
+
+def _remove_watches_of(w: World, subject: str) -> None:
+    for e in w.as_root("WatchService/ListWatches", watch_pb2.ListWatchesRequest()).entries:
+        if e.created_by == subject:
+            w.as_root("WatchService/RemoveWatch", watch_pb2.RemoveWatchRequest(entry_id=e.entry_id))
+
+
+@case("WatchService/AddWatch")
+def _add_watch(w: World, role: str, scope: str) -> Probe:
+    def check(r: watch_pb2.WatchEntry) -> None:
+        assert list(r.camera_ids) == [CAM_A]
+    return Probe(watch_pb2.AddWatchRequest(text="a person carrying a bicycle", camera_ids=[TARGET[scope]]),
+                 expect(scope), check, observe=lambda: _watch_entries(w, CAM_B),
+                 observed="ward B's watchlists", cleanup=lambda: _remove_watches_of(w, f"scoping-{role}-a"))
+
+
+@case("WatchService/ListWatches")
+def _list_watches(w: World, role: str, scope: str) -> Probe:
+    def check(r: watch_pb2.ListWatchesResponse) -> None:
+        assert all(CAM_B not in e.camera_ids and e.created_by == f"scoping-{role}-a" for e in r.entries)
+    return Probe(watch_pb2.ListWatchesRequest(), OK_ALWAYS, check)
+
+
+@case("WatchService/RemoveWatch")
+def _remove_watch(w: World, role: str, scope: str) -> Probe:
+    entry_id = uuid.uuid4().hex
+    if scope == "own" and Role(role) in PERMISSIONS["/vigil.v1.WatchService/AddWatch"]:
+        entry_id = call(w.channel, RPCS["/vigil.v1.WatchService/AddWatch"], watch_pb2.AddWatchRequest(
+            text="a red bicycle", camera_ids=[CAM_A]), w.tokens[role]).response.entry_id
+    elif scope == "other":
+        entry_id = w.as_root("WatchService/AddWatch", watch_pb2.AddWatchRequest(
+            text="a red bicycle", camera_ids=[CAM_B])).entry_id
+    return Probe(watch_pb2.RemoveWatchRequest(entry_id=entry_id), expect(scope),
+                 observe=lambda: _watch_entries(w, CAM_B), observed="ward B's watchlists",
+                 cleanup=lambda: _remove_watches_of(w, "scoping-root"))
+
+
+@case("WatchService/WatchAlerts")
+def _watch_alerts(w: World, role: str, scope: str) -> Probe:
+    def check(r: list[watch_pb2.Alert]) -> None:
+        assert all(a.camera_id == CAM_A for a in r), [a.camera_id for a in r]
+    # From the first alert ever written, for one second: ward B's alerts would be in it.
+    return Probe(watch_pb2.WatchAlertsRequest(cursor=f"{0:013d}-{'f' * 32}", follow_s=1.0), OK_ALWAYS, check)
 
 
 # --- the world ---------------------------------------------------------------------------------

@@ -23,9 +23,10 @@ from services.application.search import SearchService
 from services.application.visibility import Visibility
 from services.errors import InvalidArgumentError, NotFoundError
 from services.index.search import FrameRef, SearchEngine, SearchQuery
-from services.security.auth import ALL_GROUPS, Principal, Role
+from services.security.auth import Principal, Role
 from services.settings import SearchSettings, ServerSettings
 from storage.cameras import Camera, CameraRegistry
+from storage.keys import ALL_GROUPS
 from tests.colour_embedder import DIM, ColourEmbedder
 from tests.memory_store import MemoryStore
 from tests.unit.test_application_services import Notes
