@@ -38,6 +38,7 @@ ENTRY_ID = re.compile(r"[0-9a-f]{32}")  # fullmatch only
 CURSOR = re.compile(r"\d{13}-[0-9a-f]{32}")
 MINUTES_PER_DAY = 24 * 60
 Clock = Callable[[], int]  # ms since the epoch
+MAX_HOURS_LISTED = 48
 
 
 class EntryKind(StrEnum):
@@ -239,16 +240,19 @@ class WatchStore:
                 return Alert(**{**_fields(stamped), "cursor": f"{written:013d}-{unique}"})
 
     def alerts_after(self, cursor: str, until_ms: int) -> Iterator[Alert]:
-        """Alerts written after `cursor` and no later than `until_ms`, in order."""
+        """Alerts written after `cursor` and no later than `until_ms`, in order. A cursor more
+        than MAX_HOURS_LISTED hours back lists every alert once instead of hour by hour."""
         start = cursor_ms(cursor)
-        for hour in range(start // HOUR_MS, until_ms // HOUR_MS + 1):
-            prefix = keys.watch_alert_hour_prefix(hour * HOUR_MS)
-            for name in sorted(o.key.removeprefix(prefix) for o in self._store.list(prefix)):
-                name_cursor = name.removesuffix(".json")
-                if name_cursor <= cursor or not CURSOR.fullmatch(name_cursor) or int(name[:13]) > until_ms:
+        hours = range(start // HOUR_MS, until_ms // HOUR_MS + 1)
+        prefixes = ([keys.WATCH_ALERTS_PREFIX] if len(hours) > MAX_HOURS_LISTED
+                    else [keys.watch_alert_hour_prefix(h * HOUR_MS) for h in hours])
+        for prefix in prefixes:
+            listed = self._store.list(prefix)
+            for name, key in sorted((o.key.rsplit("/", 1)[-1].removesuffix(".json"), o.key) for o in listed):
+                if name <= cursor or not CURSOR.fullmatch(name) or int(name[:13]) > until_ms:
                     continue
                 try:
-                    yield Alert.from_json(self._store.get_bytes(prefix + name), name_cursor)
+                    yield Alert.from_json(self._store.get_bytes(key), name)
                 except ObjectNotFoundError:
                     continue
 

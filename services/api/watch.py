@@ -63,5 +63,6 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
 
     async def WatchAlerts(self, request: watch_pb2.WatchAlertsRequest,
                           context: Context) -> AsyncIterator[watch_pb2.Alert]:
-        async for view in self._watchlists.alerts(caller(), request.cursor, frozenset(request.entry_ids)):
+        async for view in self._watchlists.alerts(caller(), request.cursor, frozenset(request.entry_ids),
+                                                  request.follow_s):
             yield alert_message(view)

@@ -50,10 +50,10 @@ def remove_watch(channel: grpc.Channel, entry_id: str) -> None:
 
 
 def tail_alerts(channel: grpc.Channel, cursor: str = "", entry_ids: Sequence[str] = (),
-                timeout_s: float | None = None) -> Iterator[watch_pb2.Alert]:
-    """Alerts as they come (the call ends at `timeout_s`, or never); cancel by closing the iterator."""
+                follow_s: float = 0.0) -> Iterator[watch_pb2.Alert]:
+    """Alerts as they come, for `follow_s` seconds (0: until the iterator is closed)."""
     stream = watch_pb2_grpc.WatchServiceStub(channel).WatchAlerts(
-        watch_pb2.WatchAlertsRequest(cursor=cursor, entry_ids=list(entry_ids)), timeout=timeout_s)
+        watch_pb2.WatchAlertsRequest(cursor=cursor, entry_ids=list(entry_ids), follow_s=follow_s))
     try:
         yield from stream
     finally:

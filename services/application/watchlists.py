@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -53,6 +54,7 @@ MAX_TEXT_CHARS = 500
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_SCOPE = 256
 SETTLE_MS = 1000  # alerts are delivered once this old (storage.watchlists)
+MAX_FOLLOW_S = 86_400.0
 SEEN_IDS = 4096  # alert ids remembered per stream, to drop an alert written twice
 
 
@@ -121,9 +123,14 @@ class WatchlistService:
         self._watch.remove_entry(entry_id)
         self._audit.touched(caller, "remove_watch", {"entry_id": entry_id})
 
-    async def alerts(self, caller: Caller, cursor: str, entry_ids: frozenset[str] = frozenset()
-                     ) -> AsyncIterator[AlertView]:
-        """Alerts after `cursor` ('' : from now on) on cameras the caller sees, until cancelled."""
+    async def alerts(self, caller: Caller, cursor: str, entry_ids: frozenset[str] = frozenset(),
+                     follow_s: float = 0.0) -> AsyncIterator[AlertView]:
+        """Alerts after `cursor` ('' : from now on) on cameras the caller sees, until cancelled
+        (or for `follow_s` seconds, when positive)."""
+        if not 0 <= follow_s <= MAX_FOLLOW_S:
+            raise InvalidArgumentError(f"follow_s {follow_s} is outside [0, {MAX_FOLLOW_S}] "
+                                       "(0: until cancelled)")
+        ends = time.monotonic() + follow_s if follow_s else float("inf")
         if cursor:
             try:
                 cursor_ms(cursor)
@@ -132,7 +139,7 @@ class WatchlistService:
         else:
             cursor = cursor_at(self._clock() - SETTLE_MS)
         seen: deque[str] = deque(maxlen=SEEN_IDS)
-        while True:
+        while time.monotonic() < ends:
             batch = await asyncio.to_thread(self._after, cursor)
             for alert in batch:
                 cursor = alert.cursor
@@ -141,7 +148,7 @@ class WatchlistService:
                 seen.append(alert.alert_id)
                 if self._visibility.sees(caller.principal, alert.camera_id):
                     yield AlertView(alert, await asyncio.to_thread(self._presign, alert.thumbnail_key))
-            await asyncio.sleep(self._settings.poll_s)
+            await asyncio.sleep(min(self._settings.poll_s, max(ends - time.monotonic(), 0.0)))
 
     def _after(self, cursor: str) -> tuple[Alert, ...]:
         return tuple(self._watch.alerts_after(cursor, self._clock() - SETTLE_MS))

@@ -162,6 +162,8 @@ def test_the_cursor_resumes_after_the_last_alert_without_loss_or_repeat() -> Non
     resumed = list(ws.alerts_after(first[4].cursor, until_ms=T0 + 10**9))
     assert [a.alert_id for a in resumed] == [a.alert_id for a in written[5:]]
     assert cursor_ms(first[4].cursor) == written[4].written_ms
+    from_the_start = list(ws.alerts_after(cursor_at(0), until_ms=T0 + 10**9))  # one listing, not 470k
+    assert [a.alert_id for a in from_the_start] == [a.alert_id for a in written]
 
 
 def test_alerts_newer_than_the_settle_time_wait_for_the_next_read() -> None:

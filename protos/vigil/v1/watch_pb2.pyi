@@ -90,12 +90,14 @@ class RemoveWatchResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class WatchAlertsRequest(_message.Message):
-    __slots__ = ("cursor", "entry_ids")
+    __slots__ = ("cursor", "entry_ids", "follow_s")
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     ENTRY_IDS_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_S_FIELD_NUMBER: _ClassVar[int]
     cursor: str
     entry_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, cursor: _Optional[str] = ..., entry_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    follow_s: float
+    def __init__(self, cursor: _Optional[str] = ..., entry_ids: _Optional[_Iterable[str]] = ..., follow_s: _Optional[float] = ...) -> None: ...
 
 class AlertBox(_message.Message):
     __slots__ = ("x0", "y0", "x1", "y1")

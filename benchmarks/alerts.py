@@ -1,0 +1,271 @@
+"""Do watchlist alerts find the subject on every camera it passes, soon enough, and cheaply?
+
+`python -m benchmarks.alerts --out benchmarks/results/alerts.json [--quick]`
+
+1. Footage: held-out synthetic cameras (the riverside and parking layouts training never saw,
+   and the demo's alley), at night. The stolen bicycle of the demo (the thief and the bike as
+   in `indexing.world.demo`, the resident's photo of it) passes every camera several times,
+   carried or pushed; distractors are other people carrying or pushing bicycles of other colours,
+   and the usual traffic (motorbikes, people, cars, dogs). A minute of other traffic per camera
+   is ingested as files first: the background entries are calibrated against.
+2. Entries, added before the replay: the resident's photo (relevant: the thief's visits), and
+   texts in English and Vietnamese ("a person carrying a bicycle" / "người vác xe đạp",
+   "a person pushing a bicycle" / "người dắt xe đạp"; relevant: every such crossing).
+3. Replay: each camera is a real ffmpeg sender (`-re`, MPEG-TS over UDP on loopback) recorded
+   live by the node; alerts are followed on `WatchAlerts` and timed when they arrive.
+4. Scores per entry kind and language: recall = relevant crossings with an alert during them
+   (±1 s), precision = alerts that fall in a relevant crossing of their camera; latency = arrival
+   minus the alert's frame time (both this machine's wall clock), p50/p99.
+5. Cost: 1,000 active entries in the bucket, a matcher like the writers' timed on batches of
+   stored vectors (matrix product, scope checks, refreshes at the writers' cadence), against the
+   file ingest time per keyframe measured in step 1.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import _harness
+
+SEED = 7
+SIZE = (640, 360)
+TOLERANCE_S = 1.0
+QUERIES = {  # name → (kind, language, text)
+    "photo": ("photo", "-", ""),
+    "carry-en": ("text", "en", "a person carrying a bicycle"),
+    "carry-vi": ("text", "vi", "người vác xe đạp"),
+    "push-en": ("text", "en", "a person pushing a bicycle"),
+    "push-vi": ("text", "vi", "người dắt xe đạp"),
+}
+
+
+@dataclass(frozen=True)
+class Visit:
+    camera_id: str
+    start_s: float
+    end_s: float
+    thief: bool
+    action: str  # carried | pushed
+
+
+def _scenarios(duration_s: float) -> tuple[Any, Any, list[Visit]]:
+    """(replayed scenario, background scenario, bicycle visits of the replay)."""
+    from indexing.world.demo import THIEF_ID, demo_scenario, thief_labels
+    from indexing.world.script import Camera, Crossing, Scenario, traffic
+    from indexing.world.truth import Action, ActorKind, ActorLabel, Colour, Gender, Layout, Lighting
+
+    rng = random.Random(SEED)
+    carried, pushed = thief_labels(SEED)
+    style = next(e.style for e in demo_scenario(SEED).events if e.actor_id == THIEF_ID)
+    cameras = (Camera("cam-song-1", Layout.RIVERSIDE, Lighting.NIGHT, rng.getrandbits(32)),
+               Camera("cam-baixe-1", Layout.PARKING, Lighting.NIGHT, rng.getrandbits(32)),
+               Camera("cam-hem-12", Layout.ALLEY, Lighting.NIGHT, rng.getrandbits(32)))
+    others = [c for c in Colour if c not in (carried.colour, Colour.BLACK)]
+    events, visits = [], []
+    for i, cam in enumerate(cameras):
+        t, n = 20.0 + 15.0 * i, 0
+        while t < duration_s - 20.0:
+            thief = n % 2 == 0
+            label = ((carried if n % 4 == 0 else pushed) if thief else ActorLabel(
+                ActorKind.BICYCLE, Action.CARRIED if n % 4 == 1 else Action.PUSHED, colour=rng.choice(others),
+                person_colour=rng.choice(others), gender=rng.choice(list(Gender))))
+            event = Crossing(cam.camera_id, THIEF_ID if thief else f"rider-{i}-{n}", label, t, 11.0, y=0.9,
+                             direction=1 if n % 3 else -1, style=style if thief else rng.getrandbits(32))
+            events.append(event)
+            visits.append(Visit(cam.camera_id, t, t + 11.0, thief, label.action.value))
+            t, n = t + 45.0, n + 1
+        busy = [(v.start_s - 2, v.end_s + 2) for v in visits if v.camera_id == cam.camera_id]
+        events += [e for e in traffic(rng, cam.camera_id, duration_s, f"{cam.camera_id}-t", gap_s=(6.0, 12.0))
+                   if all(e.end_s < lo or e.start_s > hi for lo, hi in busy)]
+    replay = Scenario(f"alerts-{SEED}-{int(duration_s)}", cameras, duration_s, 10, tuple(events))
+    bg_events = tuple(e for cam in cameras for e in traffic(rng, cam.camera_id, 60.0, f"{cam.camera_id}-bg"))
+    background = Scenario(f"alerts-bg-{SEED}", cameras, 60.0, 10, bg_events)
+    return replay, background, visits
+
+
+def _relevant(name: str, visit: Visit) -> bool:
+    if name == "photo":
+        return visit.thief
+    return visit.action == ("carried" if name.startswith("carry") else "pushed")
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _sender(video: Path, port: int) -> subprocess.Popen[bytes]:
+    from storage.media_tools import ffmpeg_exe
+
+    return subprocess.Popen([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-i",
+                             str(video), "-c", "copy", "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"])
+
+
+class _Tail(threading.Thread):
+    """Collects alerts from WatchAlerts with their arrival time."""
+
+    def __init__(self, channel: Any, follow_s: float) -> None:
+        super().__init__(daemon=True)
+        self._channel, self._follow_s = channel, follow_s
+        self.alerts: list[tuple[Any, float]] = []
+
+    def run(self) -> None:
+        from services.api.watch_client import tail_alerts
+
+        for alert in tail_alerts(self._channel, "", (), follow_s=self._follow_s):
+            self.alerts.append((alert, time.time()))
+
+
+def _score(name: str, entry_id: str, alerts: list[tuple[Any, float]], visits: list[Visit],
+           t0: dict[str, float]) -> dict[str, Any]:
+    mine = [(a, at) for a, at in alerts if a.entry_id == entry_id]
+    relevant = [v for v in visits if _relevant(name, v)]
+    hit: set[int] = set()
+    true_alerts = 0
+    for a, _ in mine:
+        s = a.frame_time.ToMilliseconds() / 1000 - t0[a.camera_id]
+        found = [i for i, v in enumerate(relevant) if v.camera_id == a.camera_id
+                 and v.start_s - TOLERANCE_S <= s <= v.end_s + TOLERANCE_S]
+        hit.update(found)
+        true_alerts += bool(found)
+    latencies = np.array([at - a.frame_time.ToMilliseconds() / 1000 for a, at in mine])
+    thief_cameras = {v.camera_id for v in relevant}
+    return {"alerts": len(mine), "relevant_visits": len(relevant), "visits_alerted": len(hit),
+            "recall": len(hit) / len(relevant) if relevant else None,
+            "precision": true_alerts / len(mine) if mine else None,
+            "cameras_alerted": sorted({relevant[i].camera_id for i in hit}),
+            "cameras_passed": sorted(thief_cameras),
+            "latency_s": {"p50": float(np.percentile(latencies, 50)),
+                          "p99": float(np.percentile(latencies, 99)),
+                          "max": float(latencies.max())} if latencies.size else None,
+            "scores": sorted(round(a.score, 2) for a, _ in mine)}
+
+
+def _cost(node: Any, model_id: str, cameras: list[str], ingest_s_per_keyframe: float,
+          batch: int) -> dict[str, Any]:
+    """A writer's matching work per keyframe with 1,000 active entries, against ingest's."""
+    from indexing.frame_columns import FrameRecord
+    from indexing.watch import REFRESH_S, WatchMatcher, calibrate
+    from storage.watchlists import EntryKind, WatchEntry, WatchStore, new_entry_id
+
+    store, rng = WatchStore(node.store), np.random.default_rng(SEED)
+    sample = node.index.sample(4096).astype(np.float32)
+    ids = []
+    for i in range(1000):
+        q = sample[rng.integers(len(sample))] + rng.normal(0, 0.05, sample.shape[1]).astype(np.float32)
+        entry = WatchEntry(new_entry_id(), EntryKind.TEXT, f"cost probe {i}", "bench", ("*",), created_ms=0)
+        store.put_vector(calibrate(entry.entry_id, model_id, q / np.linalg.norm(q), sample))
+        store.put_entry(entry)
+        ids.append(entry.entry_id)
+    matcher = WatchMatcher(node.store, model_id)
+    refresh = []
+    for _ in range(3):
+        t = time.perf_counter()
+        matcher.refresh()
+        refresh.append(time.perf_counter() - t)
+    now = int(time.time() * 1000)
+    batches = [sample[i:i + batch] for i in range(0, len(sample) - batch + 1, batch)]
+    records = [[FrameRecord(cameras[j % len(cameras)], now + j, now + j + 1, "s", now, now + 1, "t")
+                for j in range(batch)]] * len(batches)
+    matcher.match(records[0], batches[0])
+    t = time.perf_counter()
+    alerts = sum(len(matcher.match(r, b)) for r, b in zip(records, batches, strict=True))
+    match_s = (time.perf_counter() - t) / (len(batches) * batch)
+    refresh_s = float(np.median(refresh))
+    # a writer busy ingesting refreshes once per REFRESH_S: per keyframe, refresh_s × ingest s / REFRESH_S
+    per_keyframe = match_s + refresh_s * ingest_s_per_keyframe / REFRESH_S
+    for entry_id in ids:
+        store.remove_entry(entry_id)
+    return {"entries": 1000, "batch": batch, "match_ms_per_keyframe": match_s * 1000,
+            "refresh_ms": refresh_s * 1000, "ingest_ms_per_keyframe": ingest_s_per_keyframe * 1000,
+            "cost_ratio_of_ingest": per_keyframe / ingest_s_per_keyframe, "probe_alerts": alerts}
+
+
+def run(duration_s: float, tmp: Path) -> dict[str, Any]:
+    from indexing.world.photo import resident_photo
+    from indexing.world.video import render_scenario
+    from services.api.client import VigilClient
+    from services.api.server import BackgroundServer
+    from services.api.watch_client import add_watch
+    from services.node.app import Vigil
+    from services.security.auth import Role
+    from services.settings import load_settings
+    from storage.keys import ALL_GROUPS
+    from vigil.v1 import cameras_pb2
+
+    replay, background, visits = _scenarios(duration_s)
+    t = time.perf_counter()
+    videos = render_scenario(replay, tmp / "replay", *SIZE).videos
+    bg_videos = render_scenario(background, tmp / "background", *SIZE).videos
+    render_s = time.perf_counter() - t
+    photo = io.BytesIO()
+    resident_photo(SEED).save(photo, format="JPEG", quality=85)
+    settings = load_settings(data_dir=tmp / "data", ingest={"segment_seconds": 4.0},
+                             fetch={"camera_allow": ["127.0.0.1/32"]}, watch={"fold_s": 20.0},
+                             server={"port": 0})
+    results: dict[str, Any] = {"duration_s": duration_s, "cameras": len(videos), "render_s": render_s,
+                               "segment_seconds": settings.ingest.segment_seconds,
+                               "fold_s": settings.watch.fold_s, "visits": len(visits)}
+    with Vigil(settings) as node, BackgroundServer(node) as server:
+        token = node.tokens.create("bench", Role.ADMIN, [ALL_GROUPS])
+        with VigilClient(server.address, token) as c:
+            for cam in videos:
+                c.register_camera(cameras_pb2.Camera(camera_id=cam, group="ward-1", retention_days=30))
+            start, t, keyframes = datetime.now(UTC) - timedelta(minutes=20), time.perf_counter(), 0
+            for cam, video in bg_videos.items():
+                keyframes += c.wait_for_job(c.ingest_file(video, cam, start), timeout_s=1800).keyframes
+            ingest_s_per_keyframe = (time.perf_counter() - t) / max(keyframes, 1)
+            entries = {name: add_watch(c.channel, text=text or None,
+                                       image=None if text else photo.getvalue())
+                       for name, (_, _, text) in QUERIES.items()}
+            tail = _Tail(c.channel, duration_s + 90)
+            tail.start()
+            ports = {cam: _free_udp_port() for cam in videos}
+            for cam in videos:
+                c.register_camera(cameras_pb2.Camera(camera_id=cam, group="ward-1", retention_days=30,
+                                                     stream_url=f"udp://127.0.0.1:{ports[cam]}"))
+            time.sleep(3.0)  # the recorders' ffmpeg listening before the senders start
+            t0, senders = {}, []
+            for cam, video in videos.items():
+                t0[cam] = time.time()
+                senders.append(_sender(video, ports[cam]))
+            for s in senders:
+                s.wait(timeout=duration_s + 120)
+            time.sleep(30.0)  # the last segments are closed, stored, indexed and matched
+            for cam in videos:
+                c.stop_camera(cam)
+            tail.join(timeout=duration_s + 120)
+        results["entries"] = {name: {"kind": QUERIES[name][0], "language": QUERIES[name][1],
+                                     "text": QUERIES[name][2], "calibrated": e.calibrated,
+                                     **_score(name, e.entry_id, tail.alerts, visits, t0)}
+                              for name, e in entries.items()}
+        results["cost"] = _cost(node, node.model_id, list(videos), ingest_s_per_keyframe,
+                                settings.ray.embed_batch)
+    return results
+
+
+def main() -> None:
+    import logging
+    import tempfile
+
+    args = _harness.parser(__doc__.splitlines()[0]).parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-alerts-") as tmp:
+        results = run(120.0 if args.quick else 600.0, Path(tmp))
+    _harness.write(args.out, __doc__.splitlines()[0], results, args.quick)
+
+
+if __name__ == "__main__":
+    main()
