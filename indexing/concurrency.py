@@ -83,7 +83,10 @@ class IndexSync:
                 return None
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="shard-build")
-            future = self._executor.submit(build)
+            try:
+                future = self._executor.submit(build)
+            except RuntimeError:  # the interpreter is exiting
+                return None
             self._pending.add(future)
         future.add_done_callback(self._done)
         return future

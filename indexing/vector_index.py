@@ -71,6 +71,7 @@ class ShardStats:
     tier: str = "exact"  # `ShardTier`: exact, ivf-sq8 or ivf-pq
     disk_bytes: int = 0  # its float16 vector file in the cache directory (0: none)
     record_bytes: int = 0  # in RAM: its record columns (`indexing.frame_columns`)
+    building: bool = False  # a new IVF index is being built for it (searches use the current one)
 
 
 def _same_box(stored: Box | None, asked: Box | None) -> bool:
@@ -283,7 +284,8 @@ class FrameIndex:
     def shard_stats(self) -> list[ShardStats]:
         with self._sync.view.read():
             return [ShardStats(k.group, k.day, len(s.vectors), s.vectors.is_ivf, s.vectors.ram_bytes(),
-                               s.vectors.tier.value, s.vectors.disk_bytes, s.frames.nbytes())
+                               s.vectors.tier.value, s.vectors.disk_bytes, s.frames.nbytes(),
+                               s.vectors.building)
                     for k, s in sorted(self._shards.items())]
 
     def close(self) -> None:

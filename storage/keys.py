@@ -167,6 +167,12 @@ def index_snapshot_key(model_id: str, day: int, group: str, frames: int, digest:
     return f"{index_snapshot_prefix(model_id, day)}g-{quote(group, safe='')}/{frames:09d}-{digest}.npz"
 
 
+def index_trained_key(model_id: str, day: int, group: str, name: str) -> str:
+    """A shard's trained IVF index (centroids and codebooks, no vectors), by tier and list count:
+    a cache that spares a restarted node the training (`indexing.trained_cache`)."""
+    return f"{index_prefix(model_id)}trained/{day:06d}/g-{quote(group, safe='')}/{name}.faiss"
+
+
 def job_key(job_id: str) -> str:
     return f"{JOBS_PREFIX}{job_id}.json"
 

@@ -1,19 +1,23 @@
 """The sharded index: IVF shards, filtered recall, routing by day and group, growth, replay,
-and the compressed tier (IVF-PQ re-ranked against a float16 vector file)."""
+the compressed tier (IVF-PQ re-ranked against a float16 vector file), searches during
+background rebuilds, and trained indexes reused after a restart."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
 import numpy as np
 
-from indexing.shards import ShardPolicy
+from indexing.shards import ShardKey, ShardPolicy, ShardTier, TrainedIndex
 from indexing.stored_index import IndexLog
+from indexing.trained_cache import TrainedCache
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
 from storage.object_store import ObjectInfo, ObjectStore
 from storage.timeutil import DAY_MS
+from tests.memory_store import MemoryStore
 
 DIM = 32
 SMALL = ShardPolicy(exact_below=2_000, nprobe=8)
@@ -202,3 +206,117 @@ def test_closing_an_index_deletes_its_vector_files(tmp_path: Path) -> None:
     index.close()
     assert len(list(tmp_path.rglob("*.f16"))) == 1
     assert [h.record for h in other.search(x[0], 1)] == [records[0]]
+
+
+class _GatedTraining:
+    """A `TrainedStore` with nothing saved whose `load` (the first step of every build) waits
+    for `gate`: a build stays under way until the test lets it go on."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+
+    def load(self, key: ShardKey, tier: ShardTier, nlist: int) -> TrainedIndex | None:
+        self.gate.wait(timeout=60)
+        return None
+
+    def save(self, key: ShardKey, tier: ShardTier, nlist: int, trained: TrainedIndex) -> None:
+        return None
+
+
+def test_searches_during_retrains_find_every_acknowledged_frame(tmp_path: Path) -> None:
+    records, x = _clustered(9_000, cameras=10, seed=17)
+    training = _GatedTraining()
+    index = FrameIndex(DIM, policy=COMPRESSED, vector_cache_dir=tmp_path, trained=training)
+    acknowledged, done, missed, during_builds = [0], threading.Event(), [], [0]
+
+    def writer() -> None:
+        try:
+            for start in range(0, 9_000, 250):  # builds at 2k (SQ8), 4k (PQ) and 8k
+                index.add(records[start:start + 250], x[start:start + 250])
+                acknowledged[0] = start + 250
+        finally:
+            done.set()
+            training.gate.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    rng = np.random.default_rng(18)
+    for _ in range(100_000):  # bounded; ends when the writer is done
+        if done.is_set():
+            break
+        n = acknowledged[0]
+        if n == 0:
+            done.wait(0.01)  # the first batch is being added
+            continue
+        building = index.shard_stats()[0].building
+        for i in (n - 1, int(rng.integers(0, n))):  # the newest acknowledged frame and any other
+            if records[i] not in {h.record for h in index.search(x[i], 10)}:
+                missed.append(i)
+        during_builds[0] += building
+        if during_builds[0] >= 20:
+            training.gate.set()  # let the build finish once searches have run during it
+    thread.join()
+    index.settle()
+    assert not missed
+    assert during_builds[0] >= 20
+    assert len(index) == 9_000 and index.shard_stats()[0].tier == "ivf-pq"
+    assert _recall(index, records, x, _clustered(50, 10, seed=19)[1], SearchFilter()) >= 0.95
+
+
+def test_frames_deleted_during_a_build_stay_deleted(tmp_path: Path) -> None:
+    records, x = _clustered(6_000, cameras=4, seed=20)
+    training = _GatedTraining()
+    index = FrameIndex(DIM, policy=COMPRESSED, vector_cache_dir=tmp_path, trained=training)
+    index.add(records[:3_000], x[:3_000])  # exact, and a build under way (held at the gate)
+    assert index.shard_stats()[0].building
+    assert index.delete_range("cam-1", DAY0, DAY0 + DAY_MS) == 750
+    index.add(records[3_000:3_500], x[3_000:3_500])  # cam-1's new frames stay
+    training.gate.set()
+    index.settle()
+    assert index.shard_stats()[0].tier == "ivf-sq8" and len(index) == 2_750
+    for i in (1, 5, 3_001):
+        hits = index.search(x[i], 10)
+        assert {h.record.camera_id for h in hits if h.record.time_ms < records[3_000].time_ms} <= {
+            "cam-0", "cam-2", "cam-3"}
+    assert index.search(x[3_001], 1)[0].record == records[3_001]
+    index.close()
+
+
+class _CountingCache(TrainedCache):
+    def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store, "model-a")
+        self.loaded = self.saved = 0
+
+    def load(self, key: ShardKey, tier: ShardTier, nlist: int) -> TrainedIndex | None:
+        found = super().load(key, tier, nlist)
+        self.loaded += found is not None
+        return found
+
+    def save(self, key: ShardKey, tier: ShardTier, nlist: int, trained: TrainedIndex) -> None:
+        self.saved += 1
+        super().save(key, tier, nlist, trained)
+
+
+def test_a_restarted_index_reuses_the_trained_index_and_answers_the_same(tmp_path: Path) -> None:
+    records, x = _clustered(20_000, cameras=20, seed=21)
+    store = MemoryStore()
+    first = _CountingCache(store)
+    live = FrameIndex(DIM, policy=COMPRESSED, vector_cache_dir=tmp_path, trained=first)
+    live.add(records, x)  # a bulk load: waits for its build
+    assert (first.loaded, first.saved) == (0, 1) and live.shard_stats()[0].tier == "ivf-pq"
+    assert any("/trained/" in k for k in store.objects)
+    again = _CountingCache(store)  # a restart on the same bucket: trained, not training
+    restarted = FrameIndex(DIM, policy=COMPRESSED, vector_cache_dir=tmp_path, trained=again)
+    restarted.add(records[::-1], x[::-1])  # snapshots may come back in another order
+    assert (again.loaded, again.saved) == (1, 0)
+    fresh = FrameIndex(DIM, policy=COMPRESSED, vector_cache_dir=tmp_path)  # no cache: trains again
+    fresh.add(records, x)
+    queries = _clustered(30, cameras=20, seed=22)[1]
+    one_camera = SearchFilter(camera_ids=frozenset({"cam-3"}))
+    for q in queries:
+        for where in (SearchFilter(), one_camera):
+            ours = [(h.record, round(h.score, 5)) for h in restarted.search(q, 10, where)]
+            assert ours == [(h.record, round(h.score, 5)) for h in live.search(q, 10, where)]
+    assert _recall(fresh, records, x, queries, SearchFilter()) >= 0.95
+    other = TrainedCache(store, "model-b")  # another model's index never gets these codebooks
+    assert other.load(ShardKey.of("", DAY0), ShardTier.PQ, 128) is None
