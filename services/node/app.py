@@ -23,6 +23,7 @@ from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.errors import ModelUnavailableError
 from indexing.index_versions import ActiveVersion
 from indexing.stored_index import IndexLog
+from indexing.trained_cache import TrainedCache
 from indexing.vector_index import FrameIndex
 from services.application.admin import AdminService, NodeStats
 from services.application.audit import AuditTrail
@@ -230,7 +231,8 @@ class Vigil:
     def _open(self, spec: ModelSpec, pool_settings: RaySettings) -> Serving:
         s = self.settings
         embedder = ClipEmbedder(spec, threads=1)  # one core per query; concurrent queries use the rest
-        index = FrameIndex(embedder.dim, vector_cache_dir=self._vector_cache)
+        index = FrameIndex(embedder.dim, vector_cache_dir=self._vector_cache,
+                           trained=TrainedCache(self.store, spec.model_id))  # no retraining on restart
         log = IndexLog(self.store, spec.model_id, on_append=self.compaction.note_append)
         writers = self.cluster.index_writers(spec.model_id, on_append=self.compaction.note_append)
         follower = self.cluster.index_follower(spec.model_id, index, lambda: log.replay(index))
