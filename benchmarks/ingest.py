@@ -15,6 +15,20 @@ recorded in the output): on 2 cores, two one-thread embedders fed batches of
 16 keep both cores busy where one two-thread embedder loses time whenever the
 other work takes a core.
 
+`--seconds N` sets the videos' length (default 120, 30 with `--quick`; the goal
+is judged on 600: a 10-minute file), `--sizes 1080p` picks the sizes, and
+`--regions METHOD` sets `ingest.regions` (region crops embedded beside each
+keyframe; 'off' for whole keyframes only): with regions the embedder-alone rate
+embeds the same crops the pipeline does. The pipeline's rate is given from the
+job's acknowledgement to its end (`job_keyframes_per_s`: segmenting, storing,
+decoding, embedding, indexing; the goal is `job_over_slowest_alone` ≥ 0.8, the
+job's rate over the slower of decode-alone and embedder-alone) and with the gRPC
+upload too. `stages_s` is where the job's time went, per stage, summed over the
+threads that run it (wall seconds, in the node's process): decode (the keyframe
+iterator), region proposals, embedding (waiting for the actors), the wait for
+segments to be committed, thumbnail PUTs, segment stores (ffmpeg's cut runs
+beside), the index log's append.
+
 `--model NAME` runs it with an open_clip architecture instead of the bundled
 model, with random weights (no download: the compute, hence every rate here, is
 the same as with the pretrained weights), e.g. `--model ViT-B-32`, the size of
@@ -31,7 +45,9 @@ import multiprocessing
 import os
 import statistics
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,24 +66,99 @@ def _seconds(fn: Any, *args: Any) -> float:
     return time.perf_counter() - t0
 
 
-def run(seconds: int, tmp: Path, model: str | None) -> dict[str, Any]:
+class _Stages:
+    """Wall seconds per pipeline stage, summed over the threads running it (a benchmark's probe:
+    it wraps the node's pipeline objects, which know nothing of it)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wrap(self, obj: Any, attr: str, stage: str) -> None:
+        fn = getattr(obj, attr)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.add(stage, time.perf_counter() - t0)
+
+        setattr(obj, attr, timed)
+
+    def add(self, stage: str, dt: float) -> None:
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + dt
+
+    def take(self) -> dict[str, float]:
+        with self._lock:
+            taken, self.seconds = self.seconds, {}
+        return {k: round(v, 3) for k, v in sorted(taken.items())}
+
+
+def _probe_stages(pipeline: Any, stages: _Stages) -> None:
+    import services.ingest.pipeline as module
+
+    decode = getattr(module, "iter_keyframes")  # noqa: B009  (replaced below: the name is not exported)
+
+    def timed_keyframes(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        frames = decode(*args, **kwargs)
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            stages.add("decode", time.perf_counter() - t0)
+            if frame is None:
+                return
+            yield frame
+
+    setattr(module, "iter_keyframes", timed_keyframes)  # noqa: B010
+    for obj, attr, stage in ((pipeline, "_embed_rgb", "embed (a thread per batch in flight)"),
+                             (pipeline, "_put_thumbnail", "thumbnail PUTs (4 threads)"),
+                             (pipeline._recordings, "store_segment", "segment stores (a thread)"),
+                             (pipeline._journal, "append", "index log append"),
+                             (pipeline._regions, "propose", "region proposals")):
+        if hasattr(obj, attr):
+            stages.wrap(obj, attr, stage)
+    covering = module._Stored.covering
+    setattr(module._Stored, "covering",  # noqa: B010
+            lambda self, t: _timed(stages, "wait for segments", covering, self, t))
+
+
+def _timed(stages: _Stages, stage: str, fn: Any, *args: Any) -> Any:
+    t0 = time.perf_counter()
+    try:
+        return fn(*args)
+    finally:
+        stages.add(stage, time.perf_counter() - t0)
+
+
+def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: str | None) -> dict[str, Any]:
     from indexing.keyframes import iter_keyframes
+    from indexing.regions import RegionProposer, with_crops
     from services.api.server import BackgroundServer
     from services.node.app import Vigil
-    from services.security.auth import ALL_GROUPS, Role
+    from services.security.auth import Role
     from services.settings import load_settings
+    from storage.keys import ALL_GROUPS
     from storage.media import probe
 
-    videos = {name: _harness.city_camera_footage(tmp / f"{name}.mp4", size, seconds, fps=25)
-              for name, size in SIZES.items()}
+    videos = {name: _harness.city_camera_footage(tmp / f"{name}.mp4", SIZES[name], seconds, fps=25)
+              for name in sizes}
     results: dict[str, Any] = {"cores": os.cpu_count(), "seconds_per_video": seconds,
                                "model": model or "vigil-tiny (bundled)"}
-    overrides = {"model": {"name": model}} if model else {}
+    overrides: dict[str, Any] = {"model": {"name": model}} if model else {}
+    if regions is not None:
+        overrides["ingest"] = {"regions": regions}
     with Vigil(load_settings(data_dir=tmp / "data", **overrides)) as node, BackgroundServer(node) as server, \
             ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as remote:
         token = node.tokens.create("bench", Role.ADMIN, [ALL_GROUPS])
-        results.update(embedders=node.settings.ray.embedders, embed_batch=node.settings.ray.embed_batch)
-        node.pool.embed([next(iter_keyframes(videos["720p"], 0.0, 320)).rgb])  # warm-up
+        ingest = node.settings.ingest
+        results.update(embedders=node.settings.ray.embedders, embed_batch=node.settings.ray.embed_batch,
+                       regions=str(getattr(ingest, "regions", "off")),
+                       regions_per_keyframe=getattr(ingest, "regions_per_keyframe", 0))
+        node.pool.embed([next(iter_keyframes(next(iter(videos.values())), 0.0, 320)).rgb])  # warm-up
+        stages = _Stages()
+        _probe_stages(node.pipeline, stages)
         warm_up = _harness.city_camera_footage(tmp / "warm-up.mp4", "640x360", 6, fps=25)
         # starts the day's writer
         remote.submit(_ingest, server.address, token, warm_up, "cam-warm-up", DAY).result()
@@ -76,20 +167,36 @@ def run(seconds: int, tmp: Path, model: str | None) -> dict[str, Any]:
             t0 = time.perf_counter()
             frames = [k.rgb for k in iter_keyframes(video, info.start_s, 320)]
             decode_s = time.perf_counter() - t0
-            embed_s = statistics.median(_seconds(node.pool.embed, frames) for _ in range(EMBED_RUNS))
+            images = frames
+            if results["regions"] != "off":  # the crops the pipeline embeds too (a fresh camera)
+                proposer = RegionProposer(ingest.regions_per_keyframe, ingest.region_min_fraction,
+                                          ingest.regions)
+                images = with_crops(frames, [proposer.propose(f"cam-alone-{i}", f) for f in frames])
+            embed_s = statistics.median(_seconds(node.pool.embed, images) for _ in range(EMBED_RUNS))
+            stages.take()
+            cpu0 = time.process_time()
             upload_s, pipeline_s = remote.submit(_ingest, server.address, token, video, f"cam-bench-{i}",
                                                  DAY + timedelta(hours=i + 1)).result()
             realtime = info.duration_s / pipeline_s
+            job_s = pipeline_s - upload_s
+            decode_rate, embed_rate = len(frames) / decode_s, len(frames) / embed_s
+            job_rate = len(frames) / job_s
             results[name] = {
                 "keyframes": len(frames),
+                "images_embedded_per_keyframe": len(images) / len(frames),
                 "pipeline_x_realtime": realtime,
                 "pipeline_x_realtime_per_core": realtime / (os.cpu_count() or 1),
                 "pipeline_keyframes_per_s": len(frames) / pipeline_s,
-                "embedder_alone_keyframes_per_s": len(frames) / embed_s,
-                "decode_alone_keyframes_per_s": len(frames) / decode_s,
+                "job_keyframes_per_s": job_rate,
+                "embedder_alone_keyframes_per_s": embed_rate,
+                "decode_alone_keyframes_per_s": decode_rate,
                 "upload_and_ack_s": upload_s,  # gRPC upload, probe, staging (fsync) and job record
-                "job_s": pipeline_s - upload_s,
-                "pipeline_over_embedder_alone": (len(frames) / pipeline_s) / (len(frames) / embed_s),
+                "job_s": job_s,
+                "job_over_slowest_alone": job_rate / min(decode_rate, embed_rate),
+                "pipeline_over_embedder_alone": (len(frames) / pipeline_s) / embed_rate,
+                "node_process_cpu_s": time.process_time() - cpu0,  # upload and job; not Ray's actors
+                "stages_s": stages.take(),
+                "load_average": list(os.getloadavg()),
                 "live_cameras_sustained": int(realtime),
             }
     return results
@@ -116,9 +223,17 @@ def main() -> None:
     parser.add_argument("--model", default=None,
                         help="an open_clip architecture, run with random weights "
                              "(default: the bundled model)")
+    parser.add_argument("--seconds", type=int, default=None,
+                        help="length of each video (default 120; 30 with --quick)")
+    parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=list(SIZES),
+                        help="the video sizes (default both)")
+    parser.add_argument("--regions", default=None,
+                        help="ingest.regions for the node ('off', 'motion', 'grid', 'motion+grid'; "
+                             "default: the setting's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vigil-bench-ingest-") as tmp:
-        result = run(30 if args.quick else 120, Path(tmp), args.model)
+        result = run(args.seconds or (30 if args.quick else 120), Path(tmp), args.model, args.sizes,
+                     args.regions)
     _harness.write(args.out, "whole-pipeline ingest throughput", result, args.quick)
 
 
