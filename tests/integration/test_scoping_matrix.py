@@ -234,7 +234,8 @@ def _hit_ref(w: World, scope: str) -> search_pb2.HitRef:
     hit = w.as_root("SearchService/Search", search_pb2.SearchRequest(
         text="street", top_k=1, frames=True, min_score=-1,
         filter=search_pb2.SearchFilter(camera_ids=[CAM_A if scope == "missing" else camera]))).hits[0]
-    return search_pb2.HitRef(camera_id=camera, frame_time=hit.frame_time)
+    return search_pb2.HitRef(camera_id=camera, frame_time=hit.frame_time,
+                             box=hit.box if hit.HasField("box") else None)
 
 
 @case("SearchService/SearchSimilar")
@@ -270,6 +271,14 @@ def _get_clip_url(w: World, role: str, scope: str) -> Probe:
     def check(r: playback_pb2.GetClipUrlResponse) -> None:
         assert r.url
     return Probe(playback_pb2.GetClipUrlRequest(segment_key=key), expect(scope), check)
+
+
+@case("PlaybackService/ListSegments")
+def _list_segments(w: World, role: str, scope: str) -> Probe:
+    def check(r: playback_pb2.ListSegmentsResponse) -> None:
+        assert len(r.segments) == SCENES_STORED and w.segments[CAM_A] in {s.segment_key for s in r.segments}
+    return Probe(playback_pb2.ListSegmentsRequest(camera_id=TARGET[scope], time_range=w.time_range()),
+                 expect(scope), check)
 
 
 @case("PlaybackService/ReadMedia")
