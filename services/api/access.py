@@ -50,6 +50,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "/vigil.v1.PlaybackService/ExportClip": INVESTIGATE,
     # Bytes of a visible camera's segment, thumbnail or export (the console's video and downloads).
     "/vigil.v1.PlaybackService/ReadMedia": VIEW,
+    "/vigil.v1.PlaybackService/ListSegments": VIEW,
     "/vigil.v1.CameraService/GetCamera": VIEW | INGEST,
     "/vigil.v1.CameraService/ListCameras": VIEW | INGEST,
     "/vigil.v1.CameraService/RegisterCamera": INGEST,

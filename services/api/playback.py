@@ -34,6 +34,16 @@ class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
             m3u8=p.m3u8, segments=p.segments, gaps=[convert.range_message(a, b) for a, b in p.gaps],
             urls_expire=ts_from_ms(p.urls_expire_ms))
 
+    async def ListSegments(self, request: playback_pb2.ListSegmentsRequest,
+                           context: Context) -> playback_pb2.ListSegmentsResponse:
+        start, end = convert.time_range(request.time_range)
+        listed = await asyncio.to_thread(self._playback.segments, caller(), request.camera_id, start, end,
+                                         caller_gone(context))
+        return playback_pb2.ListSegmentsResponse(
+            segments=[playback_pb2.RecordedSegment(segment_key=k, time_range=convert.range_message(a, b))
+                      for k, a, b in listed.segments],
+            gaps=[convert.range_message(a, b) for a, b in listed.gaps])
+
     async def GetClipUrl(self, request: playback_pb2.GetClipUrlRequest,
                          context: Context) -> playback_pb2.GetClipUrlResponse:
         signed = await asyncio.to_thread(self._playback.clip_url, caller(), request.segment_key)

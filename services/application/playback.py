@@ -66,6 +66,12 @@ class Playlist:
 
 
 @dataclass(frozen=True)
+class SegmentList:
+    segments: list[tuple[str, int, int]]  # (segment key, start ms, end ms), in time order
+    gaps: list[tuple[int, int]]  # [start, end) ms without footage between them
+
+
+@dataclass(frozen=True)
 class SignedUrl:
     url: str
     expires_ms: int
@@ -136,6 +142,15 @@ class PlaybackService:
                                                  "urls_expire_ms": expires_ms})
         m3u8 = hls_playlist(segments, self._signer.url)
         return Playlist(m3u8, len(segments), gaps(segments), expires_ms)
+
+    def segments(self, caller: Caller, camera_id: str, start_ms: int, end_ms: int, stop: Stop) -> SegmentList:
+        """The camera's stored segments overlapping [start, end) and the gaps between them."""
+        camera = self._visibility.camera(caller.principal, camera_id, f"no camera {camera_id}")
+        within_cap(start_ms, end_ms, self._limits.max_playlist_hours, "server.max_playlist_hours")
+        found = list(self._recordings.segments(camera, start_ms, end_ms, stop))
+        self._audit.touched(caller, "segments_listed", {"camera_id": camera, "start_ms": start_ms,
+                                                        "end_ms": end_ms, "segments": len(found)})
+        return SegmentList([(m.segment_key, m.start_ms, m.end_ms) for m in found], gaps(found))
 
     def clip_url(self, caller: Caller, segment_key: str) -> SignedUrl:
         """A presigned URL of one stored segment of a camera the caller may see."""

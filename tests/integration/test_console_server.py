@@ -135,6 +135,18 @@ def test_media_plays_by_ranges_with_the_callers_rights(world: ConsoleWorld, node
     assert http.get("/media/segment", params={"key": "auth/tokens/x.json"}).status_code == 400
 
 
+def test_the_timeline_lists_a_visible_cameras_segments_only(world: ConsoleWorld) -> None:
+    http, session = signed_in(world, world.tokens["viewer"])
+    start = world.start.isoformat().replace("+00:00", "Z")
+    end = world.start.replace(minute=30).isoformat().replace("+00:00", "Z")
+    listed = call(http, session["csrf"], "PlaybackService/ListSegments",
+                  {"cameraId": CAM_A, "timeRange": {"start": start, "end": end}})
+    assert [s["segmentKey"] for s in listed.json()["segments"]] == world.segments[CAM_A]
+    hidden = call(http, session["csrf"], "PlaybackService/ListSegments",
+                  {"cameraId": CAM_B, "timeRange": {"start": start, "end": end}})
+    assert hidden.status_code == 404
+
+
 def test_an_export_downloads_as_an_attachment_matching_its_sha256(world: ConsoleWorld) -> None:
     http, session = signed_in(world, world.tokens["investigator"])
     start = world.start.isoformat().replace("+00:00", "Z")

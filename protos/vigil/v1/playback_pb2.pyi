@@ -99,3 +99,27 @@ class MediaChunk(_message.Message):
     total_size: int
     content_type: str
     def __init__(self, data: _Optional[bytes] = ..., offset: _Optional[int] = ..., total_size: _Optional[int] = ..., content_type: _Optional[str] = ...) -> None: ...
+
+class ListSegmentsRequest(_message.Message):
+    __slots__ = ("camera_id", "time_range")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    time_range: _common_pb2.TimeRange
+    def __init__(self, camera_id: _Optional[str] = ..., time_range: _Optional[_Union[_common_pb2.TimeRange, _Mapping]] = ...) -> None: ...
+
+class RecordedSegment(_message.Message):
+    __slots__ = ("segment_key", "time_range")
+    SEGMENT_KEY_FIELD_NUMBER: _ClassVar[int]
+    TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
+    segment_key: str
+    time_range: _common_pb2.TimeRange
+    def __init__(self, segment_key: _Optional[str] = ..., time_range: _Optional[_Union[_common_pb2.TimeRange, _Mapping]] = ...) -> None: ...
+
+class ListSegmentsResponse(_message.Message):
+    __slots__ = ("segments", "gaps")
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    GAPS_FIELD_NUMBER: _ClassVar[int]
+    segments: _containers.RepeatedCompositeFieldContainer[RecordedSegment]
+    gaps: _containers.RepeatedCompositeFieldContainer[_common_pb2.TimeRange]
+    def __init__(self, segments: _Optional[_Iterable[_Union[RecordedSegment, _Mapping]]] = ..., gaps: _Optional[_Iterable[_Union[_common_pb2.TimeRange, _Mapping]]] = ...) -> None: ...

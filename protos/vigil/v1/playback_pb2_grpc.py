@@ -55,6 +55,11 @@ class PlaybackServiceStub:
                 request_serializer=vigil_dot_v1_dot_playback__pb2.ReadMediaRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_playback__pb2.MediaChunk.FromString,
                 _registered_method=True)
+        self.ListSegments = channel.unary_unary(
+                '/vigil.v1.PlaybackService/ListSegments',
+                request_serializer=vigil_dot_v1_dot_playback__pb2.ListSegmentsRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_playback__pb2.ListSegmentsResponse.FromString,
+                _registered_method=True)
 
 
 class PlaybackServiceServicer:
@@ -93,6 +98,16 @@ class PlaybackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSegments(self, request, context):
+        """The camera's stored segments overlapping the range (keys and spans, in time order) and the
+        gaps between them, presigning nothing: a timeline for clients that play through ReadMedia.
+        Same visibility and range cap (server.max_playlist_hours) as GetPlaylist; no footage is an
+        empty answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlaybackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -115,6 +130,11 @@ def add_PlaybackServiceServicer_to_server(servicer, server):
                     servicer.ReadMedia,
                     request_deserializer=vigil_dot_v1_dot_playback__pb2.ReadMediaRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_playback__pb2.MediaChunk.SerializeToString,
+            ),
+            'ListSegments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSegments,
+                    request_deserializer=vigil_dot_v1_dot_playback__pb2.ListSegmentsRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_playback__pb2.ListSegmentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -226,6 +246,33 @@ class PlaybackService:
             '/vigil.v1.PlaybackService/ReadMedia',
             vigil_dot_v1_dot_playback__pb2.ReadMediaRequest.SerializeToString,
             vigil_dot_v1_dot_playback__pb2.MediaChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSegments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.PlaybackService/ListSegments',
+            vigil_dot_v1_dot_playback__pb2.ListSegmentsRequest.SerializeToString,
+            vigil_dot_v1_dot_playback__pb2.ListSegmentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

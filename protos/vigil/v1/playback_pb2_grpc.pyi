@@ -46,6 +46,12 @@ class PlaybackServiceStub:
     console proxies video through it, with HTTP Range). A hidden camera's object is NOT_FOUND,
     as a missing one is; an offset at or past the end is OUT_OF_RANGE. Chunks of at most 256 KiB.
     """
+    ListSegments: _grpc.UnaryUnaryMultiCallable[_playback_pb2.ListSegmentsRequest, _playback_pb2.ListSegmentsResponse]
+    """The camera's stored segments overlapping the range (keys and spans, in time order) and the
+    gaps between them, presigning nothing: a timeline for clients that play through ReadMedia.
+    Same visibility and range cap (server.max_playlist_hours) as GetPlaylist; no footage is an
+    empty answer.
+    """
 
 @_typing.type_check_only
 class PlaybackServiceAsyncStub(PlaybackServiceStub):
@@ -64,6 +70,12 @@ class PlaybackServiceAsyncStub(PlaybackServiceStub):
     (exports/{export_id}/{camera_id}.mp4|.json). For clients that cannot reach the bucket (the
     console proxies video through it, with HTTP Range). A hidden camera's object is NOT_FOUND,
     as a missing one is; an offset at or past the end is OUT_OF_RANGE. Chunks of at most 256 KiB.
+    """
+    ListSegments: _aio.UnaryUnaryMultiCallable[_playback_pb2.ListSegmentsRequest, _playback_pb2.ListSegmentsResponse]  # type: ignore[assignment]
+    """The camera's stored segments overlapping the range (keys and spans, in time order) and the
+    gaps between them, presigning nothing: a timeline for clients that play through ReadMedia.
+    Same visibility and range cap (server.max_playlist_hours) as GetPlaylist; no footage is an
+    empty answer.
     """
 
 class PlaybackServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -104,6 +116,18 @@ class PlaybackServiceServicer(metaclass=_abc_1.ABCMeta):
         (exports/{export_id}/{camera_id}.mp4|.json). For clients that cannot reach the bucket (the
         console proxies video through it, with HTTP Range). A hidden camera's object is NOT_FOUND,
         as a missing one is; an offset at or past the end is OUT_OF_RANGE. Chunks of at most 256 KiB.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSegments(
+        self,
+        request: _playback_pb2.ListSegmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_playback_pb2.ListSegmentsResponse, _abc.Awaitable[_playback_pb2.ListSegmentsResponse]]:
+        """The camera's stored segments overlapping the range (keys and spans, in time order) and the
+        gaps between them, presigning nothing: a timeline for clients that play through ReadMedia.
+        Same visibility and range cap (server.max_playlist_hours) as GetPlaylist; no footage is an
+        empty answer.
         """
 
 def add_PlaybackServiceServicer_to_server(servicer: PlaybackServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
