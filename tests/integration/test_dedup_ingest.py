@@ -2,7 +2,8 @@
 
 Runs the real ingest pipeline (ffmpeg, SeaweedFS, PyAV) with the bundled model
 and its calibrated dedup threshold on synthetic footage: an empty street for 40 s,
-then a person crossing it.
+then a person crossing it. Regions are on (the default): the street's grid tiles
+are stored once, the crossing gets motion regions.
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ def ingested(footage: Path, s3_endpoint: object, tmp_path_factory: pytest.TempPa
 def test_an_empty_static_scene_is_stored_once_per_run(ingested) -> None:
     _, index, first, _ = ingested
     assert first.keyframes == DURATION_S // 2  # a keyframe every 2 s
-    assert first.vectors == len(index) <= first.keyframes // 3
-    records = sorted(index.records(), key=lambda r: r.time_ms)
+    assert first.vectors == len(index)
+    records = sorted((r for r in index.records() if r.box is None), key=lambda r: r.time_ms)  # whole
+    assert len(records) <= first.keyframes // 3
     covered = [(r.time_ms, r.end_ms) for r in records]
     assert covered[0][0] == START_MS and covered[-1][1] == START_MS + DURATION_S * 1000
     assert all(a_end == b_start for (_, a_end), (b_start, _) in itertools.pairwise(covered))
@@ -79,6 +81,20 @@ def test_the_person_crossing_keeps_its_own_keyframes_and_is_found(ingested) -> N
     walk = (START_MS + WALK_START_S * 1000, START_MS + (WALK_START_S + WALK_S) * 1000)
     assert walk[0] <= best.time_ms < walk[1]
     assert best.end_ms - best.time_ms <= 4000  # not swallowed into the empty street's span
+
+
+@pytest.mark.integration
+def test_the_crossing_gets_motion_regions_and_the_still_street_few_regions(ingested) -> None:
+    from indexing.keyframes import EMBED_SHORT_SIDE
+    from indexing.regions import grid_boxes
+
+    _, index, first, _ = ingested
+    regions = [r for r in index.records() if r.box is not None]
+    assert len(regions) <= 2 * first.keyframes  # the grid once per batch, then only what changed
+    tiles = set(grid_boxes(round(640 * EMBED_SHORT_SIDE / 360), EMBED_SHORT_SIDE, (2, 3)))
+    moving = {(r.time_ms - START_MS) // 1000 for r in regions if r.box not in tiles}
+    assert len(moving) >= 4  # the walker, keyframe after keyframe
+    assert all(WALK_START_S <= t < WALK_START_S + WALK_S + 2 for t in moving)  # and nothing else
 
 
 @pytest.mark.integration
