@@ -15,7 +15,10 @@ Matching (`WatchMatcher.match`) runs where a batch is acknowledged (the shard wr
 it: one place per vector cluster-wide), on whole-frame and region vectors alike: one matrix
 product of the batch against every active entry of the model, then the scope check (cameras,
 groups, the creator's groups, time window, expiry) only for the few scores above threshold.
-Repeats of an entry on one camera within the entry's fold window are folded into the alert
+Expiry is checked on the clock when entries are loaded (every frame newly indexed is watched,
+recorded before the entry was added or not: a file of last night's footage too); the daily
+window on the frame's time. Repeats of an entry on one camera within the entry's fold window are
+folded into the alert
 that opened the window. Entries, vectors and camera groups are re-read from the bucket at most
 every `refresh_s` (new entries start matching within that time).
 """

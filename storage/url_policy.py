@@ -1,9 +1,10 @@
 """One policy for every fetch the server makes on a caller's behalf.
 
-Two purposes reach the network from the node: ingest URIs (`IngestUri`, a
-recording copied once) and camera streams (a registered camera's stream URL,
-recorded for as long as it is registered). A caller chooses those URLs, so
-without a policy an ingest token could make the server read its own bucket
+Three purposes reach the network from the node: ingest URIs (`IngestUri`, a
+recording copied once), camera streams (a registered camera's stream URL,
+recorded for as long as it is registered) and watchlist webhooks (alerts POSTed
+to an entry's URL: `http`/`https`, like ingest URIs, with `fetch.webhook_allow`).
+A caller chooses those URLs, so without a policy an ingest token could make the server read its own bucket
 through the loopback filer, or a camera URL could record `file:///etc/…`.
 
 The rules (`check_url`):

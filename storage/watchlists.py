@@ -67,13 +67,14 @@ class WatchEntry:
         return self.expires_ms is None or now_ms < self.expires_ms
 
     def watches(self, camera_id: str, group: str | None, time_ms: int) -> bool:
-        """Whether a frame of `camera_id` (in `group`) at `time_ms` is in this entry's scope."""
+        """Whether a frame of `camera_id` (in `group`) at `time_ms` is in this entry's scope. Any
+        newly indexed frame may be, recorded before the entry or not (a file of last night's
+        footage is watched too); whether the entry is still active is the caller's check, on
+        the clock (`active`)."""
         creator_sees = keys.ALL_GROUPS in self.creator_groups or group in self.creator_groups
         if not creator_sees:
             return False
         if (self.cameras or self.groups) and camera_id not in self.cameras and group not in self.groups:
-            return False
-        if not self.created_ms <= time_ms or not self.active(time_ms):
             return False
         return self.window_min is None or in_daily_window(time_ms, self.window_min)
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from services.api.client import Hit, VigilClient
 from services.api.server import BackgroundServer
 from services.demo.report import QueryResult, contact_sheet, html_page
+from services.demo.watch import watch_photo
 from services.node.app import Vigil
 from services.security.auth import Role, hash_token
 from services.settings import Settings
@@ -51,7 +52,8 @@ def run_demo(settings: Settings, out_dir: Path) -> int:
     from indexing.world.timeline import timeline
 
     scenario = demo_scenario(SEED)
-    videos = _footage(scenario, settings.data_dir / "demo-footage" / scenario.name)
+    videos_dir = settings.data_dir / "demo-footage" / scenario.name
+    videos = _footage(scenario, videos_dir)
     thief = [e for e in timeline(scenario) if e.actor_id == THIEF_ID and e.label.kind.value == "bicycle"]
     out_dir.mkdir(parents=True, exist_ok=True)
     photo = io.BytesIO()
@@ -62,10 +64,12 @@ def run_demo(settings: Settings, out_dir: Path) -> int:
     with Vigil(settings) as node, BackgroundServer(node) as server, \
             _session_token(node) as token, VigilClient(server.address, token) as client:
         print("3/4 ingesting through the gRPC API …", flush=True)
+        watch = watch_photo(client, photo.getvalue(), scenario, videos_dir.parent, RECORDING_START)
         for camera_id, path in videos.items():
             status = client.wait_for_job(client.ingest_file(path, camera_id, RECORDING_START), True)
             print(f"    {camera_id}: {status.state}, {status.segments} segments "
                   f"({status.segments_skipped} already stored), {status.vectors} new vectors")
+        watch.show(client)
         print("4/4 searching …\n", flush=True)
         results = [_query(client, node, q, client.search(q, top_k=TOP).hits, thief) for q in QUERIES]
         label = "photo shared by a resident (resident-photo.jpg)"

@@ -123,11 +123,18 @@ def test_expired_entries_and_footage_outside_the_daily_window_do_not_alert(store
     add(store, entry("d" * 32, expires_ms=T0 + 1000), q)
     night = (22 * 60, 6 * 60)
     add(store, entry("e" * 32, window_min=night), q)
-    matcher = WatchMatcher(store, MODEL, clock_ms=lambda: T0)
+    matcher = WatchMatcher(store, MODEL, clock_ms=lambda: T0 + 2000)  # "d" has expired
     noon = T0 - T0 % 86_400_000 + 86_400_000 + 12 * 3_600_000
     alerts = matcher.match([record("cam-a", noon)], q[None])
     assert alerts == []
     assert in_daily_window(noon - 13 * 3_600_000, night)  # 23:00 is in a window past midnight
+
+
+def test_footage_recorded_before_the_entry_was_added_is_watched_when_it_is_ingested(
+        store: MemoryStore) -> None:
+    q = unit(np.random.default_rng(1).normal(size=DIM))
+    add(store, entry(), q)
+    assert len(WatchMatcher(store, MODEL).match([record("cam-a", T0 - 86_400_000)], q[None])) == 1
 
 
 def test_an_entry_without_enough_background_is_not_matched_yet(store: MemoryStore) -> None:
