@@ -16,7 +16,8 @@ import { hitId, type Hit } from "../hits";
 import { cameraName, store } from "../store";
 import { fmtScore, section, statusLine } from "./common";
 
-const WINDOW_MS = 2 * 60 * 1000; // each side of the hit
+const WINDOWS_MIN = [1, 2, 5, 15, 30]; // the timeline's choices, each side of the hit
+let windowMin = 2;
 const JOIN_MS = 100; // segments closer than this are one recorded span (as the server's gaps)
 
 export interface Segment { key: string; startMs: number; endMs: number }
@@ -81,6 +82,13 @@ export function renderPlayer(main: HTMLElement): void {
   const prev = h("button", { type: "button", id: "prev-segment", disabled: true }, t("prevSegment"));
   const next = h("button", { type: "button", id: "next-segment", disabled: true }, t("nextSegment"));
   const timeline = h("div", { class: "timeline-area", id: "timeline" }, h("p", {}, t("loading")));
+  const span = h("select", { id: "timeline-window" }, ...WINDOWS_MIN.map((m) =>
+    h("option", { value: m, selected: m === windowMin }, `± ${m} ${t("minutes")}`)));
+  span.addEventListener("change", () => {
+    windowMin = Number(span.value);
+    renderPlayer(main);
+    (main.querySelector("#timeline-window") as HTMLElement | null)?.focus();
+  });
   replace(main,
     h("h1", { tabindex: -1 }, `${t("playerTitle")} — ${cameraName(hit.cameraId)}`), back,
     h("div", { class: "player" },
@@ -91,14 +99,15 @@ export function renderPlayer(main: HTMLElement): void {
           h("dt", {}, t("time")), h("dd", {}, `${fmtTime(hit.startMs)} – ${fmtClock(hit.endMs)}`),
           h("dt", {}, t("score")), h("dd", {}, fmtScore(hit.score))),
         now, h("div", { class: "row" }, prev, next), status.el)),
-    section(t("timeline"), "timeline-title", timeline));
+    section(t("timeline"), "timeline-title",
+      h("div", { class: "row" }, h("label", { for: "timeline-window" }, t("timelineWindow")), span), timeline));
 
   let segments: Segment[] = [{ key: hit.segmentKey, startMs: hit.segmentStartMs || hit.frameMs, endMs: hit.segmentEndMs || hit.endMs }];
   let index = 0;
   let seekTo = Math.max(0, hit.frameMs - segments[0].startMs) / 1000;
   let cursor: HTMLElement | null = null;
-  const windowStart = hit.frameMs - WINDOW_MS;
-  const windowEnd = hit.frameMs + WINDOW_MS;
+  const windowStart = hit.frameMs - windowMin * 60_000;
+  const windowEnd = hit.frameMs + windowMin * 60_000;
 
   const load = (i: number, offsetS: number, autoplay = true): void => {
     index = i;

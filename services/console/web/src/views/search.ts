@@ -74,9 +74,12 @@ export function renderSearch(main: HTMLElement): void {
   const fileId = uid("photo");
   const file = h("input", { id: fileId, type: "file", accept: PHOTO_TYPES.join(","), class: "visually-hidden" });
   const preview = h("div", { class: "preview" });
-  const drop = h("div", { class: "drop", id: "photo-drop", tabindex: 0, role: "button", "aria-describedby": `${fileId}-hint` },
+  // The drop zone is a plain region; the keyboard reaches the (visually hidden) file input, whose
+  // focus outlines the zone, and Enter or Space opens the picker.
+  const drop = h("div", { class: "drop", id: "photo-drop" },
     h("span", { id: `${fileId}-hint` }, t("dropPhoto")), " ",
     h("label", { for: fileId, class: "button" }, t("choosePhoto")), file, preview);
+  file.setAttribute("aria-describedby", `${fileId}-hint`);
   const photoSearch = (f: File): void => {
     if (!PHOTO_TYPES.includes(f.type)) {
       status.error(new ApiError("badRequest", t("photoType")));
@@ -95,8 +98,8 @@ export function renderSearch(main: HTMLElement): void {
     });
   };
   file.addEventListener("change", () => { if (file.files?.[0]) photoSearch(file.files[0]); });
-  drop.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") {
+  file.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
       event.preventDefault();
       file.click();
     }
