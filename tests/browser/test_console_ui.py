@@ -178,6 +178,15 @@ def test_server_error_and_refusals_show_clear_messages(
     search(page, "anything")
     assert status.inner_text() == "Not allowed: role 'x' may not call Search"
     page.unroute("**/api/vigil.v1.SearchService/Search")
+    # Footage searched but nothing above the model's threshold: said so, not "nothing found".
+    page.route("**/api/vigil.v1.SearchService/Search",
+               lambda route: route.fulfill(status=200, content_type="application/json",
+                                           body=json.dumps({"modelId": "m", "noGoodMatch": True})))
+    search(page, "a purple elephant")
+    assert page.inner_text("#no-good-match").startswith("No good match")
+    assert page.locator("li.hit").count() == 0
+    shot(page, artifacts_dir, "no-good-match")
+    page.unroute("**/api/vigil.v1.SearchService/Search")
     # A real refusal from the server: a range longer than the server allows for an export.
     search(page, "a street")
     page.locator("li.hit button.basket").first.click()
