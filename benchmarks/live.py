@@ -198,6 +198,8 @@ def run(tmp: Path, model: str | None, hold_s: float, max_k: int, max_trials: int
                 "stream": "1920x1080 H.264, 25 fps, GOP 2 s, ≈ 3-4 Mbit/s, MPEG-TS over loopback UDP",
                 "segment_seconds": node.settings.ingest.segment_seconds,
                 "embedders": node.settings.ray.embedders, "embed_batch": node.settings.ray.embed_batch,
+                "regions": str(getattr(node.settings.ingest, "regions", "off")),
+                "regions_per_keyframe": getattr(node.settings.ingest, "regions_per_keyframe", 0),
                 "hold_s": hold_s, "max_k": max_k, "max_trials": max_trials,
                 "cameras_held": best, "trials": [asdict(t) for t in trials]}
 
