@@ -121,6 +121,10 @@ class SearchSettings(_Section):
                                    "none: no threshold); -1 keeps every hit")
     clip_gap_ms: int = Field(6000, ge=0, description="matching keyframes this close form one clip")
     candidates_per_clip: int = Field(8, ge=1, le=100, description="keyframes fetched per clip asked for")
+    appearance_z: float | None = Field(3.0, ge=0, description="SearchSimilar and Follow without a "
+                                       "min_score keep hits whose cosine lies at least this many standard "
+                                       "deviations above the query's mean cosine with a sample of stored "
+                                       "vectors (and above min_score); unset: min_score alone")
 
 
 class IndexSettings(_Section):

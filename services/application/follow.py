@@ -7,15 +7,18 @@ The algorithm (`follow`), for one index version:
    inside FAISS: the window and the caller's cameras (∩ those asked for), for the
    `MAX_CANDIDATES` best vectors. A hit's own camera is searched too, so the trail holds the
    seed's own visit.
-3. Hits below the threshold are dropped: the request's `min_score`, else the model's calibrated
-   threshold. A model without a calibration has no cut (as for search): the trail is then the
-   best visits, ranked, and `max_steps` bounds it.
+3. Hits below the threshold are dropped: the request's `min_score`, else the appearance cut
+   (`SearchEngine.appearance_threshold`: `search.appearance_z` standard deviations above what
+   the query scores with a sample of stored footage, and never below the model's calibrated
+   threshold). With neither (`appearance_z` unset, a model without a calibration) there is no
+   cut: the trail is then the best visits, ranked, and `max_steps` bounds it.
 4. Visits: per camera, hits in time order at most `search.clip_gap_ms` apart form one visit (the
    grouping clips use). A visit stands for the subject's stay in view: it spans its first to
    its last matching keyframe and is shown by its best hit (time, box, score, segment,
    thumbnail). A subject that comes back to a camera later makes a second visit.
-5. The `max_steps` best visits, by their best hit's score, ordered by start time (then camera)
-   are the trail (`trail`, pure).
+5. The `max_steps` best visits, by their best hit's score, ordered by the time of that best hit
+   (then camera) are the trail (`trail`, pure): the moment the subject is seen best orders the
+   cameras even when a visit's span is stretched by a look-alike passing just before.
 6. With `expand`: average query expansion. The query becomes the normalised sum of the seed's
    vector and the stored vectors of the best hits of the `EXPAND_STEPS` best visits found, and
    steps 2-5 run again with it; scores are then against the expanded query. Another view of
@@ -57,7 +60,7 @@ class Trail:
 def trail(kept: Sequence[FrameHit], gap_ms: int, max_steps: int) -> list[ClipHit]:
     """The `max_steps` best visits of the hits that passed the threshold, in time order."""
     best = group_into_clips(kept, gap_ms)[:max_steps]
-    return sorted(best, key=lambda v: (v.start_ms, v.camera_id))
+    return sorted(best, key=lambda v: (v.best.record.time_ms, v.camera_id))
 
 
 def expanded(seed: np.ndarray, views: Sequence[np.ndarray]) -> np.ndarray:

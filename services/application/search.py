@@ -108,7 +108,7 @@ class SearchService:
         if not same_camera:
             query = replace(query, where=replace(
                 query.where, exclude_camera_ids=query.where.exclude_camera_ids | {ref.camera_id}))
-        return self._run(caller, lambda engine, q: engine.by_vector(_stored(engine, ref), q), query,
+        return self._run(caller, lambda engine, q: engine.similar(_stored(engine, ref), q), query,
                          "similar", {"hit": ref_details(ref), "include_same_camera": same_camera})
 
     def follow(self, caller: Caller, seed: FrameRef | bytes, query: FollowQuery) -> Followed:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -24,6 +24,11 @@ from services.settings import SearchSettings
 MAX_IMAGE_PIXELS = 40_000_000
 TEXT_CACHE_SIZE = 1024
 MAX_CANDIDATES = 2000
+BACKGROUND = 1024  # stored vectors sampled to place an appearance query's scores (`appearance_threshold`)
+MIN_BACKGROUND = 64  # fewer: no appearance cut, the engine's threshold alone
+MIN_STD = 1e-3
+MAX_CUT = 0.999  # an appearance cut never drops the same picture stored again (a model whose
+# vectors all sit close together would otherwise put it above 1)
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,11 @@ class SearchEngine:
     def by_image(self, data: bytes, query: SearchQuery) -> SearchResult:
         return self._search(self.embed_image(data), query)
 
-    def by_vector(self, vector: np.ndarray, query: SearchQuery) -> SearchResult:
-        """Search with a vector of this version's model (`stored`, or an expanded query)."""
+    def similar(self, vector: np.ndarray, query: SearchQuery) -> SearchResult:
+        """Search by appearance with a vector of this version's model (`stored`): without a
+        `min_score`, the cut is `appearance_threshold`'s."""
+        if query.min_score is None:
+            query = replace(query, min_score=self.appearance_threshold(vector))
         return self._search(vector, query)
 
     def embed_image(self, data: bytes) -> np.ndarray:
@@ -87,11 +95,28 @@ class SearchEngine:
     def clip_gap_ms(self) -> int:
         return self._settings.clip_gap_ms
 
+    def appearance_threshold(self, vector: np.ndarray) -> float | None:
+        """The threshold for a query by appearance (a stored hit, a photo: `similar`, `frames`).
+
+        A text-calibrated cosine means little between two pictures (a photo scores far higher
+        with everything than a phrase does), so the cut is placed against what this query scores
+        with ordinary footage: the mean plus `search.appearance_z` standard deviations of its
+        cosines with a sample of stored vectors (at most `MAX_CUT`), and never below the
+        engine's threshold.
+        """
+        z = self._settings.appearance_z
+        background = self._index.sample(BACKGROUND) if z is not None else None
+        if z is None or background is None or len(background) < MIN_BACKGROUND:
+            return self._min_score
+        scores = background @ np.asarray(vector, dtype=np.float32)
+        cut = min(float(scores.mean()) + z * max(float(scores.std()), MIN_STD), MAX_CUT)
+        return cut if self._min_score is None else max(cut, self._min_score)
+
     def frames(self, vector: np.ndarray, where: SearchFilter,
                min_score: float | None = None) -> tuple[list[FrameHit], list[FrameHit]]:
         """(searched, kept): the `MAX_CANDIDATES` best frame-level hits (keyframes and regions)
-        allowed by `where`, and those at or above the threshold (`min_score`, else the engine's)."""
-        threshold = self._min_score if min_score is None else min_score
+        allowed by `where`, and those at or above `min_score` (None: `appearance_threshold`)."""
+        threshold = self.appearance_threshold(vector) if min_score is None else min_score
         found = self._index.search(vector, MAX_CANDIDATES, where)
         return found, found if threshold is None else [h for h in found if h.score >= threshold]
 

@@ -66,7 +66,8 @@ def test_similar_finds_the_same_scene_on_the_other_camera_of_the_ward(ward_viewe
     assert hits[0].camera_id == "follow-b" and hits[0].frame_time == _at("follow-b", SCENE * SCENE_S)
     assert hits[0].score > SAME and hits[0].box == seed.box  # the same region of the same picture
     assert {h.camera_id for h in hits} == {"follow-b"}  # not its own camera, not the other ward's
-    same = ward_viewer.search_similar(seed, top_k=5, frames=True, include_same_camera=True).hits
+    same = ward_viewer.search_similar(seed, top_k=5, frames=True, include_same_camera=True,
+                                      min_score=-1).hits
     assert (seed.camera_id, seed.frame_time) in {(h.camera_id, h.frame_time) for h in same}
 
 
@@ -113,9 +114,10 @@ def test_the_cli_prints_hit_references_that_follow_and_similar_take(server: Any,
     ref = found.split(" hit ")[-1].strip()
     assert HitRef.parse(ref).camera_id == "follow-a"
     similar = run_cli(env, "search", "--similar", ref, "--frames", "--top-k", "1", "--camera",
-                      "follow-b", *address)
+                      "follow-b", "--min-score", "-1", *address)
     assert "  follow-b  " in similar and " hit follow-b@" in similar
-    followed = run_cli(env, "follow", ref, "--camera", "follow-a", "--camera", "follow-b", *address)
+    followed = run_cli(env, "follow", ref, "--camera", "follow-a", "--camera", "follow-b",
+                       "--min-score", "-1", *address)
     assert "visits in time order" in followed and " hit follow-b@" in followed
     both = run_cli(env, "search", "street", "--camera", "follow-a", "--camera", "follow-b", "--follow",
                    "--min-score", "-1", *address)

@@ -77,13 +77,15 @@ class _Versions:
 
 
 class World:
-    def __init__(self, stays: dict[str, list[tuple[int, int, Colour]]] = STAYS) -> None:
+    def __init__(self, stays: dict[str, list[tuple[int, int, Colour]]] = STAYS,
+                 min_score: float | None = 0.85, appearance_z: float | None = None) -> None:
         registry = CameraRegistry(MemoryStore())
         for camera in stays:
             registry.put(Camera(camera, camera, GROUPS[camera], "", "", 30))
         self.notes = Notes()
         self.observed: list[str] = []
-        engine = SearchEngine(ColourEmbedder(), _index(stays), SearchSettings(clip_gap_ms=GAP_MS), 0.85)
+        engine = SearchEngine(ColourEmbedder(), _index(stays),
+                              SearchSettings(clip_gap_ms=GAP_MS, appearance_z=appearance_z), min_score)
         self.search = SearchService(Visibility(registry), _Versions(_Version(engine)), AuditTrail(self.notes),
                                     ServerSettings(max_top_k=50), lambda kind, _: self.observed.append(kind))
 
@@ -126,6 +128,14 @@ def test_hits_become_visits_per_camera_best_first_then_in_time_order() -> None:
 def test_visits_at_the_same_time_are_ordered_by_camera() -> None:
     hits = [_hit("cam-b", 60, 0.99), _hit("cam-a", 60, 0.90)]
     assert [s.camera_id for s in trail(hits, GAP_MS, 10)] == ["cam-a", "cam-b"]
+
+
+def test_visits_are_ordered_by_when_the_subject_is_seen_best() -> None:
+    """cam-b's visit starts first (a look-alike at 50 s), but the subject is best seen there
+    at 56 s, after cam-a's 52 s."""
+    hits = [_hit("cam-b", 50, 0.91), _hit("cam-b", 54, 0.92), _hit("cam-b", 56, 0.99),
+            _hit("cam-a", 52, 0.98)]
+    assert _steps(trail(hits, GAP_MS, 10)) == [("cam-a", 52, 54), ("cam-b", 50, 58)]
 
 
 def test_an_expanded_query_is_a_unit_vector_between_its_views() -> None:
@@ -227,6 +237,25 @@ def test_an_expanded_query_finds_a_view_the_seed_alone_misses() -> None:
     wider = w.search.follow(w.caller("ward-a"), SEED, FollowQuery(WHOLE_DAY, 10, expand=True)).trail.steps
     assert [s.camera_id for s in wider] == ["cam-a", "cam-b", "cam-d"]
     assert w.notes.noted["follow"]["expand"] is True
+
+
+def test_without_a_calibration_the_cut_is_placed_against_ordinary_footage() -> None:
+    """No model threshold: the appearance cut (3 standard deviations above the red query's
+    cosines with the stored footage, mostly green street) keeps the subject's visits only."""
+    w = World(min_score=None, appearance_z=3.0)
+    followed = w.search.follow(w.caller("ward-a"), SEED, FollowQuery(WHOLE_DAY, 10)).trail
+    assert _steps(followed.steps) == [("cam-a", 10, 18), ("cam-b", 60, 68), ("cam-a", 300, 306)]
+    similar = w.search.similar(w.caller("ward-a"), SEED, SearchQuery(top_k=10)).result
+    assert _steps(similar.hits) == [("cam-b", 60, 68)]
+
+
+def test_with_no_cut_at_all_every_camera_is_one_long_visit() -> None:
+    """No threshold and no appearance cut: every keyframe passes, so each camera's footage is one
+    visit; the trail is still the best visits, ordered by their best keyframe."""
+    w = World(min_score=None, appearance_z=None)
+    steps = w.search.follow(w.caller("ward-a"), SEED, FollowQuery(WHOLE_DAY, 10)).trail.steps
+    assert _steps(steps) == [("cam-d", 0, 400), ("cam-a", 0, 400), ("cam-b", 0, 400)]
+    assert [(s.best.record.time_ms - T0) // S for s in steps] == [0, 10, 60]  # cam-d: all green alike
 
 
 # --- SearchSimilar -------------------------------------------------------------------------------
