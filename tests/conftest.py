@@ -58,7 +58,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: object,
         model={"path": random_model_dir},
         ray={"num_cpus": 2, "embed_batch": 8},
         ingest={"segment_seconds": 4.0,  # random weights see every frame alike: dedup off
-                "dedup_cosine": "off"},
+                "dedup_cosine": "off",
+                "regions": "off"},  # one vector per keyframe (test_dedup_ingest runs with regions)
         server={"port": 0, "metrics_port": 0},
         search={"min_score": -1.0},  # random weights: no calibrated threshold
         fetch={"ingest_allow": ["127.0.0.3/32"],  # IngestUri tests serve from 127.0.0.3 only

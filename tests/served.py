@@ -18,6 +18,7 @@ def cli_env(data_dir: Path, model_dir: Path, **extra: str) -> dict[str, str]:
     env.update(VIGIL_DATA_DIR=str(data_dir), VIGIL_MODEL__PATH=str(model_dir),
                VIGIL_SERVER__PORT="0", VIGIL_RAY__NUM_CPUS="2", VIGIL_INGEST__SEGMENT_SECONDS="4",
                VIGIL_INGEST__DEDUP_COSINE="off",  # random weights: dedup off
+               VIGIL_INGEST__REGIONS="off",  # one vector per keyframe, as the session's node
                VIGIL_SEARCH__MIN_SCORE="-1", VIGIL_SERVER__METRICS_PORT="0",
                VIGIL_CONSOLE__PORT="0", **extra)
     return env
