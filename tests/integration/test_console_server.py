@@ -4,10 +4,12 @@ are in tests/browser."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 import signal
+import ssl
 import struct
 import subprocess
 import time
@@ -18,8 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
+from services.api.server import BackgroundServer
 from services.console.server import BackgroundConsole
 from tests.console_world import CAM_A, CAM_B, ConsoleWorld, console_world
+from tests.integration.test_tls import pki as _pki  # noqa: F401  (fixture: a throwaway CA, certificates)
 from tests.served import VIGIL, Served, cli_env
 
 pytestmark = pytest.mark.integration
@@ -254,3 +258,25 @@ def test_vigil_serve_refuses_a_plaintext_console_off_loopback(tmp_path: Path, ra
     assert "refusing to serve the console on 0.0.0.0 over plaintext HTTP" in proc.stderr
     assert "server.tls_cert_file" in proc.stderr
     assert not (tmp_path / "data").exists()  # nothing started
+
+
+def test_under_tls_the_console_serves_https_with_a_secure_cookie_over_mutual_tls_grpc(
+        node: Any, admin_token: str, request: pytest.FixtureRequest) -> None:
+    s, pki = node.settings, request.getfixturevalue("_pki")
+    tls_node = copy.copy(node)
+    tls_node.settings = s.model_copy(update={
+        "server": s.server.model_copy(update={"tls_cert_file": pki / "server.pem",
+                                              "tls_key_file": pki / "server.key",
+                                              "tls_client_ca_file": pki / "ca.pem"}),
+        "client": s.client.model_copy(update={"tls_ca_file": pki / "ca.pem",
+                                              "tls_cert_file": pki / "client.pem",
+                                              "tls_key_file": pki / "client.key"})})
+    with BackgroundServer(tls_node) as grpc_server, \
+            BackgroundConsole(tls_node, grpc_server.port, port=0) as console:
+        assert console.url.startswith("https://127.0.0.1:")
+        trust = ssl.create_default_context(cafile=pki / "ca.pem")
+        with httpx.Client(base_url=console.url, verify=trust) as http:
+            r = http.post("/session", json={"token": admin_token})
+            assert r.status_code == 200 and "secure" in r.headers["set-cookie"].lower()
+            listed = call(http, r.json()["csrf"], "CameraService/ListCameras", {})
+            assert listed.status_code == 200, listed.text
