@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,11 +28,13 @@ from indexing.clip_model import (
     ClipModel,
     clip_loss,
     encode_text,
+    load_clip,
     load_weights,
     new_clip,
     save_clip,
 )
 from indexing.models.configs import IMAGE_SIZE, vigil_tiny_model_cfg, vigil_tiny_preprocess_cfg
+from indexing.world.crop_pairs import render_crop_sample
 from indexing.world.random_scenes import KIND_WEIGHTS
 from indexing.world.training_pairs import render_sample
 from indexing.world.truth import ActorKind
@@ -60,6 +63,8 @@ class TrainConfig:
     both_languages: bool = False  # every step learns from both captions (else EN/VI alternate)
     image_size: int = IMAGE_SIZE  # a different size than --init's interpolates its position grid
     kind_weights: dict[ActorKind, float] = field(default_factory=lambda: dict(KIND_WEIGHTS))
+    crops: float = 0.0  # share of item pairs that are region crops of wide views (`crop_pairs`)
+    init_model: Path | None = None  # start from a model folder's weights (fresh optimizer)
 
 
 class WorldPairs(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
@@ -71,15 +76,20 @@ class WorldPairs(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
     def __init__(self, seed: int, batch_size: int, steps: int, scramble: float,
                  preprocess: Callable[[Image.Image], torch.Tensor],
                  tokenizer: Callable[[list[str]], torch.Tensor], twins: bool = False,
-                 kind_weights: dict[ActorKind, float] = KIND_WEIGHTS) -> None:
+                 kind_weights: dict[ActorKind, float] = KIND_WEIGHTS, crops: float = 0.0) -> None:
         self.seed, self.batch_size, self.steps, self.scramble = seed, batch_size, steps, scramble
         self.preprocess, self.tokenizer, self.twins = preprocess, tokenizer, twins
-        self.kind_weights = kind_weights
+        self.kind_weights, self.crops = kind_weights, crops
 
     def __len__(self) -> int:
         return self.batch_size * self.steps
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        pair = self.seed * 1_000_000_007 + index - index % 2
+        if self.crops > 0 and random.Random(pair).random() < self.crops:  # both items of the pair
+            sample = render_crop_sample(self.seed * 1_000_000_007 + index, kind_weights=self.kind_weights)
+            tokens = self.tokenizer([sample.caption_en, sample.caption_vi])
+            return self.preprocess(sample.image), tokens[0], tokens[1]
         is_twin = self.twins and index % 2 == 1
         sample = render_sample(self.seed * 1_000_000_007 + index - int(is_twin),
                                scramble=self.scramble, twin=is_twin, kind_weights=self.kind_weights)
@@ -117,13 +127,15 @@ def train(cfg: TrainConfig) -> ClipBundle:
     start = 0
     if cfg.init is not None:
         load_weights(bundle, torch.load(cfg.init, weights_only=True)["model"])
+    if cfg.init_model is not None:
+        load_weights(bundle, {k: v.float() for k, v in load_clip(cfg.init_model).model.state_dict().items()})
     if cfg.resume is not None and cfg.resume.is_file():
         state = torch.load(cfg.resume, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = int(state["step"])
     data = WorldPairs(cfg.seed, cfg.batch_size, cfg.steps, cfg.scramble, bundle.preprocess,
-                      bundle.tokenizer, cfg.twins, cfg.kind_weights)
+                      bundle.tokenizer, cfg.twins, cfg.kind_weights, cfg.crops)
     last = min(cfg.steps, cfg.stop_after or cfg.steps)
     indices = range(start * cfg.batch_size, last * cfg.batch_size)
     loader = DataLoader(torch.utils.data.Subset(data, indices), batch_size=cfg.batch_size,
@@ -201,6 +213,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="pair every scene with a hard-negative twin (one attribute changed)")
     parser.add_argument("--both-languages", action="store_true",
                         help="learn from the English and the Vietnamese caption at every step")
+    parser.add_argument("--crops", type=float, default=0.0,
+                        help="share of item pairs that are region crops of wide views (world.crop_pairs)")
+    parser.add_argument("--init-model", type=Path, default=None,
+                        help="start from a model folder's weights (e.g. the bundled one), new optimizer")
     parser.add_argument("--image-size", type=int, default=IMAGE_SIZE,
                         help="input side in pixels (from --init, the position grid is interpolated)")
     parser.add_argument("--kind-weight", action="append", default=[], type=_kind_weight,
@@ -217,7 +233,8 @@ def main(argv: list[str] | None = None) -> None:
                       workers=args.workers, threads=args.threads, resume=args.resume,
                       init=args.init, stop_after=args.stop_after, scramble=args.scramble,
                       twins=args.twins, both_languages=args.both_languages,
-                      image_size=args.image_size, kind_weights=kind_weights))
+                      image_size=args.image_size, kind_weights=kind_weights, crops=args.crops,
+                      init_model=args.init_model))
 
 
 if __name__ == "__main__":

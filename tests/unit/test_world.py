@@ -336,3 +336,19 @@ def test_wide_incident_renders_as_h264(tmp_path: Path) -> None:
     with av.open(str(next(iter(footage.videos.values())))) as container:
         stream = container.streams.video[0]
         assert (stream.codec_context.width, stream.codec_context.height) == (384, 216)
+
+
+@pytest.mark.unit
+def test_crop_samples_show_their_first_actor_on_training_layouts() -> None:
+    from indexing.world.crop_pairs import render_crop_sample
+
+    a, b = render_crop_sample(4), render_crop_sample(4)
+    assert np.array_equal(np.asarray(a.image), np.asarray(b.image)) and a.caption_vi == b.caption_vi
+    for seed in range(30):
+        sample = render_crop_sample(seed)
+        w, h = sample.image.size
+        assert abs(w - h) <= 1 and 20 <= w <= 224, "a proposal-like square crop of a 224-px decode"
+        assert sample.truth.scene.layout in TRAIN_LAYOUTS
+        assert not any(is_heldout_combo(a.label, sample.truth.scene.lighting) for a in sample.truth.actors)
+        places = ("street", "alley", "intersection", "market", "crossroads", "road")
+        assert not any(p in sample.caption_en for p in places)

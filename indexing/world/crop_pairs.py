@@ -1,0 +1,78 @@
+"""Region-crop training pairs: a subject's crop out of a wide view, captioned in EN and VI.
+
+What ingest embeds for a region: a wide 1080p keyframe decoded at a 224-px short
+side (`indexing.keyframes`), cropped at a padded square around a subject
+(`indexing.regions.pad`). A sample renders a crowd of 2-6 actors on a training
+layout at `wide.WIDE_ZOOM` (each at 0.5-4 % of the frame, `wide.AREA`), at that
+decode size (rendering at twice the size and halving cost 4× the time for no visible
+gain at 96 px), with camera noise and JPEG, and crops one actor as a proposal would.
+The caption names the actors whose boxes lie mostly inside the crop (the target first, at most two), and the
+light; never the place (a crop shows little of it). Training layouts and
+compositions only (`training_split`), like `training_pairs`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+
+import numpy as np
+from PIL import Image
+
+from indexing.world.actors import Pose, bbox
+from indexing.world.captions import caption_pair
+from indexing.world.degrade import apply_grain, compress, grain_layer
+from indexing.world.layouts import STAGES, paint_background
+from indexing.world.random_scenes import KIND_WEIGHTS, LIGHTING_WEIGHTS, sample_label
+from indexing.world.render import Placement, draw_frame, truth_of
+from indexing.world.training_pairs import Sample
+from indexing.world.training_split import TRAIN_LAYOUTS, is_heldout_combo
+from indexing.world.truth import INCIDENT_KINDS, ActorKind, SceneLabel
+from indexing.world.wide import AREA, WIDE_ZOOM, depth_for_area
+
+DECODE_W, DECODE_H = 398, 224  # a 1080p keyframe as ingest decodes it
+INSIDE = 0.6  # an actor is in the crop when this much of its box is
+
+
+def render_crop_sample(seed: int, kind_weights: Mapping[ActorKind, float] = KIND_WEIGHTS) -> Sample:
+    """A deterministic function of its arguments: one actor's region crop and its captions."""
+    from indexing.frame_columns import Box
+    from indexing.regions import crop, pad
+
+    rng = random.Random(seed)
+    lighting = rng.choices(list(LIGHTING_WEIGHTS), list(LIGHTING_WEIGHTS.values()))[0]
+    scene = SceneLabel(layout=rng.choice(TRAIN_LAYOUTS), lighting=lighting)
+    width, height = DECODE_W, DECODE_H
+    aspect = width / height
+    placements: list[Placement] = []
+    kinds, weights = list(kind_weights), list(kind_weights.values())
+    while len(placements) < rng.randint(2, 6):
+        label = sample_label(rng, rng.choices(kinds, weights)[0])
+        if is_heldout_combo(label, lighting) or (
+                label.kind in INCIDENT_KINDS and any(p.label.kind in INCIDENT_KINDS for p in placements)):
+            continue
+        area = float(np.exp(rng.uniform(np.log(AREA[0]), np.log(AREA[1]))))
+        y = depth_for_area(label, scene.layout, area, aspect)
+        pose = Pose(x=rng.uniform(0.05, 0.95), y=y, scale=STAGES[scene.layout].scale_at(y) * WIDE_ZOOM,
+                    facing=rng.choice([1, -1]), phase=rng.uniform(0, 6.283), style=rng.getrandbits(32))
+        placements.append(Placement(actor_id=f"a{len(placements)}", label=label, pose=pose))
+    background = paint_background(scene.layout, scene.lighting, width, height, rng.getrandbits(32))
+    frame = draw_frame(background, scene, tuple(placements))
+    noise = np.random.default_rng(rng.getrandbits(32))
+    frame = apply_grain(frame, grain_layer(lighting, width, height, noise))
+    image = compress(Image.fromarray(frame), rng)
+    target = bbox(placements[0].label, placements[0].pose, aspect)
+    region = pad(Box.snapped(target.x0, target.y0, max(target.x1, target.x0 + 1e-3),
+                             max(target.y1, target.y0 + 1e-3)), DECODE_W, DECODE_H, rng.uniform(0.1, 0.4))
+    truth = truth_of(scene, tuple(placements), width, height)
+    inside = []
+    for actor in truth.actors:
+        b = actor.bbox
+        w = min(region.x1, b.x1) - max(region.x0, b.x0)
+        h = min(region.y1, b.y1) - max(region.y0, b.y0)
+        if actor.actor_id == "a0" or (w > 0 and h > 0 and w * h >= INSIDE * b.area):
+            inside.append(actor)
+    inside.sort(key=lambda a: (a.actor_id != "a0", -a.bbox.area))
+    en, vi = caption_pair(scene, tuple(a.label for a in inside), rng, place=False)
+    pixels = crop(np.asarray(image), region)
+    return Sample(image=Image.fromarray(pixels), truth=truth, caption_en=en, caption_vi=vi)
