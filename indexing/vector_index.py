@@ -266,9 +266,10 @@ class FrameIndex:
             copies = [self._shards[key].frames.snapshot() for key in sorted(self._shards)]
         return [r for frames in copies for r in frames.records()]
 
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+    def sample(self, n: int, seed: int = 0, regions: bool | None = None) -> np.ndarray:
         """Up to `n` stored vectors drawn at random from the newest days first (a background
-        sample of recent footage, for calibrating watchlist entries)."""
+        sample of recent footage, for calibrating watchlist entries); `regions` True: of regions
+        only, False: of whole keyframes only, None: of both."""
         with self._sync.view.read():
             picked: list[np.ndarray] = []
             for _, shard in sorted(self._shards.items(), key=lambda ks: -ks[0].day):
@@ -277,8 +278,13 @@ class FrameIndex:
                 if wanted <= 0:
                     break
                 if alive.size:
-                    ids = np.random.default_rng(seed).choice(alive, min(wanted, alive.size), replace=False)
-                    picked.append(shard.vectors.vectors(np.sort(ids)))
+                    ids = np.random.default_rng(seed).permutation(alive)
+                    if regions is not None:  # the kind asked for, among a few times as many drawn
+                        ids = np.array([i for i in ids[:4 * wanted].tolist()
+                                        if ((r := shard.frames.record(i)) is not None
+                                            and (r.box is not None) == regions)], dtype=np.int64)
+                    if ids.size:
+                        picked.append(shard.vectors.vectors(np.sort(ids[:wanted])))
             return np.concatenate(picked) if picked else np.zeros((0, self.dim), np.float32)
 
     def shard_stats(self) -> list[ShardStats]:

@@ -4,12 +4,15 @@ Calibration. A raw cosine means different things for different queries and model
 query's cosines with ordinary street footage may sit around 0.15 for one phrase and 0.30 for
 another, and a photo's far higher. So an entry is calibrated against a background sample of
 recent footage (`calibrate`): its cosine with each background vector gives the mean and standard
-deviation of what "nothing in particular" scores for this query. A new vector's calibrated score
-is how many background standard deviations its cosine lies above that mean (a z-score), and one
-sensitivity maps to one z threshold for every query and model (`z_threshold`): sensitivity 1
-alerts at Z_AT_MOST_SENSITIVE, 0 at Z_AT_LEAST_SENSITIVE, linearly between. An entry whose
-background is smaller than MIN_BACKGROUND is not matched yet (it is recalibrated as footage
-arrives).
+deviation of what "nothing in particular" scores for this query. Whole keyframes and region
+crops score differently (a crop of a bicycle is closer to a photo of one than any street view),
+so each has its own background. A new vector's calibrated score is how many background standard
+deviations of its kind its cosine lies above that kind's mean (a z-score), and one sensitivity
+maps to one z threshold for every query and model (`z_threshold`): sensitivity 1 alerts at
+Z_AT_MOST_SENSITIVE, 0 at Z_AT_LEAST_SENSITIVE, linearly between (0.5: z 3, about 1 background
+vector in 740 were scores normal). An entry whose background is smaller than MIN_BACKGROUND is
+not matched yet (it is recalibrated as footage arrives); a kind with too small a background of
+its own uses the other's.
 
 Matching (`WatchMatcher.match`) runs where a batch is acknowledged (the shard writer that logs
 it: one place per vector cluster-wide), on whole-frame and region vectors alike: one matrix
@@ -41,8 +44,8 @@ from storage.watchlists import Alert, EntryVector, WatchEntry, WatchStore, now_m
 
 logger = logging.getLogger(__name__)
 MIN_BACKGROUND = 64  # background vectors an entry needs before it is matched
-Z_AT_MOST_SENSITIVE = 2.0  # sensitivity 1.0
-Z_AT_LEAST_SENSITIVE = 8.0  # sensitivity 0.0
+Z_AT_MOST_SENSITIVE = 1.0  # sensitivity 1.0
+Z_AT_LEAST_SENSITIVE = 5.0  # sensitivity 0.0
 MIN_STD = 1e-3  # a background with (almost) no spread would make every tiny difference huge
 REFRESH_S = 2.0
 SETTLE_MS = 1000  # see storage.watchlists: a reader delivers alerts this old
@@ -55,17 +58,36 @@ def z_threshold(sensitivity: float) -> float:
     return Z_AT_LEAST_SENSITIVE - sensitivity * (Z_AT_LEAST_SENSITIVE - Z_AT_MOST_SENSITIVE)
 
 
-def calibrate(entry_id: str, model_id: str, query: np.ndarray, background: np.ndarray) -> EntryVector:
-    """The entry's vector with its score distribution over `background` (rows: recent footage)."""
+def calibrate(entry_id: str, model_id: str, query: np.ndarray, background: np.ndarray,
+              regions: np.ndarray | None = None) -> EntryVector:
+    """The entry's vector with its score distributions over `background` (rows: recent whole
+    keyframes) and `regions` (recent region crops)."""
     q = np.asarray(query, np.float32).reshape(-1)
-    scores = background.astype(np.float32) @ q if len(background) else np.zeros(0, np.float32)
-    return EntryVector(entry_id, model_id, q, float(scores.mean()) if scores.size else 0.0,
-                       max(float(scores.std()) if scores.size else 0.0, MIN_STD),
-                       float(scores.max()) if scores.size else 0.0, int(scores.size))
+    frames, crops = _scores(background, q), _scores(regions, q)
+    return EntryVector(entry_id, model_id, q, float(frames.mean()) if frames.size else 0.0,
+                       max(float(frames.std()) if frames.size else 0.0, MIN_STD),
+                       float(frames.max()) if frames.size else 0.0, int(frames.size),
+                       float(crops.mean()) if crops.size else 0.0,
+                       max(float(crops.std()) if crops.size else 0.0, MIN_STD), int(crops.size))
 
 
-def calibrated_score(vector: EntryVector, cosine: float) -> float:
-    return (cosine - vector.background_mean) / vector.background_std
+def _scores(vectors: np.ndarray | None, q: np.ndarray) -> np.ndarray:
+    if vectors is None or not len(vectors):
+        return np.zeros(0, np.float32)
+    scores: np.ndarray = vectors.astype(np.float32) @ q
+    return scores
+
+
+def _stats(vector: EntryVector, region: bool) -> tuple[float, float]:
+    """(mean, std) of the entry's background of this kind, or of the other kind if too small."""
+    use_regions = vector.region_size >= MIN_BACKGROUND if region else vector.background_size < MIN_BACKGROUND
+    return ((vector.region_mean, vector.region_std) if use_regions
+            else (vector.background_mean, vector.background_std))
+
+
+def calibrated_score(vector: EntryVector, cosine: float, region: bool = False) -> float:
+    mean, std = _stats(vector, region)
+    return (cosine - mean) / std
 
 
 def alert_id(entry_id: str, record: FrameRecord) -> str:
@@ -81,10 +103,10 @@ class _Active:
     entries: tuple[WatchEntry, ...]
     vectors: tuple[EntryVector, ...]
     queries: np.ndarray  # (entries, dim)
-    cosine_at: np.ndarray  # (entries,) the cosine each entry alerts at
+    cosine_at: np.ndarray  # (2, entries) the cosine each entry alerts at: on whole keyframes, on regions
 
 
-_NONE = _Active((), (), np.zeros((0, 0), np.float32), np.zeros(0, np.float32))
+_NONE = _Active((), (), np.zeros((0, 0), np.float32), np.zeros((2, 0), np.float32))
 
 
 class WatchMatcher:
@@ -110,7 +132,8 @@ class WatchMatcher:
             if not active.entries or not len(records):
                 return []
             scores = vectors.astype(np.float32, copy=False) @ active.queries.T
-            hits = np.argwhere(scores >= active.cosine_at)
+            kind = np.array([r.box is not None for r in records], dtype=np.int64)
+            hits = np.argwhere(scores >= active.cosine_at[kind])
             found = [(records[int(i)], int(e), float(scores[i, e])) for i, e in hits]
             return [a for r, e, c in sorted(found, key=lambda f: f[0].time_ms)
                     if (a := self._alert(active, e, r, c)) is not None]
@@ -133,7 +156,8 @@ class WatchMatcher:
         folded = 0 if opened is None else opened[1]
         box = None if record.box is None else (record.box.x0, record.box.y0, record.box.x1, record.box.y1)
         alert = Alert(alert_id(entry.entry_id, record), entry.entry_id, record.camera_id, record.time_ms,
-                      round(calibrated_score(vector, cosine), 3), round(cosine, 4), record.thumbnail_key,
+                      round(calibrated_score(vector, cosine, record.box is not None), 3), round(cosine, 4),
+                      record.thumbnail_key,
                       record.segment_key, box, folded)
         stored = self._watch.put_alert(alert, self._settle_ms, self._clock)
         self._opened[key] = (record.time_ms, 0)
@@ -166,10 +190,12 @@ class WatchMatcher:
 
     def _arrays(self, now: int) -> _Active:
         usable = [(self._entries[i], v) for i, v in sorted(self._vectors.items()) if i in self._entries
-                  and self._entries[i].active(now) and v.background_size >= MIN_BACKGROUND]
+                  and self._entries[i].active(now)
+                  and max(v.background_size, v.region_size) >= MIN_BACKGROUND]
         if not usable:
             return _NONE
         entries, vectors = zip(*usable, strict=True)
-        cosine_at = np.array([v.background_mean + z_threshold(e.sensitivity) * v.background_std
-                              for e, v in usable], np.float32)
+        cosine_at = np.array([[mean + z_threshold(e.sensitivity) * std
+                               for e, v in usable for mean, std in [_stats(v, region)]]
+                              for region in (False, True)], np.float32)
         return _Active(entries, vectors, np.stack([v.vector for v in vectors]).astype(np.float32), cosine_at)

@@ -99,7 +99,8 @@ def in_daily_window(time_ms: int, window: tuple[int, int]) -> bool:
 
 @dataclass(frozen=True)
 class EntryVector:
-    """An entry's query vector for one model and where its scores fall on recent footage."""
+    """An entry's query vector for one model and where its scores fall on recent footage: on whole
+    keyframes (`background_*`) and on regions (`region_*`), which score differently."""
 
     entry_id: str
     model_id: str
@@ -108,6 +109,9 @@ class EntryVector:
     background_std: float
     background_max: float
     background_size: int
+    region_mean: float = 0.0
+    region_std: float = 0.0
+    region_size: int = 0
 
     def to_json(self) -> bytes:
         data = {k: v for k, v in asdict(self).items() if k != "vector"}

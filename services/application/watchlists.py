@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from indexing.watch import calibrate
+from indexing.watch import MIN_BACKGROUND, calibrate
 from services.application.audit import AuditTrail, Caller
 from services.application.visibility import Visibility
 from services.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExhaustedError
@@ -101,14 +101,13 @@ class WatchlistService:
                                          "(watch.max_entries): remove one first")
         serving = self._serving.current
         query = self._query(entry, new.image)  # a bad photo is refused before anything is stored
-        vector = calibrate(entry.entry_id, serving.model_id, query,
-                           serving.index.sample(self._settings.background_size))
+        vector = calibrate(entry.entry_id, serving.model_id, query, *self._background())
         if new.image:
             self._watch.put_photo(entry.entry_id, new.image)
         self._watch.put_vector(vector)
         self._watch.put_entry(entry)  # last: an entry listed has everything it needs
         self._audit.touched(caller, "add_watch", _details(entry))
-        return EntryState(entry, vector.background_size > 0)
+        return EntryState(entry, max(vector.background_size, vector.region_size) >= MIN_BACKGROUND)
 
     def list(self, caller: Caller) -> list[EntryState]:
         model_id = self._serving.current.model_id
@@ -157,7 +156,7 @@ class WatchlistService:
         """Every active entry calibrated again on recent footage, with the served model (a model
         switch gives entries their new vectors here); returns entries calibrated."""
         serving = self._serving.current
-        background = serving.index.sample(self._settings.background_size)
+        background = self._background()
         done = 0
         for entry in self._watch.entries():
             if not entry.active(self._clock()):
@@ -165,11 +164,16 @@ class WatchlistService:
             try:
                 image = self._watch.photo(entry.entry_id) if entry.kind is EntryKind.IMAGE else b""
                 self._watch.put_vector(calibrate(entry.entry_id, serving.model_id,
-                                                 self._query(entry, image), background))
+                                                 self._query(entry, image), *background))
                 done += 1
             except Exception:  # one entry's failure (its photo removed meanwhile) spares the rest
                 logger.exception("watchlist entry %s not recalibrated", entry.entry_id)
         return done
+
+    def _background(self) -> tuple[np.ndarray, np.ndarray]:
+        """Recent whole keyframes and recent regions, `watch.background_size` of each at most."""
+        index, n = self._serving.current.index, self._settings.background_size
+        return index.sample(n, regions=False), index.sample(n, regions=True)
 
     def _query(self, entry: WatchEntry, image: bytes) -> np.ndarray:
         serving = self._serving.current
