@@ -22,7 +22,7 @@ class QueryResult:
     query: str
     hits: list[Hit]
     thumbnails: list[bytes]  # JPEG of each hit's best keyframe
-    relevant: list[bool]  # per hit: overlaps the scripted incident
+    relevant: list[bool]  # per hit: overlaps the scripted incident (each hit's `box` is drawn)
 
 
 def contact_sheet(results: list[QueryResult], path: Path) -> None:
@@ -38,6 +38,10 @@ def contact_sheet(results: list[QueryResult], path: Path) -> None:
             x = LABEL_W + col * (THUMB_W + 10)
             thumb = Image.open(io.BytesIO(jpeg)).convert("RGB").resize((THUMB_W, THUMB_H))
             sheet.paste(thumb, (x, y))
+            if hit.box is not None:  # the region that matched
+                x0, y0, x1, y1 = hit.box
+                draw.rectangle((x + x0 * THUMB_W, y + y0 * THUMB_H, x + x1 * THUMB_W, y + y1 * THUMB_H),
+                               outline="yellow", width=2)
             draw.rectangle((x, y, x + THUMB_W - 1, y + THUMB_H - 1),
                            outline="limegreen" if ok else "grey", width=3 if ok else 1)
             draw.text((x, y + THUMB_H + 4),

@@ -5,6 +5,12 @@ through the real pipeline (gRPC upload → ffmpeg → S3 → Ray embedders →
 FAISS), runs English and Vietnamese queries plus a search by a resident's
 photo, writes a contact sheet and an HTML page, and says whether the scripted
 incident was found.
+
+Then the wide views: three 1080p street cameras where the thief wheeling the
+bicycle is ≈ 2 % of the frame among crowds (`indexing.world.wide.wide_incident`).
+A resident's close-up photo of him finds his region on the first camera
+(SearchByImage over those cameras), and Follow from that hit gives the trail
+on the next ones; the contact sheet draws each hit's box.
 """
 
 from __future__ import annotations
@@ -75,6 +81,8 @@ def run_demo(settings: Settings, out_dir: Path) -> int:
         label = "photo shared by a resident (resident-photo.jpg)"
         results.append(_query(client, node, label, client.search_by_image(photo.getvalue(), TOP).hits,
                               thief))
+        wide_results, found_wide, wide_verdict = _wide_views(client, node, settings, out_dir)
+        results += wide_results
     found_text = all(any(r.relevant) for r in results if r.query in INCIDENT_QUERIES)
     found_photo = any(results[-1].relevant)
     taken = min(e.start_s for e in thief if e.camera_id == INCIDENT_CAMERA)
@@ -84,10 +92,47 @@ def run_demo(settings: Settings, out_dir: Path) -> int:
                + ("FOUND by text in both languages and by the resident's photo."
                   if found_text and found_photo else
                   f"NOT FOUND (text: {found_text}, photo: {found_photo})."))
+    verdict += f" {wide_verdict}"
     contact_sheet(results, out_dir / "contact_sheet.png")
     page = html_page(results, out_dir, verdict)
     print(f"\n{verdict}\nContact sheet: {out_dir / 'contact_sheet.png'}\nPage: {page}")
-    return 0 if found_text and found_photo else 1
+    return 0 if found_text and found_photo and found_wide else 1
+
+
+def _wide_views(client: VigilClient, node: Vigil, settings: Settings,
+                out_dir: Path) -> tuple[list[QueryResult], bool, str]:
+    """The wide-view incident: the resident's photo finds the thief's region on the first camera,
+    and Follow from that hit continues the trail on the next cameras (in time order)."""
+    from indexing.world.timeline import timeline
+    from indexing.world.wide import THIEF_ID, WIDE_H, WIDE_W, wide_incident, wide_resident_photo
+
+    scenario = wide_incident(SEED)
+    videos = _footage(scenario, settings.data_dir / "demo-footage" / scenario.name, (WIDE_W, WIDE_H))
+    thief = [e for e in timeline(scenario) if e.actor_id == THIEF_ID]
+    cameras = [c.camera_id for c in scenario.cameras]
+    print("\n    wide views: ingesting three 1080p street cameras …", flush=True)
+    for camera_id, path in videos.items():
+        status = client.wait_for_job(client.ingest_file(path, camera_id, RECORDING_START), True)
+        print(f"    {camera_id}: {status.state}, {status.vectors} new vectors (frames and regions)")
+    photo = io.BytesIO()
+    wide_resident_photo(SEED).save(photo, format="JPEG", quality=85)
+    (out_dir / "wide-resident-photo.jpg").write_bytes(photo.getvalue())
+    hits = client.search_by_image(photo.getvalue(), TOP, camera_ids=cameras).hits
+    found = _query(client, node, "wide views: resident's photo (wide-resident-photo.jpg)", hits, thief)
+    first = next((h for h, ok in zip(hits, found.relevant, strict=True) if ok and h.camera_id == cameras[0]),
+                 None)
+    if first is None:
+        return [found], False, (f"Wide views: the resident's photo did NOT find the bicycle on {cameras[0]} "
+                                f"in the top {TOP}.")
+    trail = client.follow(first, camera_ids=cameras)
+    followed = _query(client, node, f"wide views: Follow from {first.camera_id}", trail.steps, thief)
+    seen = [h.camera_id for h, ok in zip(trail.steps, followed.relevant, strict=True) if ok]
+    in_order = [c for i, c in enumerate(seen) if i == 0 or seen[i - 1] != c] == cameras
+    trail_text = ("continues on " + " then ".join(cameras[1:]) + "." if in_order else
+                  f"did NOT continue in order over {', '.join(cameras)} "
+                  f"(thief seen on: {', '.join(seen) or 'none'}).")
+    return [found, followed], in_order, (
+        f"Wide views: the photo found the bicycle's region on {cameras[0]}; Follow's trail {trail_text}")
 
 
 @contextlib.contextmanager
@@ -100,7 +145,7 @@ def _session_token(node: Vigil) -> Iterator[str]:
         node.tokens.revoke(hash_token(token))
 
 
-def _footage(scenario: object, folder: Path) -> dict[str, Path]:
+def _footage(scenario: object, folder: Path, size: tuple[int, int] = (1280, 720)) -> dict[str, Path]:
     """Render the scenario's videos once; a completed rendering is reused."""
     from indexing.world.video import render_scenario
 
@@ -109,9 +154,9 @@ def _footage(scenario: object, folder: Path) -> dict[str, Path]:
     if done.is_file():
         print(f"1/4 reusing the rendered footage in {folder}", flush=True)
         return {c: folder / f"{c}.mp4" for c in cameras}
-    print(f"1/4 rendering {len(cameras)} cameras × {scenario.duration_s:.0f} s of 720p footage "  # type: ignore[attr-defined]
+    print(f"1/4 rendering {len(cameras)} cameras × {scenario.duration_s:.0f} s of {size[1]}p footage "  # type: ignore[attr-defined]
           f"into {folder} …", flush=True)
-    videos = render_scenario(scenario, folder).videos  # type: ignore[arg-type]
+    videos = render_scenario(scenario, folder, *size).videos  # type: ignore[arg-type]
     done.write_text("ok\n")
     return videos
 
