@@ -179,6 +179,27 @@ def test_server_streams_use_connect_envelopes_and_end_with_the_error(world: Cons
     assert flags == 2 and json.loads(r.content[5:5 + size])["error"]["code"] == "not_found"
 
 
+def test_sign_ins_refusals_and_what_the_console_read_are_on_the_audit_trail(
+        world: ConsoleWorld, node: Any) -> None:
+    token = world.make_token("viewer", ["console-ward-a"])
+    http, _ = signed_in(world, token)
+    key = world.segments[CAM_A][2]
+    assert http.get("/media/segment", params={"key": key}, headers={"Range": "bytes=0-9"}).status_code == 206
+    bad = "console-audit-not-a-token"
+    assert httpx.post(f"{world.url}/session", json={"token": bad}).status_code == 401
+    assert node.audit.flush()
+    records = [json.loads(line) for o in node.store.list(f"audit/{node.node_id}/")
+               for line in node.store.get_bytes(o.key).splitlines()]
+    text = json.dumps(records)
+    assert token not in text and bad not in text  # token ids (hashes) only
+    actions = {(r.get("action"), r.get("caller")) for r in records}
+    assert ("console_sign_in", "console-viewer") in actions
+    assert any(r.get("action") == "console_sign_in_refused"
+               and hashlib.sha256(bad.encode()).hexdigest() in json.dumps(r) for r in records)
+    assert any(r.get("action") == "media_read" and r["details"].get("key") == key
+               and r["details"].get("bytes") == 10 for r in records)
+
+
 def test_sign_out_ends_the_session(world: ConsoleWorld) -> None:
     http, session = signed_in(world, world.tokens["viewer"])
     assert http.delete("/session", headers={"X-CSRF-Token": session["csrf"]}).status_code == 204
