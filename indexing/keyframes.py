@@ -28,17 +28,22 @@ class Keyframe:
     offset_s: float  # relative to the first video timestamp of the file
     rgb: np.ndarray  # H×W×3 uint8, short side EMBED_SHORT_SIDE
     jpeg: bytes  # thumbnail
+    detail: np.ndarray | None = None  # H×W×3 uint8 at the short side asked for region crops; None: not asked
 
     @property
     def offset_ms(self) -> int:
         return round(self.offset_s * 1000)
 
 
-def iter_keyframes(path: Path, origin_s: float, thumbnail_width: int) -> Iterator[Keyframe]:
+def iter_keyframes(path: Path, origin_s: float, thumbnail_width: int,
+                   detail_short_side: int = 0) -> Iterator[Keyframe]:
     """Yield every keyframe of the first video stream, in order.
 
     `origin_s` is the file's first video timestamp (from probing), so offsets
-    line up with segment offsets.
+    line up with segment offsets. `detail_short_side` > 0: each keyframe also
+    carries `detail`, the frame at that short side (never upscaled), to crop
+    regions from; the frame is then converted once at that size, not at the
+    embedder's.
     """
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -49,15 +54,18 @@ def iter_keyframes(path: Path, origin_s: float, thumbnail_width: int) -> Iterato
         for frame in container.decode(stream):
             if frame.pts is None:
                 continue
-            width, height = _decoded_size(frame.width, frame.height, thumbnail_width)
+            width, height = _decoded_size(frame.width, frame.height, thumbnail_width, detail_short_side)
             image = frame.to_image(width=width, height=height, interpolation="AREA")
             yield Keyframe(offset_s=frame.pts * tb - origin_s, rgb=_embed_size(image),
-                           jpeg=_thumbnail(image, thumbnail_width))
+                           jpeg=_thumbnail(image, thumbnail_width),
+                           detail=np.asarray(image.convert("RGB")) if detail_short_side else None)
 
 
-def _decoded_size(width: int, height: int, thumbnail_width: int) -> tuple[int, int]:
-    """The smallest size that still serves the embedder and the thumbnail (never upscaled)."""
-    scale = min(1.0, max(EMBED_SHORT_SIDE / min(width, height), thumbnail_width / width))
+def _decoded_size(width: int, height: int, thumbnail_width: int,
+                  detail_short_side: int = 0) -> tuple[int, int]:
+    """The smallest size that still serves the embedder, the thumbnail and region crops (never upscaled)."""
+    short = min(width, height)
+    scale = min(1.0, max(EMBED_SHORT_SIDE / short, thumbnail_width / width, detail_short_side / short))
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 

@@ -143,10 +143,13 @@ def crop(rgb: np.ndarray, box: Box) -> np.ndarray:
     return np.ascontiguousarray(rgb[y0:y1, x0:x1])
 
 
-def with_crops(frames: Sequence[np.ndarray], boxes: Sequence[Sequence[Box]]) -> list[np.ndarray]:
+def with_crops(frames: Sequence[np.ndarray], boxes: Sequence[Sequence[Box]],
+               sources: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
     """The frames, then each frame's crops at its boxes, in order: one embedding call for both
-    (`indexing.dedup.dedup_keyframes` takes the vectors in this order)."""
-    return [*frames, *(crop(frame, box) for frame, own in zip(frames, boxes, strict=True) for box in own)]
+    (`indexing.dedup.dedup_keyframes` takes the vectors in this order). Crops are cut from
+    `sources` (the same frames at a higher resolution, e.g. `Keyframe.detail`) when given."""
+    sources = frames if sources is None else sources
+    return [*frames, *(crop(frame, box) for frame, own in zip(sources, boxes, strict=True) for box in own)]
 
 
 def _span(lo: float, hi: float, size: int) -> tuple[int, int]:

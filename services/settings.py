@@ -91,6 +91,10 @@ class IngestSettings(_Section):
                                       "static keyframes)")
     region_min_fraction: float = Field(0.002, ge=0, lt=1, description="moving foreground whose box "
                                        "covers less of the frame than this is noise, not a region")
+    region_short_side: int = Field(448, ge=0, le=4320, description="regions are cropped from the keyframe "
+                                   "decoded at this short side (never upscaled; 0: from the 224-px frame "
+                                   "the whole keyframe is embedded from); more pixels per crop for a small "
+                                   "subject, at some decoding cost")
 
 
 class ServerSettings(_Section):

@@ -30,7 +30,7 @@ from indexing.dedup import dedup_keyframes
 from indexing.embedding import EmbedFn
 from indexing.frame_columns import Box
 from indexing.keyframes import Keyframe, iter_keyframes
-from indexing.regions import RegionProposer, with_crops
+from indexing.regions import RegionMethod, RegionProposer, with_crops
 from indexing.vector_index import FrameRecord
 from services.ingest.jobs import JobProgress
 from services.ingest.segmenting import iter_segments
@@ -237,7 +237,9 @@ class IngestPipeline:
     def _index_batches(self, req: IngestRequest, committed: _Stored,
                        progress: _Progress, ready: ReadyFn) -> None:
         pending: deque[_Batch] = deque()  # embedding, `in_flight` at most (backpressure), in order
-        keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width)
+        regions_on = self._settings.regions != RegionMethod.OFF and self._settings.regions_per_keyframe > 0
+        detail = self._settings.region_short_side if regions_on else 0  # a larger frame to crop from
+        keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width, detail)
         for batch in _batched(keyframes, self._batch):
             fresh = [kf for kf in batch
                      if not self._index.contains(req.camera_id, req.start_ms + kf.offset_ms)]
@@ -260,7 +262,8 @@ class IngestPipeline:
         """The whole keyframes' vectors, then their regions' (crops), in one embedding call."""
         if not keyframes:
             return np.zeros((0, 0), np.float32)
-        return self._embed(with_crops([kf.rgb for kf in keyframes], regions))
+        return self._embed(with_crops([kf.rgb for kf in keyframes], regions,
+                                      [kf.rgb if kf.detail is None else kf.detail for kf in keyframes]))
 
     def _finish(self, req: IngestRequest, batch: _Batch, committed: _Stored,
                 progress: _Progress, ready: ReadyFn) -> None:

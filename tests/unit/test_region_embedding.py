@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
+from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -11,6 +12,7 @@ from PIL import Image
 
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.frame_columns import Box, FrameRecord
+from indexing.keyframes import iter_keyframes
 from indexing.reembed import Reembedder
 from indexing.regions import RegionProposer, with_crops
 from indexing.stored_index import IndexLog
@@ -18,6 +20,7 @@ from indexing.vector_index import FrameIndex
 from storage import keys
 from storage.object_store import ObjectStore
 from tests.colour_embedder import ColourEmbedder
+from tests.media import make_video
 from tests.memory_store import MemoryStore
 
 T0 = 1_790_000_000_000
@@ -63,3 +66,14 @@ def test_a_switch_re_embeds_each_region_from_the_crop_of_its_keyframe_thumbnail(
     assert index.search(red, 1)[0].record.box == left
     assert index.search(blue, 1)[0].record.box == right
     assert all(index.holds(r) for r in records[:3]) and not index.holds(gone)
+
+
+def test_keyframes_carry_a_larger_frame_for_crops_only_when_asked(tmp_path: Path) -> None:
+    video = make_video(tmp_path / "wide.mp4", ("testsrc2=size=640x360:rate=10",))
+    plain = list(iter_keyframes(video, 0.0, 64))
+    detailed = list(iter_keyframes(video, 0.0, 64, detail_short_side=300))
+    assert [k.rgb.shape for k in plain] == [k.rgb.shape for k in detailed] == [(224, 398, 3)] * 2
+    assert all(k.detail is None for k in plain)
+    assert [k.detail.shape for k in detailed if k.detail is not None] == [(300, 533, 3)] * 2
+    big = next(iter_keyframes(video, 0.0, 64, detail_short_side=1000)).detail
+    assert big is not None and big.shape == (360, 640, 3)  # never upscaled
