@@ -67,30 +67,34 @@ SEARCH_JS = """async (query) => {
 PLAY_JS = """async (i) => {
   const buttons = document.querySelectorAll('li.hit button.play');
   const button = buttons[i % buttons.length];
-  const t0 = performance.now();
+  let observer = null;
+  let seen = null;
   let timeline = null;
+  const t0 = performance.now();
   const frame = new Promise((resolve, reject) => {
     const limit = setTimeout(() => reject(new Error('no video frame within 60 s')), 60000);
     const watch = () => {
       if (timeline === null && document.querySelector('.timeline .span')) timeline = performance.now() - t0;
       const v = document.getElementById('player-video');
-      if (v && !v.dataset.benchWatched) {
-        v.dataset.benchWatched = '1';
+      if (v && v !== seen) {
+        seen = v;
         v.requestVideoFrameCallback(() => { clearTimeout(limit); resolve(performance.now() - t0); });
         v.addEventListener('error', () => reject(new Error('video error ' + (v.error && v.error.message))));
       }
     };
-    new MutationObserver(watch).observe(document.body, {childList: true, subtree: true});
-    watch();
+    observer = new MutationObserver(watch);
+    observer.observe(document.body, {childList: true, subtree: true});
   });
   button.click();
-  const first = await frame;
-  const limit = performance.now() + 60000;
-  while (timeline === null && performance.now() < limit) {
-    if (document.querySelector('.timeline .span')) timeline = performance.now() - t0;
-    else await new Promise((r) => requestAnimationFrame(r));
+  try {
+    const first = await frame;
+    const limit = performance.now() + 60000;
+    while (timeline === null && performance.now() < limit) await new Promise((r) => setTimeout(r, 5));
+    if (timeline === null) throw new Error('no timeline within 60 s');
+    return {first_frame_ms: first, timeline_ms: timeline};
+  } finally {
+    observer.disconnect();
   }
-  return {first_frame_ms: first, timeline_ms: timeline};
 }"""
 
 
