@@ -82,7 +82,7 @@ class Blob:
 class RegionProposer:
     """Boxes worth embedding in a camera's keyframes; `propose` them in the camera's time order."""
 
-    def __init__(self, max_regions: int = 6, min_fraction: float = 0.002,
+    def __init__(self, max_regions: int = 5, min_fraction: float = 0.002,
                  method: RegionMethod | str = RegionMethod.MOTION_GRID, *, history: int = 8,
                  grid_rows: tuple[int, ...] = (2, 3), context: float = 0.25,
                  max_cameras: int = 1024) -> None:

@@ -86,9 +86,9 @@ class IngestSettings(_Section):
                                   "beside each whole keyframe, so small subjects of wide views are found "
                                   "(indexing.regions): 'motion' (foreground against the camera's "
                                   "background), 'grid' (square tiles in turns), 'motion+grid', 'off'")
-    regions_per_keyframe: int = Field(6, ge=0, le=64, description="most regions embedded per keyframe "
-                                      "(each costs an embedding; static ones are deduplicated like "
-                                      "static keyframes)")
+    regions_per_keyframe: int = Field(5, ge=0, le=64, description="most regions embedded per keyframe "
+                                      "(each costs an embedding: 5 keeps a keyframe within 6 vectors; static "
+                                      "ones are deduplicated like static keyframes)")
     region_min_fraction: float = Field(0.002, ge=0, lt=1, description="moving foreground whose box "
                                        "covers less of the frame than this is noise, not a region")
     region_short_side: int = Field(448, ge=0, le=4320, description="regions are cropped from the keyframe "
