@@ -14,12 +14,14 @@ import struct
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from services.api.client import VigilClient
 from services.api.server import BackgroundServer
 from services.console.server import BackgroundConsole
 from tests.console_world import CAM_A, CAM_B, ConsoleWorld, console_world
@@ -169,14 +171,34 @@ def test_an_export_downloads_as_an_attachment_matching_its_sha256(world: Console
     assert viewer_b.get("/media/export", params={"key": clip["videoKey"]}).status_code == 404
 
 
-def test_server_streams_use_connect_envelopes_and_end_with_the_error(world: ConsoleWorld) -> None:
+def _frames(content: bytes) -> list[tuple[int, Any]]:
+    """A Connect stream's (flags, JSON) envelopes."""
+    frames, at = [], 0
+    while at < len(content):
+        flags, size = struct.unpack(">BI", content[at:at + 5])
+        frames.append((flags, json.loads(content[at + 5:at + 5 + size])))
+        at += 5 + size
+    return frames
+
+
+def test_server_streams_use_connect_envelopes_and_end_with_the_error(
+        world: ConsoleWorld, server: Any, video: Path) -> None:
     http, session = signed_in(world, world.tokens["admin"])
-    body = json.dumps({"jobId": "0" * 32}).encode()
-    r = http.post(f"{API}.IngestService/WatchJob", content=struct.pack(">BI", 0, len(body)) + body,
-                  headers={"Content-Type": "application/connect+json", "X-CSRF-Token": session["csrf"]})
+
+    def watch(job_id: str) -> httpx.Response:
+        body = json.dumps({"jobId": job_id}).encode()
+        return http.post(f"{API}.IngestService/WatchJob", content=struct.pack(">BI", 0, len(body)) + body,
+                         headers={"Content-Type": "application/connect+json",
+                                  "X-CSRF-Token": session["csrf"]})
+    r = watch("0" * 32)
     assert r.status_code == 200 and r.headers["content-type"] == "application/connect+json"
-    flags, size = struct.unpack(">BI", r.content[:5])
-    assert flags == 2 and json.loads(r.content[5:5 + size])["error"]["code"] == "not_found"
+    [(flags, end)] = _frames(r.content)
+    assert flags == 2 and end["error"]["code"] == "not_found" and end["error"]["message"]
+    with VigilClient(server.address, world.tokens["admin"]) as admin:
+        job_id = admin.ingest_file(video, CAM_B, world.start + timedelta(hours=1))
+    frames = _frames(watch(job_id).content)
+    assert frames[-1] == (2, {}) and all(flags == 0 for flags, _ in frames[:-1])
+    assert frames[-2][1]["jobId"] == job_id and frames[-2][1]["state"] == "JOB_STATE_SUCCEEDED"
 
 
 def test_sign_ins_refusals_and_what_the_console_read_are_on_the_audit_trail(
