@@ -44,13 +44,14 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-logo
 
-test: $(STAMP) lint servers
+# The browser tests (tests/browser) need the built app (web) and Debian's chromium (servers).
+test: $(STAMP) web lint servers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
-integration: $(STAMP)
+integration: $(STAMP) web
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
 
 bench: $(STAMP)
