@@ -21,6 +21,13 @@ from tests.console_world import CAM_A, CAM_B, GROUP_A
 
 QUERY_VI = "người vác xe đạp vào ban đêm"
 WAIT_MS = 30_000
+DROP = """({bytes, name}) => {
+  const data = new DataTransfer();
+  data.items.add(new File([new Uint8Array(bytes)], name, {type: 'image/jpeg'}));
+  const zone = document.getElementById('photo-drop');
+  zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: data, bubbles: true, cancelable: true}));
+  zone.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+}"""
 
 
 def sign_in(page: Any, url: str, token: str) -> None:
@@ -203,7 +210,11 @@ def test_server_error_and_refusals_show_clear_messages(
 def test_photo_search_admin_screens_and_phone_width(
         page: Any, console_url: str, console_tokens: dict[str, str], artifacts_dir: Path) -> None:
     sign_in(page, console_url, console_tokens["admin"])
-    search(page, "a street")
+    with page.expect_response("**/api/vigil.v1.SearchService/Search") as answer:
+        search(page, "a street")
+    # Every hit the API gave a region has that box drawn over its thumbnail, and no other.
+    boxed = sum(1 for hit in answer.value.json().get("hits", []) if "box" in hit)
+    assert page.locator("li.hit .thumb .box").count() == boxed
     thumb = page.locator("li.hit img").first.get_attribute("src")
     photo = page.request.get(console_url + thumb).body()  # the session's cookie rides along
     page.set_input_files("#photo-drop input[type=file]",
@@ -211,6 +222,15 @@ def test_photo_search_admin_screens_and_phone_width(
     page.wait_for_selector("#results-title:has-text('witness.jpg')", timeout=WAIT_MS)
     assert page.locator("li.hit").count() > 0
     shot(page, artifacts_dir, "photo-search")
+    # The same photo dropped on the drop zone (a real drop event carrying the file).
+    page.evaluate(DROP, {"bytes": list(photo), "name": "dropped.jpg"})
+    page.wait_for_selector("#results-title:has-text('dropped.jpg')", timeout=WAIT_MS)
+    # Follow from a hit: a numbered trail of visits in time order.
+    page.locator("li.hit button.follow").first.click()
+    page.wait_for_selector("ol.hits.trail, #no-good-match", timeout=WAIT_MS)
+    times = page.locator("li.hit time").evaluate_all("ts => ts.map(t => t.getAttribute('datetime'))")
+    assert times == sorted(times)
+    shot(page, artifacts_dir, "follow")
 
     page.click("#nav-admin")
     page.wait_for_selector("#cameras-table tbody tr", timeout=WAIT_MS)
