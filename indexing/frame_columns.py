@@ -235,6 +235,17 @@ class FrameColumns:
             i += 1
         return False
 
+    def at(self, code: int, time_ms: int) -> list[int]:
+        """Ids of the camera's live whole frame and regions at exactly `time_ms` (a hit named again)."""
+        offset, found = time_ms - self._base, []
+        for lists in (self._timelines, self._regions):
+            ids = lists.get(code) or array("i")
+            i = bisect.bisect_left(ids, offset, key=self._times.__getitem__)
+            while i < len(ids) and self._times[ids[i]] == offset:
+                found.append(ids[i])
+                i += 1
+        return found
+
     def mask(self, codes: np.ndarray | None, start_ms: int | None, end_ms: int | None) -> np.ndarray | None:
         """Live frames of the cameras `codes` (None: all) with time in [start_ms, end_ms);
         None when that is every live frame. The last few masks are kept until the shard

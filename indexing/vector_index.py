@@ -250,11 +250,9 @@ class FrameIndex:
             shard = self._shards.get(self._key(camera_id, time_ms))
             if code is None or shard is None:
                 return None
-            with self._masks:
-                at = shard.frames.mask(np.array([code], dtype=np.int32), time_ms, time_ms + 1)
-            for frame in np.flatnonzero(shard.frames.alive if at is None else at).tolist():
+            for frame in shard.frames.at(code, time_ms):
                 record = shard.frames.record(frame)
-                if record is not None and record.time_ms == time_ms and _same_box(record.box, box):
+                if record is not None and _same_box(record.box, box):
                     vector: np.ndarray = shard.vectors.vectors(np.array([frame]))[0]
                     return vector
             return None

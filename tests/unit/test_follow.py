@@ -279,12 +279,13 @@ def test_similar_may_include_the_hits_own_camera_and_every_group_sees_more(world
 def test_a_regions_stored_vector_is_found_by_its_box_within_a_printed_precision() -> None:
     index, box = FrameIndex(DIM), Box(0.125, 0.25, 0.375, 0.5)
     vectors = ColourEmbedder().embed_images([np.full((4, 4, 3), c, dtype=np.uint8) for c in (RED, GREEN)])
-    index.add([_record("cam-a", T0), _record("cam-a", T0 + 1000, box)], vectors)
-    assert np.allclose(index.vector("cam-a", T0), vectors[0])
-    assert np.allclose(index.vector("cam-a", T0 + 1000, Box(0.1250, 0.2500, 0.3750, 0.5004)), vectors[1])
-    assert index.vector("cam-a", T0 + 1000) is None  # the whole frame is not stored at that time
-    assert index.vector("cam-a", T0 + 1000, Box(0.13, 0.25, 0.375, 0.5)) is None
-    assert index.vector("cam-b", T0) is None and index.vector("cam-a", T0 + 2000) is None
+    index.add([_record("cam-a", T0), _record("cam-a", T0, box), _record("cam-a", T0 + 2000, box)],
+              np.concatenate([vectors, vectors[1:]]))
+    assert np.allclose(index.vector("cam-a", T0), vectors[0])  # the whole keyframe
+    assert np.allclose(index.vector("cam-a", T0, Box(0.1250, 0.2500, 0.3750, 0.5004)), vectors[1])
+    assert index.vector("cam-a", T0 + 2000) is None  # only a region is stored at that time
+    assert index.vector("cam-a", T0, Box(0.13, 0.25, 0.375, 0.5)) is None
+    assert index.vector("cam-b", T0) is None and index.vector("cam-a", T0 + 1000, box) is None
 
 
 def test_an_excluded_camera_never_answers_a_search() -> None:
