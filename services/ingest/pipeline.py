@@ -170,7 +170,9 @@ class IngestPipeline:
         self._work_dir = work_dir
         self._batch = batch
         self._in_flight = in_flight
-        self._embedding = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="embed-wait")
+        # one call more than the actors run: the next batch waits queued at an actor, not here, so
+        # no actor idles while a finished batch's vectors travel back and the next one travels out
+        self._embedding = ThreadPoolExecutor(max_workers=in_flight + 1, thread_name_prefix="embed-wait")
         self._uploads = ThreadPoolExecutor(max_workers=THUMBNAIL_UPLOADS, thread_name_prefix="thumbs")
         self._regions = RegionProposer(settings.regions_per_keyframe, settings.region_min_fraction,
                                        settings.regions)  # each camera's background, across files
