@@ -127,7 +127,8 @@ def _wide_views(client: VigilClient, node: Vigil, settings: Settings,
     trail = client.follow(first, camera_ids=cameras)
     followed = _query(client, node, f"wide views: Follow from {first.camera_id}", trail.steps, thief)
     seen = [h.camera_id for h, ok in zip(trail.steps, followed.relevant, strict=True) if ok]
-    in_order = [c for i, c in enumerate(seen) if i == 0 or seen[i - 1] != c] == cameras
+    visits = [c for i, c in enumerate(seen) if i == 0 or seen[i - 1] != c]
+    in_order = visits in (cameras, cameras[1:])  # the trail may leave out the camera it starts from
     trail_text = ("continues on " + " then ".join(cameras[1:]) + "." if in_order else
                   f"did NOT continue in order over {', '.join(cameras)} "
                   f"(thief seen on: {', '.join(seen) or 'none'}).")
