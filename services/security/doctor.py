@@ -36,6 +36,7 @@ from services.security.listeners import (
 from services.settings import (
     AuthSettings,
     ClientSettings,
+    ConsoleSettings,
     RaySettings,
     ServerSettings,
     Settings,
@@ -106,6 +107,18 @@ def check_metrics(server: ServerSettings) -> Finding:
     return Finding("metrics", Verdict.WARN, f"unauthenticated /metrics on {where} (counts of vectors, "
                    "backlog, request rates) for anyone who reaches it",
                    "bind server.metrics_host to 127.0.0.1, or firewall the port to the Prometheus server")
+
+
+def check_console(console: ConsoleSettings, server: ServerSettings) -> Finding:
+    if not console.enabled:
+        return Finding("console", Verdict.OK, "disabled")
+    if server.tls_cert_file is not None:
+        return Finding("console", Verdict.OK, f"HTTPS on {console.host}:{console.port}")
+    if is_loopback(console.host):
+        return Finding("console", Verdict.OK, f"http://{console.host}:{console.port}, loopback only")
+    return Finding("console", Verdict.FAIL, f"plaintext HTTP on {console.host}:{console.port}: vigil serve "
+                   "refuses to start so", "set server.tls_cert_file and server.tls_key_file (the console "
+                   "reuses them), or bind console.host to 127.0.0.1")
 
 
 def check_s3(storage: StorageSettings) -> Finding:
@@ -274,8 +287,9 @@ def check_listeners(listeners: Sequence[Listener], serve: set[int], settings: Se
     if not running:
         return Finding("listening", Verdict.OK, "no server running on this data folder")
     server, cluster = settings.server, settings.ray.address is not None
-    opened = not is_loopback(server.host) or (server.metrics_port is not None
-                                              and not is_loopback(server.metrics_host))
+    opened = (not is_loopback(server.host)
+              or (server.metrics_port is not None and not is_loopback(server.metrics_host))
+              or (settings.console.enabled and not is_loopback(settings.console.host)))
     outside = [x for x in listeners if not x.loopback]
     cameras = [x for x in outside if x.proto == "udp" and x.process == "ffmpeg"]
     unexpected = [x for x in outside if x not in cameras and not (x.pid in serve and (opened or cluster))]
@@ -311,6 +325,7 @@ def diagnose(settings: Settings, env: Mapping[str, str] | None = None, proc: Pat
         check_grpc(settings.server),
         check_auth(settings.auth, settings.server),
         check_metrics(settings.server),
+        check_console(settings.console, settings.server),
         check_s3(settings.storage),
         check_data_dir(data_dir),
         *check_secret_files(data_dir, settings.server, settings.client),

@@ -3,6 +3,8 @@ from the descriptors, HTTP Range parsing, and the session store's expiry and bou
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import pytest
 
@@ -94,3 +96,15 @@ def test_sessions_end_with_their_token_or_their_hours_and_the_oldest_go_first() 
     assert store.get(a.session_id) == a and store.get(b.session_id) == b
     store.end(a.session_id)
     assert store.get(a.session_id) is None and store.get(None) is None
+
+
+def test_doctor_fails_a_plaintext_console_off_loopback_only() -> None:
+    from services.security.doctor import Verdict, check_console
+    from services.settings import ConsoleSettings, ServerSettings
+
+    plain, tls = ServerSettings(), ServerSettings(tls_cert_file=Path("c.pem"), tls_key_file=Path("k.pem"))
+    assert check_console(ConsoleSettings(), plain).verdict is Verdict.OK
+    assert check_console(ConsoleSettings(host="0.0.0.0"), tls).verdict is Verdict.OK
+    assert check_console(ConsoleSettings(host="0.0.0.0", enabled=False), plain).verdict is Verdict.OK
+    finding = check_console(ConsoleSettings(host="0.0.0.0"), plain)
+    assert finding.verdict is Verdict.FAIL and "console.host" in finding.fix
