@@ -119,3 +119,16 @@ def test_boxes_cost_8_bytes_per_frame_only_in_shards_that_hold_regions() -> None
     assert frames.nbytes() / 20_000 < 30
     assert mixed.nbytes() / 24_000 < 40  # a region row: the columns, its box, its place in a list
     assert list(mixed.records())[1].box == boxes[0]
+
+
+def test_holds_names_exactly_a_stored_frame_or_region() -> None:
+    columns = FrameColumns(DAY, CameraCodes())
+    box = Box.snapped(0.1, 0.1, 0.4, 0.5)
+    frame, region = _record("cam-a", DAY + 2000, step=8000), _region("cam-a", DAY + 4000, box)
+    columns.append([frame, region])
+    assert columns.holds(frame) and columns.holds(region)
+    assert not columns.holds(_record("cam-a", DAY + 4000))  # in the frame's span, but not stored
+    assert not columns.holds(_region("cam-a", DAY + 4000, Box.snapped(0.1, 0.1, 0.4, 0.6)))
+    assert not columns.holds(_region("cam-b", DAY + 4000, box))
+    columns.remove(np.array([1]))
+    assert not columns.holds(region) and columns.holds(frame)
