@@ -37,6 +37,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -92,12 +93,14 @@ def _vectors(n: int, seed: int) -> np.ndarray:
     x = 0.8 * scenes[np.arange(n) % CAMERAS] + 0.6 * concepts[rng.integers(0, 256, n)]
     x += 0.5 * rng.standard_normal((n, 32), dtype=np.float32) @ pose.T
     x += 0.15 * rng.standard_normal((n, DIM), dtype=np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    out: np.ndarray = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
 
 
 def _times(frames: np.ndarray) -> np.ndarray:
     """Keyframe i's time: 250k per UTC day from DAY0, spread evenly over the day."""
-    return DAY0 + (frames // DAY_VECTORS) * DAY_MS + (frames % DAY_VECTORS) * (DAY_MS // DAY_VECTORS)
+    out: np.ndarray = DAY0 + (frames // DAY_VECTORS) * DAY_MS
+    return out + (frames % DAY_VECTORS) * (DAY_MS // DAY_VECTORS)
 
 
 def _records(lo: int, hi: int) -> list[FrameRecord]:
@@ -137,6 +140,138 @@ def _recall(index: FrameIndex, scores: np.ndarray, queries: np.ndarray, where: S
     return found / (10 * len(queries))
 
 
+# Out-of-distribution queries (issue #19): 1M keyframes over a week from 1,000 cameras; queries
+# that are not drawn from the data: random unit directions, and text-like vectors (below).
+OOD_CAMERAS = 1000
+OOD_DAYS = 7
+OOD_QUERIES = 100
+FIVE_PCT_ONE_DAY = SearchFilter(camera_ids=frozenset(f"cam-{i}" for i in range(0, OOD_CAMERAS, 20)),
+                                start_ms=DAY0 + 3 * DAY_MS, end_ms=DAY0 + 4 * DAY_MS)
+
+
+def _week_times(frames: np.ndarray, n: int) -> np.ndarray:
+    """Keyframe i of n: spread evenly over the week from DAY0 (camera i mod 1,000)."""
+    return DAY0 + frames * (OOD_DAYS * DAY_MS // n)
+
+
+def _week_records(lo: int, hi: int, n: int) -> list[FrameRecord]:
+    out = []
+    step = OOD_DAYS * DAY_MS // n
+    for i, t in zip(range(lo, hi), _week_times(np.arange(lo, hi), n).tolist(), strict=True):
+        camera, start = f"cam-{i % OOD_CAMERAS}", t - t % 10_000
+        out.append(FrameRecord(camera, t, t + step, keys.segment_key(camera, start, start + 10_000),
+                               start, start + 10_000, keys.thumbnail_key(camera, t)))
+    return out
+
+
+def modality_gap(embedder: ClipEmbedder) -> dict[str, float]:
+    """The bundled model's text-to-keyframe geometry, measured on held-out world footage: keyframes
+    of one held-out scenario (rendered, JPEG-decoded as ingest sees them) and the held-out queries,
+    both embedded by the model. `text_to_relevant`: median over queries of the best cosine between
+    the query's text and a keyframe that shows what it asks for; `text_to_text`: mean cosine between
+    different queries' texts (their shared offset from the image cone: the modality gap)."""
+    from indexing.world.evaluate import keyframes
+    from indexing.world.queries import heldout_queries
+    from indexing.world.scenario import heldout_scenarios
+
+    frames = keyframes(heldout_scenarios(0, True)[0], 640, 360)
+    queries = heldout_queries()
+    images = embedder.embed_images([f.image for f in frames])
+    texts = embedder.embed_texts([q.text for q in queries])
+    scores = texts @ images.T
+    relevant = [[any(q.relevant_event(e) for e in f.events) for f in frames] for q in queries]
+    best = [float(s[np.array(r)].max()) for s, r in zip(scores, relevant, strict=True) if any(r)]
+    pairs = texts @ texts.T
+    return {"text_to_relevant": float(np.median(best)),
+            "text_to_text": float(pairs[~np.eye(len(texts), dtype=bool)].mean()),
+            "text_to_any_frame": float(scores.mean()), "keyframes": len(frames), "queries": len(best)}
+
+
+def text_like(x: np.ndarray, n: int, seed: int, gap: dict[str, float]) -> np.ndarray:
+    """Queries placed towards data vectors as the model's texts sit towards their keyframes:
+    q = c·x_t + a·u + b·e, normalised, for a random keyframe x_t, one offset direction u shared by
+    every query (orthogonal to the data's mean) and a query's own random direction e, with
+    c = `text_to_relevant`, a² = `text_to_text` − c²·(the data's mean pairwise cosine), b² the rest."""
+    rng = np.random.default_rng(seed)
+    sample = x[rng.integers(0, len(x), 2_000)]
+    data_cos = float((sample @ sample.T)[~np.eye(len(sample), dtype=bool)].mean())
+    c = gap["text_to_relevant"]
+    a = np.sqrt(max(0.0, gap["text_to_text"] - c * c * data_cos))
+    b = np.sqrt(max(0.0, 1 - c * c - a * a))
+    mean = sample.mean(axis=0) / np.linalg.norm(sample.mean(axis=0))
+    u = rng.standard_normal((x.shape[1],), dtype=np.float32)
+    u -= (u @ mean) * mean
+    e = _random_directions(n, seed + 1, x.shape[1])
+    q: np.ndarray = c * x[rng.integers(0, len(x), n)] + a * u / np.linalg.norm(u) + b * e
+    out: np.ndarray = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+    return out
+
+
+def _random_directions(n: int, seed: int, dim: int = DIM) -> np.ndarray:
+    q = np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32)
+    out: np.ndarray = q / np.linalg.norm(q, axis=1, keepdims=True)
+    return out
+
+
+def _exact_top10(x: np.ndarray, queries: np.ndarray, allowed: np.ndarray | None) -> list[set[int]]:
+    """Each query's exact top-10 keyframe numbers among `allowed` (None: all)."""
+    rows = np.arange(len(x)) if allowed is None else allowed
+    out = []
+    for lo in range(0, len(queries), 25):
+        scores = x[rows] @ queries[lo:lo + 25].T
+        out += [set(rows[np.argsort(-scores[:, j])[:10]].tolist()) for j in range(scores.shape[1])]
+    return out
+
+
+def _measured(index: FrameIndex, queries: np.ndarray, where: SearchFilter,
+              exact: list[set[int]]) -> dict[str, object]:
+    """Recall@10 against the exact top-10 times, and in-process latency, of `queries` under `where`."""
+    found = sum(len(e & {h.record.time_ms for h in index.search(q, 10, where)})
+                for q, e in zip(queries, exact, strict=True))
+    it = iter(range(10**9))
+    return {"recall@10": found / (10 * len(queries)),
+            "latency_ms": _harness.latencies_ms(lambda: index.search(queries[next(it) % len(queries)], 10,
+                                                                     where), 200)}
+
+
+def run_ood(n: int, services: _Services, cache_dir: Path, gap: dict[str, float]) -> dict[str, object]:
+    """Recall@10 and latency for in-distribution, random and text-like queries, unfiltered and with
+    5 % of the cameras × one day, over n keyframes from 1,000 cameras over a week."""
+    global CAMERAS
+    CAMERAS, cameras = OOD_CAMERAS, CAMERAS  # _vectors: the same scene model with 1,000 cameras
+    try:
+        x = _vectors(n, seed=0)
+        sets = {"in_distribution": _vectors(OOD_QUERIES, seed=1),
+                "random": _random_directions(OOD_QUERIES, 2), "text_like": text_like(x, OOD_QUERIES, 3, gap)}
+    finally:
+        CAMERAS = cameras
+    index = FrameIndex(DIM, vector_cache_dir=cache_dir)
+    t0 = time.perf_counter()
+    per_day = n // OOD_DAYS + 1
+    for lo in range(0, n, per_day):
+        index.add(_week_records(lo, min(n, lo + per_day), n), x[lo:lo + per_day])
+    index.settle()
+    frames = np.arange(n)
+    in_filter = np.flatnonzero(np.isin(frames % OOD_CAMERAS, np.arange(0, OOD_CAMERAS, 20))
+                               & (_week_times(frames, n) >= FIVE_PCT_ONE_DAY.start_ms)
+                               & (_week_times(frames, n) < (FIVE_PCT_ONE_DAY.end_ms or 0)))
+    out: dict[str, object] = {"vectors": n, "cameras": OOD_CAMERAS, "days": OOD_DAYS,
+                              "build_s": round(time.perf_counter() - t0, 2),
+                              "allowed_by_filter": int(in_filter.size),
+                              "shards": [asdict(s) for s in index.shard_stats()], "modality_gap": gap}
+    times = _week_times(frames, n)
+    for name, queries in sets.items():
+        for label, where, allowed in (("unfiltered", SearchFilter(), None),
+                                      ("5pct_cameras_1_day", FIVE_PCT_ONE_DAY, in_filter)):
+            exact = [{int(t) for t in times[list(e)]} for e in _exact_top10(x, queries, allowed)]
+            out[f"{name}_{label}"] = _measured(index, queries, where, exact)
+    del x
+    out["grpc_latency_ms"] = _grpc(index, services, cache_dir.parent / f"audit-ood-{n}",
+                                   FIVE_PCT_ONE_DAY)
+    index.close()
+    return out
+
+
 @dataclass(frozen=True)
 class _Version:
     """The served version a `SearchService` reads: the benchmark's engine around its prefilled index."""
@@ -165,7 +300,7 @@ class _Node:
 
 def _search_only(search: SearchService, visibility: Visibility) -> AppServices:
     unused: Any = None  # no other RPC is called
-    return AppServices(visibility, search, unused, unused, unused, unused, unused, unused, unused)
+    return AppServices(visibility, search, unused, unused, unused, unused, unused, unused, unused, unused)
 
 
 @dataclass(frozen=True)
@@ -176,14 +311,15 @@ class _Services:
     store: S3ObjectStore
 
 
-def _grpc(index: FrameIndex, services: _Services, journal_dir: Path) -> dict[str, object]:
+def _grpc(index: FrameIndex, services: _Services, journal_dir: Path,
+          filtered: SearchFilter = FILTERS["10pct_cameras"]) -> dict[str, object]:
     """Searches by a real client in another process (as a remote client: no GIL shared with the
     server) over loopback gRPC to a real server in this one (`create_server`: auth interceptor with
     a real viewer token, the search servicer, an audit record per search (flushed to a local journal,
     shipped to SeaweedFS in the background), metrics),
     whose `SearchEngine` wraps `index`. Text queries for 10 clips (88 keyframe candidates,
     min_score -1 so hits are returned): texts repeated, served from the engine's text embedding
-    cache; distinct texts, each encoded by the bundled model; repeated texts with a filter."""
+    cache; distinct texts, each encoded by the bundled model; repeated texts with `filtered`."""
     settings = Settings(auth={"rate_per_s": 1e6, "burst": 10**6})  # one client, as fast as it can
     tokens = TokenStore(services.store)
     engine = SearchEngine(services.embedder, index, settings.search, ModelSpec().calibration.min_score)
@@ -197,27 +333,31 @@ def _grpc(index: FrameIndex, services: _Services, journal_dir: Path) -> dict[str
     try:
         with BackgroundServer(cast(Vigil, node)) as server, ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn")) as client:
-            return client.submit(_client_latencies, server.address, token).result()
+            return client.submit(_client_latencies, server.address, token, filtered).result()
     finally:
         node.audit.close()
 
 
-def _client_latencies(address: str, token: str) -> dict[str, object]:
+def _client_latencies(address: str, token: str, filtered: SearchFilter) -> dict[str, object]:
     it = iter(range(10**9))
+    start, end = (None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+                  for ms in (filtered.start_ms, filtered.end_ms))
     with VigilClient(address, token) as client:
 
-        def search(distinct: bool = False, cameras: tuple[str, ...] = ()) -> None:
+        def search(distinct: bool = False, where: SearchFilter = SearchFilter()) -> None:
             i = next(it)
             text = f"{TEXTS[i % len(TEXTS)]} {i}" if distinct else TEXTS[i % len(TEXTS)]
-            client.search(text, camera_ids=cameras, min_score=-1.0)
+            client.search(text, camera_ids=tuple(sorted(where.camera_ids)), min_score=-1.0,
+                          start=start if where.start_ms is not None else None,
+                          end=end if where.end_ms is not None else None)
 
         for text in TEXTS:  # fill the server's text cache
             client.search(text, min_score=-1.0)
-        ten_pct = tuple(sorted(FILTERS["10pct_cameras"].camera_ids))
+        name = "text_cached_10pct_cameras" if filtered == FILTERS["10pct_cameras"] else "text_cached_filtered"
         return {"text_cached": _harness.latencies_ms(search, GRPC_RUNS),
                 "text_distinct": _harness.latencies_ms(lambda: search(distinct=True), GRPC_RUNS),
-                "text_cached_10pct_cameras": _harness.latencies_ms(lambda: search(cameras=ten_pct),
-                                                                   GRPC_RUNS)}
+                name: _harness.latencies_ms(lambda: search(where=filtered), GRPC_RUNS),
+                "text_distinct_filtered": _harness.latencies_ms(lambda: search(True, filtered), GRPC_RUNS)}
 
 
 def run(n: int, services: _Services, cache_dir: Path) -> dict[str, object]:
@@ -296,6 +436,8 @@ def main() -> None:
     parser.add_argument("--encoder-threads", type=int, default=1,
                         help="torch threads of the query text encoder (1, as services.node.app builds "
                              "its query embedder; 0: torch's default, one per CPU)")
+    parser.add_argument("--ood-only", action="store_true",
+                        help="only the out-of-distribution queries over 1,000 cameras × a week")
     args = parser.parse_args()
     sizes = [100_000] if args.quick else [100_000, 1_000_000]
     embedder = ClipEmbedder(ModelSpec(), threads=args.encoder_threads or None)
@@ -304,8 +446,14 @@ def main() -> None:
             EmbeddedSeaweed(Path(tmp) / "s3", bucket="bench") as endpoint:
         services = _Services(embedder, S3ObjectStore(endpoint))
         services.store.ensure_bucket()
-        results = {str(n): run(n, services, Path(tmp) / "vectors") for n in sizes}
-    _plot(results, args.out.with_suffix(".png"))
+        results: dict[str, object] = {}
+        if not args.ood_only:
+            results = {str(n): run(n, services, Path(tmp) / "vectors") for n in sizes}
+        gap = modality_gap(embedder)
+        ood = {str(n): run_ood(n, services, Path(tmp) / "vectors-ood", gap) for n in sizes[-1:]}
+    if results:
+        _plot(cast(dict[str, dict[str, object]], results), args.out.with_suffix(".png"))
+    results["out_of_distribution"] = ood
     results["grpc_setup"] = {"measured": " ".join((_grpc.__doc__ or "").split()),
                              "query_encoder_threads": args.encoder_threads or "torch default"}
     _harness.write(args.out, "keyframe search at city scale: build, bytes, recall and latency",
