@@ -222,9 +222,11 @@ def test_photo_search_admin_screens_and_phone_width(
     page.wait_for_selector("#results-title:has-text('witness.jpg')", timeout=WAIT_MS)
     assert page.locator("li.hit").count() > 0
     shot(page, artifacts_dir, "photo-search")
-    # The same photo dropped on the drop zone (a real drop event carrying the file).
+    # The same photo dropped on the drop zone (a real drop event carrying the file), then followed.
     page.evaluate(DROP, {"bytes": list(photo), "name": "dropped.jpg"})
     page.wait_for_selector("#results-title:has-text('dropped.jpg')", timeout=WAIT_MS)
+    page.click("#follow-photo")
+    page.wait_for_selector("ol.hits.trail, #no-good-match", timeout=WAIT_MS)
     # Follow from a hit: a numbered trail of visits in time order.
     page.locator("li.hit button.follow").first.click()
     page.wait_for_selector("ol.hits.trail, #no-good-match", timeout=WAIT_MS)

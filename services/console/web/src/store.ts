@@ -14,6 +14,7 @@ export interface ResultSet {
   nextPageToken: string;
   more: ((token: string) => Promise<void>) | null;
   trail?: boolean; // a Follow trail: hits in time order, shown numbered
+  photo?: { image: Uint8Array; name: string } | null; // the photo searched, to follow it
 }
 
 export const store = {

@@ -12,12 +12,17 @@ import { JobState, type Job } from "../gen/vigil/v1/ingest_pb";
 import { store } from "../store";
 import { fromLocalInput, loadCameras, section, statusLine } from "./common";
 
-let watches: AbortController[] = [];
+const LIVE_REFRESH_MS = 15_000; // the cameras' live status, while the screen is shown
 
-/** Ends the WatchJob streams of the last render (leaving the screen or re-rendering it). */
+let watches: AbortController[] = [];
+let timers: number[] = [];
+
+/** Ends the WatchJob streams and refresh timers of the last render (leaving or re-rendering). */
 export function stopWatching(): void {
   for (const ac of watches) ac.abort();
+  for (const id of timers) window.clearInterval(id);
   watches = [];
+  timers = [];
 }
 
 export function renderAdmin(main: HTMLElement, s: Session): void {
@@ -45,7 +50,7 @@ function camerasPart(): HTMLElement {
   const status = statusLine("cameras-status");
   const body = h("div", {});
   const run = (): void => {
-    status.busy(t("loading"));
+    if (body.childElementCount === 0) status.busy(t("loading"));
     loadCameras(true).then(async () => {
       const statuses = await Promise.all(store.cameras.map((c) =>
         call(() => cameras.getCameraStatus({ cameraId: c.cameraId })).catch((err: unknown) => err as ApiError)));
@@ -67,6 +72,7 @@ function camerasPart(): HTMLElement {
     }).catch((err: unknown) => status.error(err));
   };
   run();
+  timers.push(window.setInterval(run, LIVE_REFRESH_MS));
   return section(t("liveStatus"), "cameras-title", refreshButton(run), status.el, body);
 }
 

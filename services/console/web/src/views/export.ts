@@ -9,7 +9,7 @@ import { h, replace } from "../dom";
 import { fmtClock, fmtTime, t } from "../i18n";
 import { hitId } from "../hits";
 import { cameraName, store, toggleBasket } from "../store";
-import { fromLocalInput, loadCameras, section, statusLine, toLocalInput } from "./common";
+import { fromLocalInput, loadCameras, section, statusLine, toLocalInput, zoneLabel } from "./common";
 
 const PAD_MS = 2000; // a little before the first clip and after the last
 
@@ -42,7 +42,7 @@ export function renderExport(main: HTMLElement): void {
   const cams = [...new Set(clips.map((c) => c.cameraId))];
   const go = h("button", { type: "submit", class: "primary", id: "export-button" }, t("exportNow"));
   const form = h("form", { class: "export-form" },
-    h("fieldset", {}, h("legend", {}, t("exportRange")),
+    h("fieldset", {}, h("legend", {}, `${t("exportRange")} (${zoneLabel()})`),
       h("label", { for: "export-from" }, t("from")), fromIn,
       h("label", { for: "export-to" }, t("to")), toIn),
     h("p", {}, `${t("cameras")}: `, cams.map(cameraName).join(", ")), go);

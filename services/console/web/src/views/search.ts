@@ -6,6 +6,7 @@
  */
 
 import { create, fromJson, toJson, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
+import { base64Encode } from "@bufbuild/protobuf/wire";
 
 import { ApiError, call, callByName, hasMethod, msTs, search, SearchService, type Json } from "../api";
 import { h, replace, uid } from "../dom";
@@ -13,7 +14,7 @@ import { fmtTime, t } from "../i18n";
 import { hitsOf, type Hit } from "../hits";
 import { SearchFilterSchema, SearchResponseSchema, type SearchFilter } from "../gen/vigil/v1/search_pb";
 import { inBasket, store, toggleBasket, type ResultSet } from "../store";
-import { fromLocalInput, groupsOf, hitMeta, loadCameras, section, statusLine, thumbnail, toLocalInput } from "./common";
+import { fromLocalInput, groupsOf, hitMeta, loadCameras, section, statusLine, thumbnail, toLocalInput, zoneLabel } from "./common";
 
 const TOP_K = 12;
 const MAX_PHOTO_BYTES = 8 * 1024 * 1024;
@@ -94,7 +95,8 @@ export function renderSearch(main: HTMLElement): void {
     void f.arrayBuffer().then((buf) => {
       const image = new Uint8Array(buf);
       return runSearch(`${t("photo")} ${f.name}`, status, results, (token) =>
-        call(() => search.searchByImage({ image, topK: TOP_K, filter: filterMessage(), pageToken: token })), t("searchingPhoto"));
+        call(() => search.searchByImage({ image, topK: TOP_K, filter: filterMessage(), pageToken: token })), t("searchingPhoto"),
+      { image, name: f.name });
     });
   };
   file.addEventListener("change", () => { if (file.files?.[0]) photoSearch(file.files[0]); });
@@ -165,15 +167,16 @@ function filtersPanel(status: ReturnType<typeof statusLine>): HTMLElement {
     h("summary", {}, t("filters")),
     h("div", { class: "filter-grid" },
       h("div", {}, h("label", { for: "filter-group" }, t("group")), groupSel),
-      h("div", {}, h("label", { for: "filter-from" }, t("from")), fromIn),
-      h("div", {}, h("label", { for: "filter-to" }, t("to")), toIn),
+      h("div", {}, h("label", { for: "filter-from" }, `${t("from")} (${zoneLabel()})`), fromIn),
+      h("div", {}, h("label", { for: "filter-to" }, `${t("to")} (${zoneLabel()})`), toIn),
       camBox, h("div", {}, clear)));
 }
 
 type Page = (token: string) => Promise<unknown>;
+type Photo = NonNullable<ResultSet["photo"]>;
 
 async function runSearch(title: string, status: ReturnType<typeof statusLine>, area: HTMLElement, page: Page,
-  busyText = t("searching")): Promise<void> {
+  busyText = t("searching"), photo: Photo | null = null): Promise<void> {
   status.busy(busyText);
   area.setAttribute("aria-busy", "true");
   try {
@@ -183,6 +186,7 @@ async function runSearch(title: string, status: ReturnType<typeof statusLine>, a
     const set: ResultSet = {
       title, hits: hitsOf(json), noGoodMatch: json.noGoodMatch === true,
       nextPageToken: typeof json.nextPageToken === "string" ? json.nextPageToken : "", more: null,
+      photo,
     };
     set.more = async (token) => {
       const next = toJson(SearchResponseSchema, (await page(token)) as typeof res) as Json;
@@ -199,14 +203,15 @@ async function runSearch(title: string, status: ReturnType<typeof statusLine>, a
   }
 }
 
-/** Results of SearchSimilar or Follow (built from the method's own descriptor). */
-async function runDerived(kind: "SearchSimilar" | "Follow", hit: Hit, status: ReturnType<typeof statusLine>,
+/** Results of SearchSimilar or Follow (built from the method's own descriptor), from a hit or a photo. */
+async function runDerived(kind: "SearchSimilar" | "Follow", seed: Hit | Photo, status: ReturnType<typeof statusLine>,
   area: HTMLElement): Promise<void> {
   status.busy(t("searching"));
   try {
-    const json = await callByName(SearchService, kind, derivedRequest(kind, hit));
+    const json = await callByName(SearchService, kind, derivedRequest(kind, seed));
     const hits = hitsOf(json);
-    const title = `${t(kind === "Follow" ? "followTitle" : "similarTitle")}: ${hit.cameraId} ${fmtTime(hit.frameMs)}`;
+    const from = "image" in seed ? `${t("photo")} ${seed.name}` : `${seed.cameraId} ${fmtTime(seed.frameMs)}`;
+    const title = `${t(kind === "Follow" ? "followTitle" : "similarTitle")}: ${from}`;
     store.results = { title, hits, noGoodMatch: json.noGoodMatch === true, nextPageToken: "", more: null };
     if (kind === "Follow") store.results.trail = true;
     status.clear();
@@ -217,12 +222,13 @@ async function runDerived(kind: "SearchSimilar" | "Follow", hit: Hit, status: Re
 }
 
 /**
- * The request of SearchSimilar/Follow for a hit, built from the method's own descriptor:
+ * The request of SearchSimilar/Follow, built from the method's own descriptor. From a hit:
  * whichever message field holds a hit reference (a message with camera_id and frame_time) gets
- * the hit's camera, best frame time and box; a SearchFilter field gets the form's filter;
- * top_k / max_steps are set where the request has them. Any other field keeps its default.
+ * the hit's camera, best frame time and box. From a photo: the bytes field named `image`.
+ * A SearchFilter field gets the form's filter; top_k / max_steps are set where the request has
+ * them. Any other field keeps its default.
  */
-export function derivedRequest(kind: string, hit: Hit): Json {
+export function derivedRequest(kind: string, seed: Hit | Photo): Json {
   const method = SearchService.methods.find((m) => m.name === kind);
   if (method === undefined) return {};
   const input: DescMessage = method.input;
@@ -230,13 +236,15 @@ export function derivedRequest(kind: string, hit: Hit): Json {
   for (const field of input.fields) {
     if (field.fieldKind === "message") {
       const names = field.message.fields.map((f) => f.localName);
-      if (names.includes("cameraId") && names.includes("frameTime")) {
-        const ref: Json = { cameraId: hit.cameraId, frameTime: new Date(hit.frameMs).toISOString() };
-        if (hit.box && names.includes("box")) ref.box = { ...hit.box } as unknown as JsonValue;
+      if (names.includes("cameraId") && names.includes("frameTime") && !("image" in seed)) {
+        const ref: Json = { cameraId: seed.cameraId, frameTime: new Date(seed.frameMs).toISOString() };
+        if (seed.box && names.includes("box")) ref.box = { ...seed.box } as unknown as JsonValue;
         req[field.jsonName] = ref;
       } else if (field.message.typeName === SearchFilterSchema.typeName) {
         req[field.jsonName] = toJson(SearchFilterSchema, filterMessage());
       }
+    } else if (field.fieldKind === "scalar" && field.localName === "image" && "image" in seed) {
+      req[field.jsonName] = base64Encode(seed.image);
     } else if (field.localName === "topK" || field.localName === "maxSteps") {
       req[field.jsonName] = TOP_K;
     }
@@ -244,6 +252,12 @@ export function derivedRequest(kind: string, hit: Hit): Json {
   // Check the shape here, so a mismatch names the field rather than failing on the server.
   fromJson(input, req);
   return req;
+}
+
+/** Whether a method can start from a photo (its request has a bytes field `image`). */
+function takesPhoto(kind: string): boolean {
+  const method = SearchService.methods.find((m) => m.name === kind);
+  return method !== undefined && method.input.fields.some((f) => f.localName === "image");
 }
 
 function showResults(area: HTMLElement, set: ResultSet, status: ReturnType<typeof statusLine>): void {
@@ -264,7 +278,12 @@ function showResults(area: HTMLElement, set: ResultSet, status: ReturnType<typeo
       more(set.nextPageToken).then(() => { status.clear(); showResults(area, set, status); }, (err: unknown) => status.error(err));
     } }, t("moreResults"))
     : null;
-  replace(area, section(`${t("results")} — ${set.title}`, headingId, ...nodes, list, more));
+  const followPhoto = set.photo && hasMethod(SearchService, "Follow") && takesPhoto("Follow")
+    ? h("button", { type: "button", id: "follow-photo", class: "follow", onclick: () => {
+      if (set.photo) void runDerived("Follow", set.photo, status, area);
+    } }, t("followPhoto"))
+    : null;
+  replace(area, section(`${t("results")} — ${set.title}`, headingId, followPhoto, ...nodes, list, more));
 }
 
 function card(hit: Hit, area: HTMLElement, status: ReturnType<typeof statusLine>): HTMLElement {
