@@ -19,6 +19,7 @@ from indexing.embedder import Embedder
 from indexing.errors import ImageDecodeError
 from indexing.frame_columns import Box
 from indexing.vector_index import FrameHit, FrameIndex, FrameRecord, SearchFilter
+from services.index.searchable import Searchable, Unsearched, searchable
 from services.settings import SearchSettings
 
 MAX_IMAGE_PIXELS = 40_000_000
@@ -58,14 +59,17 @@ class SearchResult:
     hits: list[ClipHit]  # a frame hit is a one-frame clip
     no_good_match: bool  # footage was searched, nothing passed the threshold
     more: bool = False  # hits beyond this page exist
+    unsearched: tuple[Unsearched, ...] = ()  # shards no live server held (a partitioned index)
 
 
 class SearchEngine:
-    def __init__(self, embedder: Embedder, index: FrameIndex, settings: SearchSettings,
+    def __init__(self, embedder: Embedder, index: FrameIndex | Searchable, settings: SearchSettings,
                  min_score: float | None) -> None:
-        """`min_score`: the threshold of this model's version (`Settings.calibrated`); None: none."""
+        """`index`: the node's own `FrameIndex`, or a router over shard servers
+        (`services.index.searchable`). `min_score`: the threshold of this model's version
+        (`Settings.calibrated`); None: none."""
         self._embedder = embedder
-        self._index = index
+        self._index = searchable(index)
         self._settings = settings
         self._min_score = min_score
         self._encode_text = functools.lru_cache(maxsize=TEXT_CACHE_SIZE)(self._encode_text_uncached)
@@ -117,7 +121,7 @@ class SearchEngine:
         """(searched, kept): the `MAX_CANDIDATES` best frame-level hits (keyframes and regions)
         allowed by `where`, and those at or above `min_score` (None: `appearance_threshold`)."""
         threshold = self.appearance_threshold(vector) if min_score is None else min_score
-        found = self._index.search(vector, MAX_CANDIDATES, where)
+        found = self._index.find(vector, MAX_CANDIDATES, where).hits
         return found, found if threshold is None else [h for h in found if h.score >= threshold]
 
     def _search(self, vector: np.ndarray, query: SearchQuery) -> SearchResult:
@@ -125,13 +129,14 @@ class SearchEngine:
         wanted = query.offset + query.top_k + 1  # one more tells whether a next page exists
         candidates = wanted if query.frames else min(
             MAX_CANDIDATES, wanted * self._settings.candidates_per_clip)
-        frames = self._index.search(vector, candidates, query.where)
+        searched = self._index.find(vector, candidates, query.where)
+        frames = searched.hits
         kept = frames if threshold is None else [h for h in frames if h.score >= threshold]
         ranked = [_single(h) for h in kept] if query.frames else group_into_clips(
             kept, self._settings.clip_gap_ms)
         page = ranked[query.offset:query.offset + query.top_k]
         return SearchResult(hits=page, no_good_match=bool(frames) and not kept,
-                            more=len(ranked) > query.offset + query.top_k)
+                            more=len(ranked) > query.offset + query.top_k, unsearched=searched.unsearched)
 
     def _encode_text_uncached(self, text: str) -> np.ndarray:
         vector: np.ndarray = self._embedder.embed_texts([text])[0]

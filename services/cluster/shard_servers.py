@@ -1,0 +1,262 @@
+"""Shard servers: each holds the in-memory indexes of the shards (camera group × UTC day) it is
+assigned, loaded from the bucket, and searches only the shards a router names.
+
+A `ShardServer` is plain Python; Ray runs it as an actor, one per node
+(`services.cluster.ray_cluster`), `LocalShardServers` as objects in this process. Which server
+holds which shard is `owners`: rendezvous hashing of the shard over the live servers, `replicas`
+of them per shard, so a join or a leave moves only the shards of that server and every router
+computes the same assignment from the same membership.
+
+A server answers for a shard only when it holds it whole: loaded from the bucket (snapshot runs,
+log batches, then tombstones: `indexing.stored_index.IndexLog`) and kept up to date from its
+writer's feed (`apply`). A search names its shards; those the server does not hold (a restarted
+server, an assignment not yet loaded) come back in `ServerAnswer.missing` for the router to ask
+a replica, so a server never answers for a shard with part of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from indexing.frame_columns import Box
+from indexing.shards import ShardKey
+from indexing.stored_index import IndexLog
+from indexing.vector_index import FrameHit, FrameIndex, SearchFilter, one_group
+from services.cluster.index_writers import FeedBatch
+from services.cluster.interface import ActorUnavailableError
+from storage.object_store import ObjectStore
+
+SERVER_PREFIX = "vigil-shard-server"
+
+
+def server_name(model_id: str, node_id: str) -> str:
+    return f"{SERVER_PREFIX}-{model_id}-{node_id}"
+
+
+def owners(key: ShardKey, servers: Iterable[str], replicas: int) -> list[str]:
+    """The servers holding `key`, preferred first: the `replicas` highest rendezvous weights of
+    (shard, server). Deterministic in the set of servers, whatever their order."""
+    def weight(server: str) -> bytes:
+        return hashlib.blake2b(f"{key.group}\x00{key.day}\x00{server}".encode(), digest_size=8).digest()
+    return sorted(set(servers), key=weight, reverse=True)[:max(replicas, 1)]
+
+
+def assignment(keys: Iterable[ShardKey], servers: Iterable[str], replicas: int) -> dict[str, set[ShardKey]]:
+    """Server → the shards it holds, for every server (those holding none included)."""
+    members = sorted(set(servers))
+    held: dict[str, set[ShardKey]] = {s: set() for s in members}
+    for key in keys:
+        for server in owners(key, members, replicas):
+            held[server].add(key)
+    return held
+
+
+@dataclass(frozen=True)
+class ServerAnswer:
+    """A server's best hits over the shards it was asked for and holds, and those it does not hold."""
+
+    hits: list[FrameHit]
+    missing: list[ShardKey]
+
+
+@dataclass(frozen=True)
+class Looked:
+    """A stored vector looked up on a server: `held` False when it does not hold the shard."""
+
+    held: bool
+    vector: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    keys: list[ShardKey]
+    frames: int
+    ram_bytes: int  # FAISS indexes and record columns of every shard held
+    disk_bytes: int
+
+
+class ServerHandle(Protocol):
+    """A router's side of one shard server (`ShardServer`'s calls; a dead one raises
+    `ActorUnavailableError`)."""
+
+    def assign(self, keys: Sequence[ShardKey]) -> list[ShardKey]: ...
+
+    def held(self) -> list[ShardKey]: ...
+
+    def search(self, query: np.ndarray, top_k: int, where: SearchFilter,
+               keys: Sequence[ShardKey]) -> ServerAnswer: ...
+
+    def vector(self, key: ShardKey, camera_id: str, time_ms: int, box: Box | None) -> Looked: ...
+
+    def sample(self, n: int, seed: int, regions: bool | None, keys: Sequence[ShardKey]) -> np.ndarray: ...
+
+    def stats(self) -> ServerStats: ...
+
+
+class ServerSet(Protocol):
+    """The shard servers of one index version, one per live node."""
+
+    def members(self) -> dict[str, ServerHandle]: ...
+
+
+def stored_shards(store: ObjectStore, model_id: str,
+                  group_of: Callable[[str], str] = one_group) -> set[ShardKey]:
+    """Every shard the version's bucket holds frames of (reads every batch's records)."""
+    return {ShardKey.of(group_of(r.camera_id), r.time_ms)
+            for batch in IndexLog(store, model_id).batches() for r in batch.records}
+
+
+class ShardServer:
+    """The shards assigned to one server, each its own `FrameIndex`; thread-safe.
+
+    `vector_cache_dir` and `index_options` are passed to each shard's `FrameIndex` (the node's
+    vector cache and trained-index store)."""
+
+    def __init__(self, store: ObjectStore, model_id: str, dim: int,
+                 group_of: Callable[[str], str] = one_group,
+                 new_index: Callable[[int], FrameIndex] | None = None) -> None:
+        self.model_id, self.dim = model_id, dim
+        self._log = IndexLog(store, model_id)
+        self._group_of = group_of
+        self._new_index = new_index or (lambda d: FrameIndex(d, group_of=group_of))
+        self._shards: dict[ShardKey, FrameIndex] = {}
+        self._lock = threading.Lock()  # assignments and feed batches, one at a time
+        self._view = threading.Lock()  # the shard table (searches copy it)
+
+    def ready(self) -> bool:
+        return True
+
+    def assign(self, keys: Sequence[ShardKey]) -> list[ShardKey]:
+        """Hold exactly `keys` from now on: drop the others, load the new ones from the bucket.
+        Returns the shards loaded (a shard is searchable only once loaded whole)."""
+        wanted = set(keys)
+        with self._lock:
+            with self._view:
+                dropped = [k for k in self._shards if k not in wanted]
+                new = wanted - set(self._shards)
+                for key in dropped:
+                    del self._shards[key]
+            loaded = self._load(new) if new else {}
+            with self._view:
+                self._shards.update(loaded)
+        return sorted(loaded, key=lambda k: (k.group, k.day))
+
+    def held(self) -> list[ShardKey]:
+        with self._view:
+            return sorted(self._shards, key=lambda k: (k.group, k.day))
+
+    def apply(self, key: ShardKey, batch: FeedBatch) -> int:
+        """A change of one held shard from its writer's feed; a shard not held is ignored."""
+        with self._lock:
+            index = self._shards.get(key)
+            return 0 if index is None else batch.apply(index)
+
+    def search(self, query: np.ndarray, top_k: int, where: SearchFilter,
+               keys: Sequence[ShardKey]) -> ServerAnswer:
+        """The `top_k` best allowed frames in the named shards this server holds."""
+        with self._view:
+            held = [(k, self._shards.get(k)) for k in keys]
+        missing = [k for k, index in held if index is None]
+        found = [h for _, index in held if index is not None for h in index.search(query, top_k, where)]
+        return ServerAnswer(merge([found], top_k), missing)
+
+    def vector(self, key: ShardKey, camera_id: str, time_ms: int, box: Box | None) -> Looked:
+        """The stored vector (`FrameIndex.vector`) in the shard `key`, if this server holds it."""
+        with self._view:
+            index = self._shards.get(key)
+        return Looked(False, None) if index is None else Looked(True, index.vector(camera_id, time_ms, box))
+
+    def sample(self, n: int, seed: int, regions: bool | None, keys: Sequence[ShardKey]) -> np.ndarray:
+        """Up to `n` stored vectors of the named shards held, the newest days first."""
+        with self._view:
+            held = [self._shards[k] for k in sorted(keys, key=lambda k: -k.day) if k in self._shards]
+        picked: list[np.ndarray] = []
+        for index in held:
+            wanted = n - sum(len(p) for p in picked)
+            if wanted <= 0:
+                break
+            picked.append(index.sample(wanted, seed, regions))
+        return np.concatenate(picked) if picked else np.zeros((0, self.dim), np.float32)
+
+    def stats(self) -> ServerStats:
+        with self._view:
+            shards = list(self._shards.items())
+        stats = [s for _, index in shards for s in index.shard_stats()]
+        return ServerStats(sorted((k for k, _ in shards), key=lambda k: (k.group, k.day)),
+                           sum(s.frames for s in stats), sum(s.bytes + s.record_bytes for s in stats),
+                           sum(s.disk_bytes for s in stats))
+
+    def _load(self, keys: set[ShardKey]) -> dict[ShardKey, FrameIndex]:
+        """The shards' frames from the bucket: every batch's rows of these shards, then tombstones."""
+        indexes = {k: self._new_index(self.dim) for k in keys}
+        for batch in self._log.batches():
+            rows: dict[ShardKey, list[int]] = {}
+            for i, r in enumerate(batch.records):
+                key = ShardKey.of(self._group_of(r.camera_id), r.time_ms)
+                if key in indexes:
+                    rows.setdefault(key, []).append(i)
+            for key, idx in rows.items():
+                indexes[key].add([batch.records[i] for i in idx], batch.vectors[idx])
+        for t in self._log.tombstones():
+            for key, index in indexes.items():
+                if key.group == self._group_of(t.camera_id) and key.overlaps(t.start_ms, t.end_ms):
+                    index.delete_range(t.camera_id, t.start_ms, t.end_ms)
+        return indexes
+
+
+def merge(answers: Iterable[Sequence[FrameHit]], top_k: int) -> list[FrameHit]:
+    """The `top_k` best hits of several answers, best first (a stable order on ties)."""
+    hits = [h for answer in answers for h in answer]
+    order = np.argsort(-np.array([h.score for h in hits], dtype=np.float64), kind="stable")
+    return [hits[i] for i in order[:top_k]]
+
+
+class _Local:
+    """A server in this process as a router reaches it: calls fail once its node has left."""
+
+    def __init__(self, server: ShardServer) -> None:
+        self.server, self.alive = server, True
+
+    def __getattr__(self, name: str) -> Callable[..., object]:
+        method = getattr(self.server, name)
+
+        def call(*args: object) -> object:
+            if not self.alive:
+                raise ActorUnavailableError("the shard server's node left the cluster")
+            return method(*args)
+        return call
+
+
+class LocalShardServers:
+    """`ShardServer`s in this process standing for nodes (unit tests, the embedded default,
+    benchmarks): `join` and `leave` change the membership; a server whose node left fails every
+    call from then on, as a dead actor does."""
+
+    def __init__(self, make: Callable[[str], ShardServer], nodes: Sequence[str] = ("local",)) -> None:
+        self._make = make
+        self._servers: dict[str, _Local] = {}
+        self._lock = threading.Lock()
+        for node in nodes:
+            self.join(node)
+
+    def join(self, node: str) -> ShardServer:
+        with self._lock:
+            if node not in self._servers:
+                self._servers[node] = _Local(self._make(node))
+            return self._servers[node].server
+
+    def leave(self, node: str) -> None:
+        with self._lock:
+            handle = self._servers.pop(node, None)
+        if handle is not None:
+            handle.alive = False
+
+    def members(self) -> dict[str, ServerHandle]:
+        with self._lock:
+            return dict(self._servers)  # type: ignore[arg-type]  # `_Local` forwards every call

@@ -1,0 +1,213 @@
+"""A partitioned index: shard servers (in this process, standing for nodes) loaded from the
+bucket, a router that searches only the shards a filter leaves and merges their top-k. What a
+user notices: the same hits as one node holding everything, replicas answering when a node
+dies, and a response that names the days not searched when no replica is left."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from indexing.frame_columns import FrameRecord
+from indexing.index_codec import Tombstone
+from indexing.shards import ShardKey
+from indexing.stored_index import IndexLog
+from indexing.vector_index import FrameIndex, SearchFilter
+from services.cluster.index_writers import FeedBatch
+from services.cluster.shard_servers import (
+    LocalShardServers,
+    ServerAnswer,
+    ShardServer,
+    assignment,
+    owners,
+    stored_shards,
+)
+from services.index.router import ShardRouter
+from services.index.search import SearchEngine, SearchQuery
+from services.index.searchable import Unsearched
+from services.settings import SearchSettings
+from storage.timeutil import DAY_MS
+from tests.memory_store import MemoryStore
+
+MODEL, DIM, DAYS, PER_DAY = "m1", 16, 6, 60
+DAY0 = 20_400
+CAMERAS = ("cam-a", "cam-b", "cam-c")
+
+
+def _record(camera: str, t: int) -> FrameRecord:
+    return FrameRecord(camera, t, t + 1000, f"segments/{camera}/{t}.mp4", t, t + 1000,
+                       f"thumbs/{camera}/{t}.jpg")
+
+
+@pytest.fixture
+def bucket() -> tuple[MemoryStore, FrameIndex]:
+    """The version's log in a bucket (one batch per camera and day), and one index holding it all."""
+    store, rng = MemoryStore(), np.random.default_rng(7)
+    log, whole = IndexLog(store, MODEL), FrameIndex(DIM)
+    for day in range(DAY0, DAY0 + DAYS):
+        for camera in CAMERAS:
+            records = [_record(camera, day * DAY_MS + 60_000 * i) for i in range(PER_DAY)]
+            vectors = rng.standard_normal((PER_DAY, DIM)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            log.append(f"{camera}-{day}", records, vectors)
+            whole.add(records, vectors)
+    return store, whole
+
+
+def _cluster(store: MemoryStore, nodes: list[str], replicas: int) -> tuple[LocalShardServers, ShardRouter]:
+    servers = LocalShardServers(lambda node: ShardServer(store, MODEL, DIM), nodes)
+    router = ShardRouter(servers, lambda: stored_shards(store, MODEL), replicas, dim=DIM)
+    router.refresh()
+    return servers, router
+
+
+def _queries(n: int = 8) -> np.ndarray:
+    q = np.random.default_rng(1).standard_normal((n, DIM)).astype(np.float32)
+    normed: np.ndarray = q / np.linalg.norm(q, axis=1, keepdims=True)
+    return normed
+
+
+FILTERS = [SearchFilter(), SearchFilter(camera_ids=frozenset({"cam-b"})),
+           SearchFilter(start_ms=(DAY0 + 2) * DAY_MS + 3_600_000, end_ms=(DAY0 + 4) * DAY_MS)]
+
+
+def _ids(hits: list) -> list[tuple[str, int]]:  # type: ignore[type-arg]
+    return [(h.record.camera_id, h.record.time_ms) for h in hits]
+
+
+@pytest.mark.parametrize("nodes", [1, 2, 4])
+def test_a_router_over_n_servers_answers_what_one_index_holding_everything_answers(
+        bucket: tuple[MemoryStore, FrameIndex], nodes: int) -> None:
+    store, whole = bucket
+    servers, router = _cluster(store, [f"node-{i}" for i in range(nodes)], replicas=1)
+    held = [s.stats() for s in (servers.join(n) for n in servers.members())]
+    assert sum(s.frames for s in held) == len(whole)  # each shard on exactly one server
+    for where in FILTERS:
+        for q in _queries():
+            found = router.find(q, 10, where)
+            assert found.unsearched == ()
+            assert _ids(found.hits) == _ids(whole.search(q, 10, where))
+
+
+def test_a_search_goes_only_to_the_servers_holding_the_days_it_asks_for(
+        bucket: tuple[MemoryStore, FrameIndex]) -> None:
+    store, _ = bucket
+    servers, router = _cluster(store, ["n1", "n2", "n3", "n4"], replicas=1)
+    asked: list[str] = []
+
+    def counted(node: str, search: Callable[..., ServerAnswer]) -> Callable[..., ServerAnswer]:
+        def call(*args: object) -> ServerAnswer:
+            asked.append(node)
+            return search(*args)
+        return call
+
+    for node in servers.members():
+        server = servers.join(node)
+        server.search = counted(node, server.search)  # type: ignore[method-assign]
+    day = DAY0 + 3
+    router.find(_queries(1)[0], 10, SearchFilter(start_ms=day * DAY_MS, end_ms=(day + 1) * DAY_MS))
+    assert asked == owners(ShardKey("", day), ["n1", "n2", "n3", "n4"], 1)
+
+
+def test_with_two_replicas_a_dead_node_loses_no_hit(bucket: tuple[MemoryStore, FrameIndex]) -> None:
+    store, whole = bucket
+    servers, router = _cluster(store, ["n1", "n2", "n3"], replicas=2)
+    servers.leave("n2")  # mid-service: the router has not refreshed
+    for where in FILTERS:
+        for q in _queries():
+            found = router.find(q, 10, where)
+            assert found.unsearched == ()
+            assert _ids(found.hits) == _ids(whole.search(q, 10, where))
+
+
+def test_with_no_replica_left_the_answer_names_the_days_not_searched_and_nothing_else_is_wrong(
+        bucket: tuple[MemoryStore, FrameIndex]) -> None:
+    store, whole = bucket
+    servers, router = _cluster(store, ["n1", "n2", "n3"], replicas=1)
+    lost = sorted(k.day for k in servers.join("n2").held())
+    assert lost, "n2 holds some days"
+    servers.leave("n2")
+    q = _queries(1)[0]
+    found = router.find(q, 10, SearchFilter())
+    assert found.unsearched == tuple(Unsearched("", d) for d in lost)
+    kept = [h for h in whole.search(q, 1000) if h.record.time_ms // DAY_MS not in lost][:10]
+    assert _ids(found.hits) == _ids(kept)
+    # the search engine says so too, for the CLI and the API to print
+    engine = SearchEngine(_Vector(q), router, SearchSettings(), None)
+    assert engine.by_text("anything", SearchQuery(top_k=5, frames=True)).unsearched == found.unsearched
+
+
+def test_after_a_node_leaves_and_another_joins_the_shards_are_reloaded_from_the_bucket(
+        bucket: tuple[MemoryStore, FrameIndex]) -> None:
+    store, whole = bucket
+    servers, router = _cluster(store, ["n1", "n2", "n3"], replicas=1)
+    before = {n: servers.join(n).held() for n in ["n1", "n2", "n3"]}
+    servers.leave("n2")
+    router.refresh()
+    after = {n: servers.join(n).held() for n in ["n1", "n3"]}
+    assert all(set(before[n]) <= set(after[n]) for n in after)  # only n2's shards moved
+    q = _queries(1)[0]
+    assert router.find(q, 10, SearchFilter()).unsearched == ()
+    assert _ids(router.find(q, 10, SearchFilter()).hits) == _ids(whole.search(q, 10))
+    servers.join("n4")
+    plan = router.refresh()
+    assert plan == {n: sorted(ks, key=lambda k: k.day) for n, ks in assignment(
+        stored_shards(store, MODEL), ["n1", "n3", "n4"], 1).items()}
+    assert _ids(router.find(q, 10, SearchFilter()).hits) == _ids(whole.search(q, 10))
+
+
+def test_a_restarted_server_holding_nothing_is_never_taken_for_an_empty_shard(
+        bucket: tuple[MemoryStore, FrameIndex]) -> None:
+    store, whole = bucket
+    servers, router = _cluster(store, ["n1", "n2"], replicas=2)
+    servers.join("n1").assign([])  # what a restarted actor holds until the next refresh
+    q = _queries(1)[0]
+    found = router.find(q, 10, SearchFilter())
+    assert found.unsearched == () and _ids(found.hits) == _ids(whole.search(q, 10))
+    servers.join("n2").assign([])
+    assert len(router.find(q, 10, SearchFilter()).unsearched) == DAYS
+
+
+def test_deletions_in_the_bucket_and_in_the_feed_are_honoured(bucket: tuple[MemoryStore, FrameIndex]) -> None:
+    store, _ = bucket
+    day = DAY0 + 1
+    IndexLog(store, MODEL).add_tombstones([Tombstone("cam-a", day * DAY_MS, (day + 1) * DAY_MS)])
+    servers, router = _cluster(store, ["n1", "n2"], replicas=1)
+    q = _queries(1)[0]
+    one_day = SearchFilter(start_ms=day * DAY_MS, end_ms=(day + 1) * DAY_MS)
+    assert {h.record.camera_id for h in router.find(q, 500, one_day).hits} == {"cam-b", "cam-c"}
+    key = ShardKey("", day)
+    owner = owners(key, ["n1", "n2"], 1)[0]
+    servers.join(owner).apply(key, FeedBatch(1, [], np.zeros((0, 0), np.float32),
+                                             deleted=Tombstone("cam-b", day * DAY_MS, (day + 1) * DAY_MS)))
+    assert {h.record.camera_id for h in router.find(q, 500, one_day).hits} == {"cam-c"}
+
+
+def test_stored_vectors_and_samples_come_from_the_shards_servers(
+        bucket: tuple[MemoryStore, FrameIndex]) -> None:
+    store, whole = bucket
+    servers, router = _cluster(store, ["n1", "n2", "n3"], replicas=2)
+    t = (DAY0 + 4) * DAY_MS + 60_000 * 7
+    expected = whole.vector("cam-c", t)
+    assert expected is not None
+    servers.leave(owners(ShardKey("", DAY0 + 4), ["n1", "n2", "n3"], 2)[0])
+    got = router.vector("cam-c", t)
+    assert got is not None and np.allclose(got, expected)
+    assert router.vector("cam-c", t + 1) is None
+    assert router.sample(100).shape == (100, DIM)
+
+
+class _Vector:
+    """An embedder whose every text is one vector."""
+
+    def __init__(self, v: np.ndarray) -> None:
+        self.v, self.dim = v, DIM
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([self.v] * len(texts))
+
+    def embed_images(self, images: Sequence[np.ndarray | Image.Image]) -> np.ndarray:
+        return np.stack([self.v] * len(images))
