@@ -22,6 +22,7 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,8 +197,9 @@ class FrameIndex:
                             for key, rows in by_shard.items())
                 self._count += added
             waits = [w for shard in shards.values() if (w := shard.vectors.schedule_build()) is not None]
-        for wait in waits:  # a bulk load waits for its exact shards' builds (bounded float32 RAM)
-            wait.result()
+        # a bulk load waits for its exact shards' builds (bounded float32 RAM); a failed build is
+        # logged and the shard keeps serving exactly, so the frames added stay acknowledged
+        futures.wait(waits)
         return added
 
     def delete_range(self, camera_id: str, start_ms: int, end_ms: int) -> int:
