@@ -29,10 +29,12 @@ class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
                           context: Context) -> playback_pb2.GetPlaylistResponse:
         start, end = convert.time_range(request.time_range)
         p = await asyncio.to_thread(self._playback.playlist, caller(), request.camera_id, start, end,
-                                    caller_gone(context))
-        return playback_pb2.GetPlaylistResponse(
-            m3u8=p.m3u8, segments=p.segments, gaps=[convert.range_message(a, b) for a, b in p.gaps],
-            urls_expire=ts_from_ms(p.urls_expire_ms))
+                                    caller_gone(context), request.url_prefix)
+        response = playback_pb2.GetPlaylistResponse(
+            m3u8=p.m3u8, segments=p.segments, gaps=[convert.range_message(a, b) for a, b in p.gaps])
+        if p.urls_expire_ms:  # none with url_prefix: nothing presigned
+            response.urls_expire.CopyFrom(ts_from_ms(p.urls_expire_ms))
+        return response
 
     async def ListSegments(self, request: playback_pb2.ListSegmentsRequest,
                            context: Context) -> playback_pb2.ListSegmentsResponse:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from urllib.parse import quote
 
 from services.application.audit import AuditTrail, Caller
 from services.application.visibility import Visibility
@@ -96,6 +97,14 @@ def within_cap(start_ms: int, end_ms: int, max_hours: float, setting: str) -> No
                                      f"the {max_hours:g} h limit ({setting}); ask for shorter ranges")
 
 
+def _prefixed(prefix: str) -> Callable[[str], str]:
+    """URLs `prefix` + quoted key; the prefix must be a path on the caller's own origin."""
+    if not prefix.startswith("/") or prefix.startswith("//") or any(c in prefix for c in ' "\'\r\n\\<>'):
+        raise InvalidArgumentError(f"url_prefix {prefix[:80]!r} must be a path starting with one '/', "
+                                   "without spaces or quotes (e.g. '/media/segment?key=')")
+    return lambda key: prefix + quote(key, safe="/")
+
+
 def valid_segment_key(key: str) -> str:
     if not is_segment_key(key):
         raise InvalidArgumentError("segment_key must name a stored segment (segments/…/….mp4)")
@@ -127,20 +136,23 @@ class PlaybackService:
         self._limits, self._signer = limits, _Signer(store, presign_ttl_s, now)
         self._store = store
 
-    def playlist(self, caller: Caller, camera_id: str, start_ms: int, end_ms: int, stop: Stop) -> Playlist:
-        """An HLS playlist of the camera's stored segments in [start, end), URLs presigned."""
+    def playlist(self, caller: Caller, camera_id: str, start_ms: int, end_ms: int, stop: Stop,
+                 url_prefix: str = "") -> Playlist:
+        """An HLS playlist of the camera's stored segments in [start, end), URLs presigned, or
+        `url_prefix` + the quoted key (a path on the caller's origin that serves keys itself)."""
+        url_for = _prefixed(url_prefix) if url_prefix else self._signer.url
         missing = f"camera {camera_id} has no footage in the requested range"
         camera = self._visibility.camera(caller.principal, camera_id, missing)
         within_cap(start_ms, end_ms, self._limits.max_playlist_hours, "server.max_playlist_hours")
         segments = list(self._recordings.segments(camera, start_ms, end_ms, stop))
         if not segments:
             raise NotFoundError(missing)
-        expires_ms = self._signer.expires_ms()
+        expires_ms = self._signer.expires_ms() if not url_prefix else 0
         self._audit.touched(caller, "playlist", {"camera_id": camera, "start_ms": start_ms,
                                                  "end_ms": end_ms, "segments": len(segments),
-                                                 "urls_presigned": len(segments),
+                                                 "urls_presigned": 0 if url_prefix else len(segments),
                                                  "urls_expire_ms": expires_ms})
-        m3u8 = hls_playlist(segments, self._signer.url)
+        m3u8 = hls_playlist(segments, url_for)
         return Playlist(m3u8, len(segments), gaps(segments), expires_ms)
 
     def segments(self, caller: Caller, camera_id: str, start_ms: int, end_ms: int, stop: Stop) -> SegmentList:

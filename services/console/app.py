@@ -18,6 +18,9 @@ URLs (the contract with the browser app in services/console/web, /work/briefs/co
   GET    /media/segment?key=segments/…/….mp4
   GET    /media/thumbnail?key=thumbnails/…/….jpg
   GET    /media/export?key=exports/<export_id>/<camera_id>.mp4   (or .json: the clip's manifest)
+  GET    /media/playlist.m3u8?camera=<id>&start=<RFC 3339>&end=<RFC 3339>
+                             HLS (v7, fMP4 byte ranges) of the camera's footage in the range, its
+                             segment URLs this console's /media/segment (GetPlaylist url_prefix).
                              The object's bytes through PlaybackService.ReadMedia with the session's
                              rights; Range → 206 with Content-Range; an export comes as an
                              attachment. No CSRF header (GET); errors as {"code", "message"}.
@@ -68,6 +71,9 @@ logger = logging.getLogger(__name__)
 COOKIE = "vigil_session"
 CSRF_HEADER = "x-csrf-token"
 READ_MEDIA = "vigil.v1.PlaybackService/ReadMedia"
+GET_PLAYLIST = "vigil.v1.PlaybackService/GetPlaylist"
+SEGMENT_URL = "/media/segment?key="
+MAX_TOKEN_CHARS = 512  # Vigil's tokens are 43; anything much longer is not one
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -191,6 +197,9 @@ class Console:
             token = None
         if not isinstance(token, str) or not token.strip():
             raise ConnectError("invalid_argument", 'POST /session takes JSON: {"token": "<bearer token>"}')
+        if len(token) > MAX_TOKEN_CHARS:
+            raise ConnectError("unauthenticated", f"this is not a Vigil token (longer than {MAX_TOKEN_CHARS} "
+                               "characters)")
         who = await c.identify(token.strip())
         session = c.sessions.create(token.strip(), who.principal, who.expires)
         await c.audit(who.principal.subject, "console_sign_in",
@@ -221,8 +230,12 @@ class Console:
     async def api(self, request: Request) -> Response:
         name = f"{request.path_params['service']}/{request.path_params['method']}"
         method = self.methods.get(name)
-        streaming = request.headers.get("content-type", "").startswith("application/connect+json")
+        content_type = request.headers.get("content-type", "")
+        streaming = content_type.startswith("application/connect+json")
         try:
+            if not streaming and not content_type.startswith("application/json"):
+                raise ConnectError("unimplemented", f"Content-Type {content_type[:60]!r} is not spoken here: "
+                                   "send application/json (unary) or application/connect+json (streams)", 415)
             if method is None:
                 raise ConnectError("unimplemented", f"no method {name[:120]!r} in Vigil's API")
             if method.client_streaming:
@@ -303,6 +316,27 @@ class Console:
                 yield chunk.data
         return head, first.data, rest()
 
+    async def playlist(self, request: Request) -> Response:
+        """An HLS playlist whose segment URLs are this console's /media/segment (GetPlaylist with
+        url_prefix): byte ranges of each segment, played with the session's rights."""
+        q = request.query_params
+        try:
+            session = self.session(request)
+            message = playback_pb2.GetPlaylistRequest(camera_id=q.get("camera", ""), url_prefix=SEGMENT_URL)
+            try:
+                message.time_range.start.FromJsonString(q.get("start", ""))
+                message.time_range.end.FromJsonString(q.get("end", ""))
+            except ValueError:
+                raise ConnectError("invalid_argument", "start and end must be RFC 3339 times, e.g. "
+                                   "2026-12-03T10:00:00Z") from None
+            answer = await self.config.upstream.unary(self.methods[GET_PLAYLIST], message, session.token)
+        except ConnectError as err:
+            self._forget_if_revoked(err, request)
+            return error(err)
+        assert isinstance(answer, playback_pb2.GetPlaylistResponse)
+        return Response(answer.m3u8, media_type="application/vnd.apple.mpegurl",
+                        headers={"Cache-Control": "no-store"})
+
     # -- the web app ------------------------------------------------------------------------------
 
     async def static(self, request: Request) -> Response:
@@ -320,12 +354,20 @@ class Console:
         return FileResponse(file, media_type=media_type, headers={"Cache-Control": cache})
 
 
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    """Anything no route mapped: logged with its traceback, answered as Connect's `internal`."""
+    logger.error("console: %s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"code": "internal", "message": "console error (see the server log)"},
+                        status_code=500)
+
+
 def create_app(config: ConsoleConfig) -> ASGIApp:
     """The console as an ASGI app (served by `services.console.server`)."""
     console = Console(config)
-    app = Starlette(routes=[
+    app = Starlette(exception_handlers={Exception: _unexpected}, routes=[
         Route("/session", console.session_route, methods=["GET", "POST", "DELETE"]),
         Route("/api/{service}/{method}", console.api, methods=["POST"]),
+        Route("/media/playlist.m3u8", console.playlist, methods=["GET"]),
         Route("/media/{kind}", console.media_route, methods=["GET"]),
         Route("/{path:path}", console.static, methods=["GET", "HEAD"]),
     ])

@@ -117,6 +117,9 @@ def test_a_viewer_of_one_ward_gets_only_its_cameras_through_the_api(world: Conso
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_argument"
     unknown = call(http, session["csrf"], "SearchService/Nothing", {})
     assert unknown.status_code == 501 and unknown.json()["code"] == "unimplemented"
+    binary = http.post(f"{API}.CameraService/ListCameras", content=b"",
+                       headers={"Content-Type": "application/proto", "X-CSRF-Token": session["csrf"]})
+    assert binary.status_code == 415
 
 
 def test_media_plays_by_ranges_with_the_callers_rights(world: ConsoleWorld, node: Any) -> None:
@@ -151,6 +154,20 @@ def test_the_timeline_lists_a_visible_cameras_segments_only(world: ConsoleWorld)
     hidden = call(http, session["csrf"], "PlaybackService/ListSegments",
                   {"cameraId": CAM_B, "timeRange": {"start": start, "end": end}})
     assert hidden.status_code == 404
+
+
+def test_hls_playlists_point_at_the_consoles_own_media_urls(world: ConsoleWorld) -> None:
+    http, _ = signed_in(world, world.tokens["viewer"])
+    span = {"start": world.start.isoformat(), "end": world.start.replace(minute=30).isoformat()}
+    r = http.get("/media/playlist.m3u8", params={"camera": CAM_A, **span})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    urls = [line for line in r.text.splitlines() if line and not line.startswith("#")]
+    assert urls and all(u.startswith("/media/segment?key=segments/console-cam-a/") for u in urls)
+    assert "http" not in r.text  # nothing presigned, nothing of the bucket
+    assert http.get(urls[0], headers={"Range": "bytes=0-9"}).status_code == 206
+    assert http.get("/media/playlist.m3u8", params={"camera": CAM_B, **span}).status_code == 404
+    assert http.get("/media/playlist.m3u8", params={"camera": CAM_A, "start": "x", "end": "y"}
+                    ).status_code == 400
 
 
 def test_an_export_downloads_as_an_attachment_matching_its_sha256(world: ConsoleWorld) -> None:

@@ -97,3 +97,12 @@ def test_another_wards_or_a_missing_object_is_not_found_and_a_bad_range_refused(
     with pytest.raises(InvalidArgumentError, match="must not be negative"):
         service.open_media(ward_a, SEGMENT_A, -1, 0)
     assert "media_read" not in notes.noted
+
+
+def test_a_playlist_for_a_proxy_uses_its_path_and_only_a_same_origin_path(
+        setup: tuple[PlaybackService, MemoryStore, Notes]) -> None:
+    service, _, notes = setup
+    ward_a = _caller(notes, "ward-a")
+    for bad in ("http://evil.example/?k=", "//evil.example/", "media?key=", '/m"x'):
+        with pytest.raises(InvalidArgumentError, match="url_prefix"):
+            service.playlist(ward_a, "cam-a", 0, 1000, lambda: False, url_prefix=bad)

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vigil.v1 import common_pb2 as vigil_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17vigil/v1/playback.proto\x12\x08vigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15vigil/v1/common.proto\"P\n\x12GetPlaylistRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\"\x89\x01\n\x13GetPlaylistResponse\x12\x0c\n\x04m3u8\x18\x01 \x01(\t\x12\x10\n\x08segments\x18\x02 \x01(\x05\x12!\n\x04gaps\x18\x03 \x03(\x0b\x32\x13.vigil.v1.TimeRange\x12/\n\x0burls_expire\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"(\n\x11GetClipUrlRequest\x12\x13\n\x0bsegment_key\x18\x01 \x01(\t\"N\n\x12GetClipUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12+\n\x07\x65xpires\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x11\x45xportClipRequest\x12\x12\n\ncamera_ids\x18\x01 \x03(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\"\xa8\x01\n\x0c\x45xportedClip\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tvideo_key\x18\x02 \x01(\t\x12\x14\n\x0cmanifest_key\x18\x03 \x01(\t\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x0b\n\x03url\x18\x05 \x01(\t\x12&\n\tdelivered\x18\x06 \x01(\x0b\x32\x13.vigil.v1.TimeRange\x12\x17\n\x0fsource_segments\x18\x07 \x01(\x05\"N\n\x12\x45xportClipResponse\x12\x11\n\texport_id\x18\x01 \x01(\t\x12%\n\x05\x63lips\x18\x02 \x03(\x0b\x32\x16.vigil.v1.ExportedClip\"?\n\x10ReadMediaRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0e\n\x06length\x18\x03 \x01(\x03\"T\n\nMediaChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\"Q\n\x13ListSegmentsRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\"O\n\x0fRecordedSegment\x12\x13\n\x0bsegment_key\x18\x01 \x01(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\"f\n\x14ListSegmentsResponse\x12+\n\x08segments\x18\x01 \x03(\x0b\x32\x19.vigil.v1.RecordedSegment\x12!\n\x04gaps\x18\x02 \x03(\x0b\x32\x13.vigil.v1.TimeRange2\xff\x02\n\x0fPlaybackService\x12J\n\x0bGetPlaylist\x12\x1c.vigil.v1.GetPlaylistRequest\x1a\x1d.vigil.v1.GetPlaylistResponse\x12G\n\nGetClipUrl\x12\x1b.vigil.v1.GetClipUrlRequest\x1a\x1c.vigil.v1.GetClipUrlResponse\x12G\n\nExportClip\x12\x1b.vigil.v1.ExportClipRequest\x1a\x1c.vigil.v1.ExportClipResponse\x12?\n\tReadMedia\x12\x1a.vigil.v1.ReadMediaRequest\x1a\x14.vigil.v1.MediaChunk0\x01\x12M\n\x0cListSegments\x12\x1d.vigil.v1.ListSegmentsRequest\x1a\x1e.vigil.v1.ListSegmentsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17vigil/v1/playback.proto\x12\x08vigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15vigil/v1/common.proto\"d\n\x12GetPlaylistRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\x12\x12\n\nurl_prefix\x18\x03 \x01(\t\"\x89\x01\n\x13GetPlaylistResponse\x12\x0c\n\x04m3u8\x18\x01 \x01(\t\x12\x10\n\x08segments\x18\x02 \x01(\x05\x12!\n\x04gaps\x18\x03 \x03(\x0b\x32\x13.vigil.v1.TimeRange\x12/\n\x0burls_expire\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"(\n\x11GetClipUrlRequest\x12\x13\n\x0bsegment_key\x18\x01 \x01(\t\"N\n\x12GetClipUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12+\n\x07\x65xpires\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x11\x45xportClipRequest\x12\x12\n\ncamera_ids\x18\x01 \x03(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\"\xa8\x01\n\x0c\x45xportedClip\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tvideo_key\x18\x02 \x01(\t\x12\x14\n\x0cmanifest_key\x18\x03 \x01(\t\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x0b\n\x03url\x18\x05 \x01(\t\x12&\n\tdelivered\x18\x06 \x01(\x0b\x32\x13.vigil.v1.TimeRange\x12\x17\n\x0fsource_segments\x18\x07 \x01(\x05\"N\n\x12\x45xportClipResponse\x12\x11\n\texport_id\x18\x01 \x01(\t\x12%\n\x05\x63lips\x18\x02 \x03(\x0b\x32\x16.vigil.v1.ExportedClip\"?\n\x10ReadMediaRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0e\n\x06length\x18\x03 \x01(\x03\"T\n\nMediaChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\"Q\n\x13ListSegmentsRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\"O\n\x0fRecordedSegment\x12\x13\n\x0bsegment_key\x18\x01 \x01(\t\x12\'\n\ntime_range\x18\x02 \x01(\x0b\x32\x13.vigil.v1.TimeRange\"f\n\x14ListSegmentsResponse\x12+\n\x08segments\x18\x01 \x03(\x0b\x32\x19.vigil.v1.RecordedSegment\x12!\n\x04gaps\x18\x02 \x03(\x0b\x32\x13.vigil.v1.TimeRange2\xff\x02\n\x0fPlaybackService\x12J\n\x0bGetPlaylist\x12\x1c.vigil.v1.GetPlaylistRequest\x1a\x1d.vigil.v1.GetPlaylistResponse\x12G\n\nGetClipUrl\x12\x1b.vigil.v1.GetClipUrlRequest\x1a\x1c.vigil.v1.GetClipUrlResponse\x12G\n\nExportClip\x12\x1b.vigil.v1.ExportClipRequest\x1a\x1c.vigil.v1.ExportClipResponse\x12?\n\tReadMedia\x12\x1a.vigil.v1.ReadMediaRequest\x1a\x14.vigil.v1.MediaChunk0\x01\x12M\n\x0cListSegments\x12\x1d.vigil.v1.ListSegmentsRequest\x1a\x1e.vigil.v1.ListSegmentsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,29 +34,29 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vigil.v1.playback_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETPLAYLISTREQUEST']._serialized_start=93
-  _globals['_GETPLAYLISTREQUEST']._serialized_end=173
-  _globals['_GETPLAYLISTRESPONSE']._serialized_start=176
-  _globals['_GETPLAYLISTRESPONSE']._serialized_end=313
-  _globals['_GETCLIPURLREQUEST']._serialized_start=315
-  _globals['_GETCLIPURLREQUEST']._serialized_end=355
-  _globals['_GETCLIPURLRESPONSE']._serialized_start=357
-  _globals['_GETCLIPURLRESPONSE']._serialized_end=435
-  _globals['_EXPORTCLIPREQUEST']._serialized_start=437
-  _globals['_EXPORTCLIPREQUEST']._serialized_end=517
-  _globals['_EXPORTEDCLIP']._serialized_start=520
-  _globals['_EXPORTEDCLIP']._serialized_end=688
-  _globals['_EXPORTCLIPRESPONSE']._serialized_start=690
-  _globals['_EXPORTCLIPRESPONSE']._serialized_end=768
-  _globals['_READMEDIAREQUEST']._serialized_start=770
-  _globals['_READMEDIAREQUEST']._serialized_end=833
-  _globals['_MEDIACHUNK']._serialized_start=835
-  _globals['_MEDIACHUNK']._serialized_end=919
-  _globals['_LISTSEGMENTSREQUEST']._serialized_start=921
-  _globals['_LISTSEGMENTSREQUEST']._serialized_end=1002
-  _globals['_RECORDEDSEGMENT']._serialized_start=1004
-  _globals['_RECORDEDSEGMENT']._serialized_end=1083
-  _globals['_LISTSEGMENTSRESPONSE']._serialized_start=1085
-  _globals['_LISTSEGMENTSRESPONSE']._serialized_end=1187
-  _globals['_PLAYBACKSERVICE']._serialized_start=1190
-  _globals['_PLAYBACKSERVICE']._serialized_end=1573
+  _globals['_GETPLAYLISTREQUEST']._serialized_end=193
+  _globals['_GETPLAYLISTRESPONSE']._serialized_start=196
+  _globals['_GETPLAYLISTRESPONSE']._serialized_end=333
+  _globals['_GETCLIPURLREQUEST']._serialized_start=335
+  _globals['_GETCLIPURLREQUEST']._serialized_end=375
+  _globals['_GETCLIPURLRESPONSE']._serialized_start=377
+  _globals['_GETCLIPURLRESPONSE']._serialized_end=455
+  _globals['_EXPORTCLIPREQUEST']._serialized_start=457
+  _globals['_EXPORTCLIPREQUEST']._serialized_end=537
+  _globals['_EXPORTEDCLIP']._serialized_start=540
+  _globals['_EXPORTEDCLIP']._serialized_end=708
+  _globals['_EXPORTCLIPRESPONSE']._serialized_start=710
+  _globals['_EXPORTCLIPRESPONSE']._serialized_end=788
+  _globals['_READMEDIAREQUEST']._serialized_start=790
+  _globals['_READMEDIAREQUEST']._serialized_end=853
+  _globals['_MEDIACHUNK']._serialized_start=855
+  _globals['_MEDIACHUNK']._serialized_end=939
+  _globals['_LISTSEGMENTSREQUEST']._serialized_start=941
+  _globals['_LISTSEGMENTSREQUEST']._serialized_end=1022
+  _globals['_RECORDEDSEGMENT']._serialized_start=1024
+  _globals['_RECORDEDSEGMENT']._serialized_end=1103
+  _globals['_LISTSEGMENTSRESPONSE']._serialized_start=1105
+  _globals['_LISTSEGMENTSRESPONSE']._serialized_end=1207
+  _globals['_PLAYBACKSERVICE']._serialized_start=1210
+  _globals['_PLAYBACKSERVICE']._serialized_end=1593
 # @@protoc_insertion_point(module_scope)

@@ -11,12 +11,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetPlaylistRequest(_message.Message):
-    __slots__ = ("camera_id", "time_range")
+    __slots__ = ("camera_id", "time_range", "url_prefix")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
+    URL_PREFIX_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     time_range: _common_pb2.TimeRange
-    def __init__(self, camera_id: _Optional[str] = ..., time_range: _Optional[_Union[_common_pb2.TimeRange, _Mapping]] = ...) -> None: ...
+    url_prefix: str
+    def __init__(self, camera_id: _Optional[str] = ..., time_range: _Optional[_Union[_common_pb2.TimeRange, _Mapping]] = ..., url_prefix: _Optional[str] = ...) -> None: ...
 
 class GetPlaylistResponse(_message.Message):
     __slots__ = ("m3u8", "segments", "gaps", "urls_expire")
