@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,13 @@ def _print_hit(h: Any, prefix: str = "") -> None:
           f"best {h.frame_time:%H:%M:%S}  {h.segment_key}  hit {h.ref}")
 
 
+def _print_unsearched(unsearched: Sequence[tuple[str, datetime]]) -> None:
+    """Footage the answer left out (a partitioned index with no live replica): never silent."""
+    for group, day in unsearched:
+        print(f"NOT SEARCHED: {day:%Y-%m-%d} (UTC)" + (f" of camera group {group!r}" if group else "")
+              + ": no live shard server holds it; search again once the cluster has reassigned it")
+
+
 def _print_trail(trail: Any) -> None:
     if trail.no_good_match:
         print("trail: no good match (nothing scored above the threshold)")
@@ -143,10 +151,11 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
             args.follow and result.hits) else None
     if result.no_good_match:
         print("no good match: nothing scored above the threshold")
-    elif not result.hits:
+    elif not result.hits and not result.unsearched:
         print("no footage to search (check the filters)")
     for h in result.hits:
         _print_hit(h)
+    _print_unsearched(result.unsearched)
     if trail is not None:
         print(f"following the top hit {result.hits[0].ref}")
         _print_trail(trail)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,8 @@ class SearchResult:
     no_good_match: bool
     model_id: str
     next_page_token: str = ""
+    unsearched: list[tuple[str, datetime]] = field(default_factory=list)  # (camera group, UTC day
+    # start): footage the server could not search (a partitioned index with no live replica)
 
 
 @dataclass(frozen=True)
@@ -434,7 +436,8 @@ def _hit(h: search_pb2.SearchHit) -> Hit:
 
 def _result(response: search_pb2.SearchResponse) -> SearchResult:
     return SearchResult(hits=[_hit(h) for h in response.hits], no_good_match=response.no_good_match,
-                        model_id=response.model_id, next_page_token=response.next_page_token)
+                        model_id=response.model_id, next_page_token=response.next_page_token,
+                        unsearched=[(u.group, _time(u.day_start)) for u in response.unsearched])
 
 
 def _model_status(m: admin_pb2.ModelStatus) -> ModelStatus:

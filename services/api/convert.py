@@ -114,7 +114,9 @@ def search_response(result: SearchResult, model_id: str, request: Any) -> search
     next_token = (page_token(_offset(request) + len(result.hits), _fingerprint(request))
                   if result.more else "")
     return search_pb2.SearchResponse(hits=[hit_message(h) for h in result.hits], model_id=model_id,
-                                     no_good_match=result.no_good_match, next_page_token=next_token)
+                                     no_good_match=result.no_good_match, next_page_token=next_token,
+                                     unsearched=[search_pb2.Unsearched(group=u.group, day_start=ts_from_ms(
+                                         u.start_ms)) for u in result.unsearched])
 
 
 def _fingerprint(request: Any) -> str:

@@ -143,13 +143,23 @@ class SearchHit(_message.Message):
     def __init__(self, camera_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., score: _Optional[float] = ..., segment_key: _Optional[str] = ..., thumbnail_key: _Optional[str] = ..., frames: _Optional[int] = ..., segment_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., segment_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., box: _Optional[_Union[Box, _Mapping]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("hits", "model_id", "no_good_match", "next_page_token")
+    __slots__ = ("hits", "model_id", "no_good_match", "next_page_token", "unsearched")
     HITS_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     NO_GOOD_MATCH_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    UNSEARCHED_FIELD_NUMBER: _ClassVar[int]
     hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
     model_id: str
     no_good_match: bool
     next_page_token: str
-    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., model_id: _Optional[str] = ..., no_good_match: _Optional[bool] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    unsearched: _containers.RepeatedCompositeFieldContainer[Unsearched]
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., model_id: _Optional[str] = ..., no_good_match: _Optional[bool] = ..., next_page_token: _Optional[str] = ..., unsearched: _Optional[_Iterable[_Union[Unsearched, _Mapping]]] = ...) -> None: ...
+
+class Unsearched(_message.Message):
+    __slots__ = ("group", "day_start")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    DAY_START_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    day_start: _timestamp_pb2.Timestamp
+    def __init__(self, group: _Optional[str] = ..., day_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
