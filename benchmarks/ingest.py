@@ -148,7 +148,9 @@ def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: s
               for name in sizes}
     results: dict[str, Any] = {"cores": os.cpu_count(), "seconds_per_video": seconds,
                                "model": model or "vigil-tiny (bundled)"}
-    overrides: dict[str, Any] = {"model": {"name": model}} if model else {}
+    overrides: dict[str, Any] = {"server": {"port": 0, "metrics_port": 0}}  # beside other nodes
+    if model:
+        overrides["model"] = {"name": model}
     if regions is not None:
         overrides["ingest"] = {"regions": regions}
     with Vigil(load_settings(data_dir=tmp / "data", **overrides)) as node, BackgroundServer(node) as server, \

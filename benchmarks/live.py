@@ -184,7 +184,8 @@ def run(tmp: Path, model: str | None, hold_s: float, max_k: int, max_trials: int
     from services.settings import load_settings
 
     clip = _harness.city_camera_footage(tmp / "clip-1080p.mp4", "1920x1080", CLIP_S, fps=25)
-    overrides: dict[str, Any] = {"fetch": {"camera_allow": ["127.0.0.1/32"]}}
+    overrides: dict[str, Any] = {"fetch": {"camera_allow": ["127.0.0.1/32"]},
+                                 "server": {"port": 0, "metrics_port": 0}}  # beside other nodes
     if model:
         overrides["model"] = {"name": model}
     with Vigil(load_settings(data_dir=tmp / "data", **overrides)) as node:
