@@ -4,9 +4,8 @@
  * at the hit's best frame; a timeline of that camera around the hit with the recorded spans, the
  * gaps and the neighbouring hits of the current results; playback runs on across segments.
  *
- * The timeline comes from GetPlaylist: its m3u8 gives each segment's wall-clock start
- * (EXT-X-PROGRAM-DATE-TIME), duration (EXTINF) and object key (found in the segment's URL,
- * whatever URL the server wrote); its `gaps` the holes. The URLs themselves are not used.
+ * The timeline comes from PlaybackService.ListSegments: each stored segment's key and wall-clock
+ * span, and the holes between them (no URLs are presigned for it).
  */
 
 import { call, mediaError, mediaUrl, msTs, playback, tsMs } from "../api";
@@ -21,38 +20,6 @@ let windowMin = 2;
 const JOIN_MS = 100; // segments closer than this are one recorded span (as the server's gaps)
 
 export interface Segment { key: string; startMs: number; endMs: number }
-
-/** The segments an m3u8 lists, in order, each with its wall-clock span and object key. */
-export function parsePlaylist(m3u8: string): Segment[] {
-  const out: Segment[] = [];
-  let pdt = NaN;
-  let dur = NaN;
-  for (const raw of m3u8.split("\n")) {
-    const line = raw.trim();
-    if (line.startsWith("#EXT-X-PROGRAM-DATE-TIME:")) pdt = Date.parse(line.slice(25));
-    else if (line.startsWith("#EXTINF:")) dur = parseFloat(line.slice(8));
-    else if (line !== "" && !line.startsWith("#")) {
-      const key = segmentKeyIn(line);
-      if (key && Number.isFinite(pdt) && Number.isFinite(dur)) {
-        out.push({ key, startMs: pdt, endMs: pdt + Math.round(dur * 1000) });
-      }
-      pdt = NaN;
-      dur = NaN;
-    }
-  }
-  return out;
-}
-
-function segmentKeyIn(url: string): string | null {
-  let text = url;
-  try {
-    text = decodeURIComponent(url);
-  } catch {
-    /* keep it as written */
-  }
-  const m = /(segments\/[^?#"\s&]+?\.mp4)/.exec(text);
-  return m ? m[1] : null;
-}
 
 let active: { video: HTMLVideoElement; teardown: () => void } | null = null;
 
@@ -159,21 +126,23 @@ export function renderPlayer(main: HTMLElement): void {
     if (i >= 0) load(i, (ms - segments[i].startMs) / 1000);
   };
 
-  call(() => playback.getPlaylist({ cameraId: hit.cameraId, timeRange: { start: msTs(windowStart), end: msTs(windowEnd) } })).then(
+  call(() => playback.listSegments({ cameraId: hit.cameraId, timeRange: { start: msTs(windowStart), end: msTs(windowEnd) } })).then(
     (res) => {
-      const listed = parsePlaylist(res.m3u8);
-      if (listed.length > 0) {
-        const playingKey = segments[index].key;
-        const offset = video.currentTime;
-        segments = listed;
-        const i = segments.findIndex((s) => s.key === playingKey);
-        if (i >= 0) {
-          index = i;
-          prev.disabled = index <= 0;
-          next.disabled = index >= segments.length - 1;
-        } else {
-          load(0, offset);
-        }
+      const listed = res.segments.map((g) => ({ key: g.segmentKey, startMs: tsMs(g.timeRange?.start), endMs: tsMs(g.timeRange?.end) }));
+      if (listed.length === 0) {
+        replace(timeline, h("p", { class: "notice", id: "no-footage" }, t("noFootage")));
+        return;
+      }
+      const playingKey = segments[index].key;
+      const offset = video.currentTime;
+      segments = listed;
+      const i = segments.findIndex((s) => s.key === playingKey);
+      if (i >= 0) {
+        index = i;
+        prev.disabled = index <= 0;
+        next.disabled = index >= segments.length - 1;
+      } else {
+        load(0, offset);
       }
       const gaps = res.gaps.map((g) => ({ startMs: tsMs(g.start), endMs: tsMs(g.end) }));
       cursor = drawTimeline(timeline, hit, segments, gaps, windowStart, windowEnd, pct, playAt);
