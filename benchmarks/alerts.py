@@ -230,7 +230,7 @@ def run(duration_s: float, tmp: Path, footage: Path) -> dict[str, Any]:
     resident_photo(SEED).save(photo, format="JPEG", quality=85)
     settings = load_settings(data_dir=tmp / "data", ingest={"segment_seconds": 4.0},
                              fetch={"camera_allow": ["127.0.0.1/32"]}, watch={"fold_s": 20.0},
-                             server={"port": 0})
+                             server={"port": 0, "metrics_port": 0})
     results: dict[str, Any] = {"duration_s": duration_s, "cameras": len(videos), "render_s": render_s,
                                "segment_seconds": settings.ingest.segment_seconds,
                                "fold_s": settings.watch.fold_s, "visits": len(visits)}

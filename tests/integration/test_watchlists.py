@@ -5,7 +5,7 @@ Footage (tests/media lavfi scenes, the test session's random-weight model): the 
 view is SMPTE bars and an RGB test pattern; the subject is a dark green grid that none of them
 shows until it is ingested. The random model tells these scenes apart (cosine 0.92-0.96 between
 them, 1.0 within one), so the grid's calibrated score stands out from the background it was
-calibrated on; sensitivity 0.9 (z 2.6) is used because random weights spread scores little.
+calibrated on (z about 3.5 for the grid, at most 1 for the street); sensitivity 0.75 (z 2).
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ from vigil.v1 import cameras_pb2, watch_pb2
 
 STREET = ("smptebars=size=640x360:rate=10", "rgbtestsrc=size=640x360:rate=10")
 SUBJECT = "color=c=darkgreen:size=640x360:rate=10,drawgrid=w=40:h=40:t=4:c=yellow"
-SENSITIVITY = 0.9
+SENSITIVITY = 0.75
 WAIT_S = 60.0
 
 
 @pytest.fixture(scope="module")
 def footage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("watch-media")
-    return {"street": make_video(folder / "street.mp4", STREET * 2),
+    return {"street": make_video(folder / "street.mp4", STREET * 8),  # 32 keyframes: a background
             "subject": make_video(folder / "subject.mp4", (STREET[0], SUBJECT)),
             "photo": folder / "photo.png"}
 
@@ -102,7 +102,7 @@ def test_a_photo_entry_alerts_when_its_subject_is_ingested_and_only_in_its_group
         seen_by_b = _alerts(viewer_b.channel, cursor, 0, entry.entry_id)
     assert [a.camera_id for a in alerts] == ["watch-a1"]  # ward B's camera is outside the creator's groups
     a = alerts[0]
-    assert a.score >= 2.6 and a.entry_id == entry.entry_id and a.thumbnail_url.startswith("http")
+    assert a.score >= 2.0 and a.entry_id == entry.entry_id and a.thumbnail_url.startswith("http")
     subject_ms = int(later.timestamp() * 1000) + 4000  # the grid's scene starts 4 s in
     assert subject_ms <= a.frame_time.ToMilliseconds() < subject_ms + 4000
     assert seen_by_b == []  # nor does a ward-B viewer see ward A's alerts
