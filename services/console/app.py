@@ -43,6 +43,7 @@ import mimetypes
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -184,8 +185,8 @@ class Console:
         c = self.config
         if not request.headers.get("content-type", "").startswith("application/json"):
             raise ConnectError("invalid_argument", 'POST /session takes JSON: {"token": "<bearer token>"}')
-        origin = request.headers.get("origin")
-        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        origin = request.headers.get("origin")  # its host must be ours (a TLS proxy may change the scheme)
+        if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
             raise ConnectError("permission_denied", f"sign-in from another origin ({origin[:80]}) refused")
         client = request.client.host if request.client else "unknown"
         if not c.allow_sign_in(client):
@@ -201,6 +202,8 @@ class Console:
             raise ConnectError("unauthenticated", f"this is not a Vigil token (longer than {MAX_TOKEN_CHARS} "
                                "characters)")
         who = await c.identify(token.strip())
+        if previous := request.cookies.get(COOKIE):  # signing in again replaces the session
+            c.sessions.end(previous)
         session = c.sessions.create(token.strip(), who.principal, who.expires)
         await c.audit(who.principal.subject, "console_sign_in",
                       {"client": client, "expires_at": session.expires_iso()})

@@ -79,6 +79,12 @@ def test_a_bad_token_is_refused_with_a_message_and_no_cookie(world: ConsoleWorld
         "set-cookie"]
     assert httpx.post(f"{world.url}/session", content="token=x",
                       headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code == 400
+    cross = httpx.post(f"{world.url}/session", json={"token": world.tokens["viewer"]},
+                       headers={"Origin": "https://evil.example"})
+    assert cross.status_code == 403 and "another origin" in cross.json()["message"]
+    same = httpx.post(f"{world.url}/session", json={"token": world.tokens["viewer"]},
+                      headers={"Origin": world.url})
+    assert same.status_code == 200
 
 
 def test_nothing_is_served_without_a_session(world: ConsoleWorld) -> None:
