@@ -70,6 +70,15 @@ class RaySettings(_Section):
                                     "writer keeps for front ends to follow")
     follow_interval_s: float = Field(2.0, gt=0, le=3600, description="how often a front end pulls "
                                      "keyframes other front ends indexed")
+    shard_servers: bool = Field(False, description="search through shard servers (one per Ray node, "
+                                "each holding its share of the index's camera-group × day shards, loaded "
+                                "from the bucket) instead of this front end's own index; answers name the "
+                                "days no live server held (SearchResponse.unsearched)")
+    shard_replicas: int = Field(1, ge=1, le=8, description="shard servers holding each shard (with "
+                                "shard_servers): 1 on one machine, 2 recommended in a cluster so a node's "
+                                "death loses no search")
+    shard_call_timeout_s: float = Field(10.0, gt=0, le=600, description="a shard server that does not "
+                                        "answer a search within this is taken for dead; its replicas answer")
 
 
 class IngestSettings(_Section):

@@ -15,7 +15,7 @@ engine's own exceptions.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import grpc
 import numpy as np
@@ -28,6 +28,9 @@ from services.cluster.live_recorders import Drained, LiveConfig, LiveStatus
 from services.errors import VigilError
 from services.settings import RaySettings
 from storage.url_policy import UrlPolicy
+
+if TYPE_CHECKING:  # shard_servers raises this module's ActorUnavailableError
+    from services.cluster.shard_servers import ServerSet
 
 
 class ActorUnavailableError(VigilError):
@@ -87,6 +90,10 @@ class Cluster(Protocol):
 
     def index_follower(self, model_id: str, index: FrameIndex, reload: Callable[[], int]) -> IndexFollower:
         """A follower of the version's writer feeds into `index`; `reload` re-reads the bucket."""
+        ...
+
+    def shard_servers(self, model_id: str, dim: int) -> ServerSet:
+        """The version's shard servers, one per live node (`services.cluster.shard_servers`)."""
         ...
 
     def live_recorder(self, camera_id: str, url: str, config: LiveConfig, embed: EmbedFn,

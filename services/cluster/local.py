@@ -33,6 +33,7 @@ from services.cluster.index_writers import (
     writer_prefix,
 )
 from services.cluster.live_recorders import Drained, LiveConfig, LiveRecorder, LiveStatus, recorder_name
+from services.cluster.shard_servers import LocalShardServers, ShardServer, written_shard
 from services.settings import RaySettings
 from storage.object_store import ObjectStore
 from storage.url_policy import UrlPolicy
@@ -115,6 +116,20 @@ class LocalCluster:
 
     def index_follower(self, model_id: str, index: FrameIndex, reload: Callable[[], int]) -> IndexFollower:
         return IndexFollower(functools.partial(self._feeds, writer_prefix(model_id)), index, reload)
+
+    def shard_servers(self, model_id: str, dim: int) -> LocalShardServers:
+        """One shard server in this process (the node's only one), following this cluster's writers."""
+        def feed_of(key: ShardKey) -> Feed | None:
+            with self._lock:
+                return self._writers.get(writer_name(model_id, key))
+
+        def written() -> list[ShardKey]:
+            with self._lock:
+                names = list(self._writers)
+            return [k for n in names if (k := written_shard(model_id, n)) is not None]
+
+        return LocalShardServers(lambda node: ShardServer(self._store, model_id, dim, feed_of=feed_of),
+                                 [NODE_ID], written)
 
     def live_recorder(self, camera_id: str, url: str, config: LiveConfig, embed: EmbedFn,
                       policy: UrlPolicy) -> _LocalRecorder:

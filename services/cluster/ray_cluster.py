@@ -28,11 +28,13 @@ from ray._private import ray_constants
 from ray._private import services as ray_services
 from ray._private.authentication.authentication_utils import is_token_auth_enabled
 from ray._raylet import Config as RayConfig  # type: ignore[attr-defined]  # compiled, not in its stub
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.embedding import EmbedFn
+from indexing.frame_columns import Box
 from indexing.shards import ShardKey
-from indexing.vector_index import FrameIndex
+from indexing.vector_index import FrameIndex, SearchFilter
 from services.cluster.embedders import (
     EmbedderWorker,
     batches,
@@ -54,6 +56,15 @@ from services.cluster.index_writers import (
 )
 from services.cluster.interface import ActorUnavailableError
 from services.cluster.live_recorders import Drained, LiveConfig, LiveRecorder, LiveStatus, recorder_name
+from services.cluster.shard_servers import (
+    Looked,
+    ServerAnswer,
+    ServerHandle,
+    ServerStats,
+    ShardServer,
+    server_name,
+    written_shard,
+)
 from services.security import ray_auth
 from services.settings import RaySettings
 from storage.stores import StoreConfig, open_store
@@ -203,10 +214,32 @@ class LiveRecorderActor(LiveRecorder):
                          ShardWriters(_WriterCalls(store, config.model_id, feed_size)))
 
 
+class ShardServerActor(ShardServer):
+    """A shard server on one node, opening its own store and following its shards' writer actors."""
+
+    def __init__(self, store: StoreConfig, model_id: str, dim: int) -> None:
+        super().__init__(open_store(store), model_id, dim, feed_of=functools.partial(_writer_feed, model_id))
+
+    def node_id(self) -> str:
+        return str(ray.get_runtime_context().get_node_id())
+
+
+def _writer_feed(model_id: str, key: ShardKey) -> Feed | None:
+    try:
+        return _WriterFeed(ray.get_actor(writer_name(model_id, key)))
+    except ValueError:  # no writer of that shard (yet)
+        return None
+
+
 # Restarted by Ray when their process dies; calls to a dead embedder or writer are retried. Typed
 # `Any`, as are their handles: Ray's stubs type neither every actor option nor the handles' methods.
 _EMBEDDER: Any = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=3)(EmbedderActor)
 _WRITER: Any = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=3)(IndexWriterActor)
+# A shard server restarted on its node holds nothing until the router assigns its shards again
+# (it answers them as missing meanwhile); one whose node died is gone with it. Searches run
+# beside an assignment's load.
+_SHARD_SERVER: Any = ray.remote(num_cpus=0, max_restarts=-1,  # type: ignore[call-overload]
+                                max_concurrency=8)(ShardServerActor)
 _RECORDER: Any = ray.remote(num_cpus=0, max_restarts=-1,  # type: ignore[call-overload]
                             max_concurrency=4)(LiveRecorderActor)  # drain long-polls beside status, stop
 
@@ -308,6 +341,66 @@ class _RecorderHandle:
         ray.kill(self._actor)
 
 
+class _ServerHandle:
+    """A router's side of one shard-server actor; a call that fails or outlasts `timeout_s`
+    raises `ActorUnavailableError` (a node that vanished mid-query never hangs a search)."""
+
+    def __init__(self, actor: Any, timeout_s: float) -> None:
+        self._actor, self._timeout_s = actor, timeout_s
+
+    def assign(self, keys: Sequence[ShardKey]) -> list[ShardKey]:
+        loaded: list[ShardKey] = _get(self._actor.assign.remote(list(keys)))  # loading takes its time
+        return loaded
+
+    def held(self) -> list[ShardKey]:
+        keys: list[ShardKey] = _get(self._actor.held.remote(), self._timeout_s)
+        return keys
+
+    def search(self, query: np.ndarray, top_k: int, where: SearchFilter,
+               keys: Sequence[ShardKey]) -> ServerAnswer:
+        answer: ServerAnswer = _get(self._actor.search.remote(query, top_k, where, list(keys)),
+                                    self._timeout_s)
+        return answer
+
+    def vector(self, key: ShardKey, camera_id: str, time_ms: int, box: Box | None) -> Looked:
+        looked: Looked = _get(self._actor.vector.remote(key, camera_id, time_ms, box), self._timeout_s)
+        return looked
+
+    def sample(self, n: int, seed: int, regions: bool | None, keys: Sequence[ShardKey]) -> np.ndarray:
+        vectors: np.ndarray = _get(self._actor.sample.remote(n, seed, regions, list(keys)), self._timeout_s)
+        return vectors
+
+    def stats(self) -> ServerStats:
+        stats: ServerStats = _get(self._actor.stats.remote(), self._timeout_s)
+        return stats
+
+    def poll(self) -> int:
+        added: int = _get(self._actor.poll.remote(), self._timeout_s)
+        return added
+
+    def kill(self) -> None:
+        ray.kill(self._actor, no_restart=True)
+
+
+class RayShardServers:
+    """One shard-server actor of the version per live node (`ServerSet`), pinned to its node and
+    named after it, so every front end reaches the same ones."""
+
+    def __init__(self, store: StoreConfig, model_id: str, dim: int, timeout_s: float) -> None:
+        self._store, self._model_id, self._dim, self._timeout_s = store, model_id, dim, timeout_s
+
+    def members(self) -> dict[str, ServerHandle]:
+        nodes = [str(n["NodeID"]) for n in ray.nodes() if n.get("Alive")]
+        return {node: _ServerHandle(_SHARD_SERVER.options(
+            name=server_name(self._model_id, node), get_if_exists=True, lifetime="detached",
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+        ).remote(self._store, self._model_id, self._dim), self._timeout_s) for node in nodes}
+
+    def written(self) -> list[ShardKey]:
+        return [k for name in ray.util.list_named_actors(all_namespaces=False)
+                if (k := written_shard(self._model_id, name)) is not None]
+
+
 class RayCluster:
     """`Cluster` on the Ray cluster this process is connected to (`start_ray`, or `RayCluster.start`)."""
 
@@ -329,6 +422,9 @@ class RayCluster:
 
     def index_follower(self, model_id: str, index: FrameIndex, reload: Callable[[], int]) -> IndexFollower:
         return IndexFollower(functools.partial(_feeds, writer_prefix(model_id)), index, reload)
+
+    def shard_servers(self, model_id: str, dim: int) -> RayShardServers:
+        return RayShardServers(self._store, model_id, dim, self._settings.shard_call_timeout_s)
 
     def live_recorder(self, camera_id: str, url: str, config: LiveConfig, embed: EmbedFn,
                       policy: UrlPolicy) -> _RecorderHandle:

@@ -28,11 +28,12 @@ from indexing.frame_columns import Box
 from indexing.shards import ShardKey
 from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameHit, FrameIndex, SearchFilter, one_group
-from services.cluster.index_writers import FeedBatch
+from services.cluster.index_writers import Feed, FeedBatch, FeedPosition, writer_prefix
 from services.cluster.interface import ActorUnavailableError
 from storage.object_store import ObjectStore
 
 SERVER_PREFIX = "vigil-shard-server"
+FeedOf = Callable[[ShardKey], Feed | None]
 
 
 def server_name(model_id: str, node_id: str) -> str:
@@ -98,11 +99,26 @@ class ServerHandle(Protocol):
 
     def stats(self) -> ServerStats: ...
 
+    def poll(self) -> int: ...
+
 
 class ServerSet(Protocol):
     """The shard servers of one index version, one per live node."""
 
     def members(self) -> dict[str, ServerHandle]: ...
+
+    def written(self) -> list[ShardKey]:
+        """The shards that have a writer (written to since the cluster started)."""
+        ...
+
+
+def written_shard(model_id: str, writer: str) -> ShardKey | None:
+    """The shard of a writer named by `index_writers.writer_name`; None for another version's."""
+    prefix = writer_prefix(model_id)
+    if not writer.startswith(prefix):
+        return None
+    day, _, group = writer[len(prefix):].partition("-")
+    return ShardKey(group, int(day))
 
 
 def stored_shards(store: ObjectStore, model_id: str,
@@ -120,11 +136,15 @@ class ShardServer:
 
     def __init__(self, store: ObjectStore, model_id: str, dim: int,
                  group_of: Callable[[str], str] = one_group,
-                 new_index: Callable[[int], FrameIndex] | None = None) -> None:
+                 new_index: Callable[[int], FrameIndex] | None = None,
+                 feed_of: FeedOf | None = None) -> None:
+        """`feed_of`: the writer feed of a shard (None: no writer yet), which `poll` follows."""
         self.model_id, self.dim = model_id, dim
         self._log = IndexLog(store, model_id)
         self._group_of = group_of
         self._new_index = new_index or (lambda d: FrameIndex(d, group_of=group_of))
+        self._feed_of = feed_of
+        self._positions: dict[ShardKey, FeedPosition] = {}
         self._shards: dict[ShardKey, FrameIndex] = {}
         self._lock = threading.Lock()  # assignments and feed batches, one at a time
         self._view = threading.Lock()  # the shard table (searches copy it)
@@ -142,6 +162,8 @@ class ShardServer:
                 new = wanted - set(self._shards)
                 for key in dropped:
                     del self._shards[key]
+                    self._positions.pop(key, None)
+            self._mark(new)  # what is appended while the bucket is read comes by the feed
             loaded = self._load(new) if new else {}
             with self._view:
                 self._shards.update(loaded)
@@ -150,6 +172,31 @@ class ShardServer:
     def held(self) -> list[ShardKey]:
         with self._view:
             return sorted(self._shards, key=lambda k: (k.group, k.day))
+
+    def poll(self) -> int:
+        """Add what the held shards' writers appended since the last poll (a shard whose writer
+        restarted or whose feed moved past this server is reloaded from the bucket)."""
+        if self._feed_of is None:
+            return 0
+        added = 0
+        with self._lock:
+            for key in list(self._shards):
+                feed = self._feed_of(key)
+                if feed is None:
+                    continue
+                position = self._positions.get(key, FeedPosition())
+                reply = feed.since(position)
+                if not reply.complete:  # under _lock: no assign meanwhile
+                    self._positions[key] = feed.head()
+                    loaded = self._load({key})
+                    with self._view:
+                        self._shards.update(loaded)
+                    continue
+                for batch in reply.batches:
+                    added += batch.apply(self._shards[key])
+                last = reply.batches[-1].seq if reply.batches else position.seq
+                self._positions[key] = FeedPosition(reply.epoch, last)
+        return added
 
     def apply(self, key: ShardKey, batch: FeedBatch) -> int:
         """A change of one held shard from its writer's feed; a shard not held is ignored."""
@@ -191,6 +238,11 @@ class ShardServer:
         return ServerStats(sorted((k for k, _ in shards), key=lambda k: (k.group, k.day)),
                            sum(s.frames for s in stats), sum(s.bytes + s.record_bytes for s in stats),
                            sum(s.disk_bytes for s in stats))
+
+    def _mark(self, keys: Iterable[ShardKey]) -> None:
+        for key in keys:
+            feed = None if self._feed_of is None else self._feed_of(key)
+            self._positions[key] = FeedPosition() if feed is None else feed.head()
 
     def _load(self, keys: set[ShardKey]) -> dict[ShardKey, FrameIndex]:
         """The shards' frames from the bucket: every batch's rows of these shards, then tombstones."""
@@ -238,8 +290,9 @@ class LocalShardServers:
     benchmarks): `join` and `leave` change the membership; a server whose node left fails every
     call from then on, as a dead actor does."""
 
-    def __init__(self, make: Callable[[str], ShardServer], nodes: Sequence[str] = ("local",)) -> None:
-        self._make = make
+    def __init__(self, make: Callable[[str], ShardServer], nodes: Sequence[str] = ("local",),
+                 written: Callable[[], list[ShardKey]] = list) -> None:
+        self._make, self._written = make, written
         self._servers: dict[str, _Local] = {}
         self._lock = threading.Lock()
         for node in nodes:
@@ -260,3 +313,6 @@ class LocalShardServers:
     def members(self) -> dict[str, ServerHandle]:
         with self._lock:
             return dict(self._servers)  # type: ignore[arg-type]  # `_Local` forwards every call
+
+    def written(self) -> list[ShardKey]:
+        return self._written()

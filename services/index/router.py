@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 import numpy as np
 
@@ -72,6 +73,25 @@ class ShardRouter:
             self._known, self._members, self._down = known, members, set()
         plan = assignment(known, members, self._replicas)
         return {node: sorted(keys, key=_order) for node, keys in plan.items()}
+
+    def poll(self) -> int:
+        """Periodically: reassign when the live servers changed (a node joined or left, a server
+        failed a call) or a shard was written that no server holds yet, then have every server add what its shards' writers appended. Returns
+        frames added."""
+        members, catalog = self._servers.members(), set(self._catalog())
+        with self._lock:
+            changed = set(members) != set(self._members) or bool(self._down) or not catalog <= self._known
+        if changed:
+            self.refresh()
+        added = 0
+        with self._lock:
+            current = dict(self._members)
+        for node, server in current.items():
+            try:
+                added += server.poll()
+            except ActorUnavailableError:
+                self._note_down(node)
+        return added
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -161,3 +181,26 @@ class ShardRouter:
 
 def _order(key: ShardKey) -> tuple[str, int]:
     return key.group, key.day
+
+
+def partitioned(servers: ServerSet, stored: Iterable[ShardKey], replicas: int, dim: int) -> ShardRouter:
+    """A router over `servers`, knowing the shards `stored` in the bucket (`stored_shards`) and
+    those written since, assigned and loaded."""
+    known = frozenset(stored)
+    router = ShardRouter(servers, lambda: known | set(servers.written()), replicas, dim=dim)
+    router.refresh()
+    return router
+
+
+class Polled:
+    """Several periodic pollers (a front end's index follower and its router) polled as one."""
+
+    def __init__(self, *pollers: _Poller) -> None:
+        self._pollers = pollers
+
+    def poll(self) -> int:
+        return sum(p.poll() for p in self._pollers)
+
+
+class _Poller(Protocol):
+    def poll(self) -> int: ...

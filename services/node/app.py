@@ -40,10 +40,12 @@ from services.application.webhooks import WebhookDelivery
 from services.cluster.interface import Cluster, EmbedderPool
 from services.cluster.live_recorders import LiveConfig
 from services.cluster.ray_cluster import RayCluster
+from services.cluster.shard_servers import stored_shards
 from services.index.compaction import IndexCompaction
 from services.index.model_switch import ModelStatus, ModelSwitcher, catch_up_from_log, startup_spec
+from services.index.router import Polled, ShardRouter, partitioned
 from services.index.search import SearchEngine
-from services.index.serving import Serving, ServingRef
+from services.index.serving import Follower, Serving, ServingRef
 from services.ingest.jobs import JobRegistry
 from services.ingest.pipeline import IngestPipeline
 from services.ingest.runner import JobRunner, node_id
@@ -240,11 +242,18 @@ class Vigil:
         loaded = log.replay(index)
         follower.poll()
         logger.info("index %s: %d keyframes loaded from the bucket", spec.model_id, loaded)
+        searched: FrameIndex | ShardRouter = index
+        polled: Follower = follower
+        if s.ray.shard_servers:  # searches go to the nodes' shard servers (issue #19)
+            searched = partitioned(self.cluster.shard_servers(spec.model_id, embedder.dim),
+                                   stored_shards(self.store, spec.model_id), s.ray.shard_replicas,
+                                   embedder.dim)
+            polled = Polled(follower, searched)
         pool = self.cluster.embedder_pool(spec, pool_settings)
         calibration = s.calibrated(spec.calibration)
         return Serving(spec, embedder, index, log, writers,
-                       SearchEngine(embedder, index, s.search, calibration.min_score),
-                       pool, follower, calibration=calibration)
+                       SearchEngine(embedder, searched, s.search, calibration.min_score),
+                       pool, polled, calibration=calibration)
 
     def switch_model(self, spec: ModelSpec) -> ModelStatus:
         """Start building `spec`'s index version; every front end switches to it once built."""

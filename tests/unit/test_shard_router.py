@@ -17,6 +17,7 @@ from indexing.shards import ShardKey
 from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, SearchFilter
 from services.cluster.index_writers import FeedBatch
+from services.cluster.local import LocalCluster
 from services.cluster.shard_servers import (
     LocalShardServers,
     ServerAnswer,
@@ -25,10 +26,10 @@ from services.cluster.shard_servers import (
     owners,
     stored_shards,
 )
-from services.index.router import ShardRouter
+from services.index.router import Polled, ShardRouter, partitioned
 from services.index.search import SearchEngine, SearchQuery
 from services.index.searchable import Unsearched
-from services.settings import SearchSettings
+from services.settings import RaySettings, SearchSettings
 from storage.timeutil import DAY_MS
 from tests.memory_store import MemoryStore
 
@@ -211,3 +212,20 @@ class _Vector:
 
     def embed_images(self, images: Sequence[np.ndarray | Image.Image]) -> np.ndarray:
         return np.stack([self.v] * len(images))
+
+
+def test_the_embedded_mode_is_one_local_shard_server_following_the_writers(
+        bucket: tuple[MemoryStore, FrameIndex]) -> None:
+    store, whole = bucket
+    cluster = LocalCluster(store, RaySettings(num_cpus=1))
+    router = partitioned(cluster.shard_servers(MODEL, DIM), stored_shards(store, MODEL), 1, DIM)
+    q = _queries(1)[0]
+    assert _ids(router.find(q, 10, SearchFilter()).hits) == _ids(whole.search(q, 10))
+    # a keyframe acknowledged by a writer (any front end) is found after the next poll,
+    # on a day that had no shard before
+    day = DAY0 + DAYS + 3
+    record = _record("cam-new", day * DAY_MS + 5000)
+    cluster.index_writers(MODEL).append("b1", [record], q[None, :])
+    Polled(router).poll()
+    found = router.find(q, 1, SearchFilter())
+    assert _ids(found.hits) == [("cam-new", record.time_ms)] and found.unsearched == ()
