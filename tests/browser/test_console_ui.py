@@ -78,6 +78,11 @@ def test_sign_in_search_in_vietnamese_and_play(page: Any, console_url: str, cons
     assert page.locator(".timeline .marker.current").count() == 1
     assert page.locator("#now-playing").inner_text().startswith("Đang phát")
     shot(page, artifacts_dir, "player")
+    # The player's address names the hit: a reload opens the same footage and plays it again.
+    page.reload()
+    page.wait_for_function("() => document.querySelector('#player-video')?.currentTime > 0.2",
+                           timeout=WAIT_MS)
+    assert page.evaluate("() => document.querySelector('#player-video').currentSrc") == src
 
 
 def test_export_downloads_match_their_manifest(page: Any, console_url: str, console_tokens: dict[str, str],
@@ -208,7 +213,8 @@ def test_server_error_and_refusals_show_clear_messages(
 
 
 def test_photo_search_admin_screens_and_phone_width(
-        page: Any, console_url: str, console_tokens: dict[str, str], artifacts_dir: Path) -> None:
+        page: Any, console_url: str, console_tokens: dict[str, str], artifacts_dir: Path,
+        client: Any, video: Path, console: Any) -> None:
     sign_in(page, console_url, console_tokens["admin"])
     with page.expect_response("**/api/vigil.v1.SearchService/Search") as answer:
         search(page, "a street")
@@ -239,6 +245,12 @@ def test_photo_search_admin_screens_and_phone_width(
     cameras = page.locator("#cameras-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.camera)")
     assert {CAM_A, CAM_B} <= set(cameras)
     page.wait_for_selector("#stats dd", timeout=WAIT_MS)
+    # An ingest job followed by its id (WatchJob streamed through the console) until it ends.
+    job_id = client.ingest_file(video, CAM_A, console.start)  # stored already: segments skipped
+    page.fill("#jobs-title ~ form input", job_id)
+    page.press("#jobs-title ~ form input", "Enter")
+    page.wait_for_selector(f"#jobs-table tr[data-job='{job_id}'] td.ok", timeout=120_000)
+    assert page.inner_text(f"#jobs-table tr[data-job='{job_id}']").count(CAM_A) == 1
     page.select_option("#hold-camera", CAM_A)
     page.fill("#hold-from", "2026-01-01T00:00:00")
     page.fill("#hold-to", "2026-01-02T00:00:00")

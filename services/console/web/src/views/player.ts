@@ -23,6 +23,44 @@ export interface Segment { key: string; startMs: number; endMs: number }
 
 let active: { video: HTMLVideoElement; teardown: () => void } | null = null;
 
+/**
+ * The player's address for a hit: `#/player?camera=…&frame=…&key=…&from=…&to=…&start=…&end=…&score=…`
+ * (times in ms), so a reload, the browser's Back and a link passed to a colleague with the same
+ * rights open the same footage.
+ */
+export function playerHash(hit: Hit): string {
+  const q = new URLSearchParams({
+    camera: hit.cameraId, frame: String(hit.frameMs), key: hit.segmentKey,
+    from: String(hit.segmentStartMs), to: String(hit.segmentEndMs),
+    start: String(hit.startMs), end: String(hit.endMs), score: String(hit.score),
+  });
+  return `#/player?${q.toString()}`;
+}
+
+/** Opens the player on a hit. */
+export function play(hit: Hit): void {
+  store.playing = hit;
+  location.hash = playerHash(hit);
+}
+
+/** The hit the address names (the one in the store when it is that one: it keeps its thumbnail). */
+function hitFromHash(): Hit | null {
+  const at = location.hash.indexOf("?");
+  if (at < 0) return store.playing;
+  const q = new URLSearchParams(location.hash.slice(at + 1));
+  const num = (name: string): number => Number(q.get(name) ?? "0") || 0;
+  const camera = q.get("camera") ?? "";
+  const key = q.get("key") ?? "";
+  if (camera === "" || key === "" || num("frame") === 0) return store.playing;
+  const current = store.playing;
+  if (current && current.cameraId === camera && current.frameMs === num("frame")) return current;
+  return {
+    cameraId: camera, frameMs: num("frame"), segmentKey: key, segmentStartMs: num("from"),
+    segmentEndMs: num("to"), startMs: num("start") || num("frame"), endMs: num("end") || num("frame"),
+    score: num("score"), thumbnailKey: "", frames: 1, box: null,
+  };
+}
+
 /** Stops the video (leaving the player screen or signing out). */
 export function stopPlayer(): void {
   if (active) {
@@ -33,7 +71,8 @@ export function stopPlayer(): void {
 
 export function renderPlayer(main: HTMLElement): void {
   stopPlayer();
-  const hit = store.playing;
+  const hit = hitFromHash();
+  store.playing = hit;
   const back = h("a", { href: "#/search", class: "back" }, t("back"));
   if (hit === null) {
     replace(main, h("h1", { tabindex: -1 }, t("playerTitle")), h("p", {}, t("noHitSelected")), back);
@@ -199,8 +238,7 @@ function drawTimeline(area: HTMLElement, hit: Hit, segments: Segment[], gaps: Ar
       if (mine) {
         playAt(o.frameMs);
       } else {
-        store.playing = o;
-        window.dispatchEvent(new HashChangeEvent("hashchange"));
+        play(o);
       }
     });
     bar.append(marker);

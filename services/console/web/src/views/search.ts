@@ -14,6 +14,7 @@ import { fmtTime, t } from "../i18n";
 import { hitsOf, type Hit } from "../hits";
 import { SearchFilterSchema, SearchResponseSchema, type SearchFilter } from "../gen/vigil/v1/search_pb";
 import { inBasket, store, toggleBasket, type ResultSet } from "../store";
+import { play } from "./player";
 import { fromLocalInput, groupsOf, hitMeta, loadCameras, section, statusLine, thumbnail, toLocalInput, zoneLabel } from "./common";
 
 const TOP_K = 12;
@@ -287,10 +288,7 @@ function showResults(area: HTMLElement, set: ResultSet, status: ReturnType<typeo
 }
 
 function card(hit: Hit, area: HTMLElement, status: ReturnType<typeof statusLine>): HTMLElement {
-  const play = h("button", { type: "button", class: "primary play", onclick: () => {
-    store.playing = hit;
-    location.hash = "#/player";
-  } }, t("play"));
+  const playButton = h("button", { type: "button", class: "primary play", onclick: () => play(hit) }, t("play"));
   const basket = h("button", { type: "button", class: "basket", "aria-pressed": inBasket(hit) ? "true" : "false" },
     inBasket(hit) ? t("inExport") : t("addToExport"));
   basket.addEventListener("click", () => {
@@ -298,7 +296,7 @@ function card(hit: Hit, area: HTMLElement, status: ReturnType<typeof statusLine>
     basket.setAttribute("aria-pressed", added ? "true" : "false");
     basket.textContent = added ? t("inExport") : t("addToExport");
   });
-  const actions = h("div", { class: "actions" }, play, basket);
+  const actions = h("div", { class: "actions" }, playButton, basket);
   if (hasMethod(SearchService, "SearchSimilar")) {
     actions.append(h("button", { type: "button", class: "similar", onclick: () => void runDerived("SearchSimilar", hit, status, area) }, t("similar")));
   }
