@@ -416,6 +416,20 @@ def cmd_doctor(settings: Settings, _: argparse.Namespace) -> int:
     return exit_code(findings)
 
 
+def cmd_capacity(settings: Settings, args: argparse.Namespace) -> int:
+    from services.cluster.capacity import Deployment, plan, report
+
+    try:
+        deployment = Deployment(args.cameras, args.days, args.interval, args.vectors_per_keyframe,
+                                args.replicas or settings.ray.shard_replicas, args.node_ram_gib,
+                                args.ram_for_index, args.node_disk_gib, args.video_kbps)
+    except ValueError as exc:
+        print(f"vigil capacity: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(report(deployment, plan(deployment))))
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from services.demo.run import run_demo
 
@@ -552,6 +566,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "listening addresses, TLS, file modes, Ray auth, audit anchor"
                    ).set_defaults(func=cmd_doctor)
     _watch_parser(sub)
+    p = sub.add_parser("capacity", help="nodes, RAM, local disk and bucket bytes for N cameras × D days "
+                       "(a partitioned index; constants measured by benchmarks.scale)")
+    p.add_argument("--cameras", type=int, required=True)
+    p.add_argument("--days", type=float, required=True, help="days of footage kept (retention)")
+    p.add_argument("--interval", type=float, required=True, help="seconds between keyframes per camera")
+    p.add_argument("--vectors-per-keyframe", type=float, default=1.0,
+                   help="1 + the regions kept per keyframe (ingest.regions on: up to 6)")
+    p.add_argument("--replicas", type=int, default=None, help="shard replicas (default ray.shard_replicas)")
+    p.add_argument("--node-ram-gib", type=float, default=64.0)
+    p.add_argument("--ram-for-index", type=float, default=0.5, help="share of a node's RAM for its index")
+    p.add_argument("--node-disk-gib", type=float, default=500.0)
+    p.add_argument("--video-kbps", type=float, default=0.0, help="recorded bitrate per camera (0: video "
+                   "not counted)")
+    p.set_defaults(func=cmd_capacity)
     p = sub.add_parser("demo", help="the investigator demo on a synthetic city")
     p.add_argument("--out", type=Path, default=Path("demo-output"))
     p.add_argument("--serve", action="store_true",

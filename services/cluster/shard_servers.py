@@ -231,6 +231,13 @@ class ShardServer:
             picked.append(index.sample(wanted, seed, regions))
         return np.concatenate(picked) if picked else np.zeros((0, self.dim), np.float32)
 
+    def settle(self) -> None:
+        """Wait until no held shard is being rebuilt (benchmarks)."""
+        with self._view:
+            indexes = list(self._shards.values())
+        for index in indexes:
+            index.settle()
+
     def stats(self) -> ServerStats:
         with self._view:
             shards = list(self._shards.items())
