@@ -169,18 +169,18 @@ def _cost(node: Any, model_id: str, cameras: list[str], ingest_s_per_vector: flo
 
     store, rng = WatchStore(node.store), np.random.default_rng(SEED)
     sample = node.index.sample(4096).astype(np.float32)
-    ids = []
-    for i in range(1000):
-        q = sample[rng.integers(len(sample))] + rng.normal(0, 0.05, sample.shape[1]).astype(np.float32)
+    for i in range(1000):  # queries that rarely fire, as most entries most of the time
+        q = rng.normal(0, 1, sample.shape[1]).astype(np.float32)
         entry = WatchEntry(new_entry_id(), EntryKind.TEXT, f"cost probe {i}", "bench", ("*",), created_ms=0)
         store.put_vector(calibrate(entry.entry_id, model_id, q / np.linalg.norm(q), sample))
         store.put_entry(entry)
-        ids.append(entry.entry_id)
     matcher = WatchMatcher(node.store, model_id)
-    refresh = []
-    for _ in range(3):
+    t = time.perf_counter()
+    matcher.refresh()  # a writer's first: every entry and vector read
+    first_refresh_s, refresh = time.perf_counter() - t, []
+    for _ in range(5):
         t = time.perf_counter()
-        matcher.refresh()
+        matcher.refresh(full=False)  # a due refresh with no change: one small GET
         refresh.append(time.perf_counter() - t)
     now = int(time.time() * 1000)
     batches = [sample[i:i + batch] for i in range(0, len(sample) - batch + 1, batch)]
@@ -193,10 +193,9 @@ def _cost(node: Any, model_id: str, cameras: list[str], ingest_s_per_vector: flo
     refresh_s = float(np.median(refresh))
     # a writer busy ingesting refreshes once per REFRESH_S: per vector, refresh_s × ingest s / REFRESH_S
     per_vector = match_s + refresh_s * ingest_s_per_vector / REFRESH_S
-    for entry_id in ids:
-        store.remove_entry(entry_id)
     return {"entries": 1000, "batch": batch, "match_ms_per_vector": match_s * 1000,
-            "refresh_ms": refresh_s * 1000, "ingest_ms_per_vector": ingest_s_per_vector * 1000,
+            "first_refresh_ms": first_refresh_s * 1000, "refresh_ms": refresh_s * 1000,
+            "ingest_ms_per_vector": ingest_s_per_vector * 1000,
             "cost_ratio_of_ingest": per_vector / ingest_s_per_vector, "probe_alerts": alerts}
 
 

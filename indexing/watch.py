@@ -22,8 +22,9 @@ Expiry is checked on the clock when entries are loaded (every frame newly indexe
 recorded before the entry was added or not: a file of last night's footage too); the daily
 window on the frame's time. Repeats of an entry on one camera within the entry's fold window are
 folded into the alert
-that opened the window. Entries, vectors and camera groups are re-read from the bucket at most
-every `refresh_s` (new entries start matching within that time).
+that opened the window. Every `refresh_s` a matcher reads one small object (`watch/changed.json`,
+rewritten on every change) and lists entries and vectors again only when it changed (new entries
+start matching within that time); camera groups are re-read every CAMERAS_REFRESH_S.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ from storage.object_store import ObjectStore
 from storage.watchlists import Alert, EntryVector, WatchEntry, WatchStore, now_ms
 
 logger = logging.getLogger(__name__)
-MIN_BACKGROUND = 64  # background vectors an entry needs before it is matched
+MIN_BACKGROUND = 32  # background vectors an entry needs before it is matched
+CAMERAS_REFRESH_S = 10.0  # camera groups are re-read this often
 Z_AT_MOST_SENSITIVE = 1.0  # sensitivity 1.0
 Z_AT_LEAST_SENSITIVE = 5.0  # sensitivity 0.0
 MIN_STD = 1e-3  # a background with (almost) no spread would make every tiny difference huge
@@ -120,7 +122,8 @@ class WatchMatcher:
         self._active, self._groups = _NONE, dict[str, str]()
         self._entries: dict[str, WatchEntry] = {}
         self._vectors: dict[str, EntryVector] = {}
-        self._refreshed = float("-inf")
+        self._refreshed = self._cameras_read = float("-inf")
+        self._token: str | None = None  # the change token the loaded entries are of
         self._opened: dict[tuple[str, str], tuple[int, int]] = {}  # (entry, camera) → (alert time, folded)
         self._lock = threading.Lock()
 
@@ -138,10 +141,13 @@ class WatchMatcher:
             return [a for r, e, c in sorted(found, key=lambda f: f[0].time_ms)
                     if (a := self._alert(active, e, r, c)) is not None]
 
-    def refresh(self) -> None:
-        """Re-read entries, vectors and camera groups from the bucket now."""
+    def refresh(self, full: bool = True) -> None:
+        """Re-read entries, vectors and camera groups from the bucket now (`full`), or do what a
+        due refresh does (read the change token; list only if it changed)."""
         with self._lock:
             self._refreshed = float("-inf")
+            if full:
+                self._cameras_read, self._token = float("-inf"), None
             self._refresh_if_due()
 
     def _alert(self, active: _Active, e: int, record: FrameRecord, cosine: float) -> Alert | None:
@@ -176,6 +182,16 @@ class WatchMatcher:
                              len(self._active.entries))
 
     def _reload(self) -> None:
+        token = self._watch.changed_token()  # before listing: a change after it is seen next time
+        if token != self._token:
+            self._relist()
+            self._token = token
+        if time.monotonic() - self._cameras_read >= CAMERAS_REFRESH_S:
+            self._groups = {c.camera_id: c.group for c in self._cameras.list()}
+            self._cameras_read = time.monotonic()
+        self._active = self._arrays(self._clock())  # entries expire on the clock
+
+    def _relist(self) -> None:
         ids, vector_ids = self._watch.entry_ids(), self._watch.vector_ids(self._model_id)
         self._entries = {i: e for i, e in self._entries.items() if i in ids}
         for i in ids - self._entries.keys():
@@ -185,8 +201,6 @@ class WatchMatcher:
         for i in (vector_ids & ids) - self._vectors.keys():
             if (vector := self._watch.vector(self._model_id, i)) is not None:
                 self._vectors[i] = vector
-        self._groups = {c.camera_id: c.group for c in self._cameras.list()}
-        self._active = self._arrays(self._clock())
 
     def _arrays(self, now: int) -> _Active:
         usable = [(self._entries[i], v) for i, v in sorted(self._vectors.items()) if i in self._entries

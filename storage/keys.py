@@ -18,6 +18,7 @@
     watch/entries/{entry_id}.json              watchlist entries (text or photo, scope, expiry)
     watch/entries/{entry_id}.image             a photo entry's image
     watch/webhook-cursor.json                  the last alert handed to webhook delivery
+    watch/changed.json                         a token rewritten whenever entries or vectors change
     watch/vectors/{model_id}/{entry_id}.json   an entry's query vector and background calibration
     watch/alerts/{YYYY}/{MM}/{DD}/{HH}/{written_ms}-{unique}.json   alerts, by the time written
 
@@ -199,6 +200,7 @@ def watch_photo_key(entry_id: str) -> str:
 
 
 WATCH_WEBHOOK_CURSOR_KEY = "watch/webhook-cursor.json"  # the last alert handed to webhook delivery
+WATCH_CHANGED_KEY = "watch/changed.json"  # rewritten on every entry change: matchers relist then
 
 
 def watch_alert_hour_prefix(written_ms: int) -> str:

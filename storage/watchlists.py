@@ -170,6 +170,19 @@ class WatchStore:
 
     def put_entry(self, entry: WatchEntry) -> None:
         self._store.put_bytes(keys.watch_entry_key(entry.entry_id), entry.to_json(), "application/json")
+        self.mark_changed()
+
+    def mark_changed(self) -> None:
+        """Tell matchers to list entries and vectors again (they read this token, not the lists)."""
+        self._store.put_bytes(keys.WATCH_CHANGED_KEY, json.dumps({"token": uuid.uuid4().hex}).encode(),
+                              "application/json")
+
+    def changed_token(self) -> str:
+        """The token of the last change ('' if none yet); read it before listing."""
+        try:
+            return str(json.loads(self._store.get_bytes(keys.WATCH_CHANGED_KEY))["token"])
+        except ObjectNotFoundError:
+            return ""
 
     def entry(self, entry_id: str) -> WatchEntry | None:
         try:
@@ -206,6 +219,7 @@ class WatchStore:
         vectors = [o.key for o in self._store.list(keys.WATCH_VECTORS_PREFIX)
                    if o.key.endswith(f"/{entry_id}.json")]
         self._store.delete(vectors)
+        self.mark_changed()
 
     def get_cursor(self) -> str | None:
         try:
@@ -220,6 +234,7 @@ class WatchStore:
     def put_vector(self, vector: EntryVector) -> None:
         self._store.put_bytes(keys.watch_vector_key(vector.model_id, vector.entry_id), vector.to_json(),
                               "application/json")
+        self.mark_changed()
 
     def vector_ids(self, model_id: str) -> set[str]:
         prefix = keys.watch_vectors_prefix(model_id)
