@@ -20,7 +20,7 @@ from indexing.shards import ShardKey
 from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, SearchFilter
 from services.cluster.ray_cluster import RayCluster, RayShardServers
-from services.cluster.shard_servers import owners, stored_shards
+from services.cluster.shard_servers import placement, stored_shards
 from services.index.router import ShardRouter
 from services.settings import RaySettings
 from storage.s3 import S3Endpoint
@@ -119,8 +119,8 @@ def main() -> None:
         out["unsearched_days_reported"] = sorted(u.day for u in found.unsearched) == sorted(lost)
         plan = single.refresh()  # reassigned over the nodes left, loaded from the bucket
         out["after_reassignment"] = _check(single, whole)
-        out["owners_deterministic"] = all(
-            gone not in owners(ShardKey("", d), list(plan), 1) for d in range(DAY0, DAY0 + DAYS))
+        out["owners_deterministic"] = placement(stored_shards(store, MODEL), list(plan), 1) == {
+            ShardKey("", d): single.owners(ShardKey("", d)) for d in range(DAY0, DAY0 + DAYS)}
     finally:
         print(json.dumps(out), flush=True)
         ray.shutdown()

@@ -3,9 +3,9 @@ assigned, loaded from the bucket, and searches only the shards a router names.
 
 A `ShardServer` is plain Python; Ray runs it as an actor, one per node
 (`services.cluster.ray_cluster`), `LocalShardServers` as objects in this process. Which server
-holds which shard is `owners`: rendezvous hashing of the shard over the live servers, `replicas`
-of them per shard, so a join or a leave moves only the shards of that server and every router
-computes the same assignment from the same membership.
+holds which shard is `placement`: rendezvous hashing of the shard over the live servers with
+bounded loads, `replicas` of them per shard, so a join or a leave moves mostly the shards of
+that server and every router computes the same assignment from the same membership.
 
 A server answers for a shard only when it holds it whole: loaded from the bucket (snapshot runs,
 log batches, then tombstones: `indexing.stored_index.IndexLog`) and kept up to date from its
@@ -40,20 +40,44 @@ def server_name(model_id: str, node_id: str) -> str:
     return f"{SERVER_PREFIX}-{model_id}-{node_id}"
 
 
-def owners(key: ShardKey, servers: Iterable[str], replicas: int) -> list[str]:
-    """The servers holding `key`, preferred first: the `replicas` highest rendezvous weights of
-    (shard, server). Deterministic in the set of servers, whatever their order."""
+def ranked(key: ShardKey, servers: Iterable[str]) -> list[str]:
+    """Every server by its rendezvous weight for `key`, highest first (the same in every process,
+    whatever the servers' order)."""
     def weight(server: str) -> bytes:
         return hashlib.blake2b(f"{key.group}\x00{key.day}\x00{server}".encode(), digest_size=8).digest()
-    return sorted(set(servers), key=weight, reverse=True)[:max(replicas, 1)]
+    return sorted(set(servers), key=weight, reverse=True)
+
+
+def placement(keys: Iterable[ShardKey], servers: Iterable[str], replicas: int) -> dict[ShardKey, list[str]]:
+    """Shard → the servers holding it, preferred first: rendezvous hashing with bounded loads.
+
+    Each shard, in (group, day) order, goes to the `replicas` highest-weighted servers that hold
+    fewer than ⌈shards × replicas / servers⌉ shards, so no server holds more than its share
+    (plain rendezvous hashing put 4 of 8 day shards on one of 4 servers) and two replicas of a
+    shard are never on one server. Deterministic in the sets of shards and servers; a join or a
+    leave moves mostly the shards of the server that came or went.
+    """
+    members = sorted(set(servers))
+    shards = sorted(set(keys), key=lambda k: (k.group, k.day))
+    if not members:
+        return {k: [] for k in shards}
+    r = min(max(replicas, 1), len(members))
+    cap = -(-len(shards) * r // len(members))
+    load = dict.fromkeys(members, 0)
+    out: dict[ShardKey, list[str]] = {}
+    for key in shards:
+        chosen = [s for s in ranked(key, members) if load[s] < cap][:r]
+        for server in chosen:
+            load[server] += 1
+        out[key] = chosen
+    return out
 
 
 def assignment(keys: Iterable[ShardKey], servers: Iterable[str], replicas: int) -> dict[str, set[ShardKey]]:
-    """Server → the shards it holds, for every server (those holding none included)."""
-    members = sorted(set(servers))
-    held: dict[str, set[ShardKey]] = {s: set() for s in members}
-    for key in keys:
-        for server in owners(key, members, replicas):
+    """Server → the shards it holds (`placement`), for every server (those holding none included)."""
+    held: dict[str, set[ShardKey]] = {s: set() for s in set(servers)}
+    for key, holders in placement(keys, servers, replicas).items():
+        for server in holders:
             held[server].add(key)
     return held
 

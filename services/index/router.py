@@ -2,8 +2,9 @@
 the shards that survive its filter and merges their top-k (a `Searchable`).
 
 Membership: `refresh` reads the live servers, assigns every known shard to its `replicas`
-owners (`services.cluster.shard_servers.owners`, rendezvous hashing) and has each server load
-what it newly owns from the bucket; only then do searches route by the new assignment. Known
+owners (`services.cluster.shard_servers.placement`: rendezvous hashing with bounded loads) and
+has each server load what it newly owns from the bucket; only then do searches route by the new
+assignment, and only then do servers drop what moved elsewhere. Known
 shards are those of the catalog (the bucket, the writers' feeds) and every one seen before: a
 shard never drops out of routing because the servers that held it died.
 
@@ -28,7 +29,7 @@ from indexing.frame_columns import Box
 from indexing.shards import ShardKey
 from indexing.vector_index import FrameHit, SearchFilter, one_group
 from services.cluster.interface import ActorUnavailableError
-from services.cluster.shard_servers import ServerAnswer, ServerHandle, ServerSet, assignment, merge, owners
+from services.cluster.shard_servers import ServerAnswer, ServerHandle, ServerSet, merge, placement
 from services.index.searchable import Searched, Unsearched
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class ShardRouter:
         self._servers, self._catalog, self._replicas = servers, catalog, replicas
         self._group_of, self._dim = group_of, dim
         self._known: set[ShardKey] = set()
+        self._placement: dict[ShardKey, list[str]] = {}  # shard → its servers, preferred first
         self._members: dict[str, ServerHandle] = {}  # as assigned by the last refresh
         self._down: set[str] = set()  # members that failed a call since
         self._lock = threading.Lock()
@@ -53,15 +55,24 @@ class ShardRouter:
 
     def refresh(self) -> dict[str, list[ShardKey]]:
         """Assign every known shard over the live servers and have them load it; returns server →
-        shards held. A server that fails while loading is left out and the rest reassigned."""
+        shards held. A server that fails while loading is left out and the rest reassigned.
+
+        Searches go on meanwhile, by the old assignment: servers first load their new shards
+        beside the old ones, searches then route by the new assignment, and only then do servers
+        drop the shards they no longer hold (so a reassignment never leaves a shard unsearched)."""
         known = self._known | set(self._catalog())
         members = dict(self._servers.members())
+        with self._lock:
+            before = dict(self._placement)
         for _ in range(len(members) + 1):
-            plan = assignment(known, members, self._replicas)
+            where = placement(known, members, self._replicas)
+            plan = {node: sorted((k for k, nodes in where.items() if node in nodes), key=_order)
+                    for node in members}
             failed = []
             for node, keys in plan.items():
+                kept = {k for k, nodes in before.items() if node in nodes}
                 try:
-                    members[node].assign(sorted(keys, key=_order))
+                    members[node].assign(sorted(kept | set(keys), key=_order))
                 except ActorUnavailableError:
                     logger.warning("shard server on %s did not load its shards: left out", node)
                     failed.append(node)
@@ -70,14 +81,24 @@ class ShardRouter:
             if not failed:
                 break
         with self._lock:
-            self._known, self._members, self._down = known, members, set()
-        plan = assignment(known, members, self._replicas)
-        return {node: sorted(keys, key=_order) for node, keys in plan.items()}
+            self._known, self._members, self._down, self._placement = known, members, set(), where
+        for node, keys in plan.items():  # drop what moved elsewhere
+            if any(node in nodes and node not in where.get(k, []) for k, nodes in before.items()):
+                try:
+                    members[node].assign(keys)
+                except ActorUnavailableError:
+                    self._note_down(node)
+        return plan
+
+    def owners(self, key: ShardKey) -> list[str]:
+        """The servers holding `key` since the last refresh, preferred first."""
+        with self._lock:
+            return list(self._placement.get(key, []))
 
     def poll(self) -> int:
         """Periodically: reassign when the live servers changed (a node joined or left, a server
-        failed a call) or a shard was written that no server holds yet, then have every server add what its shards' writers appended. Returns
-        frames added."""
+        failed a call) or a shard was written that no server holds yet, then have every server
+        add what its shards' writers appended. Returns frames added."""
         members, catalog = self._servers.members(), set(self._catalog())
         with self._lock:
             changed = set(members) != set(self._members) or bool(self._down) or not catalog <= self._known
@@ -99,9 +120,9 @@ class ShardRouter:
     def find(self, query: np.ndarray, top_k: int, where: SearchFilter) -> Searched:
         with self._lock:
             keys = [k for k in self._known if self._survives(k, where)]
-            members, down = dict(self._members), set(self._down)
-        # each shard's remaining owners, preferred first (by the membership it was assigned over)
-        left = {k: [n for n in owners(k, members, self._replicas) if n not in down] for k in keys}
+            members, down, held = dict(self._members), set(self._down), dict(self._placement)
+        # each shard's remaining owners, preferred first (as the last refresh assigned them)
+        left = {k: [n for n in held.get(k, []) if n not in down] for k in keys}
         answers: list[list[FrameHit]] = []
         unsearched: list[Unsearched] = []
         while left:
@@ -139,9 +160,10 @@ class ShardRouter:
         key = ShardKey.of(self._group_of(camera_id), time_ms)
         with self._lock:
             members, down, known = dict(self._members), set(self._down), key in self._known
+            holders = list(self._placement.get(key, []))
         if not known:
             return None
-        for node in [n for n in owners(key, members, self._replicas) if n not in down]:
+        for node in [n for n in holders if n not in down]:
             try:
                 looked = members[node].vector(key, camera_id, time_ms, box)
             except ActorUnavailableError:
@@ -155,13 +177,13 @@ class ShardRouter:
     def sample(self, n: int, seed: int = 0, regions: bool | None = None) -> np.ndarray:
         with self._lock:
             keys = sorted(self._known, key=lambda k: -k.day)
-            members, down = dict(self._members), set(self._down)
+            members, down, held = dict(self._members), set(self._down), dict(self._placement)
         picked: list[np.ndarray] = []
         for key in keys:
             wanted = n - sum(len(p) for p in picked)
             if wanted <= 0:
                 break
-            for node in [m for m in owners(key, members, self._replicas) if m not in down]:
+            for node in [m for m in held.get(key, []) if m not in down]:
                 try:
                     picked.append(members[node].sample(wanted, seed, regions, [key]))
                     break
