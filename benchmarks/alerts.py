@@ -159,6 +159,44 @@ def _score(name: str, entry_id: str, alerts: list[tuple[Any, float]], visits: li
             "scores": sorted(round(a.score, 2) for a, _ in mine)}
 
 
+def _live_status(s: Any, duration_s: float) -> dict[str, Any]:
+    return {"segments_stored": s.segments_stored, "keyframes_indexed": s.keyframes_indexed,
+            "expected_keyframes": int(duration_s / 2), "queue_depth": s.queue_depth,
+            "reconnects": s.reconnects, "last_error": s.last_error}
+
+
+def _oracle(node: Any, name: str, entry_id: str, visits: list[Visit], t0: dict[str, float]) -> dict[str, Any]:
+    """What the stored vectors of the replay score for the entry (its calibration): the best
+    calibrated score in each relevant visit, and the best ones elsewhere: are misses the model's,
+    or the pipeline's?"""
+    from indexing.watch import calibrated_score
+    from storage.watchlists import WatchStore
+
+    vector = WatchStore(node.store).vector(node.model_id, entry_id)
+    if vector is None:
+        return {}
+    relevant = [v for v in visits if _relevant(name, v)]
+    best: dict[int, float] = {}
+    elsewhere: list[float] = []
+    for r in node.index.records():
+        if r.camera_id not in t0 or r.time_ms < t0[r.camera_id] * 1000:
+            continue
+        stored = node.index.vector(r.camera_id, r.time_ms, r.box)
+        if stored is None:
+            continue
+        z = calibrated_score(vector, float(np.asarray(stored, np.float32) @ vector.vector), r.box is not None)
+        s = r.time_ms / 1000 - t0[r.camera_id]
+        inside = [i for i, v in enumerate(relevant) if v.camera_id == r.camera_id
+                  and v.start_s - TOLERANCE_S <= s <= v.end_s + TOLERANCE_S]
+        for i in inside:
+            best[i] = max(best.get(i, -99.0), z)
+        if not inside:
+            elsewhere.append(z)
+    return {"visit_best_z": [round(best.get(i, float("nan")), 2) for i in range(len(relevant))],
+            "top_z_elsewhere": [round(z, 2) for z in sorted(elsewhere)[-8:]],
+            "vectors_elsewhere": len(elsewhere)}
+
+
 def _cost(node: Any, model_id: str, cameras: list[str], ingest_s_per_vector: float,
           batch: int) -> dict[str, Any]:
     """A writer's matching work per vector (keyframe or region) with 1,000 active entries,
@@ -259,13 +297,15 @@ def run(duration_s: float, tmp: Path, footage: Path) -> dict[str, Any]:
             for s in senders:
                 s.wait(timeout=duration_s + 120)
             time.sleep(30.0)  # the last segments are closed, stored, indexed and matched
+            results["live"] = {cam: _live_status(c.camera_status(cam), duration_s) for cam in videos}
             for cam in videos:
                 c.stop_camera(cam)
             tail.join(timeout=duration_s + 120)
         results["entries"] = {f"{name}@{s}": {"kind": QUERIES[name][0], "language": QUERIES[name][1],
                                               "text": QUERIES[name][2], "sensitivity": s,
                                               "calibrated": e.calibrated,
-                                              **_score(name, e.entry_id, tail.alerts, visits, t0)}
+                                              **_score(name, e.entry_id, tail.alerts, visits, t0),
+                                              "oracle": _oracle(node, name, e.entry_id, visits, t0)}
                               for (name, s), e in entries.items()}
         results["cost"] = _cost(node, node.model_id, list(videos), ingest_s_per_vector,
                                 settings.ray.embed_batch)
