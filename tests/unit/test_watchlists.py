@@ -3,6 +3,8 @@ webhook signatures and retries."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -169,6 +171,26 @@ def test_a_removed_entry_stops_matching_at_the_next_refresh(store: MemoryStore) 
     matcher.refresh()
     assert matcher.match([record("cam-b", T0 + 1)], q[None]) == []
     assert not [k for k in store.objects if "/" + "a" * 32 in k and "alerts" not in k]
+
+
+def test_a_due_refresh_lists_entries_only_after_a_change(store: MemoryStore) -> None:
+    q = unit(np.random.default_rng(1).normal(size=DIM))
+    matcher = WatchMatcher(store, MODEL)
+    matcher.refresh()
+    listed: list[str] = []
+    original = store.list
+
+    def counting(prefix: str) -> Any:
+        listed.append(prefix)
+        return original(prefix)
+
+    store.list = counting  # type: ignore[method-assign]
+    matcher.refresh(full=False)
+    assert not [p for p in listed if p.startswith("watch/")]  # nothing changed: one small GET
+    add(store, entry(), q)  # a new entry rewrites the change token
+    matcher.refresh(full=False)
+    assert [p for p in listed if p.startswith("watch/entries/")]
+    assert len(matcher.match([record("cam-a", T0 + 1)], q[None])) == 1
 
 
 def _alert(i: int) -> Alert:
