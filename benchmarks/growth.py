@@ -112,11 +112,10 @@ def grow(n: int, rate: float, x: np.ndarray, cache_dir: Path,
                 start = time.perf_counter()
                 index.add(records, vectors)
                 adds.append((time.perf_counter() - start) * 1000)
-                [stats] = index.shard_stats()
-                if stats.building != building:
-                    building = stats.building
-                    builds.append({"t_s": round(time.perf_counter() - t0, 3), "frames": stats.frames,
-                                   "building": building, "tier": stats.tier})
+                if bool(index.rebuilding()) != building:
+                    building = not building
+                    builds.append({"t_s": round(time.perf_counter() - t0, 3), "frames": len(index),
+                                   "building": building})
         finally:
             done.set()
 

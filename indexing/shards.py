@@ -180,7 +180,7 @@ class Prepared:
     codes: np.ndarray | None  # IVF: each vector's standalone code (list number, then SQ/PQ code)
     lists: np.ndarray  # each vector's IVF list; -1 in the exact tier
 
-    def rows(self, rows: Sequence[int]) -> Prepared:
+    def rows(self, rows: Sequence[int] | np.ndarray) -> Prepared:
         codes = None if self.codes is None else self.codes[rows]
         return Prepared(self.vectors[rows], codes, self.lists[rows])
 
