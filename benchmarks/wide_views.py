@@ -138,27 +138,7 @@ def measure(args: Any) -> dict[str, Any]:
                 chunk = keyframes[lo:lo + BATCH]
                 first = len(frames)
                 frames += [Frame(kf.camera_id, kf.t, kf.scene, kf.actors) for kf in chunk]
-                sources = [_resized(kf.rgb, args.crop_short_side) for kf in chunk]
-                wholes = [_resized(kf.rgb, 224) for kf in chunk]  # the ingest path's decode size
-                began = time.perf_counter()
-                vecs = embedder.embed_images(wholes)
-                variants["whole"].seconds += time.perf_counter() - began
-                for k in range(len(chunk)):
-                    _append(variants["whole"], vecs[k:k + 1], [None])
-                for method, proposer in proposers.items():
-                    began = time.perf_counter()
-                    pairs = list(zip(chunk, sources, strict=True))
-                    boxes = [proposer.propose(kf.camera_id, src) for kf, src in pairs]
-                    images = list(wholes)
-                    for src, bs in zip(sources, boxes, strict=True):
-                        images += [crop(src, box) for box in bs]
-                    vecs = embedder.embed_images(images)
-                    variants[method].seconds += time.perf_counter() - began
-                    at = len(chunk)
-                    for k, bs in enumerate(boxes):
-                        _append(variants[method], np.concatenate([vecs[k:k + 1], vecs[at:at + len(bs)]]),
-                                [None, *bs])
-                        at += len(bs)
+                sources = _embed_chunk(chunk, variants, proposers, embedder, args.crop_short_side)
                 for k, (kf, src) in enumerate(zip(chunk, sources, strict=True)):
                     for actor in kf.actors:
                         if actor.actor_id not in multi_cam or actor.visible < QUERY_VISIBLE:
@@ -179,6 +159,7 @@ def measure(args: Any) -> dict[str, Any]:
         "actors_per_keyframe": round(float(np.mean([len(f.actors) for f in frames])), 2),
         "appearance_queries": len(queries),
         "variants": {}}
+    report["incident_trail"] = incident_trail(args, embedder)
     texts = _text_vectors(embedder)
     base = variants["whole"].seconds
     for name, variant in variants.items():
@@ -190,6 +171,75 @@ def measure(args: Any) -> dict[str, Any]:
             "keyframes_per_s": round(len(frames) / variant.seconds, 1),
             "ingest_ratio_vs_whole": round(base / variant.seconds, 3)}
     return report
+
+
+def _embed_chunk(chunk: Sequence[Any], variants: dict[str, Variant], proposers: dict[str, Any],
+                 embedder: Any, crop_short_side: int) -> list[np.ndarray]:
+    """Embed keyframes whole ("whole") and whole + regions (each method, in one call per method,
+    like ingest); returns the images crops were cut from."""
+    from indexing.regions import crop
+
+    sources = [_resized(kf.rgb, crop_short_side) for kf in chunk]
+    wholes = [_resized(kf.rgb, 224) for kf in chunk]  # the ingest path's decode size
+    began = time.perf_counter()
+    vecs = embedder.embed_images(wholes)
+    variants["whole"].seconds += time.perf_counter() - began
+    for k in range(len(chunk)):
+        _append(variants["whole"], vecs[k:k + 1], [None])
+    for method, proposer in proposers.items():
+        began = time.perf_counter()
+        boxes = [proposer.propose(kf.camera_id, src) for kf, src in zip(chunk, sources, strict=True)]
+        images = list(wholes)
+        for src, bs in zip(sources, boxes, strict=True):
+            images += [crop(src, box) for box in bs]
+        vecs = embedder.embed_images(images)
+        variants[method].seconds += time.perf_counter() - began
+        at = len(chunk)
+        for k, bs in enumerate(boxes):
+            _append(variants[method], np.concatenate([vecs[k:k + 1], vecs[at:at + len(bs)]]), [None, *bs])
+            at += len(bs)
+    return sources
+
+
+def incident_trail(args: Any, embedder: Any) -> dict[str, Any]:
+    """The wide incident (`wide_incident(7)`, the demo's): the resident's photo against its three
+    cameras. Per variant and camera, the best keyframe: does it show the thief (`found`), does its
+    best vector's box cover him (`box_right`), and are the cameras' best times in the order the
+    thief passed them (`order_right`)."""
+    from indexing.regions import RegionProposer
+    from indexing.world import wide
+
+    scenario = wide.wide_incident(7)
+    proposers = {m: RegionProposer(max_regions=args.regions, min_fraction=args.region_min_fraction, method=m)
+                 for m in METHODS}
+    variants = {"whole": Variant("whole"), **{m: Variant(m) for m in METHODS}}
+    frames: list[Frame] = []
+    for camera in scenario.cameras:
+        keyframes = wide.render_keyframes(_one_camera(scenario, camera.camera_id), wide.WIDE_W, wide.WIDE_H)
+        for lo in range(0, len(keyframes), BATCH):
+            chunk = keyframes[lo:lo + BATCH]
+            frames += [Frame(kf.camera_id, kf.t, kf.scene, kf.actors) for kf in chunk]
+            _embed_chunk(chunk, variants, proposers, embedder, args.crop_short_side)
+    query = embedder.embed_images([wide.wide_resident_photo(7)])[0]
+    cameras = [c.camera_id for c in scenario.cameras]
+    out: dict[str, Any] = {"cameras": cameras}
+    for name, variant in variants.items():
+        scores, which = _scores(variant, query)
+        steps: list[dict[str, Any]] = []
+        for cam in cameras:
+            on_cam = [i for i, f in enumerate(frames) if f.camera_id == cam]
+            best = max(on_cam, key=lambda i: float(scores[i]))
+            shown = [a for a in frames[best].actors if a.actor_id == wide.THIEF_ID and on_screen(a)]
+            thief = shown[0] if shown else None
+            box = variant.boxes[best][int(which[best])]
+            steps.append({"camera": cam, "t": frames[best].t, "score": round(float(scores[best]), 4),
+                          "found": thief is not None,
+                          "box_right": bool(thief is not None and box is not None
+                                            and _covers(box, thief.bbox) >= 0.5)})
+        times = [float(s["t"]) for s in steps]
+        out[name] = {"steps": steps, "found": sum(s["found"] for s in steps),
+                     "order_right": all(s["found"] for s in steps) and times == sorted(times)}
+    return out
 
 
 def _one_camera(scenario: Any, camera_id: str) -> Any:
