@@ -18,18 +18,22 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from indexing.frame_columns import Box
+from indexing.index_codec import FrameBatch, decode_batch
+from indexing.index_snapshots import Run
 from indexing.shards import ShardKey
 from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameHit, FrameIndex, SearchFilter, one_group
 from services.cluster.index_writers import Feed, FeedBatch, FeedPosition, writer_prefix
 from services.cluster.interface import ActorUnavailableError
+from storage import keys as stored_keys
+from storage.errors import ObjectNotFoundError
 from storage.object_store import ObjectStore
 
 SERVER_PREFIX = "vigil-shard-server"
@@ -147,9 +151,35 @@ def written_shard(model_id: str, writer: str) -> ShardKey | None:
 
 def stored_shards(store: ObjectStore, model_id: str,
                   group_of: Callable[[str], str] = one_group) -> set[ShardKey]:
-    """Every shard the version's bucket holds frames of (reads every batch's records)."""
-    return {ShardKey.of(group_of(r.camera_id), r.time_ms)
-            for batch in IndexLog(store, model_id).batches() for r in batch.records}
+    """Every shard the version's bucket holds frames of: the snapshot runs' keys name theirs
+    (nothing read), the log batches not yet compacted are read."""
+    snapshots = stored_keys.index_snapshot_prefix(model_id)
+    return ({Run.parse(o.key, snapshots).shard for o in store.list(snapshots)}
+            | {ShardKey.of(group_of(r.camera_id), r.time_ms)
+               for batch in IndexLog(store, model_id).log_batches() for r in batch.records})
+
+
+def shard_batches(store: ObjectStore, model_id: str, shards: Collection[ShardKey]) -> Iterator[FrameBatch]:
+    """The snapshot runs of `shards` only (a run holds one shard, its key says which), then every
+    log batch (not yet compacted: any shard's). As `IndexLog.batches`, an object that vanished
+    while listed (a compaction replaced it) sends the listing round again for its replacement."""
+    snapshots = stored_keys.index_snapshot_prefix(model_id)
+    days = sorted({k.day for k in shards})
+    done: set[str] = set()
+    vanished = True
+    while vanished:
+        vanished = False
+        listed = (o.key for day in days for o in store.list(stored_keys.index_snapshot_prefix(model_id, day)))
+        runs = sorted(k for k in listed if Run.parse(k, snapshots).shard in shards)
+        logged = sorted(o.key for o in store.list(stored_keys.index_log_prefix(model_id)))
+        for key in [k for k in runs + logged if k not in done]:
+            done.add(key)
+            try:
+                data = store.get_bytes(key)
+            except ObjectNotFoundError:
+                vanished = True
+                continue
+            yield decode_batch(data)
 
 
 class ShardServer:
@@ -164,7 +194,7 @@ class ShardServer:
                  feed_of: FeedOf | None = None) -> None:
         """`feed_of`: the writer feed of a shard (None: no writer yet), which `poll` follows."""
         self.model_id, self.dim = model_id, dim
-        self._log = IndexLog(store, model_id)
+        self._store, self._log = store, IndexLog(store, model_id)
         self._group_of = group_of
         self._new_index = new_index or (lambda d: FrameIndex(d, group_of=group_of))
         self._feed_of = feed_of
@@ -276,9 +306,10 @@ class ShardServer:
             self._positions[key] = FeedPosition() if feed is None else feed.head()
 
     def _load(self, keys: set[ShardKey]) -> dict[ShardKey, FrameIndex]:
-        """The shards' frames from the bucket: every batch's rows of these shards, then tombstones."""
+        """The shards' frames from the bucket: their snapshot runs, the log's rows of these shards,
+        then tombstones."""
         indexes = {k: self._new_index(self.dim) for k in keys}
-        for batch in self._log.batches():
+        for batch in shard_batches(self._store, self.model_id, keys):
             rows: dict[ShardKey, list[int]] = {}
             for i, r in enumerate(batch.records):
                 key = ShardKey.of(self._group_of(r.camera_id), r.time_ms)

@@ -69,10 +69,12 @@ class ShardRouter:
             plan = {node: sorted((k for k, nodes in where.items() if node in nodes), key=_order)
                     for node in members}
             failed = []
-            for node, keys in plan.items():
-                kept = {k for k, nodes in before.items() if node in nodes}
+            loads = {node: self._pool.submit(members[node].assign, sorted(
+                {k for k, nodes in before.items() if node in nodes} | set(keys), key=_order))
+                for node, keys in plan.items()}  # the servers load at the same time
+            for node, load in loads.items():
                 try:
-                    members[node].assign(sorted(kept | set(keys), key=_order))
+                    load.result()
                 except ActorUnavailableError:
                     logger.warning("shard server on %s did not load its shards: left out", node)
                     failed.append(node)

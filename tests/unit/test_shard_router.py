@@ -13,6 +13,7 @@ from PIL import Image
 
 from indexing.frame_columns import FrameRecord
 from indexing.index_codec import Tombstone
+from indexing.index_snapshots import Compactor
 from indexing.shards import ShardKey
 from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, SearchFilter
@@ -227,3 +228,21 @@ def test_the_embedded_mode_is_one_local_shard_server_following_the_writers(
     Polled(router).poll()
     found = router.find(q, 1, SearchFilter())
     assert _ids(found.hits) == [("cam-new", record.time_ms)] and found.unsearched == ()
+
+
+def test_after_compaction_a_server_reads_only_its_own_shards_snapshots(
+        bucket: tuple[MemoryStore, FrameIndex]) -> None:
+    store, whole = bucket
+    Compactor(store, MODEL, DIM).compact()  # every batch folded into per-shard snapshot runs
+    extra = _record("cam-a", (DAY0 + 2) * DAY_MS + 123)  # and one batch logged since
+    q = _queries(1)[0]
+    IndexLog(store, MODEL).append("late", [extra], q[None, :])
+    whole.add([extra], q[None, :])
+    read: list[str] = []
+    store.before_read = read.append
+    _, router = _cluster(store, ["n1", "n2", "n3"], replicas=1)
+    snapshot_reads = [k for k in read if "/snapshots/" in k]
+    assert len(snapshot_reads) == len(set(snapshot_reads)) == DAYS  # each run read once, by its owner
+    assert stored_shards(store, MODEL) == {ShardKey("", d) for d in range(DAY0, DAY0 + DAYS)}
+    for where in FILTERS:
+        assert _ids(router.find(q, 10, where).hits) == _ids(whole.search(q, 10, where))
