@@ -19,10 +19,17 @@ up every few keyframes, not every one, so regions need not be contiguous: the
 span of a kept region runs to the end of the last keyframe it stands for.
 The whole frame and its regions are decided separately: a distant subject
 walking through a static view keeps its regions though the frame is a duplicate.
+Across batches (a live camera's segment is a batch of a few keyframes, too few
+for the grid's tiles to come round twice), a `RegionMemory` of each camera's
+stored regions drops a region within the threshold of the one stored at its
+place at most `REGION_MEMORY_MS` before; that one's span is not extended (it is
+acknowledged already), so a still subject is stored again at least that often.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -32,6 +39,7 @@ from indexing.frame_columns import Box
 from indexing.vector_index import FrameRecord
 
 SAME_PLACE_IOU = 0.5  # two regions of a camera whose boxes overlap this much are at the same place
+REGION_MEMORY_MS = 60_000  # a stored region stands for a later batch's duplicate this long
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,41 @@ def _continues(span: FrameRecord, record: FrameRecord) -> bool:
     return record.camera_id == span.camera_id and span.time_ms < record.time_ms <= span.end_ms
 
 
+class RegionMemory:
+    """Each camera's regions stored lately, one per place, across batches; thread-safe.
+
+    `remember` what was acknowledged (never what might not be stored), `recalls` before storing."""
+
+    def __init__(self, horizon_ms: int = REGION_MEMORY_MS, max_cameras: int = 4096) -> None:
+        self._horizon, self._max_cameras = horizon_ms, max_cameras
+        self._stored: OrderedDict[str, list[tuple[FrameRecord, np.ndarray]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def recalls(self, region: FrameRecord, unit: np.ndarray, threshold: float) -> bool:
+        """Whether the camera stored a region at this place at most the horizon before, within
+        `threshold` of `unit` (the region's normalised vector)."""
+        with self._lock:
+            return any(_same_place(r, region) and region.time_ms - r.time_ms <= self._horizon
+                       and v.shape == unit.shape and float(v @ unit) >= threshold
+                       for r, v in self._stored.get(region.camera_id, ()))
+
+    def remember(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> None:
+        """Keep the regions among `records` (acknowledged, in time order) as their places' latest."""
+        with self._lock:
+            for record, vector in zip(records, vectors, strict=True):
+                if record.box is None:
+                    continue
+                stored = self._stored.pop(record.camera_id, [])
+                stored = [(r, v) for r, v in stored
+                          if r.box is None or r.box.iou(record.box) < SAME_PLACE_IOU]
+                stored.append((record, vector / max(float(np.linalg.norm(vector)), 1e-12)))
+                self._stored[record.camera_id] = stored  # most recently stored camera last
+            while len(self._stored) > self._max_cameras:
+                self._stored.popitem(last=False)
+
+
 def dedup_keyframes(records: Sequence[FrameRecord], boxes: Sequence[Sequence[Box]], vectors: np.ndarray,
-                    threshold: float | None) -> Deduped:
+                    threshold: float | None, memory: RegionMemory | None = None) -> Deduped:
     """Keyframes as whole frames (`records`, one each, in time order) and their regions (`boxes`,
     per keyframe), with `vectors` laid out as `indexing.regions.with_crops` lays out images: the
     frames' rows, then each keyframe's regions' rows. Both deduplicated; `kept` indexes `vectors`,
@@ -72,14 +113,15 @@ def dedup_keyframes(records: Sequence[FrameRecord], boxes: Sequence[Sequence[Box
     n = len(records)
     frames = dedup_consecutive(records, vectors[:n], threshold)
     regions = dedup_regions([replace(r, box=b) for r, own in zip(records, boxes, strict=True) for b in own],
-                            vectors[n:], threshold)
+                            vectors[n:], threshold, memory)
     return Deduped(frames.kept + [n + k for k in regions.kept], frames.records + regions.records)
 
 
 def dedup_regions(records: Sequence[FrameRecord], vectors: np.ndarray,
-                  threshold: float | None) -> Deduped:
+                  threshold: float | None, memory: RegionMemory | None = None) -> Deduped:
     """Drop each region (a record with a box; records in time order) within `threshold` of its
-    camera's kept region at the same place, extending that one over it (None keeps every region)."""
+    camera's kept region at the same place, extending that one over it, or of the region
+    `memory` recalls there (None keeps every region)."""
     if threshold is None:
         return Deduped(list(range(len(records))), list(records))
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -95,6 +137,8 @@ def dedup_regions(records: Sequence[FrameRecord], vectors: np.ndarray,
         same = next((j for j in here if float(unit[kept[j]] @ unit[i]) >= threshold), None)
         if same is not None:
             out[same] = replace(out[same], end_ms=max(out[same].end_ms, record.end_ms))
+            continue
+        if not here and memory is not None and memory.recalls(record, unit[i], threshold):
             continue
         latest[:] = [j for j in latest if j not in here] + [len(out)]
         kept.append(i)

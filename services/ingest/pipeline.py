@@ -26,7 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
-from indexing.dedup import dedup_keyframes
+from indexing.dedup import RegionMemory, dedup_keyframes
 from indexing.embedding import EmbedFn
 from indexing.frame_columns import Box
 from indexing.keyframes import Keyframe, iter_keyframes
@@ -176,6 +176,7 @@ class IngestPipeline:
         self._uploads = ThreadPoolExecutor(max_workers=THUMBNAIL_UPLOADS, thread_name_prefix="thumbs")
         self._regions = RegionProposer(settings.regions_per_keyframe, settings.region_min_fraction,
                                        settings.regions)  # each camera's background, across files
+        self._stored_regions = RegionMemory()  # each camera's latest stored regions, across batches
 
     def run(self, req: IngestRequest, report: ProgressFn, ready: ReadyFn = _always_ready) -> JobProgress:
         """Ingest the file; `ready` gates every bucket write (a job may start working locally
@@ -286,10 +287,11 @@ class IngestPipeline:
         if not batch:
             return 0
         records = [self._record(req, kf, manifests) for kf in batch]
-        same = dedup_keyframes(records, regions, vectors, self._dedup_cosine())
+        same = dedup_keyframes(records, regions, vectors, self._dedup_cosine(), self._stored_regions)
         kept = vectors[same.kept]
         batch_id = f"{req.camera_id}-{records[0].time_ms}-{records[-1].time_ms}"
         self._journal.append(batch_id, same.records, kept)  # acknowledged in the bucket first
+        self._stored_regions.remember(same.records, kept)
         self._index.add(same.records, kept)  # a follower of the writers' feeds may have been first
         return len(same.records)
 

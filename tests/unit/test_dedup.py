@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from indexing.dedup import dedup_consecutive, dedup_regions
+from indexing.dedup import RegionMemory, dedup_consecutive, dedup_regions
 from indexing.frame_columns import Box
 from indexing.vector_index import FrameIndex, FrameRecord
 
@@ -92,3 +92,21 @@ def test_regions_at_other_places_or_cameras_are_not_duplicates_and_none_keeps_al
     assert dedup_regions(records, same, SAME_SCENE_COSINE).kept == [0, 1, 2]
     assert dedup_regions([_region(0, box), _region(1, box)], same[:2], None).kept == [0, 1]
     assert dedup_regions([_region(0, box), _region(1, box)], same[:2], SAME_SCENE_COSINE).kept == [0]
+
+
+def test_a_later_batch_does_not_store_a_still_region_again_within_the_memory_horizon() -> None:
+    box = Box.snapped(0.1, 0.1, 0.4, 0.5)
+    rng = np.random.default_rng(6)
+    still, changed = _unit(rng.standard_normal(DIM)), _unit(rng.standard_normal(DIM))
+    memory = RegionMemory(horizon_ms=20_000)
+    first = dedup_regions([_region(0, box)], still[None], SAME_SCENE_COSINE, memory)
+    assert first.kept == [0]
+    assert dedup_regions([_region(1, box)], still[None], SAME_SCENE_COSINE, memory).kept == [0]  # not stored
+    memory.remember(first.records, still[None])  # acknowledged: now it stands for later duplicates
+    assert dedup_regions([_region(2, box)], still[None], SAME_SCENE_COSINE, memory).kept == []
+    assert dedup_regions([_region(2, box)], changed[None], SAME_SCENE_COSINE, memory).kept == [0]
+    other = _region(2, box, camera="cam-2")
+    assert dedup_regions([other], still[None], SAME_SCENE_COSINE, memory).kept == [0]
+    assert dedup_regions([_region(11, box)], still[None], SAME_SCENE_COSINE, memory).kept == [0]  # > horizon
+    moved = Box.snapped(0.6, 0.1, 0.9, 0.5)
+    assert dedup_regions([_region(2, moved)], still[None], SAME_SCENE_COSINE, memory).kept == [0]
