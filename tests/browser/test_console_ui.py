@@ -43,12 +43,20 @@ def search(page: Any, text: str) -> None:
     page.wait_for_selector("li.hit, #no-good-match, #no-results, #search-status.error", timeout=WAIT_MS)
 
 
+def csp_violations(page: Any) -> list[str]:
+    """Collects what the page's Content-Security-Policy blocks (inline style, eval, other hosts)."""
+    found: list[str] = []
+    page.on("console", lambda m: found.append(m.text) if "Content Security Policy" in m.text else None)
+    return found
+
+
 def shot(page: Any, artifacts_dir: Path, name: str) -> None:
     page.screenshot(path=str(artifacts_dir / f"console-{name}.png"), full_page=True)
 
 
 def test_sign_in_search_in_vietnamese_and_play(page: Any, console_url: str, console_tokens: dict[str, str],
                                                artifacts_dir: Path) -> None:
+    blocked = csp_violations(page)
     page.goto(console_url)
     page.wait_for_selector("#token")
     shot(page, artifacts_dir, "sign-in")
@@ -61,7 +69,9 @@ def test_sign_in_search_in_vietnamese_and_play(page: Any, console_url: str, cons
     assert hits.count() > 0, page.inner_text("#search-status")
     cameras = hits.evaluate_all("els => els.map(e => e.dataset.camera)")
     assert CAM_A in cameras
-    assert page.locator("li.hit img").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    # The first thumbnail arrives through /media and decodes.
+    page.wait_for_function("() => { const i = document.querySelector('li.hit img');"
+                           " return i !== null && i.complete && i.naturalWidth > 0; }", timeout=WAIT_MS)
     shot(page, artifacts_dir, "results")
 
     hits.filter(has=page.locator(f"text={CAM_A}")).first.locator("button.play").click()
@@ -83,6 +93,7 @@ def test_sign_in_search_in_vietnamese_and_play(page: Any, console_url: str, cons
     page.wait_for_function("() => document.querySelector('#player-video')?.currentTime > 0.2",
                            timeout=WAIT_MS)
     assert page.evaluate("() => document.querySelector('#player-video').currentSrc") == src
+    assert not blocked, blocked
 
 
 def test_export_downloads_match_their_manifest(page: Any, console_url: str, console_tokens: dict[str, str],
@@ -215,6 +226,7 @@ def test_server_error_and_refusals_show_clear_messages(
 def test_photo_search_admin_screens_and_phone_width(
         page: Any, console_url: str, console_tokens: dict[str, str], artifacts_dir: Path,
         client: Any, video: Path, console: Any) -> None:
+    blocked = csp_violations(page)
     sign_in(page, console_url, console_tokens["admin"])
     with page.expect_response("**/api/vigil.v1.SearchService/Search") as answer:
         search(page, "a street")
@@ -261,6 +273,7 @@ def test_photo_search_admin_screens_and_phone_width(
     page.wait_for_selector("#audit-result p.ok", timeout=120_000)
     assert page.inner_text("#audit-result p").startswith("The audit trail is intact")
     shot(page, artifacts_dir, "admin")
+    assert not blocked, blocked  # photo previews (blob:), boxes and timelines (CSSOM) included
     page.locator("#holds-table tr:has-text('case 42 (browser test)') button.release").click()
     page.wait_for_selector("#holds-table td:has-text('case 42 (browser test)')", state="detached",
                            timeout=WAIT_MS)
