@@ -169,7 +169,7 @@ def test_bad_token_is_refused_with_a_message(page: Any, console_url: str, artifa
 
 def test_expired_session_goes_back_to_sign_in(page: Any, console_url: str,
                                               make_token: Callable[..., str], artifacts_dir: Path) -> None:
-    token = make_token("viewer", [GROUP_A], expires_in_s=4)
+    token = make_token("viewer", [GROUP_A], expires_in_s=8)  # time to sign in on a busy machine
     sign_in(page, console_url, token)
     # No action needed: when the session's time is up the console says so and asks again.
     message = page.locator("#signin-message.error")
