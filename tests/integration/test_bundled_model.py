@@ -53,3 +53,31 @@ def test_resident_photo_finds_the_thief_on_camera(bundle) -> None:
     top = scores.argsort(descending=True)[:5].tolist()
     assert any(e.actor_id == THIEF_ID and e.label.kind == "bicycle"
                for i in top for e in frames[i].events)
+
+
+@pytest.mark.integration
+def test_resident_photo_follows_the_thief_across_wide_views_with_regions(bundle) -> None:
+    """Wide 1080p-like views (rendered at 960×540, cropped from the 224-px decode like ingest): the
+    photo's best keyframe per camera, scoring whole frame and motion+grid regions, shows the thief
+    on each of the three cameras, in the order he passed them."""
+    import numpy as np
+    from PIL import Image
+
+    from indexing.regions import RegionProposer, crop
+    from indexing.world.wide import THIEF_ID, render_keyframes, wide_incident, wide_resident_photo
+
+    scenario = wide_incident(7)
+    photo = embed_images(bundle, [wide_resident_photo(7)])[0]
+    proposer = RegionProposer(max_regions=5, method="motion+grid")
+    best: dict[str, tuple[float, float, bool]] = {}
+    for frame in render_keyframes(scenario, 960, 540):
+        small = np.asarray(Image.fromarray(frame.rgb).resize((398, 224), Image.Resampling.BILINEAR))
+        images = [Image.fromarray(small)] + [Image.fromarray(crop(small, b))
+                                             for b in proposer.propose(frame.camera_id, small)]
+        score = float((embed_images(bundle, images) @ photo).max())
+        if score > best.get(frame.camera_id, (-1.0, 0.0, False))[0]:
+            shows = any(a.actor_id == THIEF_ID and a.visible >= 0.5 for a in frame.actors)
+            best[frame.camera_id] = (score, frame.t, shows)
+    cameras = [c.camera_id for c in scenario.cameras]
+    assert all(best[c][2] for c in cameras), best
+    assert [best[c][1] for c in cameras] == sorted(best[c][1] for c in cameras), best
