@@ -30,7 +30,7 @@ from storage.timeutil import DAY_MS
 MODEL, DIM, DAYS, PER_DAY, DAY0 = "ray-shards", 16, 8, 40, 20_400
 CAMERAS = ("cam-a", "cam-b")
 QUERIES = np.random.default_rng(1).standard_normal((6, DIM)).astype(np.float32)
-CALL_TIMEOUT_S = 5.0  # a shard server that does not answer within this is taken for dead
+CALL_TIMEOUT_S = 20.0  # a shard server that does not answer within this is taken for dead
 
 
 def _fill(endpoint: S3Endpoint) -> FrameIndex:
