@@ -128,14 +128,16 @@ def run_synthetic(args: Any) -> dict[str, Any]:
     from indexing.world.video import render_scenario
     from services.api.server import BackgroundServer
     from services.node.app import Vigil
-    from services.security.auth import ALL_GROUPS, Role
+    from services.security.auth import Role
     from services.settings import load_settings
+    from storage.keys import ALL_GROUPS
 
     with tempfile.TemporaryDirectory(prefix="vigil-retrieval-") as tmp:
         model = {k: v for k, v in {"name": args.model_name, "pretrained": args.pretrained,
                                    "path": args.model_path}.items() if v}
         settings = load_settings(data_dir=Path(tmp) / "data", model=model)
-        videos, events = {}, []
+        videos: dict[str, Path] = {}
+        events: list[Any] = []
         for scenario in heldout_scenarios(args.seed, args.quick):
             footage = render_scenario(scenario, Path(tmp) / scenario.name)
             videos.update(footage.videos)
