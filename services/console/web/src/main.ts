@@ -12,7 +12,7 @@ import { resetStore, store } from "./store";
 import { renderAdmin, stopWatching } from "./views/admin";
 import { renderExport } from "./views/export";
 import { renderPlayer, stopPlayer } from "./views/player";
-import { renderSearch } from "./views/search";
+import { renderSearch, resetSearch } from "./views/search";
 
 const app = document.getElementById("app") as HTMLElement;
 let expiryTimer = 0;
@@ -165,6 +165,7 @@ async function checkExpiry(): Promise<void> {
 function ended(text: string, error: boolean): void {
   window.clearTimeout(expiryTimer);
   resetStore();
+  resetSearch();
   signInNotice = { text, error };
   renderSignIn();
 }

@@ -24,6 +24,15 @@ const PHOTO_TYPES = ["image/jpeg", "image/png", "image/webp"];
 /** What the form holds across re-renders (language switch, coming back from the player). */
 const form = { query: "", group: "", cameraIds: new Set<string>(), fromMs: null as number | null, toMs: null as number | null };
 
+/** Forgets the form (on sign-out: the next user starts from an empty search). */
+export function resetSearch(): void {
+  form.query = "";
+  form.group = "";
+  form.cameraIds.clear();
+  form.fromMs = null;
+  form.toMs = null;
+}
+
 function filterMessage(): SearchFilter {
   let ids = [...form.cameraIds];
   if (ids.length === 0 && form.group !== "") {
@@ -49,7 +58,7 @@ export function renderSearch(main: HTMLElement): void {
   const queryId = uid("q");
   const input = h("input", {
     id: queryId, name: "q", type: "search", value: form.query, placeholder: t("queryPlaceholder"),
-    autocomplete: "off", required: true, lang: "vi",
+    autocomplete: "off", required: true,
   });
   input.addEventListener("input", () => { form.query = input.value; });
   const go = h("button", { type: "submit", class: "primary", id: "search-button" }, t("search"));
