@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -438,8 +439,10 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         return found
     print(f"\nserving the demo's data (Ctrl+C stops); sign in to the console with the admin token in "
           f"{settings.data_dir / 'admin-token'}", flush=True)
-    served = cmd_serve(settings, argparse.Namespace(port=None, ray_address=None, insecure=False))
-    return served or found
+    # `vigil serve` in a fresh process: Ray cannot start again in the one whose cluster just stopped.
+    config = ["--config", str(args.config)] if args.config else []
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "services.cli", *config, "serve"])
 
 
 def _trail_arguments(p: argparse.ArgumentParser) -> None:
