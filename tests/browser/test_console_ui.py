@@ -290,6 +290,11 @@ def test_photo_search_admin_screens_and_phone_width(
         small.wait_for_selector(".timeline .span", timeout=WAIT_MS)
         assert small.evaluate("() => document.documentElement.scrollWidth") <= 390
         shot(small, artifacts_dir, "phone-player")
+        for screen, ready in (("export", "#basket-empty, #basket"), ("admin", "#holds-title")):
+            small.click(f"#nav-{screen}")
+            small.wait_for_selector(ready, timeout=WAIT_MS)
+            assert small.evaluate("() => document.documentElement.scrollWidth") <= 390, screen
+        shot(small, artifacts_dir, "phone-holds")
     finally:
         phone.close()
 

@@ -10,7 +10,7 @@ import { h, replace, uid } from "../dom";
 import { fmtTime, t } from "../i18n";
 import { JobState, type Job } from "../gen/vigil/v1/ingest_pb";
 import { store } from "../store";
-import { fromLocalInput, loadCameras, section, statusLine } from "./common";
+import { fromLocalInput, loadCameras, section, statusLine, zoneLabel } from "./common";
 
 const LIVE_REFRESH_MS = 15_000; // the cameras' live status, while the screen is shown
 
@@ -178,7 +178,7 @@ function holdsPart(s: Session): HTMLElement {
   void loadCameras().then(() => replace(cam, ...store.cameras.map((c) => h("option", { value: c.cameraId }, c.cameraId))),
     (err: unknown) => status.error(err));
   const form = h("form", { class: "hold-form" },
-    h("fieldset", {}, h("legend", {}, t("placeHold")),
+    h("fieldset", {}, h("legend", {}, `${t("placeHold")} (${zoneLabel()})`),
       h("label", { for: "hold-camera" }, t("camera")), cam,
       h("label", { for: "hold-from" }, t("from")), from,
       h("label", { for: "hold-to" }, t("to")), to,
