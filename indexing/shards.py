@@ -265,6 +265,8 @@ class VectorShard:
     def prepare(self, vectors: np.ndarray) -> Prepared:
         """Encode vectors for the current index (the slow part of an add; no view lock needed)."""
         x = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self._file is not None:
+            self._file.reserve(self._top + len(x))  # the new ids follow the highest one
         if not self.is_ivf:
             return Prepared(x, None, np.full(len(x), -1, dtype=np.int32))
         with _one_thread() if len(x) < SMALL_BATCH else nullcontext():
