@@ -65,6 +65,39 @@ for a search. A filtered IVF search probes only lists that hold allowed frames
 (see `VectorShard._probe`), so filtered recall matches unfiltered recall; in
 the PQ tier the bitmap applies to the PQ scan, so every candidate re-ranked is
 an allowed frame.
+
+Queries unlike the data (issue #19: text queries sit apart from image vectors,
+CLIP's modality gap). `benchmarks.search --ood-only` measures 1M keyframes of
+1,000 cameras over a week (seven 143k day shards, 512 lists, PQ32) with random
+unit directions and text-like queries (placed towards a keyframe as the
+bundled model's texts sit towards theirs: cosine 0.54 to the best relevant
+keyframe, 0.37 between texts, measured on held-out world footage);
+`benchmarks.ood_sweep` varies nprobe and re-ranking on one such shard
+(reference JSONs of 2026-12-03; latencies there were taken at a load average
+of 25-45 on 2 cores and say nothing about the index):
+
+    recall@10 (in-distribution / random / text-like)  unfiltered          5% of cameras × 1 day
+    1M, nprobe 16, re-rank 200 (filter: 1/8 of 7,153)  0.66 / 0.79 / 0.80  1.00 / 1.00 / 1.00
+    one 143k shard, nprobe 16, re-rank 1,000           0.41 / 0.68 / 0.61  1.00 / 1.00 / 1.00
+                    nprobe 64                          0.58 / 0.90 / 0.79
+                    nprobe 128                         0.73 / 0.93 / 0.91
+                    nprobe 256 (half the lists)        0.90 / 0.94 / 0.98
+
+Filtered searches hold: their few allowed frames are all scanned and an
+eighth of them re-ranked (`rerank_allowed_share`: 200 re-ranked gave random
+directions 0.94 on one shard, 1,000 gave 1.00). Unfiltered searches over
+such shards do not, for any query kind, and neither probing more lists nor
+re-ranking more fixes it within 25 ms: the √n rule gives a 143k shard 512
+lists for 1,000 cameras, and k-means on the 32k-vector sample gives about half
+the cameras' scenes a list of their own (their keyframes sit in 1 list) while
+the others' keyframes scatter by content over a median of 108 lists, so the
+list holding a query's worst true top-10 hit ranks a median 304 (in
+distribution), 64 (random) and 140 (text-like) of 512. The fix is more lists
+than cameras in a shard (FAISS suggests 4-16·√n lists) or lists seeded with the
+cameras' scenes; it costs k-means time that builds off to the side and the
+trained-index cache now absorb, and it is not done here. The 100-camera
+benchmark above (2,500 keyframes per camera per day, 512 lists) does not show
+this: every camera gets lists of its own.
 """
 
 from __future__ import annotations
