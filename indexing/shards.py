@@ -88,9 +88,9 @@ eighth of them re-ranked (`rerank_allowed_share`: 200 re-ranked gave random
 directions 0.94 on one shard, 1,000 gave 1.00). Unfiltered searches over
 such shards do not, for any query kind, and neither probing more lists nor
 re-ranking more fixes it within 25 ms: the √n rule gives a 143k shard 512
-lists for 1,000 cameras, and k-means on the 32k-vector sample gives about half
-the cameras' scenes a list of their own (their keyframes sit in 1 list) while
-the others' keyframes scatter by content over a median of 108 lists, so the
+lists for 1,000 cameras, and k-means on the 32k-vector sample gives some
+cameras' scenes a list of their own (their keyframes sit in 1 list) while most
+cameras' keyframes scatter by content over a median of 108 lists, so the
 list holding a query's worst true top-10 hit ranks a median 304 (in
 distribution), 64 (random) and 140 (text-like) of 512. The fix is more lists
 than cameras in a shard (FAISS suggests 4-16·√n lists) or lists seeded with the
