@@ -17,7 +17,9 @@ then holds for `--hold-s` (120 s) and passes when
   `now - end of the camera's last stored segment - segment length` (an upper
   bound of how long after its end a segment was stored and indexed) is below
   `ingest.segment_seconds`.
-A trial fails early once a camera is three segment lengths behind.
+A trial fails early once a camera is three segment lengths behind, and is not
+run (failed) when the machine lacks the memory for K recorders: each camera's
+recorder is its own Ray worker process, ≈ `RECORDER_GB` resident.
 
 K is searched by doubling from 1 until a trial fails (or `--max-k`), then by
 bisection between the largest K held and the smallest that failed, until they
@@ -48,6 +50,7 @@ CLIP_S = 60  # the sender's clip, looped
 GAP_S = 1.0  # a jump between consecutive segments larger than this is a lost segment
 BEHIND_SEGMENTS = 3.0  # a camera this many segment lengths behind ends the trial (failed)
 SAMPLE_S = 1.0
+RECORDER_GB = 0.8  # resident memory of one camera's recorder (a Ray worker process), measured here
 
 
 @dataclass
@@ -91,12 +94,23 @@ def _lost(segments: list[Any], start_ms: int, end_ms: int) -> int:
     return gaps + int(spans[0][0] > start_ms + GAP_S * 1000) + int(spans[-1][1] < end_ms - GAP_S * 1000)
 
 
+def _available_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 2**20
+    return float("inf")
+
+
 def trial(node: Any, clip: Path, k: int, hold_s: float, tag: str,
           log: Callable[[str], None]) -> Trial:
     from storage.cameras import Camera
 
     segment_s = node.settings.ingest.segment_seconds
     result = Trial(k)
+    if (free_gb := _available_gb()) < k * RECORDER_GB:  # the machine is shared: never run it out
+        result.reason = f"{k} recorders need ≈ {k * RECORDER_GB:.0f} GB; {free_gb:.1f} GB available"
+        log(f"K={k}: not run: {result.reason}")
+        return result
     ids = [f"cam-live-{tag}-k{k}-{i}" for i in range(k)]
     senders: list[subprocess.Popen[bytes]] = []
     t0 = time.time()
