@@ -22,9 +22,10 @@ Expiry is checked on the clock when entries are loaded (every frame newly indexe
 recorded before the entry was added or not: a file of last night's footage too); the daily
 window on the frame's time. Repeats of an entry on one camera within the entry's fold window are
 folded into the alert
-that opened the window. Every `refresh_s` a matcher reads one small object (`watch/changed.json`,
-rewritten on every change) and lists entries and vectors again only when it changed (new entries
-start matching within that time); camera groups are re-read every CAMERAS_REFRESH_S.
+that opened the window. Before every batch a matcher reads one small object (`watch/changed.json`,
+rewritten on every change) and lists entries and vectors again only when it changed, so an entry
+applies to every batch acknowledged after AddWatch returned; camera groups are re-read every
+CAMERAS_REFRESH_S.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ CAMERAS_REFRESH_S = 10.0  # camera groups are re-read this often
 Z_AT_MOST_SENSITIVE = 1.0  # sensitivity 1.0
 Z_AT_LEAST_SENSITIVE = 5.0  # sensitivity 0.0
 MIN_STD = 1e-3  # a background with (almost) no spread would make every tiny difference huge
-REFRESH_S = 2.0
+REFRESH_S = 0.0  # seconds between reads of the change token: 0, before every batch
 SETTLE_MS = 1000  # see storage.watchlists: a reader delivers alerts this old
 
 
