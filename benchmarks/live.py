@@ -193,7 +193,8 @@ def search(run: Callable[[int], Trial], max_k: int, max_trials: int) -> tuple[in
     return held, trials
 
 
-def run(tmp: Path, model: str | None, hold_s: float, max_k: int, max_trials: int) -> dict[str, Any]:
+def run(tmp: Path, model: str | None, hold_s: float, max_k: int, max_trials: int,
+        regions: str | None) -> dict[str, Any]:
     from services.node.app import Vigil
     from services.settings import load_settings
 
@@ -202,6 +203,8 @@ def run(tmp: Path, model: str | None, hold_s: float, max_k: int, max_trials: int
                                  "server": {"port": 0, "metrics_port": 0}}  # beside other nodes
     if model:
         overrides["model"] = {"name": model}
+    if regions is not None:
+        overrides["ingest"] = {"regions": regions}
     with Vigil(load_settings(data_dir=tmp / "data", **overrides)) as node:
         tag = str(int(time.time()))
 
@@ -225,12 +228,15 @@ def main() -> None:
                         "weights (default: the bundled model)")
     parser.add_argument("--hold-s", type=float, default=None, help="seconds each trial holds "
                         "(default 120; 20 with --quick)")
+    parser.add_argument("--regions", default=None, help="ingest.regions for the node ('off', 'motion', "
+                        "'grid', 'motion+grid'; default: the setting's)")
     parser.add_argument("--max-k", type=int, default=64, help="the most cameras tried")
     parser.add_argument("--max-trials", type=int, default=10, help="the most trials in the search")
     args = parser.parse_args()
     hold_s = args.hold_s or (20.0 if args.quick else 120.0)
     with tempfile.TemporaryDirectory(prefix="vigil-bench-live-") as tmp:
-        result = run(Path(tmp), args.model, hold_s, args.max_k, 4 if args.quick else args.max_trials)
+        result = run(Path(tmp), args.model, hold_s, args.max_k, 4 if args.quick else args.max_trials,
+                     args.regions)
     _harness.write(args.out, "live cameras one node holds", result, args.quick)
 
 
