@@ -212,10 +212,12 @@ class Prepared:
     vectors: np.ndarray  # float32: for the vector file, and the exact tier's index
     codes: np.ndarray | None  # IVF: each vector's standalone code (list number, then SQ/PQ code)
     lists: np.ndarray  # each vector's IVF list; -1 in the exact tier
+    written: np.ndarray | None = None  # the ids under which the vector file already holds them
 
     def rows(self, rows: Sequence[int] | np.ndarray) -> Prepared:
         codes = None if self.codes is None else self.codes[rows]
-        return Prepared(self.vectors[rows], codes, self.lists[rows])
+        written = None if self.written is None else self.written[rows]
+        return Prepared(self.vectors[rows], codes, self.lists[rows], written)
 
 
 @dataclass
@@ -298,13 +300,17 @@ class VectorShard:
     def prepare(self, vectors: np.ndarray) -> Prepared:
         """Encode vectors for the current index (the slow part of an add; no view lock needed)."""
         x = np.ascontiguousarray(vectors, dtype=np.float32)
-        if self._file is not None:
-            self._file.reserve(self._top + len(x))  # the new ids follow the highest one
+        written = None
+        if self._file is not None:  # rows past the highest id are read by no one: write them now,
+            # under the ids they get unless some are duplicates (then `commit` writes them again)
+            written = np.arange(self._top, self._top + len(x), dtype=np.int64)
+            self._file.reserve(self._top + len(x))
+            self._file.write(written, x)
         if not self.is_ivf:
-            return Prepared(x, None, np.full(len(x), -1, dtype=np.int32))
+            return Prepared(x, None, np.full(len(x), -1, dtype=np.int32), written)
         with _one_thread() if len(x) < SMALL_BATCH else nullcontext():
             codes = self._index.sa_encode(x)
-        return Prepared(x, codes, _list_numbers(self._index, codes))
+        return Prepared(x, codes, _list_numbers(self._index, codes), written)
 
     def commit(self, ids: np.ndarray, prepared: Prepared) -> None:
         """Add prepared vectors under `ids` (new ids only); microseconds to a few ms."""
@@ -315,7 +321,7 @@ class VectorShard:
             grown = np.full(max(int(ids.max()) + 1, 2 * self._list_of.size), -2, dtype=np.int32)
             grown[:self._list_of.size] = self._list_of
             self._list_of = grown
-        if self._file is not None:
+        if self._file is not None and (prepared.written is None or not np.array_equal(prepared.written, ids)):
             self._file.write(ids, prepared.vectors)
         if prepared.codes is None:
             self._index.add_with_ids(prepared.vectors, ids)

@@ -320,3 +320,16 @@ def test_a_restarted_index_reuses_the_trained_index_and_answers_the_same(tmp_pat
     assert _recall(fresh, records, x, queries, SearchFilter()) >= 0.95
     other = TrainedCache(store, "model-b")  # another model's index never gets these codebooks
     assert other.load(ShardKey.of("", DAY0), ShardTier.PQ, 128) is None
+
+
+def test_duplicates_in_a_batch_leave_every_frame_its_own_vector_in_the_file(tmp_path: Path) -> None:
+    records, x = _clustered(6_000, cameras=6, seed=23)
+    index = FrameIndex(DIM, policy=COMPRESSED, vector_cache_dir=tmp_path)
+    index.add(records[:1_000], x[:1_000])
+    assert index.add(records[500:1_500], x[500:1_500]) == 500  # half of them already there
+    index.add(records[1_500:], x[1_500:])  # builds IVF-PQ from the vector file, re-ranks against it
+    index.settle()
+    assert index.shard_stats()[0].tier == "ivf-pq"
+    for i in (0, 999, 1_000, 1_200, 1_499, 5_999):
+        best = index.search(x[i], 1)[0]
+        assert best.record == records[i] and abs(best.score - 1.0) < 1e-3
