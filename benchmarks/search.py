@@ -58,10 +58,11 @@ from services.node import heap
 from services.node.app import Vigil
 from services.node.metrics import Metrics
 from services.security.audit import AuditLog
-from services.security.auth import ALL_GROUPS, Role, TokenStore
-from services.settings import Settings
+from services.security.auth import Role, TokenStore
+from services.settings import AuthSettings, Settings
 from storage import keys
 from storage.cameras import CameraRegistry
+from storage.keys import ALL_GROUPS
 from storage.s3 import S3ObjectStore
 from storage.seaweed import EmbeddedSeaweed
 from storage.timeutil import DAY_MS
@@ -99,8 +100,9 @@ def _vectors(n: int, seed: int) -> np.ndarray:
 
 def _times(frames: np.ndarray) -> np.ndarray:
     """Keyframe i's time: 250k per UTC day from DAY0, spread evenly over the day."""
-    out: np.ndarray = DAY0 + (frames // DAY_VECTORS) * DAY_MS
-    return out + (frames % DAY_VECTORS) * (DAY_MS // DAY_VECTORS)
+    days, within = np.divmod(frames, DAY_VECTORS)
+    out: np.ndarray = DAY0 + days * DAY_MS + within * (DAY_MS // DAY_VECTORS)
+    return out
 
 
 def _records(lo: int, hi: int) -> list[FrameRecord]:
@@ -320,7 +322,7 @@ def _grpc(index: FrameIndex, services: _Services, journal_dir: Path,
     whose `SearchEngine` wraps `index`. Text queries for 10 clips (88 keyframe candidates,
     min_score -1 so hits are returned): texts repeated, served from the engine's text embedding
     cache; distinct texts, each encoded by the bundled model; repeated texts with `filtered`."""
-    settings = Settings(auth={"rate_per_s": 1e6, "burst": 10**6})  # one client, as fast as it can
+    settings = Settings(auth=AuthSettings(rate_per_s=1e6, burst=10**6))  # one client, as fast as it can
     tokens = TokenStore(services.store)
     engine = SearchEngine(services.embedder, index, settings.search, ModelSpec().calibration.min_score)
     metrics = Metrics(vectors=lambda: len(index), backlog=lambda: 0)
