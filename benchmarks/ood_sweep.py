@@ -1,6 +1,6 @@
 """How many lists and re-ranked candidates does one day shard need for queries unlike its data?
 
-    python -m benchmarks.ood_sweep [--quick] --out FILE.json
+    python -m benchmarks.ood_sweep [--quick] [--nlist N] --out FILE.json
 
 One UTC day of the out-of-distribution dataset of `benchmarks.search` (1M
 keyframes from 1,000 cameras over a week: 143k keyframes, IVF-PQ32 with 512
@@ -11,6 +11,8 @@ modality gap measured by `benchmarks.search.modality_gap`). For each
 in-process latency, unfiltered and filtered to 5 % of the cameras; and the
 diagnosis: how many IVF lists a camera's keyframes fall into, and how far down
 the coarse ranking the list of a query's worst true top-10 hit lies.
+`--nlist`: that many IVF lists instead of the policy's √n rule (trained on
+`ShardPolicy.train_per_list` vectors per list, up to the whole shard).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 import benchmarks.search as bench
 from benchmarks import _harness
 from indexing.embedder import ClipEmbedder, ModelSpec
+from indexing.shards import ShardPolicy
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
 from storage import keys
 from storage.timeutil import DAY_MS
@@ -34,7 +37,9 @@ QUERIES = 100
 
 
 def main() -> None:
-    args = _harness.parser(__doc__ or "").parse_args()
+    parser = _harness.parser(__doc__ or "")
+    parser.add_argument("--nlist", type=int, default=0, help="IVF lists (0: the policy's √n rule)")
+    args = parser.parse_args()
     n = 50_000 if args.quick else 143_000
     gap = bench.modality_gap(ClipEmbedder(ModelSpec(), threads=1))
     cameras, bench.CAMERAS = bench.CAMERAS, bench.OOD_CAMERAS
@@ -55,11 +60,13 @@ def main() -> None:
     allowed = np.flatnonzero(camera % 20 == 0)
     times = bench.DAY0 + np.arange(n) * step
     with tempfile.TemporaryDirectory(prefix="vigil-bench-ood-") as tmp:
-        index = FrameIndex(bench.DIM, vector_cache_dir=Path(tmp))
+        index = FrameIndex(bench.DIM, vector_cache_dir=Path(tmp),
+                           policy=_Lists(lists=args.nlist) if args.nlist else ShardPolicy())
         t0 = time.perf_counter()
         index.add(records, x)
         index.settle()
         out: dict[str, object] = {"vectors": n, "cameras": bench.OOD_CAMERAS, "modality_gap": gap,
+                                  "nlist": args.nlist or "policy",
                                   "build_s": round(time.perf_counter() - t0, 2),
                                   "shard": dataclasses.asdict(index.shard_stats()[0])}
         shard = next(iter(index._shards.values())).vectors  # the one shard: its lists, for the diagnosis
@@ -82,6 +89,16 @@ def main() -> None:
         index.close()
     _harness.write(args.out, "one day shard: recall and latency against nprobe and re-rank candidates "
                    "for queries unlike the data", out, args.quick)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Lists(ShardPolicy):
+    """The default policy with a fixed number of IVF lists."""
+
+    lists: int = 0
+
+    def nlist(self, n: int) -> int:
+        return self.lists
 
 
 def _worst_list_rank(shard: object, x: np.ndarray, queries: np.ndarray,
