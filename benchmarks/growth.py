@@ -98,7 +98,7 @@ def grow(n: int, rate: float, x: np.ndarray, cache_dir: Path,
     index = FrameIndex(DIM, vector_cache_dir=cache_dir,
                        trained=TrainedCache(cast(ObjectStore, bucket), "bench"))
     queries = _vectors(QUERIES, seed=1)
-    batches = [(_records(lo, lo + BATCH, n), x[lo:lo + BATCH]) for lo in range(0, n, BATCH)]
+    batches = range(0, n, BATCH)  # each batch's records made when it is added, as ingest does
     adds: list[float] = []
     builds: list[dict[str, object]] = []
     done = threading.Event()
@@ -106,11 +106,12 @@ def grow(n: int, rate: float, x: np.ndarray, cache_dir: Path,
     def writer() -> None:
         t0, building = time.perf_counter(), False
         try:
-            for b, (records, vectors) in enumerate(batches):
+            for b, lo in enumerate(batches):
                 if rate > 0 and (wait := t0 + b * BATCH / rate - time.perf_counter()) > 0:
                     time.sleep(wait)  # ingest pace
+                records = _records(lo, lo + BATCH, n)
                 start = time.perf_counter()
-                index.add(records, vectors)
+                index.add(records, x[lo:lo + BATCH])
                 adds.append((time.perf_counter() - start) * 1000)
                 if bool(index.rebuilding()) != building:
                     building = not building
