@@ -180,6 +180,14 @@ def cmd_job(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    with _client(settings, args) as client:
+        for job in client.list_jobs(args.limit, args.state or ""):
+            print(f"{job.job_id}  {job.camera_id}  {job.state}  segments={job.segments} "
+                  f"keyframes={job.keyframes} vectors={job.vectors}  {job.error}".rstrip())
+    return 0
+
+
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     with _client(settings, args) as client:
         s = client.stats()
@@ -504,6 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id")
     p.add_argument("--address")
     p.set_defaults(func=cmd_job)
+    p = sub.add_parser("jobs", help="list recent ingest jobs, newest first")
+    p.add_argument("--limit", type=int, default=0, help="at most this many (default 50, max 200)")
+    p.add_argument("--state", choices=["pending", "running", "succeeded", "failed"])
+    p.add_argument("--address")
+    p.set_defaults(func=cmd_jobs)
     p = sub.add_parser("camera", help="register cameras, live recording status, stop recording")
     csub = p.add_subparsers(dest="camera_command", required=True)
     c = csub.add_parser("register", help="create or replace a camera (a stream URL starts recording)")

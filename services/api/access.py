@@ -60,6 +60,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "/vigil.v1.IngestService/IngestUri": INGEST,
     "/vigil.v1.IngestService/GetJob": INGEST,
     "/vigil.v1.IngestService/WatchJob": INGEST,
+    # Scoped like GetJob: only jobs of cameras the caller sees are listed.
+    "/vigil.v1.IngestService/ListJobs": INGEST,
     "/vigil.v1.AdminService/PlaceHold": INVESTIGATE,
     "/vigil.v1.AdminService/ListHolds": INVESTIGATE,
     "/vigil.v1.AdminService/ReleaseHold": ADMIN,

@@ -293,6 +293,13 @@ class VigilClient:
     def get_job(self, job_id: str) -> JobStatus:
         return _status(self._ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=self._timeout))
 
+    def list_jobs(self, page_size: int = 0, state: str = "") -> list[JobStatus]:
+        """Recent jobs of the cameras this token sees, newest first; `state` e.g. "running"."""
+        name = f"JOB_STATE_{state.upper()}" if state else "JOB_STATE_UNSPECIFIED"
+        r = self._ingest.ListJobs(ingest_pb2.ListJobsRequest(page_size=page_size, state=name),
+                                  timeout=self._timeout)
+        return [_status(j) for j in r.jobs]
+
     def watch_job(self, job_id: str, timeout_s: float = UPLOAD_TIMEOUT_S) -> Iterator[JobStatus]:
         """The job's status at every change, until it ends."""
         for job in self._ingest.WatchJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=timeout_s):

@@ -159,6 +159,16 @@ def hit_message(hit: ClipHit) -> search_pb2.SearchHit:
         box=None if r.box is None else box_message(r.box))
 
 
+def job_state(state: ingest_pb2.JobState) -> JobState | None:
+    """The job state a request names; None for JOB_STATE_UNSPECIFIED (every state)."""
+    if state == ingest_pb2.JOB_STATE_UNSPECIFIED:
+        return None
+    for value, message in _JOB_STATES.items():
+        if message == state:
+            return value
+    raise InvalidArgumentError(f"unknown job state {state}; use one of JobState")
+
+
 def job_message(job: Job) -> ingest_pb2.Job:
     p = job.progress
     msg = ingest_pb2.Job(

@@ -49,6 +49,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                      context: Context) -> ingest_pb2.Job:
         return convert.job_message(await asyncio.to_thread(self._ingest.job, caller(), request.job_id))
 
+    async def ListJobs(self, request: ingest_pb2.ListJobsRequest,
+                       context: Context) -> ingest_pb2.ListJobsResponse:
+        jobs = await asyncio.to_thread(self._ingest.jobs, caller(), request.page_size,
+                                       convert.job_state(request.state))
+        return ingest_pb2.ListJobsResponse(jobs=[convert.job_message(j) for j in jobs])
+
     async def WatchJob(self, request: ingest_pb2.GetJobRequest,
                        context: Context) -> AsyncIterator[ingest_pb2.Job]:
         async for job in self._ingest.watch(caller(), request.job_id):

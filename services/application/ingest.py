@@ -4,12 +4,14 @@ and the jobs that index it.
 An upload is spooled to the node's upload folder under `ingest.max_upload_mb` (nothing reaches
 the bucket until the job is acknowledged: `services.ingest.runner`). A URI is fetched only where
 the fetch policy allows (`storage.url_policy`), stream-copied under the same size limit. A job
-of a camera the caller may not see answers NOT_FOUND, as a job that does not exist.
+of a camera the caller may not see answers NOT_FOUND, as a job that does not exist; a listing
+of jobs holds only jobs of cameras the caller sees.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable
@@ -19,7 +21,7 @@ from typing import Protocol
 from services.application.audit import Caller
 from services.application.visibility import Visibility
 from services.errors import InvalidArgumentError, NotFoundError, ResourceExhaustedError
-from services.ingest.jobs import Job
+from services.ingest.jobs import Job, JobState
 from services.settings import IngestSettings
 from storage.cameras import mask_url
 from storage.keys import JOB_ID
@@ -27,6 +29,8 @@ from storage.media import fetch
 from storage.url_policy import UrlPolicy
 
 MAX_URI_CHARS = 4096
+DEFAULT_JOBS_PAGE = 50
+MAX_JOBS_PAGE = 200
 WATCH_POLL_S = 0.2
 
 
@@ -38,6 +42,8 @@ class Submitter(Protocol):
 
 class JobLookup(Protocol):
     def get(self, job_id: str) -> Job | None: ...
+
+    def recent(self) -> list[Job]: ...
 
 
 def display_name(filename: str) -> str:
@@ -103,6 +109,17 @@ class IngestService:
         if job is None or not self._visibility.sees(caller.principal, job.camera_id):
             raise NotFoundError(f"no job {job_id}")
         return job
+
+    def jobs(self, caller: Caller, page_size: int = 0, state: JobState | None = None) -> list[Job]:
+        """The newest `page_size` jobs (0: `DEFAULT_JOBS_PAGE`, at most `MAX_JOBS_PAGE`) of
+        cameras the caller sees, in `state` when given, newest first."""
+        if not 0 <= page_size <= MAX_JOBS_PAGE:
+            raise InvalidArgumentError(f"page_size must be 0-{MAX_JOBS_PAGE} (0 means "
+                                       f"{DEFAULT_JOBS_PAGE}), not {page_size}")
+        visible = self._visibility.cameras(caller.principal)
+        found = (j for j in self._jobs.recent()
+                 if (state is None or j.state == state) and (visible is None or j.camera_id in visible))
+        return list(itertools.islice(found, page_size or DEFAULT_JOBS_PAGE))
 
     async def watch(self, caller: Caller, job_id: str) -> AsyncIterator[Job]:
         """The job now and at every change, until it is done."""

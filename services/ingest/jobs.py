@@ -78,6 +78,7 @@ class JobRegistry:
     def __init__(self, store: ObjectStore) -> None:
         self._store = store
         self._jobs: dict[str, Job] = {}
+        self._finished: dict[str, Job] = {}  # read back from the bucket by `recent`
         self._lock = threading.Lock()
 
     def put(self, job: Job) -> Job:
@@ -104,6 +105,30 @@ class JobRegistry:
         """Jobs this node acknowledged but did not finish (it was killed): to run again."""
         jobs = (Job.from_json(self._store.get_bytes(o.key)) for o in self._store.list(keys.JOBS_PREFIX))
         return [j for j in jobs if not j.done and j.node_id == node_id]
+
+    def recent(self) -> list[Job]:
+        """Every job in the bucket, newest first, with this node's live progress where it runs
+        them. Finished jobs read from the bucket are kept here (they no longer change), so a
+        repeated listing costs one LIST plus a GET per new or unfinished job."""
+        jobs: dict[str, Job] = {}
+        for info in self._store.list(keys.JOBS_PREFIX):
+            if not info.key.endswith(".json"):
+                continue
+            job_id = info.key.removeprefix(keys.JOBS_PREFIX).removesuffix(".json")
+            with self._lock:
+                known = self._jobs.get(job_id) or self._finished.get(job_id)
+            if known is None:
+                try:
+                    known = Job.from_json(self._store.get_bytes(info.key))
+                except ObjectNotFoundError:  # deleted since the listing
+                    continue
+                if known.done:
+                    with self._lock:
+                        self._finished[job_id] = known
+            jobs[known.job_id] = known
+        with self._lock:
+            jobs.update(self._jobs)
+        return sorted(jobs.values(), key=lambda j: (j.created, j.job_id), reverse=True)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:

@@ -386,6 +386,14 @@ def _watch_job(w: World, role: str, scope: str) -> Probe:
     return _job_probe(w, scope)
 
 
+@case("IngestService/ListJobs")
+def _list_jobs(w: World, role: str, scope: str) -> Probe:
+    def check(r: ingest_pb2.ListJobsResponse) -> None:
+        assert w.jobs[CAM_A] in {j.job_id for j in r.jobs}
+        assert {j.camera_id for j in r.jobs} <= w.cameras_in(GROUP_A)
+    return Probe(ingest_pb2.ListJobsRequest(page_size=200), OK_ALWAYS, check)
+
+
 @case("AdminService/PlaceHold")
 def _place_hold(w: World, role: str, scope: str) -> Probe:
     def check(r: admin_pb2.Hold) -> None:

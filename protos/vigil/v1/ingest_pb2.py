@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15vigil/v1/ingest.proto\x12\x08vigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n\x10IngestFileHeader\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\"]\n\x11IngestFileRequest\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.vigil.v1.IngestFileHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"b\n\x10IngestUriRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"$\n\x12IngestFileResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"l\n\x0bJobProgress\x12\r\n\x05\x62ytes\x18\x01 \x01(\x03\x12\x10\n\x08segments\x18\x02 \x01(\x05\x12\x18\n\x10segments_skipped\x18\x03 \x01(\x05\x12\x11\n\tkeyframes\x18\x04 \x01(\x05\x12\x0f\n\x07vectors\x18\x05 \x01(\x05\"\xe8\x01\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.vigil.v1.JobState\x12\'\n\x08progress\x18\x04 \x01(\x0b\x32\x15.vigil.v1.JobProgress\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x30\n\x0c\x63reated_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rfinished_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x82\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_PENDING\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x32\x89\x02\n\rIngestService\x12I\n\nIngestFile\x12\x1b.vigil.v1.IngestFileRequest\x1a\x1c.vigil.v1.IngestFileResponse(\x01\x12\x45\n\tIngestUri\x12\x1a.vigil.v1.IngestUriRequest\x1a\x1c.vigil.v1.IngestFileResponse\x12\x30\n\x06GetJob\x12\x17.vigil.v1.GetJobRequest\x1a\r.vigil.v1.Job\x12\x34\n\x08WatchJob\x12\x17.vigil.v1.GetJobRequest\x1a\r.vigil.v1.Job0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15vigil/v1/ingest.proto\x12\x08vigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n\x10IngestFileHeader\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\"]\n\x11IngestFileRequest\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.vigil.v1.IngestFileHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"b\n\x10IngestUriRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"$\n\x12IngestFileResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"G\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.vigil.v1.JobState\"/\n\x10ListJobsResponse\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.vigil.v1.Job\"l\n\x0bJobProgress\x12\r\n\x05\x62ytes\x18\x01 \x01(\x03\x12\x10\n\x08segments\x18\x02 \x01(\x05\x12\x18\n\x10segments_skipped\x18\x03 \x01(\x05\x12\x11\n\tkeyframes\x18\x04 \x01(\x05\x12\x0f\n\x07vectors\x18\x05 \x01(\x05\"\xe8\x01\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.vigil.v1.JobState\x12\'\n\x08progress\x18\x04 \x01(\x0b\x32\x15.vigil.v1.JobProgress\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x30\n\x0c\x63reated_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rfinished_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x82\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_PENDING\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x32\xcc\x02\n\rIngestService\x12I\n\nIngestFile\x12\x1b.vigil.v1.IngestFileRequest\x1a\x1c.vigil.v1.IngestFileResponse(\x01\x12\x45\n\tIngestUri\x12\x1a.vigil.v1.IngestUriRequest\x1a\x1c.vigil.v1.IngestFileResponse\x12\x30\n\x06GetJob\x12\x17.vigil.v1.GetJobRequest\x1a\r.vigil.v1.Job\x12\x34\n\x08WatchJob\x12\x17.vigil.v1.GetJobRequest\x1a\r.vigil.v1.Job0\x01\x12\x41\n\x08ListJobs\x12\x19.vigil.v1.ListJobsRequest\x1a\x1a.vigil.v1.ListJobsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vigil.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_JOBSTATE']._serialized_start=785
-  _globals['_JOBSTATE']._serialized_end=915
+  _globals['_JOBSTATE']._serialized_start=907
+  _globals['_JOBSTATE']._serialized_end=1037
   _globals['_INGESTFILEHEADER']._serialized_start=68
   _globals['_INGESTFILEHEADER']._serialized_end=171
   _globals['_INGESTFILEREQUEST']._serialized_start=173
@@ -44,10 +44,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INGESTFILERESPONSE']._serialized_end=404
   _globals['_GETJOBREQUEST']._serialized_start=406
   _globals['_GETJOBREQUEST']._serialized_end=437
-  _globals['_JOBPROGRESS']._serialized_start=439
-  _globals['_JOBPROGRESS']._serialized_end=547
-  _globals['_JOB']._serialized_start=550
-  _globals['_JOB']._serialized_end=782
-  _globals['_INGESTSERVICE']._serialized_start=918
-  _globals['_INGESTSERVICE']._serialized_end=1183
+  _globals['_LISTJOBSREQUEST']._serialized_start=439
+  _globals['_LISTJOBSREQUEST']._serialized_end=510
+  _globals['_LISTJOBSRESPONSE']._serialized_start=512
+  _globals['_LISTJOBSRESPONSE']._serialized_end=559
+  _globals['_JOBPROGRESS']._serialized_start=561
+  _globals['_JOBPROGRESS']._serialized_end=669
+  _globals['_JOB']._serialized_start=672
+  _globals['_JOB']._serialized_end=904
+  _globals['_INGESTSERVICE']._serialized_start=1040
+  _globals['_INGESTSERVICE']._serialized_end=1372
 # @@protoc_insertion_point(module_scope)

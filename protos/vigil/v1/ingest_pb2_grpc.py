@@ -55,6 +55,11 @@ class IngestServiceStub:
                 request_serializer=vigil_dot_v1_dot_ingest__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_ingest__pb2.Job.FromString,
                 _registered_method=True)
+        self.ListJobs = channel.unary_unary(
+                '/vigil.v1.IngestService/ListJobs',
+                request_serializer=vigil_dot_v1_dot_ingest__pb2.ListJobsRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_ingest__pb2.ListJobsResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -89,6 +94,13 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListJobs(self, request, context):
+        """Recent jobs of the cameras the caller sees, newest first, each with its progress.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +123,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.WatchJob,
                     request_deserializer=vigil_dot_v1_dot_ingest__pb2.GetJobRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_ingest__pb2.Job.SerializeToString,
+            ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=vigil_dot_v1_dot_ingest__pb2.ListJobsRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_ingest__pb2.ListJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +239,33 @@ class IngestService:
             '/vigil.v1.IngestService/WatchJob',
             vigil_dot_v1_dot_ingest__pb2.GetJobRequest.SerializeToString,
             vigil_dot_v1_dot_ingest__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.IngestService/ListJobs',
+            vigil_dot_v1_dot_ingest__pb2.ListJobsRequest.SerializeToString,
+            vigil_dot_v1_dot_ingest__pb2.ListJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,8 @@ class IngestServiceStub:
     """The state and progress of an ingest job."""
     WatchJob: _grpc.UnaryStreamMultiCallable[_ingest_pb2.GetJobRequest, _ingest_pb2.Job]
     """The job now and at every change, until it ends (then the stream closes)."""
+    ListJobs: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.ListJobsRequest, _ingest_pb2.ListJobsResponse]
+    """Recent jobs of the cameras the caller sees, newest first, each with its progress."""
 
 @_typing.type_check_only
 class IngestServiceAsyncStub(IngestServiceStub):
@@ -55,6 +57,8 @@ class IngestServiceAsyncStub(IngestServiceStub):
     """The state and progress of an ingest job."""
     WatchJob: _aio.UnaryStreamMultiCallable[_ingest_pb2.GetJobRequest, _ingest_pb2.Job]  # type: ignore[assignment]
     """The job now and at every change, until it ends (then the stream closes)."""
+    ListJobs: _aio.UnaryUnaryMultiCallable[_ingest_pb2.ListJobsRequest, _ingest_pb2.ListJobsResponse]  # type: ignore[assignment]
+    """Recent jobs of the cameras the caller sees, newest first, each with its progress."""
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
     """Getting footage into Vigil."""
@@ -90,5 +94,13 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_ingest_pb2.Job], _abc.AsyncIterator[_ingest_pb2.Job]]:
         """The job now and at every change, until it ends (then the stream closes)."""
+
+    @_abc_1.abstractmethod
+    def ListJobs(
+        self,
+        request: _ingest_pb2.ListJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.ListJobsResponse, _abc.Awaitable[_ingest_pb2.ListJobsResponse]]:
+        """Recent jobs of the cameras the caller sees, newest first, each with its progress."""
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
