@@ -38,7 +38,7 @@ def alert_message(view: AlertView) -> watch_pb2.Alert:
     msg = watch_pb2.Alert(alert_id=a.alert_id, entry_id=a.entry_id, camera_id=a.camera_id,
                           frame_time=ts_from_ms(a.time_ms), score=a.score, cosine=a.cosine,
                           thumbnail_url=view.thumbnail_url, folded=a.folded, written=ts_from_ms(a.written_ms),
-                          cursor=a.cursor)
+                          cursor=a.cursor, thumbnail_key=a.thumbnail_key)
     if a.box is not None:
         msg.box.CopyFrom(watch_pb2.AlertBox(x0=a.box[0], y0=a.box[1], x1=a.box[2], y1=a.box[3]))
     return msg

@@ -112,7 +112,7 @@ class AlertBox(_message.Message):
     def __init__(self, x0: _Optional[float] = ..., y0: _Optional[float] = ..., x1: _Optional[float] = ..., y1: _Optional[float] = ...) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("alert_id", "entry_id", "camera_id", "frame_time", "score", "cosine", "box", "thumbnail_url", "folded", "written", "cursor")
+    __slots__ = ("alert_id", "entry_id", "camera_id", "frame_time", "score", "cosine", "box", "thumbnail_url", "folded", "written", "cursor", "thumbnail_key")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +124,7 @@ class Alert(_message.Message):
     FOLDED_FIELD_NUMBER: _ClassVar[int]
     WRITTEN_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_KEY_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     entry_id: str
     camera_id: str
@@ -135,4 +136,5 @@ class Alert(_message.Message):
     folded: int
     written: _timestamp_pb2.Timestamp
     cursor: str
-    def __init__(self, alert_id: _Optional[str] = ..., entry_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., frame_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., score: _Optional[float] = ..., cosine: _Optional[float] = ..., box: _Optional[_Union[AlertBox, _Mapping]] = ..., thumbnail_url: _Optional[str] = ..., folded: _Optional[int] = ..., written: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cursor: _Optional[str] = ...) -> None: ...
+    thumbnail_key: str
+    def __init__(self, alert_id: _Optional[str] = ..., entry_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., frame_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., score: _Optional[float] = ..., cosine: _Optional[float] = ..., box: _Optional[_Union[AlertBox, _Mapping]] = ..., thumbnail_url: _Optional[str] = ..., folded: _Optional[int] = ..., written: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cursor: _Optional[str] = ..., thumbnail_key: _Optional[str] = ...) -> None: ...
