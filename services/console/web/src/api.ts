@@ -19,6 +19,7 @@ import { CameraService } from "./gen/vigil/v1/cameras_pb";
 import { IngestService } from "./gen/vigil/v1/ingest_pb";
 import { PlaybackService } from "./gen/vigil/v1/playback_pb";
 import { SearchService } from "./gen/vigil/v1/search_pb";
+import { WatchService } from "./gen/vigil/v1/watch_pb";
 import { t, type Key } from "./i18n";
 
 export interface Session {
@@ -192,6 +193,7 @@ export const playback: Client<typeof PlaybackService> = createClient(PlaybackSer
 export const cameras: Client<typeof CameraService> = createClient(CameraService, transport);
 export const admin: Client<typeof AdminService> = createClient(AdminService, transport);
 export const ingest: Client<typeof IngestService> = createClient(IngestService, transport);
+export const watch: Client<typeof WatchService> = createClient(WatchService, transport);
 
 /** Runs an API call, turning whatever it throws into an ApiError. */
 export async function call<T>(fn: () => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 /**
  * The console's shell: sign-in, the header (navigation, language, who is signed in, sign-out),
- * hash routes (#/search, #/player, #/export, #/admin) and the session's end (sign-out, a 401
+ * hash routes (#/search, #/player, #/export, #/watch, #/admin) and the session's end (sign-out, a 401
  * from any call, or the session's expiry time passing → back to sign-in with a message).
  */
 
@@ -13,13 +13,14 @@ import { renderAdmin, stopWatching } from "./views/admin";
 import { renderExport } from "./views/export";
 import { renderPlayer, stopPlayer } from "./views/player";
 import { renderSearch, resetSearch } from "./views/search";
+import { renderWatch, resetAlerts, stopAlerts } from "./views/watch";
 
 const app = document.getElementById("app") as HTMLElement;
 let expiryTimer = 0;
 let signInNotice: { text: string; error: boolean } | null = null;
 
-type Route = "search" | "player" | "export" | "admin";
-const ROUTES: Route[] = ["search", "player", "export", "admin"];
+type Route = "search" | "player" | "export" | "watch" | "admin";
+const ROUTES: Route[] = ["search", "player", "export", "watch", "admin"];
 
 function route(): Route {
   const name = location.hash.replace(/^#\/?/, "").split("?")[0] as Route;
@@ -30,7 +31,7 @@ function route(): Route {
 function allowed(r: Route, s: Session): boolean {
   if (r === "export") return s.role === "investigator" || s.role === "admin";
   if (r === "admin") return s.role !== "viewer";
-  if (r === "search" || r === "player") return s.role !== "ingest";
+  if (r === "search" || r === "player" || r === "watch") return s.role !== "ingest";
   return true;
 }
 
@@ -45,6 +46,7 @@ function langButton(): HTMLElement {
 function renderSignIn(): void {
   stopPlayer();
   stopWatching();
+  stopAlerts();
   document.title = `${t("signInTitle")} — ${t("appName")}`;
   const message = h("p", { class: "notice", role: "alert", id: "signin-message" });
   if (signInNotice) {
@@ -94,7 +96,7 @@ function renderSignIn(): void {
 }
 
 function nav(s: Session, current: Route): HTMLElement {
-  const items: Array<[Route, Key]> = [["search", "navSearch"], ["export", "navExport"], ["admin", "navAdmin"]];
+  const items: Array<[Route, Key]> = [["search", "navSearch"], ["export", "navExport"], ["watch", "navWatch"], ["admin", "navAdmin"]];
   return h("nav", { "aria-label": t("appName") },
     h("ul", {}, ...items.filter(([r]) => allowed(r, s)).map(([r, key]) => {
       const count = r === "export" && store.basket.size > 0 ? ` (${store.basket.size})` : "";
@@ -115,6 +117,7 @@ function renderApp(): void {
   if (!allowed(r, s)) r = allowed("search", s) ? "search" : "admin";
   if (r !== "player") stopPlayer();
   if (r !== "admin") stopWatching();
+  if (r !== "watch") stopAlerts();
   const main = h("main", { id: "main", tabindex: -1 });
   const who = h("span", { class: "who" }, `${t("signedInAs")} `, h("strong", {}, s.principal),
     ` · ${s.role}`, s.groups.length ? ` · ${s.groups.join(", ")}` : "");
@@ -124,11 +127,12 @@ function renderApp(): void {
     h("header", { class: "top" }, h("span", { class: "brand" }, t("appName")), nav(s, r),
       h("div", { class: "account" }, who, langButton(), out)),
     main);
-  const titles: Record<Route, Key> = { search: "searchTitle", player: "playerTitle", export: "exportTitle", admin: "adminTitle" };
+  const titles: Record<Route, Key> = { search: "searchTitle", player: "playerTitle", export: "exportTitle", watch: "watchTitle", admin: "adminTitle" };
   document.title = `${t(titles[r])} — ${t("appName")}`;
   if (r === "search") renderSearch(main);
   else if (r === "player") renderPlayer(main);
   else if (r === "export") renderExport(main);
+  else if (r === "watch") renderWatch(main, s);
   else renderAdmin(main, s);
 }
 
@@ -166,6 +170,7 @@ function ended(text: string, error: boolean): void {
   window.clearTimeout(expiryTimer);
   resetStore();
   resetSearch();
+  resetAlerts();
   signInNotice = { text, error };
   renderSignIn();
 }

@@ -13,6 +13,8 @@ import { store } from "../store";
 import { fromLocalInput, loadCameras, section, statusLine, zoneLabel } from "./common";
 
 const LIVE_REFRESH_MS = 15_000; // the cameras' live status, while the screen is shown
+const JOBS_REFRESH_MS = 2_000; // the job list, while any job in it is pending or running
+const JOBS_PAGE = 50;
 
 let watches: AbortController[] = [];
 let timers: number[] = [];
@@ -115,6 +117,22 @@ function jobRow(job: Job): HTMLElement {
 function jobsPart(): HTMLElement {
   const status = statusLine("jobs-status");
   const rows = h("tbody", {});
+  const empty = h("p", { id: "no-jobs", hidden: true }, t("noJobs"));
+  // ListJobs: the newest jobs of the caller's cameras, refreshed while any is pending or running.
+  let running = false;
+  const list = (): void => {
+    call(() => ingest.listJobs({ pageSize: JOBS_PAGE })).then((res) => {
+      running = res.jobs.some((j) => j.state === JobState.PENDING || j.state === JobState.RUNNING);
+      for (const job of res.jobs) {
+        const old = rows.querySelector(`tr[data-job="${CSS.escape(job.jobId)}"]`);
+        if (old) old.replaceWith(jobRow(job));
+        else rows.append(jobRow(job));
+      }
+      empty.hidden = rows.childElementCount > 0;
+    }, (err: unknown) => status.error(err));
+  };
+  list();
+  timers.push(window.setInterval(() => { if (running) list(); }, JOBS_REFRESH_MS));
   const id = uid("job");
   const input = h("input", { id, name: "job", type: "text", autocomplete: "off", spellcheck: "false", required: true });
   const form = h("form", { class: "row" }, h("label", { for: id }, t("jobId")), input,
@@ -143,7 +161,7 @@ function jobsPart(): HTMLElement {
     void watch(jobId);
   });
   for (const jobId of store.jobIds) void watch(jobId);
-  return section(t("jobs"), "jobs-title", h("p", {}, t("jobsIntro")), form, status.el,
+  return section(t("jobs"), "jobs-title", refreshButton(list), h("p", {}, t("jobsIntro")), form, status.el, empty,
     h("div", { class: "table-wrap" }, h("table", { id: "jobs-table" },
       h("thead", {}, h("tr", {}, ...[t("jobId"), t("camera"), t("state"), t("progress"), t("created"), t("finished"), t("error")]
         .map((x) => h("th", { scope: "col" }, x)))), rows)));
