@@ -5,7 +5,9 @@ keyframe-aligned fragmented MP4, listed in a CSV segment list that ffmpeg append
 closes a segment file), but streamed, so a segment can be uploaded, and the keyframes it holds
 acknowledged, while ffmpeg cuts the rest of the file; the whole file is not waited for.
 
-Offsets and durations come from the source's keyframe times, probed once (`VideoInfo`): a segment
+Offsets and durations come from the source's keyframe times, probed once (`VideoInfo`): listed
+times are taken relative to the first segment's listed start (the first keyframe; ffmpeg lists
+them from zero or from the container's start time, depending on the file), and a segment
 runs from the keyframe its listed start is nearest to, to the keyframe (or the end of the file)
 its listed end is nearest to (ffmpeg's listed times are shifted by the B-frame delay). No segment
 is probed: probing each one cost ≈ 30 ms of a core (≈ 1.8 s for a 10-minute file of 10 s segments).
@@ -41,13 +43,16 @@ def iter_segments(source: Path, info: VideoInfo, out_dir: Path, segment_seconds:
     with log.open("wb") as errors:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
     listed = 0
+    base: float | None = None  # the listed time of the file's first keyframe
     try:
         while True:
             finished = proc.poll() is not None  # before reading: every line of a finished run is read
             for name, start, end in csv.reader(_complete_lines(listing)[listed:]):
                 listed += 1
-                first = _nearest(bounds, float(start) - info.start_s)
-                last = _nearest(bounds, float(end) - info.start_s)
+                if base is None:  # listed times may or may not carry the container's start offset
+                    base = float(start) - bounds[0]
+                first = _nearest(bounds, float(start) - base)
+                last = _nearest(bounds, float(end) - base)
                 yield SegmentFile(path=out_dir / name, offset_s=first, duration_s=last - first)
             if finished:
                 break

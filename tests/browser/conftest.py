@@ -87,8 +87,10 @@ def artifacts_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """Package-scoped: Playwright's sync API runs an event loop in this thread until it stops,
+    and tests after tests/browser (asyncio.run in unit tests) need it gone."""
     chromium = shutil.which("chromium")
     if chromium is None:
         _missing("Debian's chromium is not installed: run `make servers` as root "
