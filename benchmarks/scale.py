@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import _harness
+from benchmarks.search import clustered_vectors
 from indexing.frame_columns import FrameRecord
 from indexing.shards import ShardKey
 from indexing.stored_index import IndexLog
@@ -55,19 +56,6 @@ from tests.memory_store import MemoryStore
 
 MODEL, DIM, DAYS, CAMERAS, DAY0 = "scale", 256, 8, 1000, 20_400
 QUERIES, RUNS, BATCH = 100, 200, 1000
-
-
-def _vectors(n: int, seed: int) -> np.ndarray:
-    world = np.random.default_rng(1234)
-    scenes = world.standard_normal((CAMERAS, DIM), dtype=np.float32)
-    concepts = world.standard_normal((256, DIM), dtype=np.float32)
-    pose = world.standard_normal((DIM, 32), dtype=np.float32) / np.sqrt(32)
-    rng = np.random.default_rng(seed)
-    x = 0.8 * scenes[np.arange(n) % CAMERAS] + 0.6 * concepts[rng.integers(0, 256, n)]
-    x += 0.5 * rng.standard_normal((n, 32), dtype=np.float32) @ pose.T
-    x += 0.15 * rng.standard_normal((n, DIM), dtype=np.float32)
-    out: np.ndarray = x / np.linalg.norm(x, axis=1, keepdims=True)
-    return out
 
 
 def _time(i: np.ndarray, per_day: int) -> np.ndarray:
@@ -162,7 +150,7 @@ def growth(run: Run, grow: int, q: np.ndarray) -> dict[str, object]:
     run.extra.add(key)  # a day the writers have just begun: nothing in the bucket yet
     router.refresh()
     server = servers.join(router.owners(key)[0])
-    x = _vectors(grow, seed=99)
+    x = clustered_vectors(grow, seed=99, cameras=CAMERAS)
     samples: list[float] = []
     done = threading.Event()
 
@@ -199,12 +187,12 @@ def main() -> None:
     n = args.vectors or (200_000 if args.quick else 1_000_000)
     grow = args.grow or (60_000 if args.quick else 150_000)
     per_day = n // DAYS
-    x = _vectors(n, seed=0)
+    x = clustered_vectors(n, seed=0, cameras=CAMERAS)
     store = MemoryStore()
     _fill(store, x, per_day)
     bucket_bytes = sum(len(v) for v in store.objects.values())
     noise = np.random.default_rng(8).standard_normal((QUERIES, DIM)).astype(np.float32)
-    q = _vectors(QUERIES, seed=7) + 0.05 * noise
+    q = clustered_vectors(QUERIES, seed=7, cameras=CAMERAS) + 0.05 * noise
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     day = DAY0 + 3
     cams = frozenset(f"cam-{c}" for c in range(0, CAMERAS, 10))

@@ -85,13 +85,14 @@ TEXTS = ("a person carrying a bicycle at night", "người vác xe đạp vào b
 GRPC_RUNS = 200
 
 
-def _vectors(n: int, seed: int) -> np.ndarray:
+def clustered_vectors(n: int, seed: int, cameras: int = CAMERAS) -> np.ndarray:
+    """`n` unit vectors of the benchmark's scene model: a camera's scene, a concept, a pose, noise."""
     world = np.random.default_rng(1234)  # the same cameras and concepts for data and queries
-    scenes = world.standard_normal((CAMERAS, DIM), dtype=np.float32)
+    scenes = world.standard_normal((cameras, DIM), dtype=np.float32)
     concepts = world.standard_normal((256, DIM), dtype=np.float32)
     pose = world.standard_normal((DIM, 32), dtype=np.float32) / np.sqrt(32)
     rng = np.random.default_rng(seed)
-    x = 0.8 * scenes[np.arange(n) % CAMERAS] + 0.6 * concepts[rng.integers(0, 256, n)]
+    x = 0.8 * scenes[np.arange(n) % cameras] + 0.6 * concepts[rng.integers(0, 256, n)]
     x += 0.5 * rng.standard_normal((n, 32), dtype=np.float32) @ pose.T
     x += 0.15 * rng.standard_normal((n, DIM), dtype=np.float32)
     out: np.ndarray = x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -239,14 +240,9 @@ def _measured(index: FrameIndex, queries: np.ndarray, where: SearchFilter,
 def run_ood(n: int, services: _Services, cache_dir: Path, gap: dict[str, float]) -> dict[str, object]:
     """Recall@10 and latency for in-distribution, random and text-like queries, unfiltered and with
     5 % of the cameras × one day, over n keyframes from 1,000 cameras over a week."""
-    global CAMERAS
-    CAMERAS, cameras = OOD_CAMERAS, CAMERAS  # _vectors: the same scene model with 1,000 cameras
-    try:
-        x = _vectors(n, seed=0)
-        sets = {"in_distribution": _vectors(OOD_QUERIES, seed=1),
-                "random": _random_directions(OOD_QUERIES, 2), "text_like": text_like(x, OOD_QUERIES, 3, gap)}
-    finally:
-        CAMERAS = cameras
+    x = clustered_vectors(n, seed=0, cameras=OOD_CAMERAS)
+    sets = {"in_distribution": clustered_vectors(OOD_QUERIES, seed=1, cameras=OOD_CAMERAS),
+            "random": _random_directions(OOD_QUERIES, 2), "text_like": text_like(x, OOD_QUERIES, 3, gap)}
     index = FrameIndex(DIM, vector_cache_dir=cache_dir)
     t0 = time.perf_counter()
     per_day = n // OOD_DAYS + 1
@@ -363,7 +359,7 @@ def _client_latencies(address: str, token: str, filtered: SearchFilter) -> dict[
 
 
 def run(n: int, services: _Services, cache_dir: Path) -> dict[str, object]:
-    x = _vectors(n, seed=0)
+    x = clustered_vectors(n, seed=0)
     heap0 = _harness.anon_rss_bytes()
     index = FrameIndex(DIM, vector_cache_dir=cache_dir)
     build_s, heaps = 0.0, [0]
@@ -374,7 +370,7 @@ def run(n: int, services: _Services, cache_dir: Path) -> dict[str, object]:
         build_s += time.perf_counter() - t0
         del records
         heaps.append(_harness.anon_rss_bytes() - heap0)
-    queries = _vectors(QUERIES, seed=1)
+    queries = clustered_vectors(QUERIES, seed=1)
     scores = x @ queries[:RECALL_QUERIES].T
     shards = index.shard_stats()
     it = iter(range(10**9))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -61,7 +63,7 @@ class MemoryStore:
     def presigned_get_url(self, key: str, ttl: timedelta) -> str:
         return f"memory://{key}"
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def keys(self, prefix: str = "") -> builtins.list[str]:
         return [o.key for o in self.list(prefix)]
 
     def _hook(self, op: str, key: str) -> None:
