@@ -58,8 +58,10 @@ def placement(keys: Iterable[ShardKey], servers: Iterable[str], replicas: int) -
     Each shard, in (group, day) order, goes to the `replicas` highest-weighted servers that hold
     fewer than ⌈shards × replicas / servers⌉ shards, so no server holds more than its share
     (plain rendezvous hashing put 4 of 8 day shards on one of 4 servers) and two replicas of a
-    shard are never on one server. Deterministic in the sets of shards and servers; a join or a
-    leave moves mostly the shards of the server that came or went.
+    shard are never on one server. A server is passed over only when taking it would leave the
+    shards still to place unable to get their replicas under that cap (`_completable`), so every
+    shard gets exactly min(`replicas`, servers) of them. Deterministic in the sets of shards and
+    servers; a join or a leave moves mostly the shards of the server that came or went.
     """
     members = sorted(set(servers))
     shards = sorted(set(keys), key=lambda k: (k.group, k.day))
@@ -69,12 +71,32 @@ def placement(keys: Iterable[ShardKey], servers: Iterable[str], replicas: int) -
     cap = -(-len(shards) * r // len(members))
     load = dict.fromkeys(members, 0)
     out: dict[ShardKey, list[str]] = {}
-    for key in shards:
-        chosen = [s for s in ranked(key, members) if load[s] < cap][:r]
+    for left, key in zip(range(len(shards), 0, -1), shards, strict=True):
+        room = {s: cap - load[s] for s in members}
+        chosen: list[str] = []
+        for server in ranked(key, members):
+            if len(chosen) == r:
+                break
+            if room[server] > 0 and _completable(room, left, r, [*chosen, server]):
+                chosen.append(server)
         for server in chosen:
             load[server] += 1
         out[key] = chosen
     return out
+
+
+def _completable(room: dict[str, int], left: int, r: int, chosen: Sequence[str]) -> bool:
+    """Whether `left` shards (this one included, `chosen` picked for it so far) can each still get
+    `r` distinct servers, server s taking at most `room[s]` more.
+
+    Such shards fit iff Σ min(room, left) ≥ left × r (lay each server's slots end to end and deal
+    them to the shards in turn: no server has more than `left` of them, so none gets a shard twice).
+    Finishing this shard with a set C leaves Σ min(room, left) − left × r less the number of
+    servers outside C with room ≥ `left`; the best completion of `chosen` takes as many of those
+    as it can."""
+    slack = sum(min(n, left) for n in room.values()) - left * r
+    full = [s for s, n in room.items() if n >= left and s not in chosen]
+    return max(0, len(full) - (r - len(chosen))) <= slack
 
 
 def assignment(keys: Iterable[ShardKey], servers: Iterable[str], replicas: int) -> dict[str, set[ShardKey]]:
