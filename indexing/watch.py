@@ -25,7 +25,8 @@ folded into the alert
 that opened the window. Before every batch a matcher reads one small object (`watch/changed.json`,
 rewritten on every change) and lists entries and vectors again only when it changed, so an entry
 applies to every batch acknowledged after AddWatch returned; camera groups are re-read every
-CAMERAS_REFRESH_S.
+CAMERAS_REFRESH_S, and at once when a match is on a camera not in the groups read (one registered
+and ingested within that time is matched with its group, not dropped as in no group).
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ class WatchMatcher:
             scores = vectors.astype(np.float32, copy=False) @ active.queries.T
             kind = np.array([r.box is not None for r in records], dtype=np.int64)
             hits = np.argwhere(scores >= active.cosine_at[kind])
+            if any(records[int(i)].camera_id not in self._groups for i, _ in hits):
+                self._read_cameras()  # registered since the last read: match it with its group
             found = [(records[int(i)], int(e), float(scores[i, e])) for i, e in hits]
             return [a for r, e, c in sorted(found, key=lambda f: f[0].time_ms)
                     if (a := self._alert(active, e, r, c)) is not None]
@@ -188,9 +191,15 @@ class WatchMatcher:
             self._relist()
             self._token = token
         if time.monotonic() - self._cameras_read >= CAMERAS_REFRESH_S:
+            self._read_cameras()
+        self._active = self._arrays(self._clock())  # entries expire on the clock
+
+    def _read_cameras(self) -> None:
+        try:
             self._groups = {c.camera_id: c.group for c in self._cameras.list()}
             self._cameras_read = time.monotonic()
-        self._active = self._arrays(self._clock())  # entries expire on the clock
+        except Exception:  # the bucket is unreachable for now: keep the groups read before
+            logger.exception("camera groups not re-read; using the %d read before", len(self._groups))
 
     def _relist(self) -> None:
         ids, vector_ids = self._watch.entry_ids(), self._watch.vector_ids(self._model_id)

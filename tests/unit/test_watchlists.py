@@ -135,6 +135,18 @@ def test_an_entry_matches_only_its_scope_and_its_creators_groups(store: MemorySt
     assert {(a.entry_id[0], a.camera_id) for a in alerts} == {("b", "cam-a"), ("c", "cam-b")}
 
 
+def test_a_camera_registered_after_the_matcher_read_the_groups_is_matched_with_its_group(
+        store: MemoryStore) -> None:
+    q = unit(np.random.default_rng(1).normal(size=DIM))
+    add(store, entry("b" * 32, groups=("ward-a",)), q)  # the creator sees ward-a only
+    matcher = WatchMatcher(store, MODEL)
+    assert len(matcher.match([record("cam-a", T0 + 1)], q[None])) == 1  # groups read now
+    CameraRegistry(store).put(Camera("cam-a2", group="ward-a"))  # registered, ingested at once
+    CameraRegistry(store).put(Camera("cam-b2", group="ward-b"))
+    alerts = matcher.match([record("cam-a2", T0 + 2), record("cam-b2", T0 + 2)], np.stack([q, q]))
+    assert [a.camera_id for a in alerts] == ["cam-a2"]
+
+
 def test_expired_entries_and_footage_outside_the_daily_window_do_not_alert(store: MemoryStore) -> None:
     q = unit(np.random.default_rng(1).normal(size=DIM))
     add(store, entry("d" * 32, expires_ms=T0 + 1000), q)
