@@ -33,9 +33,11 @@ $(WEB_STAMP): $(WEB_SOURCES)
 	fi; \
 	cd $(WEB) && npm ci --no-audit --no-fund && npm run build
 
-# The demo, left running: its data stays loaded and the console's URL is printed (Ctrl+C stops it).
+# The demo: runs the incident end to end and exits. `make demo DEMO_ARGS=--serve` then keeps its
+# data served with the console and prints the console's URL (Ctrl+C stops it).
+DEMO_ARGS ?=
 demo: $(STAMP) web
-	$(VENV)/bin/vigil demo --serve
+	$(VENV)/bin/vigil demo $(DEMO_ARGS)
 
 # The checks CI enforces before any test runs: lint, types (strict on storage, indexing, services)
 # and the import contracts in pyproject.toml (layers, one module per SDK, the world out of the runtime).
