@@ -42,7 +42,7 @@ from typing import cast
 import numpy as np
 
 from benchmarks import _harness
-from benchmarks.search import CAMERAS, DIM, _vectors
+from benchmarks.search import CAMERAS, DIM, clustered_vectors
 from indexing.trained_cache import TrainedCache
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
 from storage import keys
@@ -97,7 +97,7 @@ def grow(n: int, rate: float, x: np.ndarray, cache_dir: Path,
     """Grow one shard to n keyframes from a writer thread while this thread searches."""
     index = FrameIndex(DIM, vector_cache_dir=cache_dir,
                        trained=TrainedCache(cast(ObjectStore, bucket), "bench"))
-    queries = _vectors(QUERIES, seed=1)
+    queries = clustered_vectors(QUERIES, seed=1)
     batches = range(0, n, BATCH)  # each batch's records made when it is added, as ingest does
     adds: list[float] = []
     builds: list[dict[str, object]] = []
@@ -198,13 +198,13 @@ def main() -> None:
                         help="keyframes added per second (0: as fast as the writer can)")
     args = parser.parse_args()
     n = 120_000 if args.quick else 300_000
-    x = _vectors(n, seed=0)
+    x = clustered_vectors(n, seed=0)
     bucket = _Bucket()
     with TemporaryDirectory(prefix="vigil-bench-growth-") as tmp:
         grown, results = grow(n, args.rate, x, Path(tmp), bucket)
         with_cache, with_s = restart(n, x, Path(tmp), bucket)
         without, without_s = restart(n, x, Path(tmp), None)
-        queries = _vectors(QUERIES, seed=1)[:100]
+        queries = clustered_vectors(QUERIES, seed=1)[:100]
         same = sum([h.record for h in with_cache.search(q, 10)] == [h.record for h in grown.search(q, 10)]
                    for q in queries)
         results["restart"] = {

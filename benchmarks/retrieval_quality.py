@@ -7,7 +7,7 @@
 
 `--views wide`: wide 1080p views with small subjects in crowds, whole keyframes
 against region crops side by side, per proposal method, text and appearance
-search (`benchmarks/wide_views.py` says what is measured and how).
+search (`benchmarks/_wide_views.py` says what is measured and how).
 
 Default: render held-out footage of the synthetic world (layouts and attribute
 compositions training never saw), ingest it through the real pipeline (gRPC
@@ -178,7 +178,7 @@ def main() -> None:
                    help="wide: short side of the decoded keyframe crops are cut from (1080: full)")
     args = p.parse_args()
     if args.views == "wide":
-        from benchmarks.wide_views import measure
+        from benchmarks._wide_views import measure
 
         _harness.write(args.out, "wide views: whole keyframes vs region crops (EN, VI, appearance)",
                        measure(args), args.quick)
