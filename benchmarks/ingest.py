@@ -174,7 +174,7 @@ def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: s
             boxes: list[list[Any]] = [[] for _ in frames]
             if results["regions"] != "off":  # the crops the pipeline embeds too (a fresh camera)
                 proposer = RegionProposer(ingest.regions_per_keyframe, ingest.region_min_fraction,
-                                          ingest.regions)
+                                          ingest.regions, close_view=ingest.region_close_view)
                 boxes = [proposer.propose(f"cam-alone-{i}", f) for f in frames]
             sample = range(0, len(frames), max(1, len(frames) // EMBED_SAMPLE))  # evenly spread
             images = with_crops([frames[j] for j in sample], [boxes[j] for j in sample])

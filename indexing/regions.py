@@ -29,6 +29,20 @@ which the index keeps as 4 × uint16):
 - "motion+grid": motion boxes first, the grid fills the rest of the budget.
 - "off": no regions.
 
+Close views get none. Crops pay where subjects are small: a camera whose moving
+subjects are large in its frame already shows them to the whole-keyframe vector,
+and there its crops only add vectors (≈ 5× per keyframe) and near-misses that
+outrank the right keyframe (the close-up benchmark lost first places with them:
+`benchmarks/reference/retrieval_quality-quick-regions-2026-12-03.json`). So each
+camera keeps the areas of its last `SUBJECT_HISTORY` foreground blobs (their own
+boxes, as a fraction of the frame); once it has `MIN_SUBJECTS`, a camera whose
+median blob covers at least `close_view` of the frame is a close view and its
+keyframes get no regions (motion or grid) until its subjects shrink again (the
+camera is re-aimed, zoomed out). Measured on the world's footage (keyframes every
+2 s): median blob 0.03-0.10 of the frame on the 720p close-up cameras of the demo,
+0.005-0.008 on its 1080p street views (p90 ≤ 0.033); `CLOSE_VIEW` sits between.
+Needs the motion model: with "grid" alone every camera gets tiles.
+
 At most `max_regions` boxes per keyframe. The proposer is thread-safe; its
 state per camera is the background history (`history` × the coarse grid, a
 few kB) and the grid's turn, for the `max_cameras` most recently seen cameras.
@@ -41,7 +55,7 @@ import math
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
@@ -56,6 +70,9 @@ MIN_SIDE = 0.15  # a padded box's side at least this fraction of the frame's sho
 MAX_AREA = 0.6  # a box covering more of the frame than this is left to the whole frame
 MERGE_OVERLAP = 0.6  # boxes whose intersection is this much of the smaller one are merged
 MAX_FOREGROUND = 0.5  # more of the frame changed than this: a light change or a cut, not subjects
+CLOSE_VIEW = 0.02  # a camera whose median moving subject covers this much of the frame: no regions
+SUBJECT_HISTORY = 64  # foreground blobs per camera whose median decides a close view
+MIN_SUBJECTS = 8  # blobs seen before a camera can be called a close view
 
 
 class RegionMethod(StrEnum):
@@ -71,6 +88,7 @@ class _Camera:
 
     history: deque[np.ndarray]
     turn: int = 0
+    subjects: deque[float] = field(default_factory=lambda: deque(maxlen=SUBJECT_HISTORY))  # blob areas
 
 
 @dataclass(frozen=True)
@@ -85,15 +103,18 @@ class RegionProposer:
     def __init__(self, max_regions: int = 5, min_fraction: float = 0.002,
                  method: RegionMethod | str = RegionMethod.MOTION_GRID, *, history: int = 8,
                  grid_rows: tuple[int, ...] = (2, 3), context: float = 0.25,
-                 max_cameras: int = 1024) -> None:
-        if max_regions < 0 or not 0 <= min_fraction < 1 or history < MIN_HISTORY:
-            raise ValueError(f"max_regions={max_regions}, min_fraction={min_fraction}, history={history}: "
-                             f"give max_regions >= 0, 0 <= min_fraction < 1 and history >= {MIN_HISTORY}")
+                 max_cameras: int = 1024, close_view: float = CLOSE_VIEW) -> None:
+        """`close_view`: the median subject size (fraction of the frame) from which a camera gets
+        no regions; 0: every camera gets them."""
+        if max_regions < 0 or not 0 <= min_fraction < 1 or history < MIN_HISTORY or not 0 <= close_view < 1:
+            raise ValueError(f"max_regions={max_regions}, min_fraction={min_fraction}, history={history}, "
+                             f"close_view={close_view}: give max_regions >= 0, 0 <= min_fraction < 1, "
+                             f"history >= {MIN_HISTORY} and 0 <= close_view < 1")
         if any(rows < 1 for rows in grid_rows):
             raise ValueError(f"grid_rows={grid_rows}: every level needs at least one row")
         self.max_regions, self.min_fraction, self.method = max_regions, min_fraction, RegionMethod(method)
         self.history, self.grid_rows, self.context = history, grid_rows, context
-        self.max_cameras = max_cameras
+        self.max_cameras, self.close_view = max_cameras, close_view
         self._cameras: OrderedDict[str, _Camera] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -113,14 +134,27 @@ class RegionProposer:
                 if len(state.history) >= MIN_HISTORY:
                     background = np.median(np.stack(state.history), axis=0)
                     blobs = foreground_blobs(foreground(small, background), self.min_fraction)
+                    state.subjects.extend(b.box.area for b in blobs)
                     boxes = motion_boxes(blobs, width, height, self.context)[:self.max_regions]
                 state.history.append(small)
+                if self._is_close_view(state):
+                    return []
             if self.method in (RegionMethod.GRID, RegionMethod.MOTION_GRID):
                 tiles = grid_boxes(width, height, self.grid_rows)
                 take = min(self.max_regions - len(boxes), len(tiles))
                 boxes += [tiles[(state.turn + i) % len(tiles)] for i in range(take)]
                 state.turn = (state.turn + take) % max(1, len(tiles))
         return boxes
+
+    def is_close_view(self, camera_id: str) -> bool:
+        """Whether the camera's keyframes currently get no regions (its subjects are large)."""
+        with self._lock:
+            state = self._cameras.get(camera_id)
+            return state is not None and self._is_close_view(state)
+
+    def _is_close_view(self, state: _Camera) -> bool:
+        return (self.close_view > 0 and len(state.subjects) >= MIN_SUBJECTS
+                and float(np.median(state.subjects)) >= self.close_view)
 
     def forget(self, camera_id: str) -> None:
         """Drop the camera's background (e.g. it was moved)."""

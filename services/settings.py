@@ -21,7 +21,7 @@ from pydantic_settings import (
 )
 
 from indexing.calibration import Calibration, Off
-from indexing.regions import RegionMethod
+from indexing.regions import CLOSE_VIEW, RegionMethod
 from storage.url_policy import networks
 
 CONFIG_ENV = "VIGIL_CONFIG"
@@ -100,6 +100,10 @@ class IngestSettings(_Section):
                                       "ones are deduplicated like static keyframes)")
     region_min_fraction: float = Field(0.002, ge=0, lt=1, description="moving foreground whose box "
                                        "covers less of the frame than this is noise, not a region")
+    region_close_view: float = Field(CLOSE_VIEW, ge=0, lt=1, description="a camera whose moving "
+                                     "subjects' median box covers at least this fraction of the frame is a "
+                                     "close view and gets no regions (its whole keyframes show them; "
+                                     "indexing.regions); 0: every camera gets regions")
     region_short_side: int = Field(0, ge=0, le=4320, description="regions are cropped from the keyframe "
                                    "decoded at this short side (never upscaled; 0: from the 224-px frame "
                                    "the whole keyframe is embedded from); more pixels per crop, at some "

@@ -17,6 +17,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -55,9 +56,33 @@ class IngestRequest:
 
 
 @dataclass(frozen=True)
+class StageTimes:
+    """When one segment's ingest passed each stage, wall clock in ms (0: not reached): segment and
+    manifest stored, its keyframes decoded (and sent to the embedders), their vectors back,
+    indexed (acknowledged by the shard writers: matched against watchlists, alerts stored, logged)."""
+
+    stored_ms: int = 0
+    decoded_ms: int = 0
+    embedded_ms: int = 0
+    indexed_ms: int = 0
+
+
+@dataclass(frozen=True)
 class SegmentIngest:
     manifest: SegmentManifest
     progress: JobProgress
+    frames: int = 0  # whole keyframes indexed (progress.vectors counts their regions too)
+    times: StageTimes = StageTimes()
+
+
+class _Marks:
+    """A segment's stage times and whole frames indexed, noted by the thread indexing it."""
+
+    def __init__(self) -> None:
+        self.times, self.frames = StageTimes(), 0
+
+    def mark(self, stage: str) -> None:
+        self.times = replace(self.times, **{f"{stage}_ms": time.time_ns() // 1_000_000})
 
 
 ProgressFn = Callable[[JobProgress], object]  # what it returns is ignored
@@ -175,7 +200,8 @@ class IngestPipeline:
         self._embedding = ThreadPoolExecutor(max_workers=in_flight + 1, thread_name_prefix="embed-wait")
         self._uploads = ThreadPoolExecutor(max_workers=THUMBNAIL_UPLOADS, thread_name_prefix="thumbs")
         self._regions = RegionProposer(settings.regions_per_keyframe, settings.region_min_fraction,
-                                       settings.regions)  # each camera's background, across files
+                                       settings.regions,  # each camera's background, across files
+                                       close_view=settings.region_close_view)
         self._stored_regions = RegionMemory()  # each camera's latest stored regions, across batches
 
     def run(self, req: IngestRequest, report: ProgressFn, ready: ReadyFn = _always_ready) -> JobProgress:
@@ -197,6 +223,8 @@ class IngestPipeline:
         """Store one already-cut segment (`req.path`, starting at `req.start_ms`), index its keyframes."""
         seg = SegmentFile(path=req.path, offset_s=0.0, duration_s=req.info.duration_s)
         stored = self._recordings.store_segment(req.camera_id, req.start_ms, seg, req.info)
+        marks = _Marks()
+        marks.mark("stored")
         progress = _Progress(JobProgress(bytes=req.path.stat().st_size, segments=1,
                                          segments_skipped=int(not stored.created)), lambda _: None)
         done: Future[list[SegmentManifest]] = Future()
@@ -204,8 +232,8 @@ class IngestPipeline:
         committed = _Stored()
         committed.add(stored.manifest)
         committed.finish()
-        self._index_file(req, done, committed, progress, _always_ready)
-        return SegmentIngest(stored.manifest, progress.value)
+        self._index_file(req, done, committed, progress, _always_ready, marks)
+        return SegmentIngest(stored.manifest, progress.value, marks.frames, marks.times)
 
     def _store_segments(self, req: IngestRequest, tmp: Path, progress: _Progress,
                         ready: ReadyFn, committed: _Stored) -> list[SegmentManifest]:
@@ -227,18 +255,19 @@ class IngestPipeline:
         return manifests
 
     def _index_file(self, req: IngestRequest, manifests: Future[list[SegmentManifest]],
-                    committed: _Stored, progress: _Progress, ready: ReadyFn) -> None:
+                    committed: _Stored, progress: _Progress, ready: ReadyFn,
+                    marks: _Marks | None = None) -> None:
         """Decode the next batch while `in_flight` batches are being embedded (one per embedder
         actor); index each batch, in order, when it is back and its segments are committed."""
         try:
-            self._index_batches(req, committed, progress, ready)
+            self._index_batches(req, committed, progress, ready, marks or _Marks())
         except Exception:
             manifests.result()  # a file ffmpeg cannot cut fails with ffmpeg's error, named
             raise
         manifests.result()  # a file with no keyframes still stores (or fails on) its segments
 
     def _index_batches(self, req: IngestRequest, committed: _Stored,
-                       progress: _Progress, ready: ReadyFn) -> None:
+                       progress: _Progress, ready: ReadyFn, marks: _Marks) -> None:
         pending: deque[_Batch] = deque()  # embedding, `in_flight` at most (backpressure), in order
         regions_on = self._settings.regions != RegionMethod.OFF and self._settings.regions_per_keyframe > 0
         detail = self._settings.region_short_side if regions_on else 0  # a larger frame to crop from
@@ -252,10 +281,11 @@ class IngestPipeline:
             regions = [self._regions.propose(req.camera_id, kf.rgb) for kf in fresh]
             pending.append(_Batch(fresh, self._embedding.submit(self._embed_rgb, fresh, regions), len(batch),
                                   thumbnails, regions))
+            marks.mark("decoded")
             while len(pending) > self._in_flight:
-                self._finish(req, pending.popleft(), committed, progress, ready)
+                self._finish(req, pending.popleft(), committed, progress, ready, marks)
         while pending:
-            self._finish(req, pending.popleft(), committed, progress, ready)
+            self._finish(req, pending.popleft(), committed, progress, ready, marks)
 
     def _put_thumbnail(self, ready: ReadyFn, key: str, jpeg: bytes) -> None:
         ready()
@@ -269,23 +299,27 @@ class IngestPipeline:
                                       [kf.rgb if kf.detail is None else kf.detail for kf in keyframes]))
 
     def _finish(self, req: IngestRequest, batch: _Batch, committed: _Stored,
-                progress: _Progress, ready: ReadyFn) -> None:
+                progress: _Progress, ready: ReadyFn, marks: _Marks) -> None:
         vectors = batch.vectors.result()
+        marks.mark("embedded")
         ready()
         for put in batch.thumbnails:
             put.result()
         added = 0
         if batch.keyframes:  # once the batch's segments are stored (or this raises)
             manifests = committed.covering(req.start_ms + batch.keyframes[-1].offset_ms)
-            added = self._index_keyframes(req, batch.keyframes, vectors, manifests, batch.regions)
+            records = self._index_keyframes(req, batch.keyframes, vectors, manifests, batch.regions)
+            added = len(records)
+            marks.frames += sum(r.box is None for r in records)
+            marks.mark("indexed")
         progress.add(keyframes=batch.decoded, vectors=added)
 
     def _index_keyframes(self, req: IngestRequest, batch: list[Keyframe], vectors: np.ndarray,
-                         manifests: list[SegmentManifest], regions: list[list[Box]]) -> int:
+                         manifests: list[SegmentManifest], regions: list[list[Box]]) -> list[FrameRecord]:
         """The log (the acknowledgement: segments and thumbnails are stored), then the index; the
         keyframes whole and their regions, each deduplicated (`indexing.dedup.dedup_keyframes`)."""
         if not batch:
-            return 0
+            return []
         records = [self._record(req, kf, manifests) for kf in batch]
         same = dedup_keyframes(records, regions, vectors, self._dedup_cosine(), self._stored_regions)
         kept = vectors[same.kept]
@@ -293,7 +327,7 @@ class IngestPipeline:
         self._journal.append(batch_id, same.records, kept)  # acknowledged in the bucket first
         self._stored_regions.remember(same.records, kept)
         self._index.add(same.records, kept)  # a follower of the writers' feeds may have been first
-        return len(same.records)
+        return list(same.records)
 
     @staticmethod
     def _record(req: IngestRequest, kf: Keyframe, manifests: list[SegmentManifest]) -> FrameRecord:

@@ -93,6 +93,26 @@ def test_motion_and_grid_share_the_budget_motion_first() -> None:
     assert boxes[1:] == [b for b in boxes[1:] if b in grid_boxes(W, H, (2, 3))]
 
 
+def _close_up(rng: np.random.Generator, x: int) -> np.ndarray:
+    """The street with a 90×150 px subject at `x`: ≈ 15 % of the frame, as in a close view."""
+    frame = _street(rng)
+    frame[40:190, x:x + 90] = (230, 40, 40)
+    return frame
+
+
+def test_a_close_view_whose_subjects_are_large_gets_no_regions_and_a_street_view_keeps_them() -> None:
+    rng = np.random.default_rng(8)
+    proposer = RegionProposer(max_regions=5, method="motion+grid")
+    positions = [10 + (i * 37) % 290 for i in range(14)]
+    close = [proposer.propose("cam-door", _close_up(rng, x)) for x in positions]
+    assert close[0] and not close[-1]  # regions until its subjects' size is known, then none
+    assert proposer.is_close_view("cam-door")
+    street = [proposer.propose("cam-street", _street(rng, 10 + (i * 23) % 370)) for i in range(14)]
+    assert all(len(boxes) == 5 for boxes in street) and not proposer.is_close_view("cam-street")
+    always = RegionProposer(max_regions=5, method="motion+grid", close_view=0)
+    assert all(always.propose("cam-door", _close_up(rng, x)) for x in positions)
+
+
 def test_off_and_zero_regions_propose_nothing() -> None:
     frame = _street(np.random.default_rng(7))
     assert RegionProposer(method="off").propose("cam-a", frame) == []
@@ -104,6 +124,8 @@ def test_bad_settings_are_refused_by_name() -> None:
         RegionProposer(min_fraction=1.5)
     with pytest.raises(ValueError):
         RegionProposer(method="detector")
+    with pytest.raises(ValueError, match="close_view"):
+        RegionProposer(close_view=1.0)
 
 
 def test_crop_takes_the_box_at_the_image_resolution() -> None:
