@@ -17,6 +17,13 @@
 4. Scores per entry kind and language: recall = relevant crossings with an alert during them
    (±1 s), precision = alerts that fall in a relevant crossing of their camera; latency = arrival
    minus the alert's frame time (both this machine's wall clock), p50/p99.
+   Latency by stage (`stages_s`, p50/p99/max), from the recorders' per-segment stage times
+   (`LiveStatus.recent`), the alert's write time and its arrival: frame → its segment closed
+   (the segment's end) → listed by the recorder → stored → keyframes decoded → embedded (frames
+   and regions) → alert stored (matched, written) → indexed (logged) / delivered on the stream;
+   for every alert (`alerts`) and every segment (`segments`). Segment gaps, and the first and last
+   segment against the senders' start and end, tell reconnects inside the replay from those
+   around it.
 5. Cost: 1,000 active entries in the bucket (scoped to another camera, so what fires is scope-
    checked but not written: an alert's write depends on how often entries fire, not on how many
    there are), a matcher like the writers' timed on batches of stored vectors (matrix product,
@@ -27,6 +34,8 @@
 from __future__ import annotations
 
 import io
+import itertools
+import os
 import random
 import socket
 import subprocess
@@ -162,10 +171,65 @@ def _score(name: str, entry_id: str, alerts: list[tuple[Any, float]], visits: li
             "scores": sorted(round(a.score, 2) for a, _ in mine)}
 
 
-def _live_status(s: Any, duration_s: float) -> dict[str, Any]:
+def _live_status(s: Any, duration_s: float, t0: float, sent_s: float) -> dict[str, Any]:
+    """A recorder's final status; segment gaps (s after the sender started, length) and where
+    the recording began and ended against the sender."""
+    recent = sorted(s.recent, key=lambda g: g.start_ms)
+    gaps = [(round(b.start_ms / 1000 - t0, 1), round((b.start_ms - a.end_ms) / 1000, 1))
+            for a, b in itertools.pairwise(recent) if b.start_ms - a.end_ms > 100]
     return {"segments_stored": s.segments_stored, "keyframes_indexed": s.keyframes_indexed,
+            "vectors_indexed": s.vectors_indexed,
             "expected_keyframes": int(duration_s / 2), "queue_depth": s.queue_depth,
-            "reconnects": s.reconnects, "last_error": s.last_error}
+            "reconnects": s.reconnects, "last_error": s.last_error,
+            "first_segment_start_s": round(recent[0].start_ms / 1000 - t0, 2) if recent else None,
+            "last_segment_end_s": round(recent[-1].end_ms / 1000 - t0, 2) if recent else None,
+            "sender_ended_s": round(sent_s - t0, 2), "gaps_s": gaps}
+
+
+STAGES = ("closed", "listed", "stored", "decoded", "embedded", "alert_stored", "delivered")
+
+
+def _percentiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    a = np.array(values)
+    return {"p50": round(float(np.percentile(a, 50)), 3), "p99": round(float(np.percentile(a, 99)), 3),
+            "max": round(float(a.max()), 3), "n": int(a.size)}
+
+
+def _stages(recent: dict[str, list[Any]], alerts: list[tuple[Any, float]]) -> dict[str, Any]:
+    """Seconds spent in each stage (see the module's step 4), per alert and per segment."""
+    per_segment: dict[str, list[float]] = {k: [] for k in ("listed", "stored", "decoded", "embedded",
+                                                           "indexed", "end_to_indexed")}
+    for timings in recent.values():
+        for g in timings:
+            t = g.times
+            marks = [g.end_ms, g.listed_ms, t.stored_ms, t.decoded_ms, t.embedded_ms, t.indexed_ms]
+            if not all(marks):
+                continue
+            for name, a, b in zip(("listed", "stored", "decoded", "embedded", "indexed"), marks, marks[1:],
+                                  strict=False):
+                per_segment[name].append((b - a) / 1000)
+            per_segment["end_to_indexed"].append((t.indexed_ms - g.end_ms) / 1000)
+    per_alert: dict[str, list[float]] = {k: [] for k in (*STAGES, "total", "unexplained")}
+    seen = set()
+    for a, arrived in alerts:
+        if a.alert_id in seen:
+            continue
+        seen.add(a.alert_id)
+        frame_ms = a.frame_time.ToMilliseconds()
+        g = next((g for g in recent.get(a.camera_id, []) if g.start_ms <= frame_ms < g.end_ms), None)
+        written_ms = a.written.ToMilliseconds()
+        if g is None or not all((g.listed_ms, g.times.stored_ms, g.times.decoded_ms, g.times.embedded_ms)):
+            per_alert["unexplained"].append(arrived - frame_ms / 1000)
+            continue
+        marks = [frame_ms, g.end_ms, g.listed_ms, g.times.stored_ms, g.times.decoded_ms, g.times.embedded_ms,
+                 written_ms, round(arrived * 1000)]
+        for name, x, y in zip(STAGES, marks, marks[1:], strict=False):
+            per_alert[name].append((y - x) / 1000)
+        per_alert["total"].append((marks[-1] - frame_ms) / 1000)
+    return {"alerts": {k: _percentiles(v) for k, v in per_alert.items()},
+            "segments": {k: _percentiles(v) for k, v in per_segment.items()}}
 
 
 def _oracle(node: Any, name: str, entry_id: str, visits: list[Visit], t0: dict[str, float]) -> dict[str, Any]:
@@ -295,17 +359,23 @@ def run(duration_s: float, tmp: Path, footage: Path) -> dict[str, Any]:
                 c.register_camera(cameras_pb2.Camera(camera_id=cam, group="ward-1", retention_days=30,
                                                      stream_url=f"udp://127.0.0.1:{ports[cam]}"))
             time.sleep(3.0)  # the recorders' ffmpeg listening before the senders start
-            t0, senders = {}, []
+            t0, senders, sent = {}, {}, {}
+            results["load_average_before"] = os.getloadavg()
             for cam, video in videos.items():
                 t0[cam] = time.time()
-                senders.append(_sender(video, ports[cam]))
-            for s in senders:
-                s.wait(timeout=duration_s + 120)
+                senders[cam] = _sender(video, ports[cam])
+            for cam, sender in senders.items():
+                sender.wait(timeout=duration_s + 120)
+                sent[cam] = time.time()
+            results["load_average_after"] = os.getloadavg()
             time.sleep(30.0)  # the last segments are closed, stored, indexed and matched
-            results["live"] = {cam: _live_status(c.camera_status(cam), duration_s) for cam in videos}
             for cam in videos:
                 c.stop_camera(cam)
+            statuses = {cam: node.live.status(cam) for cam in videos}  # in-process: with stage times
+            results["live"] = {cam: _live_status(s, duration_s, t0[cam], sent[cam])
+                               for cam, s in statuses.items()}
             tail.join(timeout=duration_s + 120)
+            results["stages_s"] = _stages({cam: list(s.recent) for cam, s in statuses.items()}, tail.alerts)
         results["entries"] = {f"{name}@{s}": {"kind": QUERIES[name][0], "language": QUERIES[name][1],
                                               "text": QUERIES[name][2], "sensitivity": s,
                                               "calibrated": e.calibrated,
@@ -324,10 +394,12 @@ def main() -> None:
     p = _harness.parser(__doc__.splitlines()[0])
     p.add_argument("--footage", type=Path, default=Path(tempfile.gettempdir()) / "vigil-bench-alerts-footage",
                    help="where the rendered footage is kept and reused")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds of live replay (default 600, or 120 with --quick)")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="vigil-bench-alerts-") as tmp:
-        results = run(120.0 if args.quick else 600.0, Path(tmp), args.footage)
+        results = run(args.duration or (120.0 if args.quick else 600.0), Path(tmp), args.footage)
     _harness.write(args.out, __doc__.splitlines()[0], results, args.quick)
 
 

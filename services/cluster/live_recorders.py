@@ -23,6 +23,7 @@ import logging
 import queue
 import shutil
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,7 +32,7 @@ import numpy as np
 
 from indexing.embedding import EmbedFn
 from indexing.frame_columns import FrameRecord
-from services.ingest.pipeline import IngestPipeline, IngestRequest, Journal
+from services.ingest.pipeline import IngestPipeline, IngestRequest, Journal, StageTimes
 from services.live.stream import LiveSegment, StreamRun, masked
 from services.settings import IngestSettings
 from storage.media import probe
@@ -43,6 +44,7 @@ SEGMENT_QUEUE = 8  # closed segments waiting to be stored and indexed
 OUTBOX_BATCHES = 4  # indexed batches waiting for the node
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 10.0
+RECENT_SEGMENTS = 256  # segments whose stage times a status carries
 
 
 @dataclass(frozen=True)
@@ -55,15 +57,28 @@ class LiveConfig:
 
 
 @dataclass(frozen=True)
+class SegmentTiming:
+    """One live segment's way to the index, wall clock in ms: its footage [start_ms, end_ms), when
+    the recorder saw ffmpeg close it (`listed_ms`), then the ingest stages (`times`)."""
+
+    start_ms: int
+    end_ms: int
+    listed_ms: int
+    times: StageTimes
+
+
+@dataclass(frozen=True)
 class LiveStatus:
     camera_id: str
     recording: bool = False
     segments_stored: int = 0
-    keyframes_indexed: int = 0
+    keyframes_indexed: int = 0  # whole keyframes (near-identical consecutive ones are indexed once)
+    vectors_indexed: int = 0  # keyframes and their regions
     last_segment_end_ms: int | None = None
     reconnects: int = 0
     last_error: str = ""  # credentials masked
     queue_depth: int = 0  # closed segments not yet stored and indexed
+    recent: tuple[SegmentTiming, ...] = ()  # the last RECENT_SEGMENTS segments' stage times: where lag is
 
 
 @dataclass(frozen=True)
@@ -134,6 +149,7 @@ class LiveRecorder:
                                         dedup_cosine=lambda: config.dedup_cosine)
         self._segments: queue.Queue[LiveSegment | None] = queue.Queue(SEGMENT_QUEUE)
         self._status = LiveStatus(camera_id, recording=True)
+        self._recent: deque[SegmentTiming] = deque(maxlen=RECENT_SEGMENTS)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._run: StreamRun | None = None
@@ -142,7 +158,7 @@ class LiveRecorder:
 
     def status(self) -> LiveStatus:
         with self._lock:
-            return replace(self._status, queue_depth=self._segments.qsize())
+            return replace(self._status, queue_depth=self._segments.qsize(), recent=tuple(self._recent))
 
     def drain(self, timeout_s: float) -> Drained:
         return self._outbox.take(timeout_s)
@@ -213,6 +229,10 @@ class LiveRecorder:
                        self._status.last_segment_end_ms or 0)  # never overlap, even by a rounding ms
         done = self._pipeline.run_segment(IngestRequest(self._camera, start_ms, seg.path, info))
         s = self._status
+        with self._lock:
+            self._recent.append(SegmentTiming(done.manifest.start_ms, done.manifest.end_ms, seg.listed_ms,
+                                              done.times))
         self._update(segments_stored=s.segments_stored + 1 - done.progress.segments_skipped,
-                     keyframes_indexed=s.keyframes_indexed + done.progress.vectors,
+                     keyframes_indexed=s.keyframes_indexed + done.frames,
+                     vectors_indexed=s.vectors_indexed + done.progress.vectors,
                      last_segment_end_ms=done.manifest.end_ms)

@@ -55,6 +55,7 @@ _UDP_SCHEMES = ("udp", "rtp")
 class LiveSegment:
     path: Path
     end_ms: int  # wall clock at the end of its last frame; the start is this minus its duration
+    listed_ms: int = 0  # wall clock when ffmpeg's listing of it was read (it was closed by then)
 
 
 def masked(message: str) -> str:
@@ -179,5 +180,6 @@ class StreamRun:
         complete = text[:text.rfind("\n") + 1].splitlines()  # a line is final once its newline is written
         for name, _start, end in csv.reader(complete[self._listed:]):
             self._listed += 1
-            self._anchor.observe(float(end), time.time())
-            yield LiveSegment(self._out_dir / name, self._anchor.wall_ms(float(end)))
+            now = time.time()
+            self._anchor.observe(float(end), now)
+            yield LiveSegment(self._out_dir / name, self._anchor.wall_ms(float(end)), round(now * 1000))
