@@ -74,7 +74,7 @@ DAY_VECTORS = 250_000
 DAY0 = 20_400 * DAY_MS  # a UTC midnight in 2025
 QUERIES = 200
 RECALL_QUERIES = 100
-NPROBES = (1, 2, 4, 8, 16, 32, 64)
+NPROBES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 FILTERS = {
     "10pct_cameras": SearchFilter(camera_ids=frozenset(f"cam-{i}" for i in range(0, CAMERAS, 10))),
     "1_camera_1_hour": SearchFilter(camera_ids=frozenset({"cam-7"}), start_ms=DAY0 + 3_600_000,

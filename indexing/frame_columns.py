@@ -293,6 +293,11 @@ class FrameColumns:
                     ids = np.frombuffer(lists[code], dtype=np.int32)
                     lists[code] = array("i", ids[alive[ids] == 1].tobytes())
 
+    def camera_count(self) -> int:
+        """How many cameras the live frames come from."""
+        cameras = np.frombuffer(self._cameras, dtype=np.int32)
+        return int(np.unique(cameras[self.alive]).size)
+
     def nbytes(self) -> int:
         """Bytes of the columns and camera lists (side-table records not counted)."""
         columns = (self._cameras, self._times, self._ends, self._segment_starts, self._segment_ends,

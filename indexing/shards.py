@@ -114,7 +114,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -165,7 +165,17 @@ class ShardPolicy:
     exact_below: int = 50_000  # exact search up to here: ≤ 50k × 256-d is ≤ 5 ms single-threaded
     compressed_from: int = 50_000  # IVF-PQ + re-rank from here, for shards with a vector file
     growth: float = 2.0  # retrain the IVF index when the shard has doubled since training
-    nprobe: int = 16  # default lists probed per search (recall@10 ≈ 0.98 on clustered data)
+    # IVF lists (`nlist`): about `lists_per_root` × √n, at least `lists_per_camera` per camera of
+    # the shard, at most one per `min_per_list` vectors, a power of two in [`min_lists`, `max_lists`]
+    lists_per_root: float = 4.0  # FAISS's guidance is 4-16 × √n
+    lists_per_camera: float = 2.0  # fewer lists than cameras scatter a camera's keyframes (see above)
+    min_per_list: int = 39  # FAISS k-means wants at least 39 training vectors per centroid
+    min_lists: int = 16
+    max_lists: int = 8192  # k-means costs ∝ lists²: 8,192 lists train ≈ 16 × as long as 2,048
+    # Lists probed per unfiltered search (`probes`): at least `nprobe`, and `probe_share` of the
+    # shard's lists, so a shard with more lists still scans the same share of its vectors
+    nprobe: int = 16
+    probe_share: float = 1 / 16
     train_per_list: int = 64  # training sample: this many vectors per IVF list
     # A filtered IVF search scans this many times as many allowed frames as an unfiltered one
     # scans frames (500k-frame shard, 10% of cameras allowed: ×1 recall@10 0.88, ×2 0.98, ×4 0.99).
@@ -181,9 +191,20 @@ class ShardPolicy:
     rerank_allowed_share: float = 0.125
     rerank_max: int = 4096
 
-    def nlist(self, n: int) -> int:
-        """IVF lists for `n` vectors: the power of two nearest √n, in [16, 8192]."""
-        return int(np.clip(2 ** round(np.log2(np.sqrt(max(n, 1)))), 16, 8192))
+    def nlist(self, n: int, cameras: int = 0) -> int:
+        """IVF lists for `n` vectors from `cameras` cameras: the power of two nearest
+        `lists_per_root` × √n, raised to the power of two at or above `lists_per_camera` ×
+        `cameras`, lowered to the power of two at or below n / `min_per_list`, in
+        [`min_lists`, `max_lists`]."""
+        lists = 2 ** round(np.log2(self.lists_per_root * np.sqrt(max(n, 1))))
+        if cameras > 0:
+            lists = max(lists, 2 ** int(np.ceil(np.log2(self.lists_per_camera * cameras))))
+        lists = min(lists, 2 ** int(np.log2(max(n // self.min_per_list, 1))))
+        return int(np.clip(lists, self.min_lists, self.max_lists))
+
+    def probes(self, nlist: int) -> int:
+        """Lists an unfiltered search of an IVF index with `nlist` lists probes by default."""
+        return min(nlist, max(self.nprobe, round(nlist * self.probe_share)))
 
     def ivf_tier(self, n: int, has_file: bool) -> ShardTier:
         """The IVF tier for a shard of `n` vectors (PQ needs the vector file to re-rank from)."""
@@ -253,11 +274,13 @@ class VectorShard:
 
     With a `VectorFile` every vector is also written there as float16: builds
     read it instead of decoding SQ8, and the PQ tier re-ranks against it.
+    `cameras`: how many cameras the shard's live frames come from (called with
+    the turn held), for the number of IVF lists (`ShardPolicy.nlist`).
     """
 
     def __init__(self, dim: int, policy: ShardPolicy, file: VectorFile | None = None,
                  sync: IndexSync | None = None, key: ShardKey | None = None,
-                 trained: TrainedStore | None = None) -> None:
+                 trained: TrainedStore | None = None, cameras: Callable[[], int] | None = None) -> None:
         if file is not None and dim % policy.pq_m:
             raise ValueError(f"pq_m {policy.pq_m} must divide the vector dimension {dim}")
         self.dim = dim
@@ -265,6 +288,7 @@ class VectorShard:
         self._file = file
         self._sync = sync if sync is not None else IndexSync()
         self._key, self._trained = key, trained
+        self._cameras = cameras
         self._index: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self._list_of = np.empty(0, dtype=np.int32)  # by id: IVF list, -1 exact, -2 absent
         self._trained_on = 0
@@ -280,6 +304,11 @@ class VectorShard:
     @property
     def is_ivf(self) -> bool:
         return self._trained_on > 0
+
+    @property
+    def nlist(self) -> int:
+        """The IVF index's number of lists (0: exact)."""
+        return int(self._index.nlist) if self.is_ivf else 0
 
     @property
     def building(self) -> bool:
@@ -388,7 +417,7 @@ class VectorShard:
         if not self.is_ivf:
             scores, ids = self._index.search(q, k, params=faiss.SearchParameters(sel=sel))
             return scores[0], ids[0]
-        lists, coarse, scanned = self._probe(q, allowed, nprobe or self._policy.nprobe)
+        lists, coarse, scanned = self._probe(q, allowed, nprobe or self._policy.probes(self._index.nlist))
         params = faiss.SearchParametersIVF(sel=sel, nprobe=lists.size)
         wanted = self._policy.candidates(k, scanned) if self.tier is ShardTier.PQ else k
         scores, ids = np.empty(wanted, dtype=np.float32), np.empty(wanted, dtype=np.int64)
@@ -456,11 +485,12 @@ class VectorShard:
                 return
             top = self._top
             ids = np.flatnonzero(self._list_of[:top] > -2).astype(np.int64)
+            cameras = self._cameras() if self._cameras is not None else 0
             x = self._vectors(ids) if self._file is None else None
         if x is None:  # rows below `top` do not change: read without the turn
             x = self._vectors(ids)
         tier = self._policy.ivf_tier(len(ids), self._file is not None)
-        ivf, trained_on = self._trained_ivf(tier, x)
+        ivf, trained_on = self._trained_ivf(tier, x, cameras)
         parts = [(ids, _fill(ivf, ids, x, reserve=True))]
         del x
         while True:  # catch up with the adds made meanwhile; the last few with the turn held
@@ -492,10 +522,12 @@ class VectorShard:
             self._build = None
         self.schedule_build()  # grown past the next retrain size during the build
 
-    def _trained_ivf(self, tier: ShardTier, x: np.ndarray) -> tuple[faiss.IndexIVF, int]:
-        """An empty IVF index trained for these vectors, and the size it was trained at: loaded
-        from `trained` when one fits, else trained here on a sample (and saved there)."""
-        nlist = self._policy.nlist(len(x))
+    def _trained_ivf(self, tier: ShardTier, x: np.ndarray, cameras: int) -> tuple[faiss.IndexIVF, int]:
+        """An empty IVF index trained for these vectors (from `cameras` cameras), and the size it
+        was trained at: loaded from `trained` when one fits, else trained here on a sample (and
+        saved there). A saved index of another list count (an older rule's, or trained when the
+        shard had other cameras) is another object: never loaded, so the shard trains again."""
+        nlist = self._policy.nlist(len(x), cameras)
         if (loaded := self._load_trained(tier, nlist, len(x))) is not None:
             return loaded
         ivf = self._new_ivf(tier, nlist)

@@ -16,6 +16,15 @@ It is a cache: a missing or unreadable object means training again, never an
 error; concurrent writers (front ends training the same shard) overwrite each
 other with equally valid indexes. Object layout: a JSON header line (format,
 size trained at), then the FAISS bytes.
+
+The list count is part of the key, so a shard whose `ShardPolicy.nlist` now
+gives another count (a grown shard, more cameras, or a node upgraded to a new
+list rule: the rule of issue #19 gives a 143k-vector shard 2,048 lists where
+the √n rule gave 512) finds no object and trains again, once; it never loads
+an index with the old count. Saving a shard's index deletes that shard's
+indexes of the same tier with other list counts, so the bucket keeps one per
+shard and tier and an upgrade leaves no stale objects behind once each shard
+has been built again.
 """
 
 from __future__ import annotations
@@ -58,7 +67,17 @@ class TrainedCache:
 
     def save(self, key: ShardKey, tier: ShardTier, nlist: int, trained: TrainedIndex) -> None:
         header = json.dumps({"format": FORMAT, "trained_on": trained.trained_on}).encode()
-        self._store.put_bytes(self._key(key, tier, nlist), header + b"\n" + trained.data)
+        saved = self._key(key, tier, nlist)
+        self._store.put_bytes(saved, header + b"\n" + trained.data)
+        folder, _, _ = saved.rpartition("/")
+        try:  # the same shard and tier with other list counts: never loaded again
+            stale = [o.key for o in self._store.list(folder + "/")
+                     if o.key != saved and o.key.rpartition("/")[2].startswith(f"{tier.value}-")
+                     and o.key.endswith(".faiss")]
+            if stale:
+                self._store.delete(stale)
+        except Exception:  # a cache: stale objects waste bytes, never answer
+            logger.warning("could not delete the older trained indexes of shard %s", key, exc_info=True)
 
     def _key(self, key: ShardKey, tier: ShardTier, nlist: int) -> str:
         return keys.index_trained_key(self.model_id, key.day, key.group, f"{tier.value}-{nlist}")

@@ -77,6 +77,7 @@ class ShardStats:
     disk_bytes: int = 0  # its float16 vector file in the cache directory (0: none)
     record_bytes: int = 0  # in RAM: its record columns (`indexing.frame_columns`)
     building: bool = False  # a new IVF index is being built for it (searches use the current one)
+    lists: int = 0  # IVF lists of its index (`ShardPolicy.nlist`; 0: exact)
 
 
 def _same_box(stored: Box | None, asked: Box | None) -> bool:
@@ -98,8 +99,8 @@ class _Shard:
 
     def __init__(self, key: ShardKey, dim: int, policy: ShardPolicy, file: VectorFile | None,
                  cameras: CameraCodes, sync: IndexSync, trained: TrainedStore | None) -> None:
-        self.vectors = VectorShard(dim, policy, file, sync, key, trained)
         self.frames = FrameColumns(key.day * DAY_MS, cameras)
+        self.vectors = VectorShard(dim, policy, file, sync, key, trained, self.frames.camera_count)
 
     def commit(self, records: Sequence[FrameRecord], prepared: Prepared) -> int:
         """Records and their prepared vectors together (under the view lock): the new ones."""
@@ -303,7 +304,7 @@ class FrameIndex:
         with self._sync.view.read():
             return [ShardStats(k.group, k.day, len(s.vectors), s.vectors.is_ivf, s.vectors.ram_bytes(),
                                s.vectors.tier.value, s.vectors.disk_bytes, s.frames.nbytes(),
-                               s.vectors.building)
+                               s.vectors.building, s.vectors.nlist)
                     for k, s in sorted(self._shards.items())]
 
     def close(self) -> None:
