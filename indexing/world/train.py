@@ -10,16 +10,18 @@ Vietnamese captions, each encoded on its longest caption's context (`clip_model.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
@@ -35,12 +37,17 @@ from indexing.clip_model import (
 )
 from indexing.models.configs import IMAGE_SIZE, vigil_tiny_model_cfg, vigil_tiny_preprocess_cfg
 from indexing.world.crop_pairs import render_crop_sample
+from indexing.world.identity_pairs import render_identity_pair
 from indexing.world.random_scenes import KIND_WEIGHTS
 from indexing.world.training_pairs import render_sample
 from indexing.world.truth import ActorKind
 
 logger = logging.getLogger(__name__)
 TRAIN_STATE = "train_state.json"
+# The identity loss's fixed temperature: the model's own logit scale (≈100) is tuned for text↔image
+# and is learnt by the text loss; a fixed 0.1 (SimCLR's range) leaves it to the text loss alone
+# and does not ask two crops of one subject in different light to be near-identical vectors.
+IDENTITY_TEMPERATURE = 0.1
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,10 @@ class TrainConfig:
     kind_weights: dict[ActorKind, float] = field(default_factory=lambda: dict(KIND_WEIGHTS))
     crops: float = 0.0  # share of item pairs that are region crops of wide views (`crop_pairs`)
     init_model: Path | None = None  # start from a model folder's weights (fresh optimizer)
+    identity: float = 0.0  # weight of the identity (view↔view InfoNCE) loss; 0 = off
+    identity_batch: int = 64  # identity pairs per step (2 images each)
+    identity_photos: float = 0.25  # share of pairs whose first view is a close-up photo
+    identity_temperature: float = IDENTITY_TEMPERATURE
 
 
 class WorldPairs(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
@@ -95,6 +106,30 @@ class WorldPairs(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
                                scramble=self.scramble, twin=is_twin, kind_weights=self.kind_weights)
         tokens = self.tokenizer([sample.caption_en, sample.caption_vi])
         return self.preprocess(sample.image), tokens[0], tokens[1]
+
+
+class IdentityViews(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Item j of step s: both views of identity pair (seed, s, j) (`identity_pairs`), preprocessed."""
+
+    def __init__(self, seed: int, batch_size: int, steps: int, photo: float,
+                 preprocess: Callable[[Image.Image], torch.Tensor]) -> None:
+        self.seed, self.batch_size, self.steps, self.photo = seed, batch_size, steps, photo
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return self.batch_size * self.steps
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pair = render_identity_pair(self.seed * 1_000_000_007 + index, photo=self.photo)
+        return self.preprocess(pair.a.image), self.preprocess(pair.b.image)
+
+
+def identity_loss(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Symmetric InfoNCE between two views' normalised embeddings: row i of `a` and of `b` show
+    the same identity, every other row of the batch is a negative."""
+    logits = a @ b.T / temperature
+    labels = torch.arange(a.shape[0], device=a.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -141,36 +176,62 @@ def train(cfg: TrainConfig) -> ClipBundle:
     loader = DataLoader(torch.utils.data.Subset(data, indices), batch_size=cfg.batch_size,
                         num_workers=cfg.workers, worker_init_fn=_worker_init,
                         prefetch_factor=4 if cfg.workers else None, persistent_workers=False)
+    views: Iterable[tuple[torch.Tensor, torch.Tensor] | None] = itertools.repeat(None)
+    if cfg.identity > 0:
+        pairs = IdentityViews(cfg.seed, cfg.identity_batch, cfg.steps, cfg.identity_photos, bundle.preprocess)
+        views = DataLoader(torch.utils.data.Subset(pairs, range(start * cfg.identity_batch,
+                                                                last * cfg.identity_batch)),
+                           batch_size=cfg.identity_batch, num_workers=cfg.workers,
+                           worker_init_fn=_worker_init,
+                           prefetch_factor=4 if cfg.workers else None, persistent_workers=False)
     model.train()
-    began, ema = time.monotonic(), None
-    for step, (images, en, vi) in enumerate(loader, start=start):
+    began, ema, id_ema = time.monotonic(), None, None
+    for step, ((images, en, vi), pair) in enumerate(zip(loader, views, strict=False), start=start):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
-        image_features = model.encode_image(images, normalize=True)
+        n = images.shape[0]
+        if pair is not None:
+            images = torch.cat([images, pair[0], pair[1]])
+        features = model.encode_image(images, normalize=True)
+        image_features = features[:n]
         captions = (en, vi) if cfg.both_languages else ((en, vi)[step % 2],)
         loss = torch.stack([loss_fn(image_features, encode_text(model, tokens), model.logit_scale.exp())
                             for tokens in captions]).mean()
+        text_loss = loss.item()  # the EMA follows the text loss, comparable with runs without --identity
+        if pair is not None:
+            m = pair[0].shape[0]
+            id_loss = identity_loss(features[n:n + m], features[n + m:], cfg.identity_temperature)
+            id_ema = id_loss.item() if id_ema is None else 0.95 * id_ema + 0.05 * id_loss.item()
+            loss = loss + cfg.identity * id_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
-        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        ema = text_loss if ema is None else 0.95 * ema + 0.05 * text_loss
         if step % 10 == 0:
-            logger.info("step %d loss %.4f ema %.4f lr %.2e %.1fs", step, loss.item(), ema,
+            logger.info("step %d loss %.4f ema %.4f lr %.2e %.1fs", step, text_loss, ema,
                         lr_at(step, cfg), time.monotonic() - began)
+            if pair is not None:
+                logger.info("step %d identity loss %.4f identity ema %.4f (x %g)", step,
+                            id_loss.item(), id_ema, cfg.identity)
         if (step + 1) % cfg.save_every == 0 or step + 1 == last:
-            _checkpoint(bundle, optimizer, cfg, step + 1, ema, time.monotonic() - began)
+            _checkpoint(bundle, optimizer, cfg, step + 1, ema, time.monotonic() - began, id_ema)
     model.eval()
     return bundle
 
 
 def _checkpoint(bundle: ClipBundle, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
-                step: int, ema_loss: float | None, seconds: float) -> None:
+                step: int, ema_loss: float | None, seconds: float, identity_ema: float | None = None) -> None:
     save_clip(bundle, cfg.out, fp16=True)
-    state = {"seed": cfg.seed, "step": step, "steps": cfg.steps, "batch_size": cfg.batch_size,
-             "lr": cfg.lr, "kind_weights": {k.value: w for k, w in cfg.kind_weights.items()},
-             "ema_loss": ema_loss, "seconds": round(seconds, 1)}
+    state: dict[str, object] = {
+        "seed": cfg.seed, "step": step, "steps": cfg.steps, "batch_size": cfg.batch_size,
+        "lr": cfg.lr, "kind_weights": {k.value: w for k, w in cfg.kind_weights.items()},
+        "ema_loss": ema_loss, "seconds": round(seconds, 1)}
+    if cfg.identity > 0:
+        state |= {"identity": cfg.identity, "identity_batch": cfg.identity_batch,
+                  "identity_photos": cfg.identity_photos, "identity_temperature": cfg.identity_temperature,
+                  "identity_ema_loss": identity_ema}
     (cfg.out / TRAIN_STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     if cfg.resume is not None:
         torch.save({"model": bundle.model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -217,6 +278,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="share of item pairs that are region crops of wide views (world.crop_pairs)")
     parser.add_argument("--init-model", type=Path, default=None,
                         help="start from a model folder's weights (e.g. the bundled one), new optimizer")
+    parser.add_argument("--identity", type=float, default=0.0, metavar="WEIGHT",
+                        help="weight of the identity loss: InfoNCE between two views of one actor in "
+                             "independent contexts (world.identity_pairs), added to the text loss; 0 = off")
+    parser.add_argument("--identity-batch", type=int, default=64,
+                        help="identity pairs per step (each adds two images to the step)")
+    parser.add_argument("--identity-photos", type=float, default=0.25,
+                        help="share of identity pairs whose first view is a close-up photo, not a wide crop")
     parser.add_argument("--image-size", type=int, default=IMAGE_SIZE,
                         help="input side in pixels (from --init, the position grid is interpolated)")
     parser.add_argument("--kind-weight", action="append", default=[], type=_kind_weight,
@@ -224,6 +292,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="how often a kind of actor is drawn, relative to the world's weights "
                              f"({', '.join(f'{k.value}={w}' for k, w in KIND_WEIGHTS.items())}); repeatable")
     args = parser.parse_args(argv)
+    if not (math.isfinite(args.identity) and args.identity >= 0):
+        parser.error(f"--identity {args.identity}: expected a weight >= 0")
+    if args.identity_batch < 2:
+        parser.error(f"--identity-batch {args.identity_batch}: InfoNCE needs at least 2 pairs")
+    if not 0 <= args.identity_photos <= 1:
+        parser.error(f"--identity-photos {args.identity_photos}: expected a share in [0, 1]")
     kind_weights = dict(KIND_WEIGHTS) | dict(args.kind_weight)
     if not sum(kind_weights.values()) > 0:
         parser.error("--kind-weight: at least one kind of actor needs a weight above 0")
@@ -234,7 +308,8 @@ def main(argv: list[str] | None = None) -> None:
                       init=args.init, stop_after=args.stop_after, scramble=args.scramble,
                       twins=args.twins, both_languages=args.both_languages,
                       image_size=args.image_size, kind_weights=kind_weights, crops=args.crops,
-                      init_model=args.init_model))
+                      init_model=args.init_model, identity=args.identity,
+                      identity_batch=args.identity_batch, identity_photos=args.identity_photos))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,118 @@
+"""Identity pairs: one actor seen twice, in two independent contexts, as two cameras would show it.
+
+What "the same subject on another camera" means in the wide world (`wide.py`): an actor keeps
+its label (kind, action, colours, gender, riders, cargo) and its `style` bits (trousers, hat,
+helmets: what truth does not name) on every camera; everything else changes — layout, lighting,
+where and how large it stands, which way it faces, its gait phase, the crowd around it, camera
+noise and compression. `render_identity_pair(seed)` draws one identity (`crop_pairs.Identity`)
+and renders it twice with independent draws of all of that: view B is always a region crop of
+a wide view as ingest cuts it (`crop_pairs.render_wide_crop`: 398×224 decode, padded square,
+a proposal's imprecision), view A is such a crop too, or, with probability `photo`, a close-up
+snap of the identity like a resident's photo (`photo.py`, `wide.close_up_photo`). Consecutive
+pairs (2k, 2k+1) share the actor's kind, so a batch holds same-kind identities that differ only
+in colours or details (hard negatives). Training layouts and compositions only
+(`training_split`): held-out layouts and combinations never appear. A deterministic function of
+(seed, photo share, kind weights).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PIL import Image
+
+from indexing.world.actors import bbox
+from indexing.world.crop_pairs import Identity, render_wide_crop
+from indexing.world.degrade import apply_grain, grain_layer
+from indexing.world.layouts import paint_background
+from indexing.world.random_scenes import KIND_WEIGHTS, LIGHTING_WEIGHTS, sample_label, sample_pose
+from indexing.world.render import Placement, draw_frame
+from indexing.world.training_split import TRAIN_LAYOUTS, is_heldout_combo
+from indexing.world.truth import INCIDENT_KINDS, ActorKind, SceneLabel
+from indexing.world.wide import TRAVELLER_KINDS
+
+PHOTO_W, PHOTO_H = 480, 270  # a close-up snap; the model sees it at 96 px, so more pixels add nothing
+JITTER = 0.15  # a region proposal's box is off by up to this share of the subject's size
+IDENTITY_KINDS: dict[ActorKind, float] = {k: w for k, w in TRAVELLER_KINDS.items() if k not in INCIDENT_KINDS}
+
+
+@dataclass(frozen=True)
+class IdentityView:
+    """One picture of the identity: `kind` "wide" (a region crop) or "photo" (a close-up), the
+    scene it was drawn in and the identity's placement in it (label, pose with its style)."""
+
+    image: Image.Image
+    kind: str
+    scene: SceneLabel
+    target: Placement
+
+
+@dataclass(frozen=True)
+class IdentityPair:
+    identity: Identity
+    a: IdentityView
+    b: IdentityView
+
+
+def draw_identity(seed: int, kind_weights: Mapping[ActorKind, float] = IDENTITY_KINDS) -> Identity:
+    """An identity of pair `seed`: the kind is shared by pairs 2k and 2k+1, the rest is its own."""
+    kinds = [k for k in kind_weights if k not in INCIDENT_KINDS and kind_weights[k] > 0]
+    if not kinds:
+        raise ValueError(f"identity pairs need a kind of actor that is not an incident, with a weight "
+                         f"above 0; got {dict(kind_weights)}")
+    shared = random.Random(f"identity-kind:{seed - seed % 2}")
+    kind = shared.choices(kinds, [kind_weights[k] for k in kinds])[0]
+    rng = random.Random(f"identity:{seed}")
+    label = sample_label(rng, kind)
+    return Identity(label=label, style=rng.getrandbits(32))
+
+
+def render_identity_pair(seed: int, photo: float = 0.25,
+                         kind_weights: Mapping[ActorKind, float] = IDENTITY_KINDS,
+                         crowd_weights: Mapping[ActorKind, float] = KIND_WEIGHTS) -> IdentityPair:
+    """Identity `draw_identity(seed)` rendered twice in independent contexts (see the module doc).
+    `crowd_weights` says how the other actors of a wide view are drawn."""
+    identity = draw_identity(seed, kind_weights)
+    rng_a, rng_b = random.Random(f"identity-view-a:{seed}"), random.Random(f"identity-view-b:{seed}")
+    a = _photo_view(rng_a, identity) if rng_a.random() < photo else _wide_view(rng_a, identity, crowd_weights)
+    return IdentityPair(identity=identity, a=a, b=_wide_view(rng_b, identity, crowd_weights))
+
+
+def _wide_view(rng: random.Random, identity: Identity,
+               crowd_weights: Mapping[ActorKind, float]) -> IdentityView:
+    view = render_wide_crop(rng, crowd_weights, target=identity, jitter=JITTER)
+    target = view.placements[0]
+    return IdentityView(image=Image.fromarray(view.pixels), kind="wide", scene=view.scene, target=target)
+
+
+def _photo_view(rng: random.Random, identity: Identity) -> IdentityView:
+    """A phone snap: the identity close to the camera on a training layout, cropped around it with a
+    small margin, maybe scaled down, JPEG-degraded (like `wide.close_up_photo`)."""
+    lighting = rng.choices(list(LIGHTING_WEIGHTS), list(LIGHTING_WEIGHTS.values()))[0]
+    while is_heldout_combo(identity.label, lighting):
+        lighting = rng.choices(list(LIGHTING_WEIGHTS), list(LIGHTING_WEIGHTS.values()))[0]
+    scene = SceneLabel(layout=rng.choice(TRAIN_LAYOUTS), lighting=lighting)
+    pose = replace(sample_pose(rng, identity.label, scene.layout), x=rng.uniform(0.3, 0.7),
+                   style=identity.style)
+    target = Placement(actor_id="a0", label=identity.label, pose=pose)
+    background = paint_background(scene.layout, lighting, PHOTO_W, PHOTO_H, rng.getrandbits(32))
+    frame = draw_frame(background, scene, (target,))
+    noise = np.random.default_rng(rng.getrandbits(32))
+    frame = apply_grain(frame, grain_layer(lighting, PHOTO_W, PHOTO_H, noise))
+    box = bbox(target.label, target.pose, PHOTO_W / PHOTO_H)
+    margin = rng.uniform(0.02, 0.08)
+    snap = Image.fromarray(frame).crop((
+        int(max(0.0, box.x0 - margin) * PHOTO_W), int(max(0.0, box.y0 - margin) * PHOTO_H),
+        max(int(max(0.0, box.x0 - margin) * PHOTO_W) + 1, int(min(1.0, box.x1 + margin) * PHOTO_W)),
+        max(int(max(0.0, box.y0 - margin) * PHOTO_H) + 1, int(min(1.0, box.y1 + margin) * PHOTO_H))))
+    if rng.random() < 0.5:
+        snap = snap.resize((max(1, snap.width * 3 // 4), max(1, snap.height * 3 // 4)),
+                           Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    snap.save(buf, format="JPEG", quality=rng.randint(45, 75))
+    buf.seek(0)
+    return IdentityView(image=Image.open(buf).convert("RGB"), kind="photo", scene=scene, target=target)
