@@ -171,6 +171,17 @@ def _score(name: str, entry_id: str, alerts: list[tuple[Any, float]], visits: li
             "scores": sorted(round(a.score, 2) for a, _ in mine)}
 
 
+def _wait_listening(node: Any, cameras: list[str], timeout_s: float = 300.0) -> None:
+    """Until every recorder is up (its actor answers: under load it takes seconds to start),
+    and a little longer for its ffmpeg to listen: footage sent before is lost (UDP)."""
+    deadline = time.monotonic() + timeout_s
+    while any(node.live.status(c).last_error == "the recorder is restarting" for c in cameras):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"live recorders not started within {timeout_s} s")
+        time.sleep(0.5)
+    time.sleep(1.5)
+
+
 def _live_status(s: Any, duration_s: float, t0: float, sent_s: float) -> dict[str, Any]:
     """A recorder's final status; segment gaps (s after the sender started, length) and where
     the recording began and ended against the sender."""
@@ -358,7 +369,7 @@ def run(duration_s: float, tmp: Path, footage: Path) -> dict[str, Any]:
             for cam in videos:
                 c.register_camera(cameras_pb2.Camera(camera_id=cam, group="ward-1", retention_days=30,
                                                      stream_url=f"udp://127.0.0.1:{ports[cam]}"))
-            time.sleep(3.0)  # the recorders' ffmpeg listening before the senders start
+            _wait_listening(node, list(videos))
             t0, senders, sent = {}, {}, {}
             results["load_average_before"] = os.getloadavg()
             for cam, video in videos.items():

@@ -12,18 +12,26 @@ Rules:
   `recalibrate` (periodic) redoes every entry's background and gives entries a vector for a
   newly served model.
 - Alerts are followed from the bucket (`alerts`): a caller gets the alerts of cameras it may see,
-  in the order they were written, each with the cursor to resume after it.
+  each as soon as it is stored, and a cursor to resume from. An alert is delivered as soon as a
+  read of the bucket finds it, not once it is SETTLE_MS old; but only alerts SETTLE_MS old are
+  known to have no earlier write still in flight (`storage.watchlists`), so an alert delivered
+  younger carries the cursor of the settled position before it: a stream resumed from it may
+  repeat the alerts of the last SETTLE_MS before it (the same `alert_id`; nothing is lost). The
+  bucket is read every `watch.poll_s`, and at once when the node rings the stream's bell
+  (`AlertBell`: a live batch, whose alerts are stored before it is acknowledged, reached this node).
 - Entries are listed and removed by their creator, or by an admin of every group.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -86,13 +94,62 @@ class EntryState:
     calibrated: bool  # has a vector with a background for the served model
 
 
+class AlertBell:
+    """Wakes the alert streams open on this node to read the bucket now (thread-safe `ring`)."""
+
+    def __init__(self) -> None:
+        self._events: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._lock = threading.Lock()
+
+    def ring(self) -> None:
+        with self._lock:
+            events = list(self._events)
+        for loop, event in events:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # that stream's loop is closed: it is going away
+                continue
+
+    def listen(self) -> _Listener:
+        """An event set by every ring from now on, until the listener is closed."""
+        return _Listener(self)
+
+    def _add(self, key: tuple[asyncio.AbstractEventLoop, asyncio.Event]) -> None:
+        with self._lock:
+            self._events.add(key)
+
+    def _discard(self, key: tuple[asyncio.AbstractEventLoop, asyncio.Event]) -> None:
+        with self._lock:
+            self._events.discard(key)
+
+
+class _Listener:
+    def __init__(self, bell: AlertBell) -> None:
+        self._bell, self._event = bell, asyncio.Event()
+        self._key = (asyncio.get_running_loop(), self._event)
+        bell._add(self._key)
+
+    def clear(self) -> None:
+        """Before a read: a ring during the read wakes the next `wait` at once."""
+        self._event.clear()
+
+    async def wait(self, timeout_s: float) -> None:
+        """Until a ring since the last `clear`, or `timeout_s`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout_s)
+
+    def close(self) -> None:
+        self._bell._discard(self._key)
+
+
 class WatchlistService:
     def __init__(self, visibility: Visibility, watch: WatchStore, serving: ServingRef, audit: AuditTrail,
                  settings: WatchSettings, url_policy: Callable[[], UrlPolicy], presign: Callable[[str], str],
-                 clock_ms: Callable[[], int] = now_ms) -> None:
+                 clock_ms: Callable[[], int] = now_ms, bell: AlertBell | None = None) -> None:
         self._visibility, self._watch, self._serving, self._audit = visibility, watch, serving, audit
         self._settings, self._url_policy, self._clock = settings, url_policy, clock_ms
         self._presign = presign
+        self.bell = bell or AlertBell()
 
     def add(self, caller: Caller, new: NewEntry) -> EntryState:
         entry = self._entry(caller, new)
@@ -137,20 +194,27 @@ class WatchlistService:
                 raise InvalidArgumentError(str(exc)) from None
         else:
             cursor = cursor_at(self._clock() - SETTLE_MS)
-        seen: deque[str] = deque(maxlen=SEEN_IDS)
-        while time.monotonic() < ends:
-            batch = await asyncio.to_thread(self._after, cursor)
-            for alert in batch:
-                cursor = alert.cursor
-                if alert.alert_id in seen or (entry_ids and alert.entry_id not in entry_ids):
-                    continue
-                seen.append(alert.alert_id)
-                if self._visibility.sees(caller.principal, alert.camera_id):
-                    yield AlertView(alert, await asyncio.to_thread(self._presign, alert.thumbnail_key))
-            await asyncio.sleep(min(self._settings.poll_s, max(ends - time.monotonic(), 0.0)))
+        seen: deque[str] = deque(maxlen=SEEN_IDS)  # delivered after `cursor` (read again until settled)
+        listener = self.bell.listen()
+        try:
+            while time.monotonic() < ends:
+                listener.clear()
+                read_ms = self._clock()
+                batch = await asyncio.to_thread(self._after, cursor, read_ms)
+                for alert, resume in resume_cursors(batch, cursor, read_ms):
+                    if alert.alert_id in seen or (entry_ids and alert.entry_id not in entry_ids):
+                        continue
+                    seen.append(alert.alert_id)
+                    if self._visibility.sees(caller.principal, alert.camera_id):
+                        thumbnail = await asyncio.to_thread(self._presign, alert.thumbnail_key)
+                        yield AlertView(replace(alert, cursor=resume), thumbnail)
+                cursor = max(cursor, cursor_at(read_ms - SETTLE_MS))
+                await listener.wait(min(self._settings.poll_s, max(ends - time.monotonic(), 0.0)))
+        finally:
+            listener.close()
 
-    def _after(self, cursor: str) -> tuple[Alert, ...]:
-        return tuple(self._watch.alerts_after(cursor, self._clock() - SETTLE_MS))
+    def _after(self, cursor: str, until_ms: int) -> tuple[Alert, ...]:
+        return tuple(self._watch.alerts_after(cursor, until_ms))
 
     def recalibrate(self) -> int:
         """Every active entry calibrated again on recent footage, with the served model (a model
@@ -233,6 +297,19 @@ class WatchlistService:
         if url:
             check_url(url, Purpose.WEBHOOK, self._url_policy())  # UrlRefusedError: INVALID_ARGUMENT
         return url
+
+
+def resume_cursors(alerts: Sequence[Alert], cursor: str, read_ms: int) -> Iterator[tuple[Alert, str]]:
+    """Each alert of one read of the bucket (`alerts_after(cursor, read_ms)`, in key order) with
+    the cursor a stream resumed after it must start from to lose nothing: its own for an alert
+    SETTLE_MS old at the read (every alert written up to it was stored by then: this read has
+    them); for a younger one, the settled position before it (an earlier write may still be in
+    flight)."""
+    settled = cursor_at(read_ms - SETTLE_MS)
+    for alert in alerts:
+        # a young alert: every alert up to `settled` was in this read, before it
+        cursor = max(cursor, alert.cursor if alert.cursor <= settled else settled)
+        yield alert, cursor
 
 
 def _details(entry: WatchEntry) -> dict[str, object]:

@@ -2,8 +2,11 @@
 
 `WebhookDelivery.run_once` (called periodically) reads the alerts written since the cursor it
 keeps in the bucket (`watch/webhook-cursor.json`), and POSTs each alert of an entry with a
-webhook URL as JSON. The URL is checked again with the server's URL policy (purpose `webhook`,
-`fetch.webhook_allow`) and the POST goes to the checked address, never following redirects.
+webhook URL as JSON, as soon as it is stored; the cursor kept is the settled position before the
+alerts younger than SETTLE_MS (`watchlists.resume_cursors`), so a restarted node may POST the
+last second's alerts again (receivers drop repeats by `alert_id`; nothing is lost). The URL is
+checked again with the server's URL policy (purpose `webhook`, `fetch.webhook_allow`) and the
+POST goes to the checked address, never following redirects.
 
 The request carries `X-Vigil-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
 "<t>.<body>">` keyed with the entry's secret, else the server's `watch.webhook_secret`; a
@@ -24,21 +27,23 @@ import logging
 import socket
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
 
 from services.application.audit import Appender
+from services.application.watchlists import SEEN_IDS, SETTLE_MS, resume_cursors
 from services.settings import WatchSettings
+from storage.timeutil import HOUR_MS
 from storage.url_policy import CheckedUrl, Purpose, UrlPolicy, UrlRefusedError, check_url
-from storage.watchlists import Alert, WatchEntry, WatchStore, cursor_at, now_ms
+from storage.watchlists import Alert, WatchEntry, WatchStore, cursor_at, cursor_ms, now_ms
 
 logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Vigil-Signature"
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 8.0
-SETTLE_MS = 1000
 DELIVERY_CALLER = "system:webhooks"
 Post = Callable[[CheckedUrl, bytes, dict[str, str], float], int]  # → HTTP status
 
@@ -100,19 +105,26 @@ class WebhookDelivery:
         self._watch, self._settings, self._url_policy, self._audit = watch, settings, url_policy, audit
         self._send, self._sleep, self._clock = send, sleep, clock_ms
         self._entries: dict[str, WatchEntry | None] = {}
+        self._sent: deque[str] = deque(maxlen=SEEN_IDS)  # handled after the stored cursor
 
     def run_once(self) -> int:
         """Deliver every alert written since the stored cursor; returns alerts delivered."""
-        cursor = self._watch.get_cursor() or cursor_at(self._clock() - SETTLE_MS)
+        read_ms = self._clock()
+        stored = self._watch.get_cursor()
+        cursor = stored or cursor_at(read_ms - SETTLE_MS)
         delivered = 0
-        for alert in list(self._watch.alerts_after(cursor, self._clock() - SETTLE_MS)):
-            entry = self._entry(alert.entry_id)
-            if entry is not None and entry.webhook_url:
-                delivered += self.deliver(alert, entry)
-            cursor = alert.cursor
-            self._watch.put_cursor(cursor)  # one alert at a time: a restart resends at most one
-        if not self._watch.get_cursor():
-            self._watch.put_cursor(cursor)
+        for alert, resume in resume_cursors(list(self._watch.alerts_after(cursor, read_ms)), cursor, read_ms):
+            if alert.alert_id not in self._sent:
+                entry = self._entry(alert.entry_id)
+                if entry is not None and entry.webhook_url:
+                    delivered += self.deliver(alert, entry)
+                self._sent.append(alert.alert_id)
+            if resume != cursor:
+                cursor = resume
+                self._watch.put_cursor(cursor)  # after each alert: a restart resends few
+        settled = max(cursor, cursor_at(read_ms - SETTLE_MS))
+        if stored is None or cursor_ms(settled) // HOUR_MS > cursor_ms(cursor) // HOUR_MS:
+            self._watch.put_cursor(settled)  # when quiet, an hour at most behind: few hours listed
         return delivered
 
     def deliver(self, alert: Alert, entry: WatchEntry) -> bool:

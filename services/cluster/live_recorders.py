@@ -33,7 +33,7 @@ import numpy as np
 from indexing.embedding import EmbedFn
 from indexing.frame_columns import FrameRecord
 from services.ingest.pipeline import IngestPipeline, IngestRequest, Journal, StageTimes
-from services.live.stream import LiveSegment, StreamRun, masked
+from services.live.stream import LiveSegment, StreamRun, listens, masked
 from services.settings import IngestSettings
 from storage.media import probe
 from storage.object_store import ObjectStore
@@ -75,7 +75,7 @@ class LiveStatus:
     keyframes_indexed: int = 0  # whole keyframes (near-identical consecutive ones are indexed once)
     vectors_indexed: int = 0  # keyframes and their regions
     last_segment_end_ms: int | None = None
-    reconnects: int = 0
+    reconnects: int = 0  # runs after the first; a UDP/RTP listener's only after one that had footage
     last_error: str = ""  # credentials masked
     queue_depth: int = 0  # closed segments not yet stored and indexed
     recent: tuple[SegmentTiming, ...] = ()  # the last RECENT_SEGMENTS segments' stage times: where lag is
@@ -97,9 +97,11 @@ def recorder_name(camera_id: str) -> str:
     return f"vigil-live-{camera_id}"
 
 
-def next_backoff(previous_s: float, received: bool) -> float:
-    """Start over after a run that received footage; otherwise double, up to BACKOFF_MAX_S."""
-    return BACKOFF_MIN_S if received else min(previous_s * 2, BACKOFF_MAX_S)
+def next_backoff(previous_s: float, received: bool, listening: bool = False) -> float:
+    """Start over after a run that received footage; otherwise double, up to BACKOFF_MAX_S. A
+    listener (`stream.listens`) always starts again after BACKOFF_MIN_S: a camera that starts
+    sending during a longer wait would lose that footage."""
+    return BACKOFF_MIN_S if received or listening else min(previous_s * 2, BACKOFF_MAX_S)
 
 
 class Outbox:
@@ -176,9 +178,9 @@ class LiveRecorder:
             self._status = replace(self._status, **changes)  # type: ignore[arg-type]
 
     def _record(self) -> None:
-        backoff_s, runs = BACKOFF_MIN_S / 2, 0
+        backoff_s, runs, reconnects, listening = BACKOFF_MIN_S / 2, 0, 0, listens(self._url)
         while not self._stopping.is_set():
-            self._update(reconnects=runs)  # every run after the first is a reconnection
+            self._update(reconnects=reconnects)  # every run after the first, but a listener's idle ones
             try:
                 received = self._record_run(f"run{runs:06d}")
             except UrlRefusedError as exc:  # checked at every start: the host may resolve elsewhere now
@@ -190,9 +192,10 @@ class LiveRecorder:
                 self._update(last_error=masked(f"recording failed: {exc}"[:300]))
                 received = False
             runs += 1
+            reconnects += received or not listening
             if self._stopping.is_set():
                 break
-            backoff_s = next_backoff(backoff_s, received)
+            backoff_s = next_backoff(backoff_s, received, listening)
             logger.info("camera %s: stream ended, reconnecting in %.1f s", self._camera, backoff_s)
             self._stopping.wait(backoff_s)
         self._segments.put(None)

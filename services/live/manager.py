@@ -5,7 +5,9 @@ node starts); re-registering the same URL changes nothing, a new URL restarts
 the recording, an empty one or `stop()` ends it. For each recording a pump
 thread long-polls the recorder and adds the indexed batches to the node's index
 (`FrameIndex.add` is thread-safe and dedups by camera and time, so live
-batches do not wait for a file ingest holding the node's index lock).
+batches do not wait for a file ingest holding the node's index lock), then calls `on_indexed`:
+a batch reaches the node after its shard writers acknowledged it, so its watchlist alerts are
+stored by then (the node rings the alert streams' bell: `services.application.watchlists`).
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ class _Recording:
 
 class LiveManager:
     def __init__(self, cluster: Cluster, config: LiveConfig, embed: EmbedFn, index: FrameSink,
-                 url_policy: Callable[[], UrlPolicy] = UrlPolicy) -> None:
+                 url_policy: Callable[[], UrlPolicy] = UrlPolicy,
+                 on_indexed: Callable[[], None] = lambda: None) -> None:
         self._cluster, self._config, self._embed, self._index = cluster, config, embed, index
-        self._url_policy = url_policy
+        self._url_policy, self._on_indexed = url_policy, on_indexed
         self._recordings: dict[str, _Recording] = {}
         self._stopped: dict[str, LiveStatus] = {}  # the final status of ended recordings
         self._lock = threading.Lock()
@@ -130,5 +133,7 @@ class LiveManager:
                 continue
             for batch in drained.batches:
                 self._index.add(batch.records, batch.vectors)
+            if drained.batches:
+                self._on_indexed()
             if drained.finished:
                 return

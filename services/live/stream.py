@@ -63,6 +63,13 @@ def masked(message: str) -> str:
     return _URL.sub(lambda m: mask_url(m.group(0)), message)
 
 
+def listens(url: str) -> bool:
+    """Whether the recorder listens for the stream (UDP, RTP: the camera sends) rather than
+    connects to it: a listener waiting for a silent camera costs nothing, but footage sent while
+    no ffmpeg listens is lost."""
+    return url.split(":", 1)[0].lower() in _UDP_SCHEMES
+
+
 def stream_input(checked: CheckedUrl) -> tuple[CheckedUrl, dict[str, str]]:
     """The URL ffmpeg opens and its options: each protocol stalls out within STALL_TIMEOUT_S."""
     micros = str(round(STALL_TIMEOUT_S * 1_000_000))

@@ -35,7 +35,7 @@ from services.application.playback import EvidenceService, PlaybackService
 from services.application.search import SearchService
 from services.application.tokens import TokenService
 from services.application.visibility import Visibility
-from services.application.watchlists import WatchlistService
+from services.application.watchlists import AlertBell, WatchlistService
 from services.application.webhooks import WebhookDelivery
 from services.cluster.interface import Cluster, EmbedderPool
 from services.cluster.live_recorders import LiveConfig
@@ -154,6 +154,7 @@ class Vigil:
                                 self.upload_dir, self.node_id, self.metrics)
         self._closing.callback(self.runner.stop)
         self.runner.resume()
+        self.alert_bell = AlertBell()  # rung by live batches: alert streams read the bucket at once
         self.live = self._new_live()
         self._closing.callback(lambda: self.live.close())  # the recordings of the version served then
         self.live.resume(self.cameras.list())
@@ -194,7 +195,7 @@ class Vigil:
             admin=AdminService(self.retention, self.audit, trail, self.switch_model, self.switcher.status,
                                self.stats),
             watchlists=WatchlistService(visibility, WatchStore(self.store), self.serving, trail, s.watch,
-                                        self.url_policy, self._presign_thumbnail))
+                                        self.url_policy, self._presign_thumbnail, bell=self.alert_bell))
 
     def _presign_thumbnail(self, key: str) -> str:
         return self.store.presigned_get_url(key, timedelta(seconds=self.settings.storage.presign_ttl_s))
@@ -304,7 +305,7 @@ class Vigil:
         return LiveManager(self.cluster, LiveConfig(serving.model_id, s.ingest, s.ray.embed_batch,
                                                     (s.data_dir / "work" / "live").resolve(),
                                                     dedup_cosine=serving.calibration.dedup_cosine),
-                           serving.pool.embed, serving.index, self.url_policy)
+                           serving.pool.embed, serving.index, self.url_policy, self.alert_bell.ring)
 
     def url_policy(self) -> UrlPolicy:
         """What ingest URIs and camera streams may reach: the fetch.* allow-lists, never this

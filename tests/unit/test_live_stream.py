@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.cluster.live_recorders import BACKOFF_MAX_S, BACKOFF_MIN_S, next_backoff
-from services.live.stream import WallAnchor, masked, recorder_command, stream_input
+from services.live.stream import WallAnchor, listens, masked, recorder_command, stream_input
 from storage.ffmpeg_input import GuardedInput
 from storage.url_policy import CheckedUrl, Purpose, UrlPolicy, check_url
 
@@ -64,3 +64,8 @@ def test_backoff_doubles_to_a_bound_and_restarts_after_footage() -> None:
         delays.append(delay)
     assert delays[:5] == [0.5, 1.0, 2.0, 4.0, 8.0] and max(delays) == BACKOFF_MAX_S
     assert next_backoff(BACKOFF_MAX_S, received=True) == BACKOFF_MIN_S
+
+
+def test_a_udp_listener_waiting_for_its_camera_starts_again_at_once() -> None:
+    assert listens("udp://0.0.0.0:5000") and listens("RTP://239.0.0.1:5004") and not listens("rtsp://cam/1")
+    assert next_backoff(BACKOFF_MAX_S, received=False, listening=True) == BACKOFF_MIN_S

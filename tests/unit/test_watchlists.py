@@ -3,6 +3,8 @@ webhook signatures and retries."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import numpy as np
@@ -10,7 +12,10 @@ import pytest
 
 from indexing.frame_columns import Box, FrameRecord
 from indexing.watch import MIN_BACKGROUND, WatchMatcher, calibrate, z_threshold
+from services.application.audit import Caller
+from services.application.watchlists import WatchlistService
 from services.application.webhooks import WebhookDelivery, signature, verify
+from services.security.auth import Principal, Role
 from services.settings import WatchSettings
 from storage.cameras import Camera, CameraRegistry
 from storage.url_policy import CheckedUrl, UrlPolicy
@@ -22,6 +27,7 @@ from storage.watchlists import (
     cursor_at,
     cursor_ms,
     in_daily_window,
+    now_ms,
 )
 from tests.memory_store import MemoryStore
 
@@ -289,3 +295,75 @@ def test_a_webhook_to_loopback_is_refused_with_the_setting_to_change() -> None:
                                send=lambda *a: 200, sleep=lambda s: None)
     assert not delivery.deliver(_alert(1), entry(webhook_url="http://127.0.0.1:9/hook"))
     assert "fetch.webhook_allow" in str(audit.records[-1]["error"])
+
+
+class _SeesAll:
+    def sees(self, principal: object, camera_id: str) -> bool:
+        return True
+
+
+def _service(store: MemoryStore, clock: Any, poll_s: float = 0.05) -> WatchlistService:
+    return WatchlistService(_SeesAll(), WatchStore(store), None, None,  # type: ignore[arg-type]
+                            WatchSettings(poll_s=poll_s), UrlPolicy, lambda key: f"https://thumbs/{key}",
+                            clock_ms=clock)
+
+
+CALLER = Caller(Principal("alice", Role.INVESTIGATOR, frozenset({"*"})))
+
+
+async def _first(stream: Any, n: int) -> list[Alert]:
+    return [(await asyncio.wait_for(anext(stream), 30)).alert for _ in range(n)]
+
+
+def test_an_alert_is_streamed_as_soon_as_it_is_stored_and_its_cursor_loses_nothing() -> None:
+    store, now = MemoryStore(), [T0 + 10_000]
+    ws = WatchStore(store)
+    settled = ws.put_alert(_alert(1), settle_ms=1000, clock_ms=lambda: T0 + 5_000)
+    young = ws.put_alert(_alert(2), settle_ms=1000, clock_ms=lambda: T0 + 10_000)  # just stored
+    service = _service(store, lambda: now[0])
+    first = asyncio.run(_first(service.alerts(CALLER, cursor_at(T0)), 2))
+    assert [a.alert_id for a in first] == [settled.alert_id, young.alert_id]  # the young one at once
+    assert first[0].cursor == settled.cursor  # settled: resume right after it
+    # an alert whose write began before the young one's and ended after the read (another writer)
+    late = ws.put_alert(_alert(3), settle_ms=1000, clock_ms=iter([T0 + 9_500, T0 + 9_600]).__next__)
+    now[0] = T0 + 20_000
+    resumed = asyncio.run(_first(service.alerts(CALLER, first[1].cursor), 2))
+    assert {a.alert_id for a in resumed} == {late.alert_id, young.alert_id}  # the young one repeats
+
+
+def test_a_ring_of_the_bell_wakes_an_open_stream_before_its_next_poll() -> None:
+    store = MemoryStore()
+    service = _service(store, now_ms, poll_s=10.0)  # a poll would come 10 s later
+
+    async def follow() -> Alert:
+        stream = service.alerts(CALLER, "")
+        pending = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0.2)  # the stream has read the (empty) bucket and waits
+        stored = await asyncio.to_thread(WatchStore(store).put_alert, _alert(4), 1000)
+        service.bell.ring()
+        got = await asyncio.wait_for(pending, 5.0)
+        assert got.alert.alert_id == stored.alert_id
+        return got.alert
+
+    assert asyncio.run(follow()).entry_id == "a" * 32
+
+
+def test_a_webhook_gets_an_alert_as_soon_as_it_is_stored_and_only_once() -> None:
+    store, now, posted = MemoryStore(), [T0 + 10_000], list[str]()
+    ws = WatchStore(store)
+    ws.put_entry(entry(webhook_url="http://203.0.113.5/hook", webhook_secret="s3cret"))
+
+    def send(checked: CheckedUrl, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        posted.append(json.loads(body)["alert_id"])
+        return 200
+
+    policy = UrlPolicy.from_settings([], [], webhook_allow=["203.0.113.0/24"])
+    delivery = WebhookDelivery(ws, WatchSettings(), lambda: policy, _Audit(), send=send,
+                               sleep=lambda s: None, clock_ms=lambda: now[0])
+    assert delivery.run_once() == 0  # the cursor starts from now
+    stored = ws.put_alert(_alert(1), settle_ms=1000, clock_ms=lambda: now[0] + 1)
+    now[0] += 2
+    assert delivery.run_once() == 1 and posted == [stored.alert_id]  # 1 ms old: not waiting to settle
+    assert delivery.run_once() == 0
+    now[0] += 5000
+    assert delivery.run_once() == 0 and posted == [stored.alert_id]
