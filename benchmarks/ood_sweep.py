@@ -8,8 +8,8 @@ policy's lists (`ShardPolicy.nlist`: 2,048 here) and a vector file; quick: 50k),
 with in-distribution, random-direction and text-like queries
 (`benchmarks.search.text_like`, with the bundled model's modality gap measured
 by `benchmarks.search.modality_gap`). At the policy's defaults (`default_*`:
-`ShardPolicy.probes` lists, `rerank` candidates) and for each (nprobe,
-re-ranked candidates) pair: recall@10 against exact search and
+`ShardPolicy.probes` lists, `rerank` candidates and those within the PQ-error
+margin) and for each `SWEEP` setting: recall@10 against exact search and
 in-process latency, unfiltered and filtered to 5 % of the cameras; and the
 diagnosis: how many IVF lists a camera's keyframes fall into, and how far down
 the coarse ranking the list of a query's worst true top-10 hit lies.
@@ -36,7 +36,8 @@ from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
 from storage import keys
 from storage.timeutil import DAY_MS
 
-SWEEP = ((16, 200), (64, 200), (128, 200), (128, 1000), (256, 200))
+# (nprobe, re-ranked candidates at least, with the PQ-error margin `ShardPolicy.rerank_margin`)
+SWEEP = ((16, 200, True), (64, 200, True), (128, 200, False), (128, 1000, False), (256, 200, True))
 QUERIES = 100
 
 
@@ -83,12 +84,13 @@ def main() -> None:
         for name, q in sets.items():
             for label, where in (("unfiltered", SearchFilter()), ("5pct_cameras", five_pct)):
                 out[f"default_{name}_{label}"] = bench._measured(index, q, where, exact[name][label])
-        for nprobe, rerank in SWEEP:
-            shard._policy = dataclasses.replace(default, nprobe=nprobe, probe_share=0.0, rerank=rerank)
+        for nprobe, rerank, margin in SWEEP:
+            shard._policy = dataclasses.replace(default, nprobe=nprobe, probe_share=0.0, rerank=rerank,
+                                                rerank_margin=default.rerank_margin if margin else 0.0)
+            setting = f"nprobe{nprobe}_rerank{rerank}{'' if margin else '_nomargin'}"
             for name, q in sets.items():
                 for label, where in (("unfiltered", SearchFilter()), ("5pct_cameras", five_pct)):
-                    out[f"nprobe{nprobe}_rerank{rerank}_{name}_{label}"] = bench._measured(
-                        index, q, where, exact[name][label])
+                    out[f"{setting}_{name}_{label}"] = bench._measured(index, q, where, exact[name][label])
         shard._policy = default
         index.close()
     _harness.write(args.out, "one day shard: recall and latency against nprobe and re-rank candidates "
