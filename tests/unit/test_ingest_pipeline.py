@@ -138,3 +138,15 @@ def test_keyframes_are_indexed_while_the_rest_of_the_file_is_still_being_stored(
 
 def _segment_start(key: str) -> int:
     return int(key.rsplit("/", 1)[-1].split("-")[0])
+
+
+def test_a_live_segment_reports_its_whole_keyframes_and_when_it_passed_each_stage(tmp_path: Path) -> None:
+    from services.ingest.segmenting import iter_segments
+
+    node = Node(tmp_path, regions="motion+grid", regions_per_keyframe=3)
+    video = make_video(tmp_path / "crossing.mp4", MOVING[:1])  # one 4 s scene: two keyframes
+    [segment] = list(iter_segments(video, probe(video), tmp_path / "cut", 4.0, 60.0))
+    done = node.pipeline.run_segment(IngestRequest(CAMERA, START_MS, segment.path, probe(segment.path)))
+    assert (done.frames, done.progress.vectors) == (2, 2 * (1 + 3))  # keyframes, and with their regions
+    t = done.times
+    assert 0 < t.stored_ms <= t.decoded_ms <= t.embedded_ms <= t.indexed_ms
