@@ -84,8 +84,10 @@ class WatchServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchAlerts(self, request, context):
-        """Alerts on cameras the caller may see, in the order written, until cancelled. Each carries
-        the cursor to resume after it; an empty cursor follows alerts from now on.
+        """Alerts on cameras the caller may see, each as soon as it is stored, until cancelled. Each
+        carries a cursor to resume from: a stream resumed from the cursor of an alert less than a
+        second old may repeat the alerts of that second (the same alert_id), never lose one. An
+        empty cursor follows alerts from now on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

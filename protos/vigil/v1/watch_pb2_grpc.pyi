@@ -41,8 +41,10 @@ class WatchServiceStub:
     """The caller's entries (an admin of every group: every entry)."""
     RemoveWatch: _grpc.UnaryUnaryMultiCallable[_watch_pb2.RemoveWatchRequest, _watch_pb2.RemoveWatchResponse]
     WatchAlerts: _grpc.UnaryStreamMultiCallable[_watch_pb2.WatchAlertsRequest, _watch_pb2.Alert]
-    """Alerts on cameras the caller may see, in the order written, until cancelled. Each carries
-    the cursor to resume after it; an empty cursor follows alerts from now on.
+    """Alerts on cameras the caller may see, each as soon as it is stored, until cancelled. Each
+    carries a cursor to resume from: a stream resumed from the cursor of an alert less than a
+    second old may repeat the alerts of that second (the same alert_id), never lose one. An
+    empty cursor follows alerts from now on.
     """
 
 @_typing.type_check_only
@@ -58,8 +60,10 @@ class WatchServiceAsyncStub(WatchServiceStub):
     """The caller's entries (an admin of every group: every entry)."""
     RemoveWatch: _aio.UnaryUnaryMultiCallable[_watch_pb2.RemoveWatchRequest, _watch_pb2.RemoveWatchResponse]  # type: ignore[assignment]
     WatchAlerts: _aio.UnaryStreamMultiCallable[_watch_pb2.WatchAlertsRequest, _watch_pb2.Alert]  # type: ignore[assignment]
-    """Alerts on cameras the caller may see, in the order written, until cancelled. Each carries
-    the cursor to resume after it; an empty cursor follows alerts from now on.
+    """Alerts on cameras the caller may see, each as soon as it is stored, until cancelled. Each
+    carries a cursor to resume from: a stream resumed from the cursor of an alert less than a
+    second old may repeat the alerts of that second (the same alert_id), never lose one. An
+    empty cursor follows alerts from now on.
     """
 
 class WatchServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -96,8 +100,10 @@ class WatchServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _watch_pb2.WatchAlertsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_watch_pb2.Alert], _abc.AsyncIterator[_watch_pb2.Alert]]:
-        """Alerts on cameras the caller may see, in the order written, until cancelled. Each carries
-        the cursor to resume after it; an empty cursor follows alerts from now on.
+        """Alerts on cameras the caller may see, each as soon as it is stored, until cancelled. Each
+        carries a cursor to resume from: a stream resumed from the cursor of an alert less than a
+        second old may repeat the alerts of that second (the same alert_id), never lose one. An
+        empty cursor follows alerts from now on.
         """
 
 def add_WatchServiceServicer_to_server(servicer: WatchServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
