@@ -15,8 +15,10 @@ training size, in one of two tiers (`ShardTier`):
   against the file. Retrains read the file, never decoded codes.
 
 Measured on the benchmark's clustered 256-d vectors (`benchmarks.search`,
-nprobe 16, recall@10 against exact search: unfiltered / 10% of cameras /
-one camera for one hour; RAM counts FAISS codes, ids and centroids):
+with the earlier √n list rule (512 lists at 250k) and nprobe 16; for the
+current rule see "Queries unlike the data" below; recall@10 against exact
+search: unfiltered / 10% of cameras / one camera for one hour; RAM counts
+FAISS codes, ids and centroids):
 
     shard  tier                     RAM B/vec  recall@10            p50 ms
     250k   IVF-SQ8                  270        0.999 / 0.993 / 0.994  0.37
@@ -68,46 +70,60 @@ an allowed frame.
 
 Queries unlike the data (issue #19: text queries sit apart from image vectors,
 CLIP's modality gap). `benchmarks.search --ood-only` measures 1M keyframes of
-1,000 cameras over a week (seven 143k day shards, 512 lists, PQ32) with random
-unit directions and text-like queries (placed towards a keyframe as the
-bundled model's texts sit towards theirs: cosine 0.54 to the best relevant
-keyframe, 0.37 between texts, measured on held-out world footage);
-`benchmarks.ood_sweep` varies nprobe and re-ranking on one such shard
-(reference JSONs of 2026-12-03; latencies there were taken at a load average
-of 25-45 on 2 cores and say nothing about the index):
+1,000 cameras over a week (seven 143k day shards, PQ32) with random unit
+directions and text-like queries (placed towards a keyframe as the bundled
+model's texts sit towards theirs: cosine 0.54 to the best relevant keyframe,
+0.37 between texts, measured on held-out world footage); `benchmarks.ood_sweep`
+varies nprobe and re-ranking on one such shard. With the earlier list rule
+(the power of two nearest √n: 512 lists for 143k vectors) unfiltered searches
+failed for every query kind (reference JSONs of 2026-12-03: at 1M, nprobe 16,
+0.66 / 0.79 / 0.80 in distribution / random / text-like; filtered 1.00):
+k-means on the shard gave some cameras' scenes a list of their own while most
+cameras' keyframes scattered by content over a median of 108 of the 512
+lists, so the list holding a query's worst true top-10 hit ranked a median
+304 (in distribution), 64 (random) and 140 (text-like) of 512, and neither
+probing more lists nor re-ranking more fixed it within 25 ms. Hence:
 
-    recall@10 (in-distribution / random / text-like)  unfiltered          5% of cameras × 1 day
-    1M, nprobe 16, re-rank 200 (filter: 1/8 of 7,153)  0.66 / 0.79 / 0.80  1.00 / 1.00 / 1.00
-    one 143k shard, nprobe 16, re-rank 1,000           0.41 / 0.68 / 0.61  1.00 / 1.00 / 1.00
-                    nprobe 64                          0.58 / 0.90 / 0.79
-                    nprobe 128                         0.73 / 0.93 / 0.91
-                    nprobe 256 (half the lists)        0.90 / 0.94 / 0.98
+- Lists (`ShardPolicy.nlist`): the power of two nearest 4·√n (FAISS's guidance
+  is 4-16·√n), raised to the power of two at or above 2 per camera of the
+  shard (counted from its live frames when a build starts), lowered to at
+  most one list per 39 vectors (FAISS k-means' floor per centroid), in
+  [16, 8192]. A 143k shard of 1,000 cameras gets 2,048 lists and a median
+  camera's keyframes sit in 2 of them; the 100-camera search benchmark's 250k
+  shards get 2,048 too (4·√n). Rounding to a power of two gives 2.8-5.7·√n,
+  up to 8,192 lists from ≈ 2.1M vectors.
+  The upper clamp bounds training (k-means costs ∝ lists × sample, and the
+  sample is `train_per_list` × lists: 8,192 lists train ≈ 16 × as long as
+  2,048): a shard of more than 4,096 cameras (a camera group × day) gets
+  fewer than 2 lists per camera, so size camera groups below that.
+- Probes (`ShardPolicy.probes`): an unfiltered search probes a sixteenth of
+  the lists (at least `nprobe`), so more lists scan the same share of the
+  shard: 128 of 2,048 (≈ 9k PQ codes of a 143k shard).
+- Re-ranking: the PQ candidates within the PQ score error of the k-th best
+  (`rerank_margin`) are re-ranked too, up to 1,024: a random direction scores
+  every frame alike and PQ's error reorders them, while queries like the data
+  (in distribution, text-like) still re-rank 200.
 
-Filtered searches hold: their few allowed frames are all scanned and an
-eighth of them re-ranked (`rerank_allowed_share`: 200 re-ranked gave random
-directions 0.94 on one shard, 1,000 gave 1.00). Unfiltered searches over
-such shards do not, for any query kind, and neither probing more lists nor
-re-ranking more fixes it within 25 ms: the √n rule gives a 143k shard 512
-lists for 1,000 cameras, and k-means on the 32k-vector sample gives some
-cameras' scenes a list of their own (their keyframes sit in 1 list) while most
-cameras' keyframes scatter by content over a median of 108 lists, so the
-list holding a query's worst true top-10 hit ranks a median 304 (in
-distribution), 64 (random) and 140 (text-like) of 512. More lists than cameras
-fix it (`benchmarks.ood_sweep --nlist 2048`, the same shard, load average 2-9):
-a median camera's keyframes then sit in 2 lists, and
+`benchmarks.ood_sweep` on one 143k shard of 1,000 cameras (reference
+ood_sweep-lists-2026-12-03.json and, with the old rule's 512 lists and this
+commit's probes and margin, ood_sweep-nlist512-2026-12-03b.json; load
+average 8-13 on 2 cores, so latencies are high and noisy):
 
-    one 143k shard, 2,048 lists, re-rank 1,000   unfiltered            per-shard p50 ms
-                    nprobe 16                    1.00 / 0.71 / 0.94    0.7
-                    nprobe 64                    1.00 / 0.92 / 0.97    0.9-1.2
-                    nprobe 128                   1.00 / 0.97 / 0.98    1.4-1.6
+    recall@10 (in distribution / random / text-like)   unfiltered           5% of cameras    p50 ms
+    2,048 lists, 128 probed, re-rank 200 + margin      1.000 / 0.965 / 0.984  1.000 / 0.999 / 0.999  0.5-1.3
+                 128 probed, re-rank 200, no margin    1.000 / 0.894 / 0.984
+                  16 probed (the old default)          1.000 / 0.706 / 0.935
+    512 lists,    32 probed, re-rank 200 + margin      0.475 / 0.795 / 0.678  1.000 / 0.998 / 0.999
+                 256 probed, re-rank 200 + margin      0.810 / 0.943 / 0.939
 
-with filtered recall ≥ 0.999 throughout, for 51 s of training (one thread)
-instead of ≈ 20 s, which builds off to the side and the trained-index cache
-absorb. Not done here: the `nlist` rule (√n, power of two) is unchanged until
-the 1M benchmarks are rerun with 4·√n lists (FAISS's guidance is 4-16·√n) or
-with at least two lists per camera of the shard. The 100-camera benchmark
-above (2,500 keyframes per camera per day, 512 lists) does not show this:
-every camera gets lists of its own.
+The cost is the build: the bulk add of the 143k shard with its IVF-PQ build
+(training on one thread) took 47.5 s with 2,048 lists against 11.4 s with
+512 in the same conditions (27 s at a load average of 5), off to the side
+(`indexing.concurrency`) and absorbed by the trained-index cache on
+restarts; and RAM: 2,048 centroids of 256 floats are 2 MB per shard (9.14 MB
+instead of 7.56 for the 143k shard: 64 instead of 53 bytes/vector). A node
+upgraded to this rule finds no trained index under the new list count and
+trains each shard once (`indexing.trained_cache`).
 """
 
 from __future__ import annotations
