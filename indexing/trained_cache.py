@@ -1,9 +1,11 @@
 """Shards' trained IVF indexes kept in the bucket, so a restarted node does not train them again.
 
 Training an IVF-PQ shard (coarse centroids and PQ codebooks) is most of the
-cost of building its index: ≈ 2-4 s of 50k-250k vectors on one thread, every
-shard again on every restart. A shard's build saves its trained, empty index
-(`faiss.serialize_index`, ≈ 0.8 MB for 512 lists × 256-d with PQ32) here, one
+cost of building its index, on one thread, every shard again on every restart:
+with the list rule of issue #19 (2,048 lists for 143k-250k vectors) a 143k
+shard's build took 27-48 s against 11 s with the earlier 512 lists
+(`benchmarks.ood_sweep`). A shard's build saves its trained, empty index
+(`faiss.serialize_index`, ≈ 2.4 MB for 2,048 lists × 256-d with PQ32) here, one
 object per shard, tier and list count (`storage.keys.index_trained_key`, under
 the index version's prefix, so a model's codebooks never serve another model);
 a later build of the same shard loads it instead of training, when the shard has
