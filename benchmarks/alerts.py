@@ -194,7 +194,9 @@ def _live_status(s: Any, duration_s: float, t0: float, sent_s: float) -> dict[st
             "reconnects": s.reconnects, "last_error": s.last_error,
             "first_segment_start_s": round(recent[0].start_ms / 1000 - t0, 2) if recent else None,
             "last_segment_end_s": round(recent[-1].end_ms / 1000 - t0, 2) if recent else None,
-            "sender_ended_s": round(sent_s - t0, 2), "gaps_s": gaps}
+            "sender_ended_s": round(sent_s - t0, 2), "gaps_s": gaps,
+            "slowest_listed": [(round(g.end_ms / 1000 - t0, 1), round((g.listed_ms - g.end_ms) / 1000, 2))
+                               for g in sorted(recent, key=lambda g: g.end_ms - g.listed_ms)[:3]]}
 
 
 STAGES = ("closed", "listed", "stored", "decoded", "embedded", "alert_stored", "delivered")

@@ -16,7 +16,7 @@ Wall clock. The stream's own timestamps are kept, so frame timing stays exact
 jittered and out of order for B-frames). They are anchored to the wall clock
 by causality: footage up to stream time T that has arrived by wall time W was
 captured no later than W, so `W - T` bounds the wall time of stream time 0
-from above. ffmpeg reports T (`-progress`) twice a second and at every closed
+from above. ffmpeg reports T (`-progress`) every PROGRESS_PERIOD_S and at every closed
 segment; the anchor is the smallest `W - T` seen until the first segment is
 placed, then it is frozen, so the segments of one process sit exactly as far
 apart as their timestamps. A segment is placed by its end (the list's end
@@ -45,7 +45,7 @@ from storage.ffmpeg_input import GuardedInput
 from storage.url_policy import CheckedUrl, Purpose, UrlPolicy, check_url
 
 STALL_TIMEOUT_S = 2.0  # no data for this long ends the process: an outage becomes a gap
-PROGRESS_PERIOD_S = 0.5
+PROGRESS_PERIOD_S = 0.1  # also how late a closed segment may be noticed: its listing is read then
 STOP_GRACE_S = 10.0
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]*[^\s'\".,:;]")  # without trailing punctuation
 _UDP_SCHEMES = ("udp", "rtp")
