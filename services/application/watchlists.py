@@ -12,13 +12,10 @@ Rules:
   `recalibrate` (periodic) redoes every entry's background and gives entries a vector for a
   newly served model.
 - Alerts are followed from the bucket (`alerts`): a caller gets the alerts of cameras it may see,
-  each as soon as it is stored, and a cursor to resume from. An alert is delivered as soon as a
-  read of the bucket finds it, not once it is SETTLE_MS old; but only alerts SETTLE_MS old are
-  known to have no earlier write still in flight (`storage.watchlists`), so an alert delivered
-  younger carries the cursor of the settled position before it: a stream resumed from it may
-  repeat the alerts of the last SETTLE_MS before it (the same `alert_id`; nothing is lost). The
-  bucket is read every `watch.poll_s`, and at once when the node rings the stream's bell
-  (`AlertBell`: a live batch, whose alerts are stored before it is acknowledged, reached this node).
+  each as soon as a read of the bucket finds it (not once it is SETTLE_MS old), with a cursor
+  that resumes right after it, losing and repeating nothing (`AlertFollower`). The bucket is read
+  every `watch.poll_s`, and at once when the node rings the stream's bell (`AlertBell`: a live
+  batch, whose alerts are stored before it is acknowledged, reached this node).
 - Entries are listed and removed by their creator, or by an admin of every group.
 """
 
@@ -28,10 +25,11 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -64,6 +62,8 @@ MAX_SCOPE = 256
 SETTLE_MS = 1000  # alerts are delivered once this old (storage.watchlists)
 MAX_FOLLOW_S = 86_400.0
 SEEN_IDS = 4096  # alert ids remembered per stream, to drop an alert written twice
+MAX_CURSOR_IDS = 64  # young alerts a cursor names (more within SETTLE_MS: the rest may repeat)
+ALERT_ID = re.compile(r"[0-9a-f]{32}")  # fullmatch
 
 
 @dataclass(frozen=True)
@@ -187,34 +187,24 @@ class WatchlistService:
             raise InvalidArgumentError(f"follow_s {follow_s} is outside [0, {MAX_FOLLOW_S}] "
                                        "(0: until cancelled)")
         ends = time.monotonic() + follow_s if follow_s else float("inf")
-        if cursor:
-            try:
-                cursor_ms(cursor)
-            except ValueError as exc:
-                raise InvalidArgumentError(str(exc)) from None
-        else:
-            cursor = cursor_at(self._clock() - SETTLE_MS)
-        seen: deque[str] = deque(maxlen=SEEN_IDS)  # delivered after `cursor` (read again until settled)
+        try:
+            follower = AlertFollower(self._watch, cursor or cursor_at(self._clock() - SETTLE_MS))
+        except ValueError as exc:
+            raise InvalidArgumentError(str(exc)) from None
         listener = self.bell.listen()
         try:
             while time.monotonic() < ends:
                 listener.clear()
-                read_ms = self._clock()
-                batch = await asyncio.to_thread(self._after, cursor, read_ms)
-                for alert, resume in resume_cursors(batch, cursor, read_ms):
-                    if alert.alert_id in seen or (entry_ids and alert.entry_id not in entry_ids):
+                batch = await asyncio.to_thread(follower.read, self._clock())
+                for alert in batch:
+                    if entry_ids and alert.entry_id not in entry_ids:
                         continue
-                    seen.append(alert.alert_id)
                     if self._visibility.sees(caller.principal, alert.camera_id):
                         thumbnail = await asyncio.to_thread(self._presign, alert.thumbnail_key)
-                        yield AlertView(replace(alert, cursor=resume), thumbnail)
-                cursor = max(cursor, cursor_at(read_ms - SETTLE_MS))
+                        yield AlertView(alert, thumbnail)
                 await listener.wait(min(self._settings.poll_s, max(ends - time.monotonic(), 0.0)))
         finally:
             listener.close()
-
-    def _after(self, cursor: str, until_ms: int) -> tuple[Alert, ...]:
-        return tuple(self._watch.alerts_after(cursor, until_ms))
 
     def recalibrate(self) -> int:
         """Every active entry calibrated again on recent footage, with the served model (a model
@@ -299,17 +289,70 @@ class WatchlistService:
         return url
 
 
-def resume_cursors(alerts: Sequence[Alert], cursor: str, read_ms: int) -> Iterator[tuple[Alert, str]]:
-    """Each alert of one read of the bucket (`alerts_after(cursor, read_ms)`, in key order) with
-    the cursor a stream resumed after it must start from to lose nothing: its own for an alert
-    SETTLE_MS old at the read (every alert written up to it was stored by then: this read has
-    them); for a younger one, the settled position before it (an earlier write may still be in
-    flight)."""
-    settled = cursor_at(read_ms - SETTLE_MS)
-    for alert in alerts:
-        # a young alert: every alert up to `settled` was in this read, before it
-        cursor = max(cursor, alert.cursor if alert.cursor <= settled else settled)
-        yield alert, cursor
+def split_cursor(cursor: str) -> tuple[str, tuple[str, ...]]:
+    """(settled key, ids of the alerts after it already delivered) of a cursor handed out by
+    `AlertFollower`; ValueError naming it if it is not one."""
+    base, *ids = cursor.split(".")
+    cursor_ms(base)  # ValueError naming the cursor
+    if len(ids) > MAX_CURSOR_IDS or not all(ALERT_ID.fullmatch(i) for i in ids):
+        raise ValueError(f"cursor {cursor[:80]!r} is not one this server handed out (a key, then at most "
+                         f"{MAX_CURSOR_IDS} '.'-separated alert ids); start without a cursor to follow "
+                         "new alerts")
+    return base, tuple(ids)
+
+
+class AlertFollower:
+    """Reads the bucket's alerts after a cursor: each alert once, as soon as it is stored, with
+    the cursor that resumes right after it, losing nothing and repeating nothing.
+
+    Alert keys are write times (`storage.watchlists`): an alert is stored at most SETTLE_MS after
+    its key's time, so at a read at time T every alert keyed up to T - SETTLE_MS is there, but a
+    younger one may still be in flight under a key lower than one already read. A cursor is thus
+    a settled key (every alert up to it delivered) followed by the ids of the younger alerts
+    delivered after it ('.'-separated); a read starts at the settled key and skips those ids.
+    """
+
+    def __init__(self, watch: WatchStore, cursor: str) -> None:
+        """ValueError naming `cursor` if it is not one handed out."""
+        self._watch = watch
+        self._base, ids = split_cursor(cursor)
+        self._after: dict[str, str] = dict.fromkeys(ids, "")  # delivered after base: id → key
+        self._recent: deque[str] = deque(maxlen=SEEN_IDS)  # an alert written twice is dropped
+
+    def read(self, now_ms: int) -> list[Alert]:
+        """The alerts stored since the last read, in key order, each with its resume cursor."""
+        settled = cursor_at(now_ms - SETTLE_MS)
+        keys = dict(self._after)  # every alert delivered after the base: id → its (latest) key
+        base, fresh = self._base, list[tuple[Alert, str]]()
+        for alert in self._watch.alerts_after(self._base, now_ms):
+            key = alert.cursor
+            base = max(base, min(key, settled))  # every alert up to it is in this read, before it
+            if alert.alert_id in keys or alert.alert_id in self._recent:  # delivered, or written twice
+                keys[alert.alert_id] = max(keys.get(alert.alert_id, ""), key)
+                continue
+            keys[alert.alert_id] = key
+            fresh.append((alert, base))
+        new = {a.alert_id for a, _ in fresh}
+        given = {i: k for i, k in keys.items() if i not in new}  # ids not listed: keyed before the base
+        out = []
+        for alert, at in fresh:  # each cursor names what was delivered up to its alert, nothing later
+            given[alert.alert_id] = keys[alert.alert_id]
+            self._recent.append(alert.alert_id)
+            out.append(replace(alert, cursor=_cursor(at, given)))
+        self._base = max(base, settled)
+        self._after = {i: k for i, k in keys.items() if k > self._base}
+        return out
+
+    @property
+    def cursor(self) -> str:
+        """Where the reads stand: resuming here repeats and loses nothing."""
+        return _cursor(self._base, self._after)
+
+
+def _cursor(base: str, delivered: dict[str, str]) -> str:
+    """`base` and the ids of the alerts delivered after it (id → key), oldest first."""
+    young = sorted((k, i) for i, k in delivered.items() if k > base)[:MAX_CURSOR_IDS]
+    return ".".join([base, *(i for _, i in young)])
 
 
 def _details(entry: WatchEntry) -> dict[str, object]:

@@ -2,9 +2,8 @@
 
 `WebhookDelivery.run_once` (called periodically) reads the alerts written since the cursor it
 keeps in the bucket (`watch/webhook-cursor.json`), and POSTs each alert of an entry with a
-webhook URL as JSON, as soon as it is stored; the cursor kept is the settled position before the
-alerts younger than SETTLE_MS (`watchlists.resume_cursors`), so a restarted node may POST the
-last second's alerts again (receivers drop repeats by `alert_id`; nothing is lost). The URL is
+webhook URL as JSON, as soon as it is stored (`watchlists.AlertFollower`: the cursor names the
+alerts younger than SETTLE_MS already handled, so a restart neither skips nor repeats one). The URL is
 checked again with the server's URL policy (purpose `webhook`, `fetch.webhook_allow`) and the
 POST goes to the checked address, never following redirects.
 
@@ -27,14 +26,13 @@ import logging
 import socket
 import ssl
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
 
 from services.application.audit import Appender
-from services.application.watchlists import SEEN_IDS, SETTLE_MS, resume_cursors
+from services.application.watchlists import SETTLE_MS, AlertFollower, split_cursor
 from services.settings import WatchSettings
 from storage.timeutil import HOUR_MS
 from storage.url_policy import CheckedUrl, Purpose, UrlPolicy, UrlRefusedError, check_url
@@ -91,6 +89,10 @@ def _path(checked: CheckedUrl) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
+def _hour(cursor: str) -> int:
+    return cursor_ms(split_cursor(cursor)[0]) // HOUR_MS
+
+
 def alert_body(alert: Alert, entry: WatchEntry) -> bytes:
     data: dict[str, Any] = {k: v for k, v in asdict(alert).items() if k not in ("written_ms",)}
     data["entry_text"] = entry.text
@@ -105,27 +107,28 @@ class WebhookDelivery:
         self._watch, self._settings, self._url_policy, self._audit = watch, settings, url_policy, audit
         self._send, self._sleep, self._clock = send, sleep, clock_ms
         self._entries: dict[str, WatchEntry | None] = {}
-        self._sent: deque[str] = deque(maxlen=SEEN_IDS)  # handled after the stored cursor
+        self._follower: AlertFollower | None = None
+        self._stored = ""  # the cursor last stored
 
     def run_once(self) -> int:
         """Deliver every alert written since the stored cursor; returns alerts delivered."""
-        read_ms = self._clock()
-        stored = self._watch.get_cursor()
-        cursor = stored or cursor_at(read_ms - SETTLE_MS)
+        if self._follower is None:
+            self._stored = self._watch.get_cursor() or ""
+            self._follower = AlertFollower(self._watch, self._stored or cursor_at(self._clock() - SETTLE_MS))
         delivered = 0
-        for alert, resume in resume_cursors(list(self._watch.alerts_after(cursor, read_ms)), cursor, read_ms):
-            if alert.alert_id not in self._sent:
-                entry = self._entry(alert.entry_id)
-                if entry is not None and entry.webhook_url:
-                    delivered += self.deliver(alert, entry)
-                self._sent.append(alert.alert_id)
-            if resume != cursor:
-                cursor = resume
-                self._watch.put_cursor(cursor)  # after each alert: a restart resends few
-        settled = max(cursor, cursor_at(read_ms - SETTLE_MS))
-        if stored is None or cursor_ms(settled) // HOUR_MS > cursor_ms(cursor) // HOUR_MS:
-            self._watch.put_cursor(settled)  # when quiet, an hour at most behind: few hours listed
+        for alert in self._follower.read(self._clock()):
+            entry = self._entry(alert.entry_id)
+            if entry is not None and entry.webhook_url:
+                delivered += self.deliver(alert, entry)
+            self._store_cursor(alert.cursor)  # after each alert: a restart resends at most one
+        now = self._follower.cursor
+        if not self._stored or _hour(now) > _hour(self._stored):
+            self._store_cursor(now)  # when quiet, an hour behind at most: few hours are listed
         return delivered
+
+    def _store_cursor(self, cursor: str) -> None:
+        self._watch.put_cursor(cursor)
+        self._stored = cursor
 
     def deliver(self, alert: Alert, entry: WatchEntry) -> bool:
         """POST one alert, retried with backoff; audited either way."""

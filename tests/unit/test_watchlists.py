@@ -15,6 +15,7 @@ from indexing.watch import MIN_BACKGROUND, WatchMatcher, calibrate, z_threshold
 from services.application.audit import Caller
 from services.application.watchlists import WatchlistService
 from services.application.webhooks import WebhookDelivery, signature, verify
+from services.errors import InvalidArgumentError
 from services.security.auth import Principal, Role
 from services.settings import WatchSettings
 from storage.cameras import Camera, CameraRegistry
@@ -315,7 +316,11 @@ async def _first(stream: Any, n: int) -> list[Alert]:
     return [(await asyncio.wait_for(anext(stream), 30)).alert for _ in range(n)]
 
 
-def test_an_alert_is_streamed_as_soon_as_it_is_stored_and_its_cursor_loses_nothing() -> None:
+async def _all(stream: Any) -> list[Alert]:
+    return [view.alert async for view in stream]
+
+
+def test_an_alert_is_streamed_as_soon_as_it_is_stored_and_its_cursor_loses_and_repeats_nothing() -> None:
     store, now = MemoryStore(), [T0 + 10_000]
     ws = WatchStore(store)
     settled = ws.put_alert(_alert(1), settle_ms=1000, clock_ms=lambda: T0 + 5_000)
@@ -327,8 +332,14 @@ def test_an_alert_is_streamed_as_soon_as_it_is_stored_and_its_cursor_loses_nothi
     # an alert whose write began before the young one's and ended after the read (another writer)
     late = ws.put_alert(_alert(3), settle_ms=1000, clock_ms=iter([T0 + 9_500, T0 + 9_600]).__next__)
     now[0] = T0 + 20_000
-    resumed = asyncio.run(_first(service.alerts(CALLER, first[1].cursor), 2))
-    assert {a.alert_id for a in resumed} == {late.alert_id, young.alert_id}  # the young one repeats
+    resumed = asyncio.run(_first(service.alerts(CALLER, first[1].cursor), 1))
+    assert [a.alert_id for a in resumed] == [late.alert_id]
+    again = asyncio.run(_all(service.alerts(CALLER, resumed[0].cursor, follow_s=0.5)))
+    assert again == []  # and nothing after it: the young alert is not repeated
+    with pytest.raises(InvalidArgumentError, match="'1700000000000-x' is not one this server"):
+        asyncio.run(_first(service.alerts(CALLER, "1700000000000-x"), 1))
+    with pytest.raises(InvalidArgumentError, match=r"at most 64 '\.'-separated alert ids"):
+        asyncio.run(_first(service.alerts(CALLER, f"{cursor_at(T0)}.nothex"), 1))
 
 
 def test_a_ring_of_the_bell_wakes_an_open_stream_before_its_next_poll() -> None:

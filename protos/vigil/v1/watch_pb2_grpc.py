@@ -85,9 +85,7 @@ class WatchServiceServicer:
 
     def WatchAlerts(self, request, context):
         """Alerts on cameras the caller may see, each as soon as it is stored, until cancelled. Each
-        carries a cursor to resume from: a stream resumed from the cursor of an alert less than a
-        second old may repeat the alerts of that second (the same alert_id), never lose one. An
-        empty cursor follows alerts from now on.
+        carries the cursor to resume after it (opaque); an empty cursor follows alerts from now on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

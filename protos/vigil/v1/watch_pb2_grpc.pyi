@@ -42,9 +42,7 @@ class WatchServiceStub:
     RemoveWatch: _grpc.UnaryUnaryMultiCallable[_watch_pb2.RemoveWatchRequest, _watch_pb2.RemoveWatchResponse]
     WatchAlerts: _grpc.UnaryStreamMultiCallable[_watch_pb2.WatchAlertsRequest, _watch_pb2.Alert]
     """Alerts on cameras the caller may see, each as soon as it is stored, until cancelled. Each
-    carries a cursor to resume from: a stream resumed from the cursor of an alert less than a
-    second old may repeat the alerts of that second (the same alert_id), never lose one. An
-    empty cursor follows alerts from now on.
+    carries the cursor to resume after it (opaque); an empty cursor follows alerts from now on.
     """
 
 @_typing.type_check_only
@@ -61,9 +59,7 @@ class WatchServiceAsyncStub(WatchServiceStub):
     RemoveWatch: _aio.UnaryUnaryMultiCallable[_watch_pb2.RemoveWatchRequest, _watch_pb2.RemoveWatchResponse]  # type: ignore[assignment]
     WatchAlerts: _aio.UnaryStreamMultiCallable[_watch_pb2.WatchAlertsRequest, _watch_pb2.Alert]  # type: ignore[assignment]
     """Alerts on cameras the caller may see, each as soon as it is stored, until cancelled. Each
-    carries a cursor to resume from: a stream resumed from the cursor of an alert less than a
-    second old may repeat the alerts of that second (the same alert_id), never lose one. An
-    empty cursor follows alerts from now on.
+    carries the cursor to resume after it (opaque); an empty cursor follows alerts from now on.
     """
 
 class WatchServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -101,9 +97,7 @@ class WatchServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_watch_pb2.Alert], _abc.AsyncIterator[_watch_pb2.Alert]]:
         """Alerts on cameras the caller may see, each as soon as it is stored, until cancelled. Each
-        carries a cursor to resume from: a stream resumed from the cursor of an alert less than a
-        second old may repeat the alerts of that second (the same alert_id), never lose one. An
-        empty cursor follows alerts from now on.
+        carries the cursor to resume after it (opaque); an empty cursor follows alerts from now on.
         """
 
 def add_WatchServiceServicer_to_server(servicer: WatchServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
