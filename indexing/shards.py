@@ -200,17 +200,13 @@ class ShardPolicy:
     pq_train_min: int = 16_384  # PQ training sample at least this (64 per sub-quantizer centroid)
     rerank: int = 200  # PQ candidates re-ranked exactly: at least this many,
     rerank_per_hit: int = 4  # and this many per hit asked for,
-    # and when a filter allows few frames (all of them scanned), this share of them, up to
-    # `rerank_max`: queries unlike the data (text, random directions) score many allowed frames
-    # alike, so PQ's error reorders them (143k-frame shard, 7k allowed: random directions
-    # recall@10 0.94 with 200 re-ranked, 1.00 with 1,000)
-    rerank_allowed_share: float = 0.125
-    rerank_max: int = 4096
     # and every candidate, up to `rerank_margin_max`, whose PQ score is within `rerank_margin`
     # times the shard's PQ score error (`VectorShard._score_error`) of the k-th best PQ score:
     # PQ's error could lift it into the top k. Queries like the data have far fewer (their hits
     # stand out); a random direction scores everything alike (143k-frame shard, 2,048 lists,
-    # 128 probed: recall@10 0.91 with 200 re-ranked, 0.97 with the margin at a median of 639)
+    # 128 probed: recall@10 0.91 with 200 re-ranked, 0.97 with the margin at a median of 639).
+    # This replaced re-ranking an eighth of a filter's allowed frames when all were scanned
+    # (3,125 of a 250k shard filtered to 10 % of its cameras: p50 16-20 ms per shard).
     rerank_margin: float = 2.8  # ≈ 2·√2: two standard deviations of a difference of two errors
     rerank_margin_max: int = 1024
 
@@ -233,13 +229,9 @@ class ShardPolicy:
         """The IVF tier for a shard of `n` vectors (PQ needs the vector file to re-rank from)."""
         return ShardTier.PQ if has_file and n >= self.compressed_from else ShardTier.SQ8
 
-    def candidates(self, k: int, allowed_scanned: int | None = None) -> int:
-        """PQ candidates to re-rank for a top-k search (`allowed_scanned`: a filter's allowed
-        frames when every one of them is scanned)."""
-        wanted = max(self.rerank, self.rerank_per_hit * k)
-        if allowed_scanned is not None:
-            wanted = max(wanted, min(self.rerank_max, int(allowed_scanned * self.rerank_allowed_share)))
-        return wanted
+    def candidates(self, k: int) -> int:
+        """PQ candidates re-ranked for a top-k search at least (more within the PQ error margin)."""
+        return max(self.rerank, self.rerank_per_hit * k)
 
 
 @dataclass(frozen=True)
@@ -441,11 +433,11 @@ class VectorShard:
         if not self.is_ivf:
             scores, ids = self._index.search(q, k, params=faiss.SearchParameters(sel=sel))
             return scores[0], ids[0]
-        lists, coarse, scanned = self._probe(q, allowed, nprobe or self._policy.probes(self._index.nlist))
+        lists, coarse = self._probe(q, allowed, nprobe or self._policy.probes(self._index.nlist))
         params = faiss.SearchParametersIVF(sel=sel, nprobe=lists.size)
         if self.tier is not ShardTier.PQ:
             return self._scan(q, lists, coarse, params, k)
-        wanted = self._policy.candidates(k, scanned)
+        wanted = self._policy.candidates(k)
         scores, ids = self._scan(q, lists, coarse, params, wanted)
         margin = self._policy.rerank_margin * self._error
         if wanted < self._policy.rerank_margin_max and ids[-1] >= 0 and scores[-1] >= scores[k - 1] - margin:
@@ -473,9 +465,9 @@ class VectorShard:
         return scores, out
 
     def _probe(self, q: np.ndarray, allowed: np.ndarray | None,
-               nprobe: int) -> tuple[np.ndarray, np.ndarray, int | None]:
-        """Lists to scan, nearest first: `nprobe` of them, or for a filter, lists holding allowed
-        frames; and the number of allowed frames when they are all scanned.
+               nprobe: int) -> tuple[np.ndarray, np.ndarray]:
+        """Lists to scan, nearest first, with their coarse scores: `nprobe` of them, or for a
+        filter, lists holding allowed frames.
 
         Frames of one camera crowd into few lists, so a camera filter's best frames
         often sit in lists whose centroids rank low for the query: fewer than
@@ -487,14 +479,14 @@ class VectorShard:
         coarse, lists = self._index.quantizer.search(q, nlist)
         coarse, lists = coarse[0], lists[0]
         if allowed is None:
-            return np.ascontiguousarray(lists[:nprobe]), np.ascontiguousarray(coarse[:nprobe]), None
+            return np.ascontiguousarray(lists[:nprobe]), np.ascontiguousarray(coarse[:nprobe])
         counts = np.bincount(self._list_of[:allowed.size][allowed], minlength=nlist)[lists]
         lists, coarse, counts = lists[counts > 0], coarse[counts > 0], counts[counts > 0]
         if counts.sum() < self._policy.exact_below:  # few allowed frames: scan them all
-            return lists, coarse, int(counts.sum())
+            return lists, coarse
         wanted = self._policy.filtered_scan * nprobe * len(self) / nlist
         m = max(nprobe, int(np.searchsorted(np.cumsum(counts), wanted)) + 1)
-        return np.ascontiguousarray(lists[:m]), np.ascontiguousarray(coarse[:m]), None
+        return np.ascontiguousarray(lists[:m]), np.ascontiguousarray(coarse[:m])
 
     def _retrain_at(self) -> int:
         """The size at which the index is rebuilt: IVF at `exact_below`, then at each `growth`,
