@@ -105,20 +105,23 @@ probing more lists nor re-ranking more fixed it within 25 ms. Hence:
   (in distribution, text-like) still re-rank 200.
 
 `benchmarks.ood_sweep` on one 143k shard of 1,000 cameras (reference
-ood_sweep-lists-2026-12-03.json and, with the old rule's 512 lists and this
-commit's probes and margin, ood_sweep-nlist512-2026-12-03b.json; load
-average 8-13 on 2 cores, so latencies are high and noisy):
+ood_sweep-lists-2026-12-03.json, at a load average of 6-16 on 2 cores, so
+latencies are high and noisy; the 512-list rows: ood_sweep-nlist512-2026-12-03b,
+the old rule's lists with these probes and margin, when an eighth of a
+filter's allowed frames was still re-ranked):
 
-    recall@10 (in distribution / random / text-like)   unfiltered           5% of cameras    p50 ms
-    2,048 lists, 128 probed, re-rank 200 + margin      1.000 / 0.965 / 0.984  1.000 / 0.999 / 0.999  0.5-1.3
-                 128 probed, re-rank 200, no margin    1.000 / 0.894 / 0.984
+    recall@10 (in distribution / random / text-like)   unfiltered             5% of cameras          p50 ms
+    2,048 lists, 128 probed, re-rank 200 + margin      1.000 / 0.965 / 0.984  0.998 / 0.995 / 0.994  0.5-1.1
+                 128 probed, re-rank 200, no margin    1.000 / 0.894 / 0.984  0.998 / 0.986 / 0.991
+                 128 probed, re-rank 1,000             1.000 / 0.972 / 0.984  1.000 / 0.999 / 0.999  0.9-1.0
                   16 probed (the old default)          1.000 / 0.706 / 0.935
     512 lists,    32 probed, re-rank 200 + margin      0.475 / 0.795 / 0.678  1.000 / 0.998 / 0.999
                  256 probed, re-rank 200 + margin      0.810 / 0.943 / 0.939
 
 The cost is the build: the bulk add of the 143k shard with its IVF-PQ build
-(training on one thread) took 47.5 s with 2,048 lists against 11.4 s with
-512 in the same conditions (27 s at a load average of 5), off to the side
+(training on one thread) took 35-48 s with 2,048 lists (ood_sweep-lists:
+34.6 s; its first run at 31f8181, in git history: 47.5 s) against 11.4 s with
+512 lists run right after that first run at the same load, off to the side
 (`indexing.concurrency`) and absorbed by the trained-index cache on
 restarts; and RAM: 2,048 centroids of 256 floats are 2 MB per shard (9.14 MB
 instead of 7.56 for the 143k shard: 64 instead of 53 bytes/vector). A node
