@@ -3,7 +3,7 @@
 Training an IVF-PQ shard (coarse centroids and PQ codebooks) is most of the
 cost of building its index, on one thread, every shard again on every restart:
 with the list rule of issue #19 (2,048 lists for 143k-250k vectors) a 143k
-shard's build took 27-48 s against 11 s with the earlier 512 lists
+shard's build took 35-48 s against 11 s with the earlier 512 lists
 (`benchmarks.ood_sweep`). A shard's build saves its trained, empty index
 (`faiss.serialize_index`, ≈ 2.4 MB for 2,048 lists × 256-d with PQ32) here, one
 object per shard, tier and list count (`storage.keys.index_trained_key`, under
