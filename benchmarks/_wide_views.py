@@ -117,8 +117,12 @@ def measure(args: Any) -> dict[str, Any]:
     from indexing.world.wide import WIDE_H, WIDE_W, render_keyframes, wide_scenarios
 
     torch.set_num_threads(2)
+    from pathlib import Path
+
+    # a folder as a Path: ModelSpec reads its calibration (dedup_cosine) and hashes its weights only then
     spec = ModelSpec(**{k: v for k, v in {"name": args.model_name, "pretrained": args.pretrained,
-                                          "path": args.model_path}.items() if v})
+                                          "path": Path(args.model_path) if args.model_path else None
+                                          }.items() if v})
     embedder = ClipEmbedder(spec, threads=2)
     threshold = spec.calibration.dedup_cosine
     proposers = {m: RegionProposer(max_regions=args.regions, min_fraction=args.region_min_fraction, method=m)
