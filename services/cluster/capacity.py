@@ -6,7 +6,7 @@ benchmarks/reference/scale-*.json (`MEASURED_FROM`; tests/unit/test_capacity.py 
 agree). RAM per vector is what a shard server's indexes hold per vector (FAISS IVF-PQ32 codes,
 ids and centroids, and the record columns), disk the float16 re-rank file, bucket the index's
 log objects (float32 vectors and JSON records). The process around the indexes needs more: the
-same benchmark measured its anonymous heap growing by ≈ 1.1 KB per vector loaded (as does a
+same benchmark measured its anonymous heap growing by ≈ 1.0-1.1 KB per vector loaded (as does a
 plain `FrameIndex` replay at this commit, so it is not the partitioning's), which
 `ram_for_index` must leave room for until that is understood. Video segments and
 thumbnails are not measured here: give `video_kbps` (the cameras' recorded bitrate) to count them.
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from storage.timeutil import DAY_S
 
-MEASURED_FROM = "benchmarks/reference/scale-2026-12-03.json"
-RAM_BYTES_PER_VECTOR = 73.4  # a shard server's index structures per vector held (IVF-PQ32 tier)
+MEASURED_FROM = "benchmarks/reference/scale-lists-2026-12-03.json"
+RAM_BYTES_PER_VECTOR = 88.2  # a shard server's index structures per vector held (IVF-PQ32, 125k shards)
 DISK_BYTES_PER_VECTOR = 512.0  # float16 256-d re-rank file on the node's local disk
 BUCKET_BYTES_PER_VECTOR = 1278.7  # index log batch: float32 vector + its JSON record
 GIB = 1024 ** 3
