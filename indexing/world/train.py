@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
@@ -126,10 +125,9 @@ class IdentityViews(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
 def identity_loss(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
     """Symmetric InfoNCE between two views' normalised embeddings: row i of `a` and of `b` show
-    the same identity, every other row of the batch is a negative."""
-    logits = a @ b.T / temperature
-    labels = torch.arange(a.shape[0], device=a.device)
-    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+    the same identity, every other row of the batch is a negative. CLIP's own loss
+    (`clip_model.clip_loss`), at a fixed scale of 1 / `temperature`."""
+    return clip_loss()(a, b, torch.tensor(1.0 / temperature, device=a.device))
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
