@@ -62,6 +62,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: object,
                 "regions": "off"},  # one vector per keyframe (test_dedup_ingest runs with regions)
         server={"port": 0, "metrics_port": 0},
         search={"min_score": -1.0},  # random weights: no calibrated threshold
+        # The scoping matrix calls hundreds of RPCs a second as one '*' admin from 127.0.0.1; on a
+        # fast machine that outruns the production limits. The limiters have their own tests
+        # (tests/unit/test_interceptor_limits.py), so the shared server's are set out of reach.
+        auth={"rate_per_s": 100_000.0, "burst": 100_000,
+              "peer_rate_per_s": 100_000.0, "peer_burst": 100_000},
         fetch={"ingest_allow": ["127.0.0.3/32"],  # IngestUri tests serve from 127.0.0.3 only
                "camera_allow": ["127.0.0.1/32"]},  # live tests stream from 127.0.0.1
     )
