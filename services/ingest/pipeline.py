@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,6 +46,7 @@ from storage.recordings import Recordings
 
 logger = logging.getLogger(__name__)
 THUMBNAIL_UPLOADS = 4  # concurrent thumbnail PUTs
+SEGMENT_STORES = 4  # segments of one file stored at once (committed in order)
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,8 @@ class IngestPipeline:
     """Stores a file's segments and indexes its keyframes, overlapping the stages.
 
     Three things run at once: ffmpeg segmenting + segment uploads (a thread; each
-    segment is stored as soon as ffmpeg has cut it, `services.ingest.segmenting`),
+    segment is stored as soon as ffmpeg has cut it, `SEGMENT_STORES` at once and
+    committed in order, `services.ingest.segmenting`),
     keyframe decoding (the calling thread) and embedding (Ray actors: `in_flight`
     batches at once, one per embedder actor, ahead of decoding). A batch's vectors
     are logged and added only after the segments holding its keyframes are
@@ -199,6 +202,7 @@ class IngestPipeline:
         # no actor idles while a finished batch's vectors travel back and the next one travels out
         self._embedding = ThreadPoolExecutor(max_workers=in_flight + 1, thread_name_prefix="embed-wait")
         self._uploads = ThreadPoolExecutor(max_workers=THUMBNAIL_UPLOADS, thread_name_prefix="thumbs")
+        self._segment_stores = ThreadPoolExecutor(max_workers=SEGMENT_STORES, thread_name_prefix="seg-puts")
         self._regions = RegionProposer(settings.regions_per_keyframe, settings.region_min_fraction,
                                        settings.regions,  # each camera's background, across files
                                        close_view=settings.region_close_view)
@@ -237,22 +241,40 @@ class IngestPipeline:
 
     def _store_segments(self, req: IngestRequest, tmp: Path, progress: _Progress,
                         ready: ReadyFn, committed: _Stored) -> list[SegmentManifest]:
-        """Store each segment as soon as ffmpeg has cut it (`committed` tells the batches waiting)."""
-        manifests, failed = [], True
+        """Store each segment as soon as ffmpeg has cut it, `SEGMENT_STORES` at once (each is a
+        hash, a HEAD and two PUTs: round trips, not CPU), and commit them in order as the oldest
+        ones finish (`committed` tells the batches waiting)."""
+        manifests: list[SegmentManifest] = []
+        storing: deque[Future[SegmentManifest]] = deque()  # in the file's order
+
+        def commit(future: Future[SegmentManifest]) -> None:
+            manifests.append(future.result())
+            committed.add(manifests[-1])
+
+        failed = True
         try:
             for seg in iter_segments(req.path, req.info, tmp, self._settings.segment_seconds,
                                      self._settings.media_timeout_s):
                 ready()
-                stored = self._recordings.store_segment(
-                    req.camera_id, req.start_ms + round(seg.offset_s * 1000), seg, req.info)
-                seg.path.unlink(missing_ok=True)  # stored: the local copy is not needed any more
-                manifests.append(stored.manifest)
-                committed.add(stored.manifest)
-                progress.add(segments=1, segments_skipped=int(not stored.created))
+                storing.append(self._segment_stores.submit(self._store_segment, req, seg, progress))
+                while storing and (storing[0].done() or len(storing) > SEGMENT_STORES):
+                    commit(storing.popleft())  # waits for the oldest only when all are busy
+            while storing:
+                commit(storing.popleft())
             failed = False
         finally:
+            for future in storing:  # stop what has not started; the rest finish before we return
+                future.cancel()
+            futures.wait(storing)
             committed.finish(failed)
         return manifests
+
+    def _store_segment(self, req: IngestRequest, seg: SegmentFile, progress: _Progress) -> SegmentManifest:
+        stored = self._recordings.store_segment(
+            req.camera_id, req.start_ms + round(seg.offset_s * 1000), seg, req.info)
+        seg.path.unlink(missing_ok=True)  # stored: the local copy is not needed any more
+        progress.add(segments=1, segments_skipped=int(not stored.created))
+        return stored.manifest
 
     def _index_file(self, req: IngestRequest, manifests: Future[list[SegmentManifest]],
                     committed: _Stored, progress: _Progress, ready: ReadyFn,

@@ -136,6 +136,29 @@ def test_keyframes_are_indexed_while_the_rest_of_the_file_is_still_being_stored(
     assert indexed_before_last and indexed_before_last[0] >= 2  # the red scene's two keyframes
 
 
+def test_segments_are_stored_side_by_side_and_committed_in_order(video: Path, tmp_path: Path) -> None:
+    """A slow PUT of the first segment does not hold back the second's, yet no keyframe is
+    searchable before the segment holding it is stored, and the file's segments all arrive."""
+    node = Node(tmp_path)
+    second_put, seen = threading.Event(), []
+
+    def slow_first_segment(op: str, key: str) -> None:
+        if op != "put" or not key.endswith(".mp4"):
+            return
+        if _segment_start(key) == START_MS:
+            second_put.wait(30)  # bounded: a serial store never gets there, and the test fails below
+            seen.append((second_put.is_set(), len(node.index)))
+        else:
+            second_put.set()
+
+    node.store.before_write = slow_first_segment
+    done = node.ingest(video)
+    assert seen == [(True, 0)]  # the second segment went up meanwhile; nothing was indexed yet
+    assert (done.segments, done.keyframes, done.vectors) == (2, 4, 4)
+    segments = list(Recordings(node.store).segments(CAMERA, START_MS, START_MS + 60_000))
+    assert [m.start_ms - START_MS for m in segments] == [0, 4000]
+
+
 def _segment_start(key: str) -> int:
     return int(key.rsplit("/", 1)[-1].split("-")[0])
 
