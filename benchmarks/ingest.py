@@ -7,7 +7,10 @@ over gRPC from a client in another process (upload → ffmpeg segmenting → S3 
 keyframe decode → Ray embedders → index) as × real time, and per core; the
 keyframe-decode-alone and embedder-alone rates on the same frames (embedder
 alone: on `EMBED_SAMPLE` keyframes spread over the video, with their crops); the ratio
-of pipeline to embedder-alone keyframe rates (goal ≥ 0.8); and how many live
+of pipeline to embedder-alone keyframe rates (goal ≥ 0.8); the store-alone
+rate (the job's object-store work alone: segments cut and stored, thumbnails
+PUT, with the pipeline's concurrency, in the same bucket) and the job's rate
+over the slowest of the three (`job_over_slowest_stage`); and how many live
 cameras of that kind one node sustains (real-time factor, with one keyframe
 per 2 s).
 
@@ -116,7 +119,7 @@ def _probe_stages(pipeline: Any, stages: _Stages) -> None:
     setattr(module, "iter_keyframes", timed_keyframes)  # noqa: B010
     for obj, attr, stage in ((pipeline, "_embed_rgb", "embed (a thread per batch in flight)"),
                              (pipeline, "_put_thumbnail", "thumbnail PUTs (4 threads)"),
-                             (pipeline._recordings, "store_segment", "segment stores (a thread)"),
+                             (pipeline._recordings, "store_segment", "segment stores (4 threads)"),
                              (pipeline._journal, "append", "index log append"),
                              (pipeline._regions, "propose", "region proposals")):
         if hasattr(obj, attr):
@@ -169,8 +172,9 @@ def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: s
         for i, (name, video) in enumerate(videos.items()):
             info = probe(video)
             t0 = time.perf_counter()
-            frames = [k.rgb for k in iter_keyframes(video, info.start_s, 320)]
+            keyframes = list(iter_keyframes(video, info.start_s, ingest.thumbnail_width))
             decode_s = time.perf_counter() - t0
+            frames = [k.rgb for k in keyframes]
             boxes: list[list[Any]] = [[] for _ in frames]
             if results["regions"] != "off":  # the crops the pipeline embeds too (a fresh camera)
                 proposer = RegionProposer(ingest.regions_per_keyframe, ingest.region_min_fraction,
@@ -180,6 +184,8 @@ def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: s
             images = with_crops([frames[j] for j in sample], [boxes[j] for j in sample])
             embed_s = statistics.median(_seconds(node.pool.embed, images) for _ in range(EMBED_RUNS))
             embed_s *= len(frames) / len(sample)  # the sample's rate, for every keyframe
+            store_s = _store_alone(node, video, keyframes, f"cam-store-alone-{i}",
+                                   DAY + timedelta(hours=i + 12), tmp / f"cut-{i}")
             stages.take()
             cpu0 = time.process_time()
             upload_s, pipeline_s = remote.submit(_ingest, server.address, token, video, f"cam-bench-{i}",
@@ -187,7 +193,7 @@ def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: s
             realtime = info.duration_s / pipeline_s
             job_s = pipeline_s - upload_s
             decode_rate, embed_rate = len(frames) / decode_s, len(frames) / embed_s
-            job_rate = len(frames) / job_s
+            job_rate, store_rate = len(frames) / job_s, len(frames) / store_s
             results[name] = {
                 "keyframes": len(frames),
                 "images_embedded_per_keyframe": len(images) / len(sample),
@@ -197,9 +203,11 @@ def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: s
                 "job_keyframes_per_s": job_rate,
                 "embedder_alone_keyframes_per_s": embed_rate,
                 "decode_alone_keyframes_per_s": decode_rate,
+                "store_alone_keyframes_per_s": store_rate,
                 "upload_and_ack_s": upload_s,  # gRPC upload, probe, staging (fsync) and job record
                 "job_s": job_s,
                 "job_over_slowest_alone": job_rate / min(decode_rate, embed_rate),
+                "job_over_slowest_stage": job_rate / min(decode_rate, embed_rate, store_rate),
                 "pipeline_over_embedder_alone": (len(frames) / pipeline_s) / embed_rate,
                 "node_process_cpu_s": time.process_time() - cpu0,  # upload and job; not Ray's actors
                 "stages_s": stages.take(),
@@ -207,6 +215,33 @@ def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: s
                 "live_cameras_sustained": int(realtime),
             }
     return results
+
+
+def _store_alone(node: Any, video: Path, keyframes: list[Any], camera_id: str, start: datetime,
+                 cut_dir: Path) -> float:
+    """Seconds the job's object-store work takes alone: the file cut into segments and each stored
+    (a hash, a HEAD and two PUTs) and every keyframe's thumbnail PUT, with the pipeline's
+    concurrency (`SEGMENT_STORES`, `THUMBNAIL_UPLOADS`), on a camera of its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services.ingest.pipeline import SEGMENT_STORES, THUMBNAIL_UPLOADS
+    from services.ingest.segmenting import iter_segments
+    from storage import keys
+    from storage.media import probe
+    from storage.recordings import Recordings
+
+    recordings, info, ingest = Recordings(node.store), probe(video), node.settings.ingest
+    start_ms = round(start.timestamp() * 1000)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(SEGMENT_STORES) as segments, ThreadPoolExecutor(THUMBNAIL_UPLOADS) as thumbnails:
+        puts = [thumbnails.submit(node.store.put_bytes, keys.thumbnail_key(camera_id, start_ms + k.offset_ms),
+                                  k.jpeg, "image/jpeg") for k in keyframes]
+        cut = iter_segments(video, info, cut_dir, ingest.segment_seconds, ingest.media_timeout_s)
+        puts += [segments.submit(recordings.store_segment, camera_id, start_ms + round(seg.offset_s * 1000),
+                                 seg, info) for seg in cut]
+        for put in puts:
+            put.result()
+    return time.perf_counter() - t0
 
 
 def _ingest(address: str, token: str, video: Path, camera_id: str, start: datetime) -> tuple[float, float]:
