@@ -81,3 +81,15 @@ def anon_rss_bytes() -> int:
         return 0
     line = next((x for x in status.splitlines() if x.startswith("RssAnon:")), "RssAnon: 0 kB")
     return int(line.split()[1]) * 1024
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every process on the machine has used so far (all cores, /proc/stat: user,
+    nice, system, irq, softirq, steal); 0 where /proc is missing. The difference over an interval,
+    divided by its wall time, is how many cores were busy."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")

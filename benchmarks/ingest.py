@@ -10,7 +10,11 @@ alone: on `EMBED_SAMPLE` keyframes spread over the video, with their crops); the
 of pipeline to embedder-alone keyframe rates (goal ≥ 0.8); the store-alone
 rate (the job's object-store work alone: segments cut and stored, thumbnails
 PUT, with the pipeline's concurrency, in the same bucket) and the job's rate
-over the slowest of the three (`job_over_slowest_stage`); and how many live
+over the slowest of the three (`job_over_slowest_stage`); how many of the
+machine's cores were busy (every process: node, Ray actors, ffmpeg, the S3
+server) while decoding alone, storing alone and during the job
+(`machine_busy_cores`: at the core count, the stages share the cores, not
+wait for each other); and how many live
 cameras of that kind one node sustains (real-time factor, with one keyframe
 per 2 s).
 
@@ -171,9 +175,10 @@ def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: s
         remote.submit(_ingest, server.address, token, warm_up, "cam-warm-up", DAY).result()
         for i, (name, video) in enumerate(videos.items()):
             info = probe(video)
-            t0 = time.perf_counter()
+            t0, busy0 = time.perf_counter(), _harness.machine_busy_s()
             keyframes = list(iter_keyframes(video, info.start_s, ingest.thumbnail_width))
             decode_s = time.perf_counter() - t0
+            busy = {"decode alone": (_harness.machine_busy_s() - busy0) / decode_s}
             frames = [k.rgb for k in keyframes]
             boxes: list[list[Any]] = [[] for _ in frames]
             if results["regions"] != "off":  # the crops the pipeline embeds too (a fresh camera)
@@ -184,12 +189,15 @@ def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: s
             images = with_crops([frames[j] for j in sample], [boxes[j] for j in sample])
             embed_s = statistics.median(_seconds(node.pool.embed, images) for _ in range(EMBED_RUNS))
             embed_s *= len(frames) / len(sample)  # the sample's rate, for every keyframe
+            busy0 = _harness.machine_busy_s()
             store_s = _store_alone(node, video, keyframes, f"cam-store-alone-{i}",
                                    DAY + timedelta(hours=i + 12), tmp / f"cut-{i}")
+            busy["store alone"] = (_harness.machine_busy_s() - busy0) / store_s
             stages.take()
-            cpu0 = time.process_time()
+            cpu0, busy0 = time.process_time(), _harness.machine_busy_s()
             upload_s, pipeline_s = remote.submit(_ingest, server.address, token, video, f"cam-bench-{i}",
                                                  DAY + timedelta(hours=i + 1)).result()
+            busy["upload and job"] = (_harness.machine_busy_s() - busy0) / pipeline_s
             realtime = info.duration_s / pipeline_s
             job_s = pipeline_s - upload_s
             decode_rate, embed_rate = len(frames) / decode_s, len(frames) / embed_s
@@ -211,6 +219,7 @@ def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: s
                 "pipeline_over_embedder_alone": (len(frames) / pipeline_s) / embed_rate,
                 "node_process_cpu_s": time.process_time() - cpu0,  # upload and job; not Ray's actors
                 "stages_s": stages.take(),
+                "machine_busy_cores": {k: round(v, 2) for k, v in busy.items()},  # every process
                 "load_average": list(os.getloadavg()),
                 "live_cameras_sustained": int(realtime),
             }
