@@ -31,6 +31,7 @@ its own indexes).
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 import sys
 import tempfile
@@ -163,6 +164,7 @@ def growth(run: Run, grow: int, q: np.ndarray) -> dict[str, object]:
             i += 1
 
     thread = threading.Thread(target=searching)
+    gc.freeze()  # as a node does once started (services.node.app; see benchmarks.growth)
     thread.start()
     t0 = time.perf_counter()
     for seq, lo in enumerate(range(0, grow, BATCH), start=1):
