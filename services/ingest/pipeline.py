@@ -242,8 +242,8 @@ class IngestPipeline:
     def _store_segments(self, req: IngestRequest, tmp: Path, progress: _Progress,
                         ready: ReadyFn, committed: _Stored) -> list[SegmentManifest]:
         """Store each segment as soon as ffmpeg has cut it, `SEGMENT_STORES` at once (each is a
-        hash, a HEAD and two PUTs: round trips, not CPU), and commit them in order as the oldest
-        ones finish (`committed` tells the batches waiting)."""
+        hash, a HEAD and two PUTs, mostly waiting for the S3 server), and commit them in order as
+        the oldest ones finish (`committed` tells the batches waiting)."""
         manifests: list[SegmentManifest] = []
         storing: deque[Future[SegmentManifest]] = deque()  # in the file's order
 
