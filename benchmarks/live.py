@@ -50,7 +50,7 @@ CLIP_S = 60  # the sender's clip, looped
 GAP_S = 1.0  # a jump between consecutive segments larger than this is a lost segment
 BEHIND_SEGMENTS = 3.0  # a camera this many segment lengths behind ends the trial (failed)
 SAMPLE_S = 1.0
-RECORDER_GB = 0.8  # resident memory of one camera's recorder (a Ray worker process), measured here
+RECORDER_GB = 0.25  # resident memory of one camera's recorder (a Ray worker process): 180 MB measured
 
 
 @dataclass

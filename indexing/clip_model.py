@@ -24,9 +24,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from indexing.errors import ModelUnavailableError
-
-CONFIG_FILE = "open_clip_config.json"
-WEIGHTS_FILE = "open_clip_model.safetensors"
+from indexing.model_files import CONFIG_FILE, WEIGHTS_FILE
 
 
 class ClipModel(Protocol):

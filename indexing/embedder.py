@@ -2,7 +2,10 @@
 
 `ModelSpec` names a model: Vigil's bundled one, an open_clip architecture with
 a pretrained tag (or checkpoint file), or a local model folder. The model is
-loaded lazily, once, under a lock; vectors are L2-normalised float32.
+loaded lazily, once, under a lock; vectors are L2-normalised float32. torch and
+open_clip are imported when an embedder is made, not with this module, so the
+processes that only name a model (a camera's live recorder, an index writer:
+Ray workers, one per camera) do not carry them (≈ 0.6 GB each).
 """
 
 from __future__ import annotations
@@ -13,14 +16,18 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
-import torch
 from PIL import Image
 
 from indexing.calibration import Calibration
-from indexing.clip_model import WEIGHTS_FILE, ClipBundle, encode_text, load_clip
+from indexing.model_files import WEIGHTS_FILE
+
+if TYPE_CHECKING:
+    import torch
+
+    from indexing.clip_model import ClipBundle
 
 BUNDLED_MODEL = "vigil-tiny"
 BUNDLED_DIR = Path(__file__).parent / "models" / BUNDLED_MODEL
@@ -73,6 +80,8 @@ class ClipEmbedder:
 
     def __init__(self, spec: ModelSpec, threads: int | None = None, device: str = "cpu") -> None:
         """`device`: the torch device the model runs on ('cpu', 'cuda'); vectors come back on the CPU."""
+        import torch
+
         self.spec = spec
         self._threads = threads
         self._device = torch.device(device)
@@ -80,6 +89,10 @@ class ClipEmbedder:
         self._lock = threading.Lock()
 
     def load(self) -> ClipBundle:
+        import torch
+
+        from indexing.clip_model import load_clip
+
         with self._lock:
             if self._bundle is None:
                 if self._threads:
@@ -95,20 +108,26 @@ class ClipEmbedder:
     def dim(self) -> int:
         return self.load().embed_dim
 
-    @torch.inference_mode()
     def embed_images(self, images: Sequence[np.ndarray | Image.Image]) -> np.ndarray:
+        import torch
+
         bundle = self.load()
         if not images:
             return np.zeros((0, bundle.embed_dim), dtype=np.float32)
-        batch = torch.stack([bundle.preprocess(_as_pil(im)) for im in images])
-        return _normalised(bundle.model.encode_image(batch.to(self._device, non_blocking=True)))
+        with torch.inference_mode():
+            batch = torch.stack([bundle.preprocess(_as_pil(im)) for im in images])
+            return _normalised(bundle.model.encode_image(batch.to(self._device, non_blocking=True)))
 
-    @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        from indexing.clip_model import encode_text
+
         bundle = self.load()
         if not texts:
             return np.zeros((0, bundle.embed_dim), dtype=np.float32)
-        return _normalised(encode_text(bundle.model, bundle.tokenizer(list(texts)).to(self._device)))
+        with torch.inference_mode():
+            return _normalised(encode_text(bundle.model, bundle.tokenizer(list(texts)).to(self._device)))
 
 
 def _as_pil(image: np.ndarray | Image.Image) -> Image.Image:
@@ -116,5 +135,7 @@ def _as_pil(image: np.ndarray | Image.Image) -> Image.Image:
 
 
 def _normalised(x: torch.Tensor) -> np.ndarray:
+    import torch
+
     x = torch.nn.functional.normalize(x.float(), dim=-1)
     return x.cpu().numpy().astype(np.float32, copy=False)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from indexing.clip_model import WEIGHTS_FILE, load_clip, save_clip
+from indexing.clip_model import load_clip, save_clip
+from indexing.model_files import WEIGHTS_FILE
 
 SOURCES_FILE = "averaged_from.json"
 
