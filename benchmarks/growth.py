@@ -39,7 +39,7 @@ import gc
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -52,37 +52,14 @@ from benchmarks.search import CAMERAS, DIM, clustered_vectors
 from indexing.trained_cache import TrainedCache
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
 from storage import keys
-from storage.object_store import ObjectInfo, ObjectStore
+from storage.object_store import ObjectStore
 from storage.timeutil import DAY_MS
+from tests.memory_store import MemoryStore
 
 DAY0 = 20_400 * DAY_MS
 BATCH = 1_000
 QUERIES = 200
 TEN_PCT = SearchFilter(camera_ids=frozenset(f"cam-{i}" for i in range(0, CAMERAS, 10)))
-
-
-class _Bucket:
-    """The calls `TrainedCache` makes, in memory."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def put_bytes(self, key: str, data: bytes, content_type: str = "") -> None:
-        self.objects[key] = data
-
-    def get_bytes(self, key: str) -> bytes:
-        from storage.errors import ObjectNotFoundError
-
-        if key not in self.objects:
-            raise ObjectNotFoundError(key)
-        return self.objects[key]
-
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        return (ObjectInfo(k, len(v)) for k, v in list(self.objects.items()) if k.startswith(prefix))
-
-    def delete(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            self.objects.pop(key, None)
 
 
 def _records(lo: int, hi: int, n: int) -> list[FrameRecord]:
@@ -106,7 +83,7 @@ def _stats(samples: list[float]) -> dict[str, float]:
 
 
 def grow(n: int, rate: float, x: np.ndarray, cache_dir: Path,
-         bucket: _Bucket) -> tuple[FrameIndex, dict[str, object]]:
+         bucket: MemoryStore) -> tuple[FrameIndex, dict[str, object]]:
     """Grow one shard to n keyframes from a writer thread while this thread searches."""
     index = FrameIndex(DIM, vector_cache_dir=cache_dir,
                        trained=TrainedCache(cast(ObjectStore, bucket), "bench"))
@@ -197,7 +174,7 @@ def _recall(index: FrameIndex, x: np.ndarray, queries: np.ndarray) -> float:
     return found / (10 * len(queries))
 
 
-def restart(n: int, x: np.ndarray, cache_dir: Path, bucket: _Bucket | None) -> tuple[FrameIndex, float]:
+def restart(n: int, x: np.ndarray, cache_dir: Path, bucket: MemoryStore | None) -> tuple[FrameIndex, float]:
     """Seconds to load the shard in one bulk add (a snapshot replay) until its IVF index is built."""
     trained = None if bucket is None else TrainedCache(cast(ObjectStore, bucket), "bench")
     index = FrameIndex(DIM, vector_cache_dir=cache_dir, trained=trained)
@@ -215,7 +192,7 @@ def main() -> None:
     args = parser.parse_args()
     n = 120_000 if args.quick else 300_000
     x = clustered_vectors(n, seed=0)
-    bucket = _Bucket()
+    bucket = MemoryStore()
     with TemporaryDirectory(prefix="vigil-bench-growth-") as tmp:
         grown, results = grow(n, args.rate, x, Path(tmp), bucket)
         with_cache, with_s = restart(n, x, Path(tmp), bucket)
