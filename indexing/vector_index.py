@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from indexing.concurrency import IndexSync
-from indexing.errors import IndexRetiredError
+from indexing.errors import IndexRetiredError, VectorsElsewhereError
 from indexing.frame_columns import Box, CameraCodes, FrameColumns
 from indexing.frame_columns import FrameRecord as FrameRecord  # re-exported: the index's record
+from indexing.records_only import ELSEWHERE, RecordsOnly
 from indexing.shards import Prepared, ShardKey, ShardPolicy, TrainedStore, VectorShard
 from indexing.vector_file import VectorFile
 from storage.timeutil import DAY_MS
@@ -98,9 +99,12 @@ class _Shard:
     """One shard: its vectors in FAISS and its records as columns, both by frame id."""
 
     def __init__(self, key: ShardKey, dim: int, policy: ShardPolicy, file: VectorFile | None,
-                 cameras: CameraCodes, sync: IndexSync, trained: TrainedStore | None) -> None:
+                 cameras: CameraCodes, sync: IndexSync, trained: TrainedStore | None,
+                 vectors: bool = True) -> None:
         self.frames = FrameColumns(key.day * DAY_MS, cameras)
-        self.vectors = VectorShard(dim, policy, file, sync, key, trained, self.frames.camera_count)
+        self.vectors: VectorShard | RecordsOnly = (
+            VectorShard(dim, policy, file, sync, key, trained, self.frames.camera_count)
+            if vectors else RecordsOnly())
 
     def commit(self, records: Sequence[FrameRecord], prepared: Prepared) -> int:
         """Records and their prepared vectors together (under the view lock): the new ones."""
@@ -135,6 +139,9 @@ class FrameIndex:
     or when the index is garbage-collected); None keeps every vector in RAM.
     `trained`: where shards keep their trained IVF indexes, so that a restart
     encodes instead of training again (`indexing.trained_cache`).
+    `vectors` False: records only (`indexing.records_only`: a partitioned front end,
+    whose shard servers hold the vectors); `search`, `vector` and `sample` then raise
+    `VectorsElsewhereError`.
 
     Searches never wait for a retrain (`indexing.concurrency`): they share a view
     lock that writers take only to publish prepared frames (`PUBLISH_SLICE` at a
@@ -146,8 +153,9 @@ class FrameIndex:
 
     def __init__(self, dim: int, group_of: Callable[[str], str] = one_group,
                  policy: ShardPolicy = ShardPolicy(), vector_cache_dir: Path | None = None,
-                 trained: TrainedStore | None = None) -> None:
+                 trained: TrainedStore | None = None, vectors: bool = True) -> None:
         self.dim = dim
+        self.holds_vectors = vectors
         self._group_of = group_of
         self._policy = policy
         self._files: Path | None = None
@@ -233,6 +241,7 @@ class FrameIndex:
     def search(self, query: np.ndarray, top_k: int, where: SearchFilter = SearchFilter(),
                nprobe: int | None = None) -> list[FrameHit]:
         """The `top_k` best allowed frames; `nprobe` overrides the IVF shards' default per call."""
+        self._need_vectors()
         with self._sync.view.read():
             if self._closed:
                 raise IndexRetiredError("this index version was retired; search the current one")
@@ -258,6 +267,7 @@ class FrameIndex:
     def vector(self, camera_id: str, time_ms: int, box: Box | None = None) -> np.ndarray | None:
         """The stored vector of the camera's keyframe at `time_ms` (`box` None), or of its region
         whose box is within `BOX_TOLERANCE` of `box` in each coordinate; None if there is none."""
+        self._need_vectors()
         with self._sync.view.read():
             if self._closed:
                 raise IndexRetiredError("this index version was retired; search the current one")
@@ -283,6 +293,7 @@ class FrameIndex:
         """Up to `n` stored vectors drawn at random from the newest days first (a background
         sample of recent footage, for calibrating watchlist entries); `regions` True: of regions
         only, False: of whole keyframes only, None: of both."""
+        self._need_vectors()
         with self._sync.view.read():
             picked: list[np.ndarray] = []
             for _, shard in sorted(self._shards.items(), key=lambda ks: -ks[0].day):
@@ -326,10 +337,15 @@ class FrameIndex:
         """Wait until no shard is being rebuilt (benchmarks and tests that look at tiers)."""
         self._sync.settle()
 
+    def _need_vectors(self) -> None:
+        if not self.holds_vectors:
+            raise VectorsElsewhereError(ELSEWHERE)
+
     def _new_shard(self, key: ShardKey) -> _Shard:
-        file = (None if self._files is None
+        file = (None if self._files is None or not self.holds_vectors
                 else VectorFile(self._files / f"shard-{next(self._file_numbers):06d}.f16", self.dim))
-        return _Shard(key, self.dim, self._policy, file, self._cameras, self._sync, self._trained)
+        return _Shard(key, self.dim, self._policy, file, self._cameras, self._sync, self._trained,
+                      self.holds_vectors)
 
     def _key(self, camera_id: str, time_ms: int) -> ShardKey:
         return ShardKey.of(self._group_of(camera_id), time_ms)

@@ -226,8 +226,8 @@ class WatchlistService:
 
     def _background(self) -> tuple[np.ndarray, np.ndarray]:
         """Recent whole keyframes and recent regions, `watch.background_size` of each at most."""
-        index, n = self._serving.current.index, self._settings.background_size
-        return index.sample(n, regions=False), index.sample(n, regions=True)
+        search, n = self._serving.current.search, self._settings.background_size
+        return search.sample(n, regions=False), search.sample(n, regions=True)
 
     def _query(self, entry: WatchEntry, image: bytes) -> np.ndarray:
         serving = self._serving.current

@@ -172,6 +172,7 @@ class ModelSwitcher:
         with self._host.writers_paused():
             reembed.run(self._missing(old.index, new.index), self._count(new.index))
             carry_tombstones(old.log, new.log, new.index)
+            new.reload_partitions(self._host.store)  # re-embedded into the log, not through writers
             if publish:
                 self._active.put(IndexVersion.of(new.spec, old.model_id, int(time.time() * 1000)))
             elif (active := self._active.get()) is None or active.model_id != new.model_id:
@@ -239,13 +240,16 @@ def catch_up_from_log(store: ObjectStore, previous: str, serving: Serving, batch
     replaced), so this costs little when there is nothing to carry.
     """
     old = IndexLog(store, previous)
-    carry_tombstones(old, serving.log, serving.index)
+    removed = carry_tombstones(old, serving.log, serving.index)
     deleted = serving.log.tombstones()
     late: Sequence[FrameRecord] = [r for b in old.log_batches() for r in b.records
                                    if not (serving.index.contains(r.camera_id, r.time_ms)
                                            if r.box is None else serving.index.holds(r))
                                    and not deleted.deletes(r.camera_id, r.time_ms)]
-    if not late:
+    if not late and not removed:
         return Reembedded(0, 0)
-    logger.warning("carrying %d keyframes logged into %s after the switch", len(late), previous)
-    return Reembedder(store, serving.pool.embed, serving.log, serving.index, batch).run(late)
+    logger.warning("carrying %d keyframes and %d deletions logged into %s after the switch",
+                   len(late), removed, previous)
+    done = Reembedder(store, serving.pool.embed, serving.log, serving.index, batch).run(late)
+    serving.reload_partitions(store)  # written to the log, not through the writers
+    return done

@@ -92,6 +92,22 @@ class ShardRouter:
                     self._note_down(node)
         return plan
 
+    def reload(self, stored: Iterable[ShardKey]) -> dict[str, list[ShardKey]]:
+        """Have every server load its shards again from the bucket, which now holds `stored`
+        (`stored_shards`): after writes that went to the log, not through the shard writers'
+        feeds (a model switch's re-embedding, before its version serves). The servers drop what
+        they hold first, so until this returns they answer from less than the bucket holds."""
+        members = dict(self._servers.members())
+        for node, server in members.items():
+            try:
+                server.assign([])
+            except ActorUnavailableError:
+                self._note_down(node)
+        with self._lock:
+            self._known |= set(stored)
+            self._placement = {}
+        return self.refresh()
+
     def owners(self, key: ShardKey) -> list[str]:
         """The servers holding `key` since the last refresh, preferred first."""
         with self._lock:

@@ -96,6 +96,10 @@ class SearchEngine:
         """The vector this version stored for `ref`; None if it holds none."""
         return self._index.vector(ref.camera_id, ref.time_ms, ref.box)
 
+    def sample(self, n: int, regions: bool | None = None) -> np.ndarray:
+        """Up to `n` stored vectors of recent footage (`Searchable.sample`): a background sample."""
+        return self._index.sample(n, regions=regions)
+
     @property
     def clip_gap_ms(self) -> int:
         return self._settings.clip_gap_ms

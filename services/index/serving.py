@@ -25,8 +25,11 @@ from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, FrameRecord
 from services.cluster.interface import EmbedderPool
+from services.cluster.shard_servers import stored_shards
+from services.index.router import ShardRouter
 from services.index.search import SearchEngine
 from services.ingest.pipeline import Journal
+from storage.object_store import ObjectStore
 
 
 class IndexWrites(Journal, Protocol):
@@ -52,6 +55,14 @@ class Serving:
     pool: EmbedderPool  # embeds keyframes
     follower: Follower | None = None
     calibration: Calibration = field(kw_only=True)  # `Settings.calibrated(spec.calibration)`
+    # partitioned (`ray.shard_servers`): the router searches go through; `index` holds records only
+    partitions: ShardRouter | None = field(default=None, kw_only=True)
+
+    def reload_partitions(self, store: ObjectStore) -> None:
+        """After writes to the log that bypassed the shard writers (re-embedding): the shard
+        servers load this version's shards again from the bucket. Nothing to do unpartitioned."""
+        if self.partitions is not None:
+            self.partitions.reload(stored_shards(store, self.model_id))
 
     @property
     def model_id(self) -> str:
@@ -79,7 +90,14 @@ class ServingRef:
         return self._serving.index.contains(camera_id, time_ms)
 
     def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int:
-        return self._serving.index.add(records, vectors)
+        """After `append`: into this front end's index; partitioned, the shard servers also pull
+        their writers' feeds now, so what a job or recording acknowledged is searchable when it
+        says so (not at the next periodic poll)."""
+        serving = self._serving
+        added = serving.index.add(records, vectors)
+        if serving.partitions is not None:
+            serving.partitions.poll()
+        return added
 
     def append(self, batch_id: str, records: Sequence[FrameRecord], vectors: np.ndarray) -> None:
         self._serving.writes.append(batch_id, records, vectors)

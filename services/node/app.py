@@ -43,7 +43,7 @@ from services.cluster.ray_cluster import RayCluster
 from services.cluster.shard_servers import stored_shards
 from services.index.compaction import IndexCompaction
 from services.index.model_switch import ModelStatus, ModelSwitcher, catch_up_from_log, startup_spec
-from services.index.router import Polled, ShardRouter, partitioned
+from services.index.router import Polled, partitioned
 from services.index.search import SearchEngine
 from services.index.serving import Follower, Serving, ServingRef
 from services.ingest.jobs import JobRegistry
@@ -234,8 +234,12 @@ class Vigil:
     def _open(self, spec: ModelSpec, pool_settings: RaySettings) -> Serving:
         s = self.settings
         embedder = ClipEmbedder(spec, threads=1)  # one core per query; concurrent queries use the rest
-        index = FrameIndex(embedder.dim, vector_cache_dir=self._vector_cache,
-                           trained=TrainedCache(self.store, spec.model_id))  # no retraining on restart
+        # partitioned: the shard servers hold the vectors, this front end only the records (what is
+        # indexed, for ingest, model switches and retention); else every shard, trained indexes kept
+        # in the bucket so a restart does not retrain
+        index = (FrameIndex(embedder.dim, vectors=False) if s.ray.shard_servers else
+                 FrameIndex(embedder.dim, vector_cache_dir=self._vector_cache,
+                            trained=TrainedCache(self.store, spec.model_id)))
         log = IndexLog(self.store, spec.model_id, on_append=self.compaction.note_append)
         writers = self.cluster.index_writers(spec.model_id, on_append=self.compaction.note_append)
         follower = self.cluster.index_follower(spec.model_id, index, lambda: log.replay(index))
@@ -243,18 +247,18 @@ class Vigil:
         loaded = log.replay(index)
         follower.poll()
         logger.info("index %s: %d keyframes loaded from the bucket", spec.model_id, loaded)
-        searched: FrameIndex | ShardRouter = index
+        router = None
         polled: Follower = follower
         if s.ray.shard_servers:  # searches go to the nodes' shard servers (issue #19)
-            searched = partitioned(self.cluster.shard_servers(spec.model_id, embedder.dim),
-                                   stored_shards(self.store, spec.model_id), s.ray.shard_replicas,
-                                   embedder.dim)
-            polled = Polled(follower, searched)
+            router = partitioned(self.cluster.shard_servers(spec.model_id, embedder.dim),
+                                 stored_shards(self.store, spec.model_id), s.ray.shard_replicas,
+                                 embedder.dim)
+            polled = Polled(follower, router)
         pool = self.cluster.embedder_pool(spec, pool_settings)
         calibration = s.calibrated(spec.calibration)
         return Serving(spec, embedder, index, log, writers,
-                       SearchEngine(embedder, searched, s.search, calibration.min_score),
-                       pool, polled, calibration=calibration)
+                       SearchEngine(embedder, router or index, s.search, calibration.min_score),
+                       pool, polled, calibration=calibration, partitions=router)
 
     def switch_model(self, spec: ModelSpec) -> ModelStatus:
         """Start building `spec`'s index version; every front end switches to it once built."""
@@ -305,7 +309,7 @@ class Vigil:
         return LiveManager(self.cluster, LiveConfig(serving.model_id, s.ingest, s.ray.embed_batch,
                                                     (s.data_dir / "work" / "live").resolve(),
                                                     dedup_cosine=serving.calibration.dedup_cosine),
-                           serving.pool.embed, serving.index, self.url_policy, self.alert_bell.ring)
+                           serving.pool.embed, self.serving, self.url_policy, self.alert_bell.ring)
 
     def url_policy(self) -> UrlPolicy:
         """What ingest URIs and camera streams may reach: the fetch.* allow-lists, never this

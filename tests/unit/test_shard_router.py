@@ -269,3 +269,22 @@ def test_after_compaction_a_server_reads_only_its_own_shards_snapshots(
     assert stored_shards(store, MODEL) == {ShardKey("", d) for d in range(DAY0, DAY0 + DAYS)}
     for where in FILTERS:
         assert _ids(router.find(q, 10, where).hits) == _ids(whole.search(q, 10, where))
+
+
+def test_what_was_logged_past_the_writers_is_searchable_after_a_reload(
+        bucket: tuple[MemoryStore, FrameIndex]) -> None:
+    """A model switch re-embeds into the new version's log directly (no writer feeds it to the
+    servers): once its router reloads, the servers answer what the bucket holds, new days too."""
+    store, whole = bucket
+    _, router = _cluster(store, ["n1", "n2"], replicas=1)
+    q = _queries(1)[0]
+    late = [_record("cam-a", (DAY0 + 1) * DAY_MS + 7), _record("cam-z", (DAY0 + DAYS + 2) * DAY_MS)]
+    IndexLog(store, MODEL).append("reembed-late", late, np.stack([q, q]))
+    assert not {("cam-a", late[0].time_ms), ("cam-z", late[1].time_ms)} & set(
+        _ids(router.find(q, 10, SearchFilter()).hits))
+    router.reload(stored_shards(store, MODEL))
+    found = router.find(q, 2, SearchFilter())
+    assert sorted(_ids(found.hits)) == sorted((r.camera_id, r.time_ms) for r in late)
+    assert found.unsearched == ()
+    whole.add(late, np.stack([q, q]))  # the two tie: compared as sets
+    assert set(_ids(router.find(q, 10, SearchFilter()).hits)) == set(_ids(whole.search(q, 10)))
