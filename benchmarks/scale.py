@@ -20,7 +20,8 @@ from 0 to `grow` keyframes in batches of 1,000 through its server's writer feed 
 → IVF-PQ build at 50k and a retrain at 100k). Constants for the capacity model
 (`services.cluster.capacity`): bucket bytes per vector (the log objects), disk bytes per vector,
 and the process's anonymous heap growth per vector while the 1-node server loads (run under
-PYTHONMALLOC=malloc, as `vigil serve` runs).
+PYTHONMALLOC=malloc, as `vigil serve` runs). And what a partitioned front end holds of the same
+index (`front_end`): records only, no vector (`indexing.records_only`), per vector.
 
 Not measured here: the Ray RPC between a router and its servers (the fan-out is threads in one
 process; tests/integration/test_shard_servers.py runs the same code over Ray actors on a 4-node
@@ -52,6 +53,7 @@ from services.cluster.index_writers import FeedBatch
 from services.cluster.shard_servers import LocalShardServers, ServerStats, ShardServer, stored_shards
 from services.index.router import ShardRouter
 from services.node import heap
+from storage import keys
 from storage.timeutil import DAY_MS
 from tests.memory_store import MemoryStore
 
@@ -67,9 +69,10 @@ def _time(i: np.ndarray, per_day: int) -> np.ndarray:
 def _records(lo: int, hi: int, per_day: int, day: int | None = None) -> list[FrameRecord]:
     times = _time(np.arange(lo, hi), per_day) if day is None else (
         day * DAY_MS + np.arange(lo, hi) * (DAY_MS // (hi + 1)))
-    return [FrameRecord(f"cam-{i % CAMERAS}", t, t + 1000, f"segments/cam-{i % CAMERAS}/{t}.mp4",
-                        t, t + 10_000, f"thumbnails/cam-{i % CAMERAS}/{t}.jpg")
-            for i, t in zip(range(lo, hi), times.tolist(), strict=True)]
+    cameras = [f"cam-{i % CAMERAS}" for i in range(lo, hi)]
+    return [FrameRecord(c, t, t + 1000, keys.segment_key(c, t, t + 10_000), t, t + 10_000,
+                        keys.thumbnail_key(c, t))  # the keys ingest writes (kept as columns)
+            for c, t in zip(cameras, times.tolist(), strict=True)]
 
 
 def _fill(store: MemoryStore, x: np.ndarray, per_day: int) -> None:
@@ -143,6 +146,26 @@ def run_nodes(nodes: int, store: MemoryStore, cache: Path, q: np.ndarray,
     return Run(result, router, servers, hits, stats, heap_growth, extra)
 
 
+def front_end(store: MemoryStore, n: int) -> dict[str, object]:
+    """What a partitioned front end holds of the same index: its replay of the bucket into a
+    records-only `FrameIndex` (`services.node.app`), per vector."""
+    gc.collect()
+    heap0 = _harness.anon_rss_bytes()
+    t0 = time.perf_counter()
+    index = FrameIndex(DIM, vectors=False)
+    IndexLog(store, MODEL).replay(index)
+    replay_s = time.perf_counter() - t0
+    gc.collect()
+    heap_growth = _harness.anon_rss_bytes() - heap0
+    stats = index.shard_stats()
+    result = {"records": len(index), "replay_s": round(replay_s, 1),
+              "index_ram_bytes_per_vector": sum(s.bytes + s.record_bytes for s in stats) / n,
+              "disk_bytes_per_vector": sum(s.disk_bytes for s in stats) / n,
+              "process_heap_growth_bytes_per_vector": heap_growth / n}
+    index.close()
+    return result
+
+
 def growth(run: Run, grow: int, q: np.ndarray) -> dict[str, object]:
     """Search p99 and the longest search while one new day shard grows to `grow` in batches."""
     router, servers = run.router, run.servers
@@ -207,6 +230,7 @@ def main() -> None:
     truth = {"unfiltered": _exact(x, q, None), "10pct_cameras_1_day": _exact(x, q, allowed)}
     results: dict[str, object] = {"vectors": n, "dim": DIM, "days": DAYS, "cameras": CAMERAS,
                                   "bucket_bytes_per_vector": bucket_bytes / n}
+    results["front_end"] = front_end(store, n)
     single: dict[str, list[list[tuple[str, int]]]] = {}
     with tempfile.TemporaryDirectory(prefix="vigil-bench-scale-") as tmp:
         for nodes in (1, 2, 4):
