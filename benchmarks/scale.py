@@ -20,8 +20,8 @@ from 0 to `grow` keyframes in batches of 1,000 through its server's writer feed 
 → IVF-PQ build at 50k and a retrain at 100k). Constants for the capacity model
 (`services.cluster.capacity`): bucket bytes per vector (the log objects), disk bytes per vector,
 and the process's anonymous heap growth per vector while the 1-node server loads (run under
-PYTHONMALLOC=malloc, as `vigil serve` runs). And what a partitioned front end holds of the same
-index (`front_end`): records only, no vector (`indexing.records_only`), per vector.
+PYTHONMALLOC=malloc, as `vigil serve` runs). A partitioned front end holds no frame of the index
+(`services.index.routed_frames`): the servers' RAM is the index's.
 
 Not measured here: the Ray RPC between a router and its servers (the fan-out is threads in one
 process; tests/integration/test_shard_servers.py runs the same code over Ray actors on a 4-node
@@ -131,7 +131,7 @@ def run_nodes(nodes: int, store: MemoryStore, cache: Path, q: np.ndarray,
                    for v in q] for name, where in wheres.items()}
     result: dict[str, object] = {
         "build_s": round(build_s, 1),
-        "shards_per_node": {n: len(s.keys) for n, s in stats.items()},
+        "shards_per_node": {n: len(s.shards) for n, s in stats.items()},
         "vectors_per_node": {n: s.frames for n, s in stats.items()},
         "index_ram_bytes_per_node": {n: s.ram_bytes for n, s in stats.items()},
         "index_ram_max_node_over_total_per_node":
@@ -144,26 +144,6 @@ def run_nodes(nodes: int, store: MemoryStore, cache: Path, q: np.ndarray,
         result[f"latency_ms_{name}"] = _harness.latencies_ms(
             functools.partial(lambda w: router.find(q[next(turns) % len(q)], 10, w), where), RUNS)
     return Run(result, router, servers, hits, stats, heap_growth, extra)
-
-
-def front_end(store: MemoryStore, n: int) -> dict[str, object]:
-    """What a partitioned front end holds of the same index: its replay of the bucket into a
-    records-only `FrameIndex` (`services.node.app`), per vector."""
-    gc.collect()
-    heap0 = _harness.anon_rss_bytes()
-    t0 = time.perf_counter()
-    index = FrameIndex(DIM, vectors=False)
-    IndexLog(store, MODEL).replay(index)
-    replay_s = time.perf_counter() - t0
-    gc.collect()
-    heap_growth = _harness.anon_rss_bytes() - heap0
-    stats = index.shard_stats()
-    result = {"records": len(index), "replay_s": round(replay_s, 1),
-              "index_ram_bytes_per_vector": sum(s.bytes + s.record_bytes for s in stats) / n,
-              "disk_bytes_per_vector": sum(s.disk_bytes for s in stats) / n,
-              "process_heap_growth_bytes_per_vector": heap_growth / n}
-    index.close()
-    return result
 
 
 def growth(run: Run, grow: int, q: np.ndarray) -> dict[str, object]:
@@ -230,7 +210,6 @@ def main() -> None:
     truth = {"unfiltered": _exact(x, q, None), "10pct_cameras_1_day": _exact(x, q, allowed)}
     results: dict[str, object] = {"vectors": n, "dim": DIM, "days": DAYS, "cameras": CAMERAS,
                                   "bucket_bytes_per_vector": bucket_bytes / n}
-    results["front_end"] = front_end(store, n)
     single: dict[str, list[list[tuple[str, int]]]] = {}
     with tempfile.TemporaryDirectory(prefix="vigil-bench-scale-") as tmp:
         for nodes in (1, 2, 4):

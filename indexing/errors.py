@@ -15,7 +15,3 @@ class ImageDecodeError(IndexingError):
 
 class IndexRetiredError(IndexingError):
     """The index version was retired by a model switch while a search was on its way to it."""
-
-
-class VectorsElsewhereError(IndexingError):
-    """The index holds records only (a partitioned front end): its vectors are on the shard servers."""

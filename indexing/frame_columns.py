@@ -79,6 +79,15 @@ class Box:
 
 
 @dataclass(frozen=True, slots=True)
+class FrameKey:
+    """Which frame: a camera's keyframe at a time (`box` None) or its region at that time and box."""
+
+    camera_id: str
+    time_ms: int
+    box: Box | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FrameRecord:
     """A keyframe: it stands for the footage from `time_ms` until `end_ms` (the next keyframe).
 
@@ -93,6 +102,10 @@ class FrameRecord:
     segment_end_ms: int
     thumbnail_key: str
     box: Box | None = None
+
+    @property
+    def key(self) -> FrameKey:
+        return FrameKey(self.camera_id, self.time_ms, self.box)
 
 
 class CameraCodes:
@@ -221,8 +234,8 @@ class FrameColumns:
         whole = self._whole.get(frame)
         return time, whole.end_ms if whole is not None else time + self._ends[frame]
 
-    def holds(self, record: FrameRecord) -> bool:
-        """Whether the record's camera, time and box are stored here (and not deleted)."""
+    def holds(self, record: FrameKey | FrameRecord) -> bool:
+        """Whether the frame's camera, time and box are stored here (and not deleted)."""
         code, box = self._names.get(record.camera_id), _quantized(record.box)
         ids = None if code is None else (self._timelines if box == _NO_BOX else self._regions).get(code)
         if not ids:

@@ -21,9 +21,10 @@ import numpy as np
 from PIL import Image
 
 from indexing.embedding import EmbedFn
+from indexing.indexed import IndexedFrames
 from indexing.regions import crop
 from indexing.stored_index import IndexLog
-from indexing.vector_index import FrameIndex, FrameRecord
+from indexing.vector_index import FrameRecord
 from storage.errors import ObjectNotFoundError
 from storage.object_store import ObjectStore
 
@@ -37,7 +38,7 @@ class Reembedded:
 
 
 class Reembedder:
-    def __init__(self, store: ObjectStore, embed: EmbedFn, log: IndexLog, index: FrameIndex,
+    def __init__(self, store: ObjectStore, embed: EmbedFn, log: IndexLog, index: IndexedFrames,
                  batch: int) -> None:
         self._store, self._embed, self._log, self._index, self._batch = store, embed, log, index, batch
 

@@ -177,7 +177,6 @@ class ShardTier(StrEnum):
     EXACT = "exact"  # IndexFlatIP: float32 vectors in RAM
     SQ8 = "ivf-sq8"  # IVF, 8-bit scalar-quantized vectors in RAM
     PQ = "ivf-pq"  # IVF-PQ codes in RAM, candidates re-ranked against the shard's vector file
-    RECORDS = "records"  # no vectors here: a partitioned front end's shard (`indexing.records_only`)
 
 
 @dataclass(frozen=True)

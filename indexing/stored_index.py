@@ -30,6 +30,7 @@ from indexing.index_codec import (
     encode_batch,
     encode_tombstones,
 )
+from indexing.indexed import IndexedFrames
 from indexing.vector_index import FrameIndex, FrameRecord
 from storage import keys
 from storage.errors import ObjectNotFoundError
@@ -107,5 +108,5 @@ class IndexLog:
                     yield obj.key, decode(data)
 
 
-def apply_tombstones(index: FrameIndex, tombstones: Iterable[Tombstone]) -> int:
+def apply_tombstones(index: IndexedFrames, tombstones: Iterable[Tombstone]) -> int:
     return sum(index.delete_range(t.camera_id, t.start_ms, t.end_ms) for t in tombstones)

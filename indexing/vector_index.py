@@ -30,10 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from indexing.concurrency import IndexSync, fan_out
-from indexing.errors import IndexRetiredError, VectorsElsewhereError
-from indexing.frame_columns import Box, CameraCodes, FrameColumns
+from indexing.errors import IndexRetiredError
+from indexing.frame_columns import Box, CameraCodes, FrameColumns, FrameKey
 from indexing.frame_columns import FrameRecord as FrameRecord  # re-exported: the index's record
-from indexing.records_only import ELSEWHERE, RecordsOnly
 from indexing.shards import Prepared, ShardKey, ShardPolicy, TrainedStore, VectorShard
 from indexing.vector_file import VectorFile
 from storage.timeutil import DAY_MS
@@ -100,12 +99,9 @@ class _Shard:
     """One shard: its vectors in FAISS and its records as columns, both by frame id."""
 
     def __init__(self, key: ShardKey, dim: int, policy: ShardPolicy, file: VectorFile | None,
-                 cameras: CameraCodes, sync: IndexSync, trained: TrainedStore | None,
-                 vectors: bool = True) -> None:
+                 cameras: CameraCodes, sync: IndexSync, trained: TrainedStore | None) -> None:
         self.frames = FrameColumns(key.day * DAY_MS, cameras)
-        self.vectors: VectorShard | RecordsOnly = (
-            VectorShard(dim, policy, file, sync, key, trained, self.frames.camera_count)
-            if vectors else RecordsOnly())
+        self.vectors = VectorShard(dim, policy, file, sync, key, trained, self.frames.camera_count)
 
     def commit(self, records: Sequence[FrameRecord], prepared: Prepared) -> int:
         """Records and their prepared vectors together (under the view lock): the new ones."""
@@ -140,9 +136,6 @@ class FrameIndex:
     or when the index is garbage-collected); None keeps every vector in RAM.
     `trained`: where shards keep their trained IVF indexes, so that a restart
     encodes instead of training again (`indexing.trained_cache`).
-    `vectors` False: records only (`indexing.records_only`: a partitioned front end,
-    whose shard servers hold the vectors); `search`, `vector` and `sample` then raise
-    `VectorsElsewhereError`.
 
     Searches never wait for a retrain (`indexing.concurrency`): they share a view
     lock that writers take only to publish prepared frames (`PUBLISH_SLICE` at a
@@ -154,9 +147,8 @@ class FrameIndex:
 
     def __init__(self, dim: int, group_of: Callable[[str], str] = one_group,
                  policy: ShardPolicy = ShardPolicy(), vector_cache_dir: Path | None = None,
-                 trained: TrainedStore | None = None, vectors: bool = True) -> None:
+                 trained: TrainedStore | None = None) -> None:
         self.dim = dim
-        self.holds_vectors = vectors
         self._group_of = group_of
         self._policy = policy
         self._files: Path | None = None
@@ -189,12 +181,17 @@ class FrameIndex:
                     return span[0] == time_ms or time_ms < span[1]
             return False
 
-    def holds(self, record: FrameRecord) -> bool:
+    def holds(self, frame: FrameKey | FrameRecord) -> bool:
         """Whether this frame is indexed exactly: the camera's keyframe (`box` None) or region at
         that time and box (`contains` asks whether a keyframe's time is covered, by a span too)."""
         with self._sync.view.read():
-            shard = self._shards.get(self._key(record.camera_id, record.time_ms))
-            return shard is not None and shard.frames.holds(record)
+            shard = self._shards.get(self._key(frame.camera_id, frame.time_ms))
+            return shard is not None and shard.frames.holds(frame)
+
+    def indexed(self, frames: Sequence[FrameKey]) -> list[bool]:
+        """For each frame, whether it is indexed: a keyframe (`box` None) when its time is covered
+        (`contains`: a deduplicated span counts), a region only exactly (`holds`)."""
+        return [self.contains(f.camera_id, f.time_ms) if f.box is None else self.holds(f) for f in frames]
 
     def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int:
         """Add frames not already present (same camera, time and box: a keyframe and each of its
@@ -242,7 +239,6 @@ class FrameIndex:
     def search(self, query: np.ndarray, top_k: int, where: SearchFilter = SearchFilter(),
                nprobe: int | None = None) -> list[FrameHit]:
         """The `top_k` best allowed frames; `nprobe` overrides the IVF shards' default per call."""
-        self._need_vectors()
         with self._sync.view.read():
             if self._closed:
                 raise IndexRetiredError("this index version was retired; search the current one")
@@ -269,7 +265,6 @@ class FrameIndex:
     def vector(self, camera_id: str, time_ms: int, box: Box | None = None) -> np.ndarray | None:
         """The stored vector of the camera's keyframe at `time_ms` (`box` None), or of its region
         whose box is within `BOX_TOLERANCE` of `box` in each coordinate; None if there is none."""
-        self._need_vectors()
         with self._sync.view.read():
             if self._closed:
                 raise IndexRetiredError("this index version was retired; search the current one")
@@ -284,18 +279,23 @@ class FrameIndex:
                     return vector
             return None
 
-    def records(self) -> Iterable[FrameRecord]:
-        """Every frame, shard by shard (group, then day) in the order added. The records are
-        made outside the lock, from copies of the columns: searches are not held up."""
+    def shard_keys(self) -> list[ShardKey]:
         with self._sync.view.read():
-            copies = [self._shards[key].frames.snapshot() for key in sorted(self._shards)]
+            return sorted(self._shards)
+
+    def records(self, keys: Iterable[ShardKey] | None = None) -> list[FrameRecord]:
+        """Every frame (of the shards `keys` only, if given), shard by shard (group, then day) in
+        the order added. The records are made outside the lock, from copies of the columns:
+        searches are not held up."""
+        with self._sync.view.read():
+            wanted = sorted(self._shards if keys is None else set(keys) & self._shards.keys())
+            copies = [self._shards[key].frames.snapshot() for key in wanted]
         return [r for frames in copies for r in frames.records()]
 
     def sample(self, n: int, seed: int = 0, regions: bool | None = None) -> np.ndarray:
         """Up to `n` stored vectors drawn at random from the newest days first (a background
         sample of recent footage, for calibrating watchlist entries); `regions` True: of regions
         only, False: of whole keyframes only, None: of both."""
-        self._need_vectors()
         with self._sync.view.read():
             picked: list[np.ndarray] = []
             for _, shard in sorted(self._shards.items(), key=lambda ks: -ks[0].day):
@@ -339,15 +339,10 @@ class FrameIndex:
         """Wait until no shard is being rebuilt (benchmarks and tests that look at tiers)."""
         self._sync.settle()
 
-    def _need_vectors(self) -> None:
-        if not self.holds_vectors:
-            raise VectorsElsewhereError(ELSEWHERE)
-
     def _new_shard(self, key: ShardKey) -> _Shard:
-        file = (None if self._files is None or not self.holds_vectors
+        file = (None if self._files is None
                 else VectorFile(self._files / f"shard-{next(self._file_numbers):06d}.f16", self.dim))
-        return _Shard(key, self.dim, self._policy, file, self._cameras, self._sync, self._trained,
-                      self.holds_vectors)
+        return _Shard(key, self.dim, self._policy, file, self._cameras, self._sync, self._trained)
 
     def _key(self, camera_id: str, time_ms: int) -> ShardKey:
         return ShardKey.of(self._group_of(camera_id), time_ms)

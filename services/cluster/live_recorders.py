@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from indexing.embedding import EmbedFn
-from indexing.frame_columns import FrameRecord
+from indexing.frame_columns import FrameKey, FrameRecord
 from services.ingest.pipeline import IngestPipeline, IngestRequest, Journal, StageTimes
 from services.live.stream import LiveSegment, StreamRun, listens, masked
 from services.settings import IngestSettings
@@ -111,8 +111,8 @@ class Outbox:
         self._queue: queue.Queue[IndexedBatch] = queue.Queue(OUTBOX_BATCHES)
         self._closed = threading.Event()
 
-    def contains(self, camera_id: str, time_ms: int) -> bool:
-        return False  # live keyframes carry this run's wall-clock times; the node's index dedups anyway
+    def indexed(self, frames: Sequence[FrameKey]) -> list[bool]:
+        return [False] * len(frames)  # live keyframes carry this run's wall-clock times; the index dedups
 
     def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int:
         self._queue.put(IndexedBatch(tuple(records), vectors))  # waits while the node is behind

@@ -32,7 +32,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.embedding import EmbedFn
-from indexing.frame_columns import Box
+from indexing.frame_columns import Box, FrameKey, FrameRecord
 from indexing.shards import ShardKey
 from indexing.vector_index import FrameIndex, SearchFilter
 from services.cluster.embedders import (
@@ -369,6 +369,22 @@ class _ServerHandle:
     def sample(self, n: int, seed: int, regions: bool | None, keys: Sequence[ShardKey]) -> np.ndarray:
         vectors: np.ndarray = _get(self._actor.sample.remote(n, seed, regions, list(keys)), self._timeout_s)
         return vectors
+
+    def indexed(self, key: ShardKey, frames: Sequence[FrameKey]) -> list[bool] | None:
+        flags: list[bool] | None = _get(self._actor.indexed.remote(key, list(frames)), self._timeout_s)
+        return flags
+
+    def add(self, key: ShardKey, records: Sequence[FrameRecord], vectors: np.ndarray) -> int | None:
+        added: int | None = _get(self._actor.add.remote(key, list(records), vectors))  # may wait for a load
+        return added
+
+    def delete_range(self, key: ShardKey, camera_id: str, start_ms: int, end_ms: int) -> int | None:
+        removed: int | None = _get(self._actor.delete_range.remote(key, camera_id, start_ms, end_ms))
+        return removed
+
+    def records(self, key: ShardKey) -> list[FrameRecord] | None:
+        records: list[FrameRecord] | None = _get(self._actor.records.remote(key))  # a whole shard
+        return records
 
     def stats(self) -> ServerStats:
         stats: ServerStats = _get(self._actor.stats.remote(), self._timeout_s)

@@ -26,12 +26,12 @@ from typing import Protocol
 import numpy as np
 
 from indexing.concurrency import fan_out
-from indexing.frame_columns import Box
+from indexing.frame_columns import Box, FrameKey
 from indexing.index_codec import FrameBatch, decode_batch
 from indexing.index_snapshots import Run
 from indexing.shards import ShardKey
 from indexing.stored_index import IndexLog
-from indexing.vector_index import FrameHit, FrameIndex, SearchFilter, one_group
+from indexing.vector_index import FrameHit, FrameIndex, FrameRecord, SearchFilter, one_group
 from services.cluster.index_writers import Feed, FeedBatch, FeedPosition, writer_prefix
 from services.cluster.interface import ActorUnavailableError
 from storage import keys as stored_keys
@@ -66,7 +66,7 @@ def placement(keys: Iterable[ShardKey], servers: Iterable[str], replicas: int) -
     servers; a join or a leave moves mostly the shards of the server that came or went.
     """
     members = sorted(set(servers))
-    shards = sorted(set(keys), key=lambda k: (k.group, k.day))
+    shards = sorted(set(keys))
     if not members:
         return {k: [] for k in shards}
     r = min(max(replicas, 1), len(members))
@@ -128,7 +128,7 @@ class Looked:
 
 @dataclass(frozen=True)
 class ServerStats:
-    keys: list[ShardKey]
+    shards: dict[ShardKey, int]  # each shard held → its frames
     frames: int
     ram_bytes: int  # FAISS indexes and record columns of every shard held
     disk_bytes: int
@@ -148,6 +148,14 @@ class ServerHandle(Protocol):
     def vector(self, key: ShardKey, camera_id: str, time_ms: int, box: Box | None) -> Looked: ...
 
     def sample(self, n: int, seed: int, regions: bool | None, keys: Sequence[ShardKey]) -> np.ndarray: ...
+
+    def indexed(self, key: ShardKey, frames: Sequence[FrameKey]) -> list[bool] | None: ...
+
+    def add(self, key: ShardKey, records: Sequence[FrameRecord], vectors: np.ndarray) -> int | None: ...
+
+    def delete_range(self, key: ShardKey, camera_id: str, start_ms: int, end_ms: int) -> int | None: ...
+
+    def records(self, key: ShardKey) -> list[FrameRecord] | None: ...
 
     def stats(self) -> ServerStats: ...
 
@@ -245,11 +253,11 @@ class ShardServer:
             loaded = self._load(new) if new else {}
             with self._view:
                 self._shards.update(loaded)
-        return sorted(loaded, key=lambda k: (k.group, k.day))
+        return sorted(loaded)
 
     def held(self) -> list[ShardKey]:
         with self._view:
-            return sorted(self._shards, key=lambda k: (k.group, k.day))
+            return sorted(self._shards)
 
     def poll(self) -> int:
         """Add what the held shards' writers appended since the last poll (a shard whose writer
@@ -310,6 +318,33 @@ class ShardServer:
             picked.append(index.sample(wanted, seed, regions))
         return np.concatenate(picked) if picked else np.zeros((0, self.dim), np.float32)
 
+    def indexed(self, key: ShardKey, frames: Sequence[FrameKey]) -> list[bool] | None:
+        """`FrameIndex.indexed` in the shard `key`; None if this server does not hold it."""
+        with self._view:
+            index = self._shards.get(key)
+        return None if index is None else index.indexed(frames)
+
+    def add(self, key: ShardKey, records: Sequence[FrameRecord], vectors: np.ndarray) -> int | None:
+        """Frames of the shard `key` already in the bucket's log but not in its writer's feed (a
+        model switch's re-embedding), added now; returns how many were new, None if this server
+        does not hold the shard (it finds them in the bucket when it loads it)."""
+        with self._lock:  # after a load of the shard under way
+            index = self._shards.get(key)
+            return None if index is None else index.add(records, vectors)
+
+    def delete_range(self, key: ShardKey, camera_id: str, start_ms: int, end_ms: int) -> int | None:
+        """Forget the camera's frames in [start_ms, end_ms) of the shard `key` now (its writer's
+        feed brings the same tombstone later); returns how many, None if the shard is not held."""
+        with self._lock:
+            index = self._shards.get(key)
+            return None if index is None else index.delete_range(camera_id, start_ms, end_ms)
+
+    def records(self, key: ShardKey) -> list[FrameRecord] | None:
+        """Every frame of the shard `key`; None if this server does not hold it."""
+        with self._view:
+            index = self._shards.get(key)
+        return None if index is None else index.records()
+
     def settle(self) -> None:
         """Wait until no held shard is being rebuilt (benchmarks)."""
         with self._view:
@@ -321,7 +356,7 @@ class ShardServer:
         with self._view:
             shards = list(self._shards.items())
         stats = [s for _, index in shards for s in index.shard_stats()]
-        return ServerStats(sorted((k for k, _ in shards), key=lambda k: (k.group, k.day)),
+        return ServerStats({k: len(index) for k, index in sorted(shards, key=lambda ki: ki[0])},
                            sum(s.frames for s in stats), sum(s.bytes + s.record_bytes for s in stats),
                            sum(s.disk_bytes for s in stats))
 

@@ -32,9 +32,10 @@ import grpc
 from indexing.embedder import ModelSpec
 from indexing.errors import ModelUnavailableError
 from indexing.index_versions import ActiveVersion, IndexVersion
+from indexing.indexed import IndexedFrames
 from indexing.reembed import Reembedded, Reembedder
 from indexing.stored_index import IndexLog, apply_tombstones
-from indexing.vector_index import FrameIndex, FrameRecord
+from indexing.vector_index import FrameRecord
 from services.errors import VigilError
 from services.index.serving import Serving, ServingRef
 from storage.object_store import ObjectStore
@@ -163,16 +164,13 @@ class ModelSwitcher:
         old = self._host.serving.current
         reembed = Reembedder(self._host.store, new.pool.embed, new.log, new.index, self._batch)
         for _ in range(MAX_PASSES):
-            missing = self._missing(old.index, new.index)
-            if len(missing) <= self._batch:
+            if self._carry_over(old.index, new.index, reembed) <= self._batch:
                 break
-            reembed.run(missing, self._count(new.index))
         self._host.compact(new)  # a node starting on the new version loads snapshot runs
         self._progress = replace(self._progress, state=SwitchState.SWITCHING)
         with self._host.writers_paused():
-            reembed.run(self._missing(old.index, new.index), self._count(new.index))
+            self._carry_over(old.index, new.index, reembed)
             carry_tombstones(old.log, new.log, new.index)
-            new.reload_partitions(self._host.store)  # re-embedded into the log, not through writers
             if publish:
                 self._active.put(IndexVersion.of(new.spec, old.model_id, int(time.time() * 1000)))
             elif (active := self._active.get()) is None or active.model_id != new.model_id:
@@ -182,13 +180,20 @@ class ModelSwitcher:
                        len(new.index))
         self._host.retire(old)
 
-    def _missing(self, old: FrameIndex, new: FrameIndex) -> list[FrameRecord]:
-        missing = [r for r in old.records()  # a region: exactly it (its time may be in a frame's span)
-                   if not (new.contains(r.camera_id, r.time_ms) if r.box is None else new.holds(r))]
+    def _carry_over(self, old: IndexedFrames, new: IndexedFrames, reembed: Reembedder) -> int:
+        """Re-embed what `old` holds and `new` lacks, a shard at a time (a partitioned index's
+        shards are read from its servers one by one); returns how many frames were missing."""
         self._progress = replace(self._progress, frames_total=len(old), frames_indexed=len(new))
+        missing = 0
+        for key in old.shard_keys():
+            records = list(old.records([key]))
+            lacking = [r for r, there in zip(records, new.indexed([r.key for r in records]), strict=True)
+                       if not there]
+            missing += len(lacking)
+            reembed.run(lacking, self._count(new))
         return missing
 
-    def _count(self, index: FrameIndex) -> Callable[[Reembedded], None]:
+    def _count(self, index: IndexedFrames) -> Callable[[Reembedded], None]:
         skipped = self._progress.frames_skipped
 
         def update(done: Reembedded) -> None:
@@ -225,7 +230,7 @@ def startup_spec(configured: ModelSpec, active: ActiveVersion) -> ModelSpec:
     return spec
 
 
-def carry_tombstones(old: IndexLog, new: IndexLog, index: FrameIndex) -> int:
+def carry_tombstones(old: IndexLog, new: IndexLog, index: IndexedFrames) -> int:
     """Copy into `new` the deletions of `old` it lacks (persisted, and applied to `index`)."""
     have = new.tombstones()
     missing = [t for t in old.tombstones() if not have.covers(t)]
@@ -242,14 +247,11 @@ def catch_up_from_log(store: ObjectStore, previous: str, serving: Serving, batch
     old = IndexLog(store, previous)
     removed = carry_tombstones(old, serving.log, serving.index)
     deleted = serving.log.tombstones()
-    late: Sequence[FrameRecord] = [r for b in old.log_batches() for r in b.records
-                                   if not (serving.index.contains(r.camera_id, r.time_ms)
-                                           if r.box is None else serving.index.holds(r))
-                                   and not deleted.deletes(r.camera_id, r.time_ms)]
+    logged = [r for b in old.log_batches() for r in b.records if not deleted.deletes(r.camera_id, r.time_ms)]
+    there = serving.index.indexed([r.key for r in logged])
+    late: Sequence[FrameRecord] = [r for r, indexed in zip(logged, there, strict=True) if not indexed]
     if not late and not removed:
         return Reembedded(0, 0)
     logger.warning("carrying %d keyframes and %d deletions logged into %s after the switch",
                    len(late), removed, previous)
-    done = Reembedder(store, serving.pool.embed, serving.log, serving.index, batch).run(late)
-    serving.reload_partitions(store)  # written to the log, not through the writers
-    return done
+    return Reembedder(store, serving.pool.embed, serving.log, serving.index, batch).run(late)

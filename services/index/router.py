@@ -13,15 +13,19 @@ Failure: a search asks each shard's preferred owner; a server that does not answ
 server reports it does not hold, go to the next owner. A shard with no owner left is
 `Unsearched` in the answer. A server searches only shards it holds whole, so every hit returned
 is right and every shard is searched at most once.
+
+Everything else a front end asks of its index goes the same way, a shard at a time (`ask`: the
+first live holder; `ask_all`: every live holder, for changes), so a partitioned front end holds
+no frame itself (`services.index.routed_frames`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import TypeVar
 
 import numpy as np
 
@@ -29,11 +33,12 @@ from indexing.frame_columns import Box
 from indexing.shards import ShardKey
 from indexing.vector_index import FrameHit, SearchFilter, one_group
 from services.cluster.interface import ActorUnavailableError
-from services.cluster.shard_servers import ServerAnswer, ServerHandle, ServerSet, merge, placement
+from services.cluster.shard_servers import Looked, ServerAnswer, ServerHandle, ServerSet, merge, placement
 from services.index.searchable import Searched, Unsearched
 
 logger = logging.getLogger(__name__)
 MAX_FANOUT_THREADS = 16
+T = TypeVar("T")
 Catalog = Callable[[], Iterable[ShardKey]]
 
 
@@ -51,62 +56,48 @@ class ShardRouter:
         self._members: dict[str, ServerHandle] = {}  # as assigned by the last refresh
         self._down: set[str] = set()  # members that failed a call since
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()  # one reassignment at a time (the poller's, an add's)
         self._pool = ThreadPoolExecutor(MAX_FANOUT_THREADS, thread_name_prefix="shard-fanout")
 
-    def refresh(self) -> dict[str, list[ShardKey]]:
-        """Assign every known shard over the live servers and have them load it; returns server →
-        shards held. A server that fails while loading is left out and the rest reassigned.
+    def refresh(self, new: Iterable[ShardKey] = ()) -> dict[str, list[ShardKey]]:
+        """Assign every known shard (and `new` ones) over the live servers and have them load it;
+        returns server → shards held. A server that fails while loading is left out and the rest reassigned.
 
         Searches go on meanwhile, by the old assignment: servers first load their new shards
         beside the old ones, searches then route by the new assignment, and only then do servers
         drop the shards they no longer hold (so a reassignment never leaves a shard unsearched)."""
-        known = self._known | set(self._catalog())
-        members = dict(self._servers.members())
-        with self._lock:
-            before = dict(self._placement)
-        for _ in range(len(members) + 1):
-            where = placement(known, members, self._replicas)
-            plan = {node: sorted((k for k, nodes in where.items() if node in nodes), key=_order)
-                    for node in members}
-            failed = []
-            loads = {node: self._pool.submit(members[node].assign, sorted(
-                {k for k, nodes in before.items() if node in nodes} | set(keys), key=_order))
-                for node, keys in plan.items()}  # the servers load at the same time
-            for node, load in loads.items():
-                try:
-                    load.result()
-                except ActorUnavailableError:
-                    logger.warning("shard server on %s did not load its shards: left out", node)
-                    failed.append(node)
-            for node in failed:
-                members.pop(node)
-            if not failed:
-                break
-        with self._lock:
-            self._known, self._members, self._down, self._placement = known, members, set(), where
-        for node, keys in plan.items():  # drop what moved elsewhere
-            if any(node in nodes and node not in where.get(k, []) for k, nodes in before.items()):
-                try:
-                    members[node].assign(keys)
-                except ActorUnavailableError:
-                    self._note_down(node)
-        return plan
-
-    def reload(self, stored: Iterable[ShardKey]) -> dict[str, list[ShardKey]]:
-        """Have every server load its shards again from the bucket, which now holds `stored`
-        (`stored_shards`): after writes that went to the log, not through the shard writers'
-        feeds (a model switch's re-embedding, before its version serves). The servers drop what
-        they hold first, so until this returns they answer from less than the bucket holds."""
-        members = dict(self._servers.members())
-        for node, server in members.items():
-            try:
-                server.assign([])
-            except ActorUnavailableError:
-                self._note_down(node)
-        with self._lock:
-            self._known |= set(stored)
-            self._placement = {}
-        return self.refresh()
+        with self._refreshing:
+            members = dict(self._servers.members())
+            with self._lock:
+                known, before = self._known | set(self._catalog()) | set(new), dict(self._placement)
+            for _ in range(len(members) + 1):
+                where = placement(known, members, self._replicas)
+                plan = {node: sorted(k for k, nodes in where.items() if node in nodes)
+                        for node in members}
+                failed = []
+                loads = {node: self._pool.submit(members[node].assign, sorted(
+                    {k for k, nodes in before.items() if node in nodes} | set(keys)))
+                    for node, keys in plan.items()}  # the servers load at the same time
+                for node, load in loads.items():
+                    try:
+                        load.result()
+                    except ActorUnavailableError:
+                        logger.warning("shard server on %s did not load its shards: left out", node)
+                        failed.append(node)
+                for node in failed:
+                    members.pop(node)
+                if not failed:
+                    break
+            with self._lock:
+                self._members, self._down, self._placement = members, set(), where
+                self._known |= known  # only grows (a shard `learn`t meanwhile is placed next time)
+            for node, keys in plan.items():  # drop what moved elsewhere
+                if any(node in nodes and node not in where.get(k, []) for k, nodes in before.items()):
+                    try:
+                        members[node].assign(keys)
+                    except ActorUnavailableError:
+                        self._note_down(node)
+            return plan
 
     def owners(self, key: ShardKey) -> list[str]:
         """The servers holding `key` since the last refresh, preferred first."""
@@ -151,7 +142,7 @@ class ShardRouter:
             for key, nodes in left.items():
                 by_node.setdefault(nodes[0], []).append(key)
             calls = {node: self._pool.submit(members[node].search, query, top_k, where,
-                                             sorted(ks, key=_order)) for node, ks in by_node.items()}
+                                             sorted(ks)) for node, ks in by_node.items()}
             for node, call in calls.items():
                 try:
                     answer: ServerAnswer = call.result()
@@ -176,21 +167,71 @@ class ShardRouter:
 
     def vector(self, camera_id: str, time_ms: int, box: Box | None = None) -> np.ndarray | None:
         key = ShardKey.of(self._group_of(camera_id), time_ms)
+
+        def look(server: ServerHandle) -> Looked | None:
+            looked = server.vector(key, camera_id, time_ms, box)
+            return looked if looked.held else None
+        return self.ask(key, look, Looked(True, None)).vector
+
+    def shards(self) -> list[ShardKey]:
+        """Every shard known (stored, written or seen before)."""
         with self._lock:
-            members, down, known = dict(self._members), set(self._down), key in self._known
-            holders = list(self._placement.get(key, []))
+            return sorted(self._known)
+
+    def learn(self, keys: Iterable[ShardKey]) -> None:
+        """Shards whose frames are in the bucket but that no server holds yet (re-embedded into
+        the log past the writers, or a writer's first batch before the next poll): assigned now."""
+        wanted = set(keys)
+        with self._lock:
+            placed = wanted <= self._known
+        if not placed:
+            self.refresh(wanted)
+
+    def ask(self, key: ShardKey, call: Callable[[ServerHandle], T | None], unknown: T) -> T:
+        """`call` on the first live server holding `key`, preferred first (it answers None when it
+        does not hold the shard whole); `unknown` for a shard never stored or written. Raises
+        `ActorUnavailableError` when no live server holds it."""
+        with self._lock:
+            known = key in self._known
         if not known:
-            return None
+            return unknown
+        for answer in self._answers(key, call):
+            return answer
+        raise ActorUnavailableError(f"no live shard server holds group {key.group!r} of day {key.day} "
+                                    "(its servers are down): try again once the cluster reassigns it")
+
+    def ask_all(self, key: ShardKey, call: Callable[[ServerHandle], T | None]) -> list[T]:
+        """`call` on every live server holding `key` (a change each replica makes), the answers
+        of those that hold it."""
+        return list(self._answers(key, call))
+
+    def _answers(self, key: ShardKey, call: Callable[[ServerHandle], T | None]) -> Iterator[T]:
+        """`call`'s answers from the live servers holding `key`, preferred first, one at a time."""
+        with self._lock:
+            members, down = dict(self._members), set(self._down)
+            holders = list(self._placement.get(key, []))
         for node in [n for n in holders if n not in down]:
             try:
-                looked = members[node].vector(key, camera_id, time_ms, box)
+                answer = call(members[node])
             except ActorUnavailableError:
                 self._note_down(node)
                 continue
-            if looked.held:
-                return looked.vector
-        raise ActorUnavailableError(f"no live shard server holds group {key.group!r} of day {key.day} "
-                                    "(its servers are down): try again once the cluster reassigns it")
+            if answer is not None:
+                yield answer
+
+    def counts(self) -> dict[ShardKey, int]:
+        """Frames per shard, as its preferred live holder counts them."""
+        with self._lock:
+            members, down, held = dict(self._members), set(self._down), dict(self._placement)
+        counted: dict[str, dict[ShardKey, int]] = {}
+        for node, server in members.items():
+            if node not in down:
+                try:
+                    counted[node] = server.stats().shards
+                except ActorUnavailableError:
+                    self._note_down(node)
+        return {key: next(counted[n][key] for n in nodes if key in counted.get(n, {}))
+                for key, nodes in held.items() if any(key in counted.get(n, {}) for n in nodes)}
 
     def sample(self, n: int, seed: int = 0, regions: bool | None = None) -> np.ndarray:
         with self._lock:
@@ -219,10 +260,6 @@ class ShardRouter:
         return (not groups or key.group in groups) and key.overlaps(where.start_ms, where.end_ms)
 
 
-def _order(key: ShardKey) -> tuple[str, int]:
-    return key.group, key.day
-
-
 def partitioned(servers: ServerSet, stored: Iterable[ShardKey], replicas: int, dim: int) -> ShardRouter:
     """A router over `servers`, knowing the shards `stored` in the bucket (`stored_shards`) and
     those written since, assigned and loaded."""
@@ -230,17 +267,3 @@ def partitioned(servers: ServerSet, stored: Iterable[ShardKey], replicas: int, d
     router = ShardRouter(servers, lambda: known | set(servers.written()), replicas, dim=dim)
     router.refresh()
     return router
-
-
-class Polled:
-    """Several periodic pollers (a front end's index follower and its router) polled as one."""
-
-    def __init__(self, *pollers: _Poller) -> None:
-        self._pollers = pollers
-
-    def poll(self) -> int:
-        return sum(p.poll() for p in self._pollers)
-
-
-class _Poller(Protocol):
-    def poll(self) -> int: ...

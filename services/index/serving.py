@@ -5,7 +5,7 @@ changes: the query embedder, the index, the search engine over both, the log,
 the embedder pool and the values calibrated for the model (as settings override
 them). The node keeps one in a `ServingRef` and replaces it whole, so a search
 runs entirely on the old version or entirely on the new.
-Ingest goes through the same handle (`contains`/`add`/`append`/`embed`); a
+Ingest goes through the same handle (`indexed`/`add`/`append`/`embed`); a
 model switch replaces it only while no ingest is running (the node's index
 lock), so one batch is never embedded by one model and stored in another's
 version.
@@ -22,14 +22,13 @@ import numpy as np
 
 from indexing.calibration import Calibration
 from indexing.embedder import ClipEmbedder, ModelSpec
+from indexing.frame_columns import FrameKey
+from indexing.indexed import IndexedFrames
 from indexing.stored_index import IndexLog
-from indexing.vector_index import FrameIndex, FrameRecord
+from indexing.vector_index import FrameRecord
 from services.cluster.interface import EmbedderPool
-from services.cluster.shard_servers import stored_shards
-from services.index.router import ShardRouter
 from services.index.search import SearchEngine
 from services.ingest.pipeline import Journal
-from storage.object_store import ObjectStore
 
 
 class IndexWrites(Journal, Protocol):
@@ -48,21 +47,13 @@ class Follower(Protocol):
 class Serving:
     spec: ModelSpec
     embedder: ClipEmbedder  # encodes queries
-    index: FrameIndex
+    index: IndexedFrames  # this process's `FrameIndex`; partitioned, `RoutedFrames` (the shard servers')
     log: IndexLog
     writes: IndexWrites
     search: SearchEngine
     pool: EmbedderPool  # embeds keyframes
     follower: Follower | None = None
     calibration: Calibration = field(kw_only=True)  # `Settings.calibrated(spec.calibration)`
-    # partitioned (`ray.shard_servers`): the router searches go through; `index` holds records only
-    partitions: ShardRouter | None = field(default=None, kw_only=True)
-
-    def reload_partitions(self, store: ObjectStore) -> None:
-        """After writes to the log that bypassed the shard writers (re-embedding): the shard
-        servers load this version's shards again from the bucket. Nothing to do unpartitioned."""
-        if self.partitions is not None:
-            self.partitions.reload(stored_shards(store, self.model_id))
 
     @property
     def model_id(self) -> str:
@@ -86,18 +77,13 @@ class ServingRef:
             old, self._serving = self._serving, serving
             return old
 
-    def contains(self, camera_id: str, time_ms: int) -> bool:
-        return self._serving.index.contains(camera_id, time_ms)
+    def indexed(self, frames: Sequence[FrameKey]) -> list[bool]:
+        return self._serving.index.indexed(frames)
 
     def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int:
-        """After `append`: into this front end's index; partitioned, the shard servers also pull
-        their writers' feeds now, so what a job or recording acknowledged is searchable when it
-        says so (not at the next periodic poll)."""
-        serving = self._serving
-        added = serving.index.add(records, vectors)
-        if serving.partitions is not None:
-            serving.partitions.poll()
-        return added
+        """After `append`: searchable now (partitioned: on the shard servers), not only once the
+        index follows the writers' feeds."""
+        return self._serving.index.add(records, vectors)
 
     def append(self, batch_id: str, records: Sequence[FrameRecord], vectors: np.ndarray) -> None:
         self._serving.writes.append(batch_id, records, vectors)

@@ -30,7 +30,7 @@ import numpy as np
 
 from indexing.dedup import RegionMemory, dedup_keyframes
 from indexing.embedding import EmbedFn
-from indexing.frame_columns import Box
+from indexing.frame_columns import Box, FrameKey
 from indexing.keyframes import Keyframe, iter_keyframes
 from indexing.regions import RegionMethod, RegionProposer, with_crops
 from indexing.vector_index import FrameRecord
@@ -98,7 +98,9 @@ def _always_ready() -> None:
 class FrameSink(Protocol):
     """Where indexed keyframes go: the node's `FrameIndex`, or a live recorder's outbox to it."""
 
-    def contains(self, camera_id: str, time_ms: int) -> bool: ...
+    def indexed(self, frames: Sequence[FrameKey]) -> list[bool]:
+        """For each keyframe, whether it is indexed already (`indexing.indexed.IndexedFrames`)."""
+        ...
 
     def add(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> int: ...
 
@@ -295,8 +297,9 @@ class IngestPipeline:
         detail = self._settings.region_short_side if regions_on else 0  # a larger frame to crop from
         keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width, detail)
         for batch in _batched(keyframes, self._batch):
-            fresh = [kf for kf in batch
-                     if not self._index.contains(req.camera_id, req.start_ms + kf.offset_ms)]
+            there = self._index.indexed([FrameKey(req.camera_id, req.start_ms + kf.offset_ms)
+                                         for kf in batch])
+            fresh = [kf for kf, indexed in zip(batch, there, strict=True) if not indexed]
             thumbnails = [self._uploads.submit(self._put_thumbnail, ready,
                                                keys.thumbnail_key(req.camera_id, req.start_ms + kf.offset_ms),
                                                kf.jpeg) for kf in fresh]

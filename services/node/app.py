@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.errors import ModelUnavailableError
 from indexing.index_versions import ActiveVersion
+from indexing.indexed import IndexedFrames
 from indexing.stored_index import IndexLog
 from indexing.trained_cache import TrainedCache
 from indexing.vector_index import FrameIndex
@@ -43,7 +44,8 @@ from services.cluster.ray_cluster import RayCluster
 from services.cluster.shard_servers import stored_shards
 from services.index.compaction import IndexCompaction
 from services.index.model_switch import ModelStatus, ModelSwitcher, catch_up_from_log, startup_spec
-from services.index.router import Polled, partitioned
+from services.index.routed_frames import RoutedFrames
+from services.index.router import ShardRouter, partitioned
 from services.index.search import SearchEngine
 from services.index.serving import Follower, Serving, ServingRef
 from services.ingest.jobs import JobRegistry
@@ -234,31 +236,30 @@ class Vigil:
     def _open(self, spec: ModelSpec, pool_settings: RaySettings) -> Serving:
         s = self.settings
         embedder = ClipEmbedder(spec, threads=1)  # one core per query; concurrent queries use the rest
-        # partitioned: the shard servers hold the vectors, this front end only the records (what is
-        # indexed, for ingest, model switches and retention); else every shard, trained indexes kept
-        # in the bucket so a restart does not retrain
-        index = (FrameIndex(embedder.dim, vectors=False) if s.ray.shard_servers else
-                 FrameIndex(embedder.dim, vector_cache_dir=self._vector_cache,
-                            trained=TrainedCache(self.store, spec.model_id)))
         log = IndexLog(self.store, spec.model_id, on_append=self.compaction.note_append)
         writers = self.cluster.index_writers(spec.model_id, on_append=self.compaction.note_append)
-        follower = self.cluster.index_follower(spec.model_id, index, lambda: log.replay(index))
-        follower.mark()  # what other front ends write while the bucket is read: in the feeds
-        loaded = log.replay(index)
-        follower.poll()
-        logger.info("index %s: %d keyframes loaded from the bucket", spec.model_id, loaded)
-        router = None
-        polled: Follower = follower
-        if s.ray.shard_servers:  # searches go to the nodes' shard servers (issue #19)
+        index: IndexedFrames
+        searched: FrameIndex | ShardRouter
+        follower: Follower
+        if s.ray.shard_servers:  # the nodes' shard servers hold every frame, this front end none (#19)
             router = partitioned(self.cluster.shard_servers(spec.model_id, embedder.dim),
                                  stored_shards(self.store, spec.model_id), s.ray.shard_replicas,
                                  embedder.dim)
-            polled = Polled(follower, router)
+            index, searched, follower = RoutedFrames(router, embedder.dim), router, router
+        else:  # every shard here, trained indexes kept in the bucket so a restart does not retrain
+            local = FrameIndex(embedder.dim, vector_cache_dir=self._vector_cache,
+                               trained=TrainedCache(self.store, spec.model_id))
+            follower = self.cluster.index_follower(spec.model_id, local, lambda: log.replay(local))
+            follower.mark()  # what other front ends write while the bucket is read: in the feeds
+            loaded = log.replay(local)
+            follower.poll()
+            logger.info("index %s: %d keyframes loaded from the bucket", spec.model_id, loaded)
+            index, searched = local, local
         pool = self.cluster.embedder_pool(spec, pool_settings)
         calibration = s.calibrated(spec.calibration)
         return Serving(spec, embedder, index, log, writers,
-                       SearchEngine(embedder, router or index, s.search, calibration.min_score),
-                       pool, polled, calibration=calibration, partitions=router)
+                       SearchEngine(embedder, searched, s.search, calibration.min_score),
+                       pool, follower, calibration=calibration)
 
     def switch_model(self, spec: ModelSpec) -> ModelStatus:
         """Start building `spec`'s index version; every front end switches to it once built."""
@@ -328,7 +329,7 @@ class Vigil:
         return self.serving.current.model_id
 
     @property
-    def index(self) -> FrameIndex:
+    def index(self) -> IndexedFrames:
         return self.serving.current.index
 
     @property

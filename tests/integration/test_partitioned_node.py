@@ -1,8 +1,9 @@
 """`vigil serve` with a partitioned index (`ray.shard_servers`), end to end: the shard servers hold
-the vectors, the front end only the records. What an operator notices: searches, searches by a
-hit and trails answer as on one node; the front end writes no vector file; a model switch
-re-embeds into the new version and its shard servers serve it; after a kill -9 the restarted
-node's shard servers load everything from the bucket again."""
+every frame, the front end none. What an operator notices: searches, searches by a hit and trails
+answer as on one node, and the node counts its vectors from the servers; a file ingested twice is
+indexed once; the front end writes no vector file; a model switch re-embeds into the new version
+and its shard servers serve it; after a kill -9 the restarted node's shard servers load
+everything from the bucket again."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ def test_a_partitioned_node_searches_through_its_shard_servers_and_holds_no_vect
         found = _hits(served.run(env, *QUERY))
         assert {c for c, _ in found} == set(CAMERAS) and len(found) == 2 * 10  # every keyframe
         assert _vector_files(data) == []  # the vectors are the shard servers', in RAM
+        assert re.search(r"^vectors\s+20$", served.run(env, "status"), re.M)  # counted by the servers
+        again = served.run(env, "ingest", str(video), "--camera", "cam-p1", "--start", CAMERAS["cam-p1"])
+        assert re.search(r", 0 new vectors$", again, re.M), again  # the servers knew every keyframe
+        assert _hits(served.run(env, *QUERY)) == found
 
         # by appearance: the same footage on the other camera comes first
         seed = re.search(r"hit (\S+)", served.run(env, "search", "street", "--frames",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from indexing.errors import VectorsElsewhereError
+from indexing.frame_columns import Box, FrameKey
+from indexing.shards import ShardKey
 from indexing.vector_index import FrameIndex, FrameRecord, SearchFilter
 
 
@@ -35,24 +35,19 @@ def test_adding_the_same_frames_twice_keeps_one_copy() -> None:
     assert len(index) == 50
 
 
-def test_a_records_only_index_knows_what_is_indexed_but_holds_no_vector() -> None:
-    """A partitioned front end's index: what ingest, retention and model switches ask of it works,
-    in RAM it keeps the records alone, and a search through it is refused by name."""
-    whole, vectors = _random_index(3000, 32, cameras=3, seed=3)
-    records = list(whole.records())
-    index = FrameIndex(32, vectors=False)
-    assert index.add(records, vectors) == 3000
-    assert index.add(records[:10], vectors[:10]) == 0  # the same frames again: none new
-    assert len(index) == 3000 and index.contains("cam-1", 1000) and index.holds(records[5])
-    assert not index.contains("cam-1", 2000)  # that time is cam-2's frame
-    assert index.delete_range("cam-1", 0, 300_000) == 100
-    assert len(index) == 2900 and not index.contains("cam-1", 1000)
-    assert list(index.records()) == [r for r in records
-                                     if not (r.camera_id == "cam-1" and r.time_ms < 300_000)]
-    stats = index.shard_stats()
-    assert {s.tier for s in stats} == {"records"} and sum(s.bytes + s.disk_bytes for s in stats) == 0
-    assert sum(s.record_bytes for s in stats) > 0
-    for call in (lambda: index.search(vectors[0], 5), lambda: index.vector("cam-0", 0),
-                 lambda: index.sample(10)):
-        with pytest.raises(VectorsElsewhereError, match="shard servers"):
-            call()
+def test_what_ingest_and_model_switches_ask_is_answered_frame_by_frame_and_shard_by_shard() -> None:
+    """A keyframe is indexed when a stored keyframe's span covers its time (deduplicated static
+    footage), a region only when that exact box is stored; a shard's records come alone."""
+    day = 86_400_000
+    box = Box.snapped(0.1, 0.1, 0.3, 0.4)
+    records = [FrameRecord("cam-a", day - 2000, day + 5000, "s", 0, 1, "t"),  # spans midnight
+               FrameRecord("cam-a", day + 9000, day + 10_000, "s", 0, 1, "t"),
+               FrameRecord("cam-a", day + 9000, day + 10_000, "s", 0, 1, "t", box)]
+    index = FrameIndex(8)
+    index.add(records, np.eye(8, dtype=np.float32)[:3])
+    other = Box.snapped(0.5, 0.5, 0.6, 0.6)
+    asked = [FrameKey("cam-a", day + 3000), FrameKey("cam-a", day + 6000), FrameKey("cam-b", day + 3000),
+             FrameKey("cam-a", day + 9000, box), FrameKey("cam-a", day + 9000, other), records[1].key]
+    assert index.indexed(asked) == [True, False, False, True, False, True]
+    assert [k.day for k in index.shard_keys()] == [0, 1]
+    assert index.records([ShardKey("", 1)]) == records[1:] and index.records([ShardKey("", 7)]) == []

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexing.frame_columns import FrameRecord
+from indexing.frame_columns import FrameKey, FrameRecord
 from indexing.index_codec import Tombstone
 from indexing.index_snapshots import Compactor
 from indexing.shards import ShardKey
@@ -27,7 +27,8 @@ from services.cluster.shard_servers import (
     placement,
     stored_shards,
 )
-from services.index.router import Polled, ShardRouter, partitioned
+from services.index.routed_frames import RoutedFrames
+from services.index.router import ShardRouter, partitioned
 from services.index.search import SearchEngine, SearchQuery
 from services.index.searchable import Unsearched
 from services.settings import RaySettings, SearchSettings
@@ -87,7 +88,7 @@ def test_a_router_over_n_servers_answers_what_one_index_holding_everything_answe
     servers, router = _cluster(store, [f"node-{i}" for i in range(nodes)], replicas=1)
     held = [s.stats() for s in (servers.join(n) for n in servers.members())]
     assert sum(s.frames for s in held) == len(whole)  # each shard on exactly one server
-    assert max(len(s.keys) for s in held) == -(-DAYS // nodes)  # none holds more than its share
+    assert max(len(s.shards) for s in held) == -(-DAYS // nodes)  # none holds more than its share
     for where in FILTERS:
         for q in _queries():
             found = router.find(q, 10, where)
@@ -248,7 +249,7 @@ def test_the_embedded_mode_is_one_local_shard_server_following_the_writers(
     day = DAY0 + DAYS + 3
     record = _record("cam-new", day * DAY_MS + 5000)
     cluster.index_writers(MODEL).append("b1", [record], q[None, :])
-    Polled(router).poll()
+    router.poll()
     found = router.find(q, 1, SearchFilter())
     assert _ids(found.hits) == [("cam-new", record.time_ms)] and found.unsearched == ()
 
@@ -271,20 +272,42 @@ def test_after_compaction_a_server_reads_only_its_own_shards_snapshots(
         assert _ids(router.find(q, 10, where).hits) == _ids(whole.search(q, 10, where))
 
 
-def test_what_was_logged_past_the_writers_is_searchable_after_a_reload(
+def test_a_partitioned_front_end_answers_what_is_indexed_from_the_servers_alone(
         bucket: tuple[MemoryStore, FrameIndex]) -> None:
-    """A model switch re-embeds into the new version's log directly (no writer feeds it to the
-    servers): once its router reloads, the servers answer what the bucket holds, new days too."""
+    """`RoutedFrames` holds nothing: what ingest, retention and model switches ask of the index
+    is answered by the servers, replicas kept alike, and a server lost leaves the answers whole."""
     store, whole = bucket
-    _, router = _cluster(store, ["n1", "n2"], replicas=1)
+    servers, router = _cluster(store, ["n1", "n2", "n3"], replicas=2)
+    frames = RoutedFrames(router, DIM)
+    assert len(frames) == len(whole) and frames.shard_keys() == whole.shard_keys()
+    assert sorted(frames.records(), key=_key) == sorted(whole.records(), key=_key)
+    some = whole.records([ShardKey("", DAY0 + 1)])[:3]
+    absent = FrameKey("cam-a", (DAY0 + 1) * DAY_MS - 1)
+    assert frames.indexed([r.key for r in some] + [absent]) == [True, True, True, False]
+    # a model switch re-embeds into the log directly (no writer feeds it to the servers): added
+    # through the routed frames it is searchable at once, on a new day too
     q = _queries(1)[0]
     late = [_record("cam-a", (DAY0 + 1) * DAY_MS + 7), _record("cam-z", (DAY0 + DAYS + 2) * DAY_MS)]
     IndexLog(store, MODEL).append("reembed-late", late, np.stack([q, q]))
-    assert not {("cam-a", late[0].time_ms), ("cam-z", late[1].time_ms)} & set(
-        _ids(router.find(q, 10, SearchFilter()).hits))
-    router.reload(stored_shards(store, MODEL))
+    frames.add(late, np.stack([q, q]))  # the new day's server loads it from the log as it is assigned
+    assert frames.add(late, np.stack([q, q])) == 0
+    assert frames.indexed([r.key for r in late]) == [True, True]
     found = router.find(q, 2, SearchFilter())
     assert sorted(_ids(found.hits)) == sorted((r.camera_id, r.time_ms) for r in late)
-    assert found.unsearched == ()
-    whole.add(late, np.stack([q, q]))  # the two tie: compared as sets
-    assert set(_ids(router.find(q, 10, SearchFilter()).hits)) == set(_ids(whole.search(q, 10)))
+    # retention (a tombstone logged, as the writers do): deleted on both replicas at once, so
+    # losing either answers without them, as does a server that comes back and loads the bucket
+    day1 = (DAY0 + 1) * DAY_MS
+    IndexLog(store, MODEL).add_tombstones([Tombstone("cam-a", day1, day1 + DAY_MS)])
+    gone = frames.delete_range("cam-a", day1, day1 + DAY_MS)
+    whole.add(late, np.stack([q, q]))
+    assert gone == whole.delete_range("cam-a", day1, day1 + DAY_MS) > 0
+    for node in ["n1", "n2"]:
+        servers.leave(node)
+        assert frames.indexed([late[0].key]) == [False] and len(frames) == len(whole)
+        assert set(_ids(router.find(q, 10, SearchFilter()).hits)) == set(_ids(whole.search(q, 10)))
+        servers.join(node)
+        router.poll()
+
+
+def _key(r: FrameRecord) -> tuple[str, int, object]:
+    return r.camera_id, r.time_ms, r.box
