@@ -13,52 +13,14 @@ Three parts, shared by the index and its shards (`IndexSync`):
 - `builds`: one background thread that builds shards' new IVF indexes off to
   the side (`indexing.shards`), one at a time so that a build takes at most one
   core from the searches.
-
-And one pool for the whole process (`fan_out`): a search over several shards
-scans them side by side, one per core, while the searching thread holds the view
-lock for them all.
 """
 
 from __future__ import annotations
 
-import functools
-import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent import futures
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
-
-T = TypeVar("T")
-SEARCH_THREADS = os.cpu_count() or 1  # a search scans at most this many shards at once
-
-
-def fan_out(calls: Sequence[Callable[[], T]]) -> list[T]:
-    """The calls' results in order, run side by side: this thread runs the first, the process's
-    search threads the rest. Returns (or raises the first error) only once every call has ended,
-    so a caller holding a lock for them holds it until none runs."""
-    if len(calls) < 2 or SEARCH_THREADS < 2 or getattr(_in_pool, "yes", False):
-        return [call() for call in calls]  # from a search thread: inline (never wait on the pool)
-    running = [_search_pool().submit(call) for call in calls[1:]]
-    try:
-        first = calls[0]()
-    finally:
-        futures.wait(running)
-    return [first, *(f.result() for f in running)]
-
-
-_in_pool = threading.local()
-
-
-def _mark_pool_thread() -> None:
-    _in_pool.yes = True
-
-
-@functools.cache
-def _search_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(SEARCH_THREADS - 1, thread_name_prefix="shard-search",
-                              initializer=_mark_pool_thread)
 
 
 class ReadWriteLock:

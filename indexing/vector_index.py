@@ -16,7 +16,6 @@ keyframe costs ≈ 25 bytes of records beside its vector (≈ 33 in a shard that
 
 from __future__ import annotations
 
-import functools
 import itertools
 import shutil
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexing.concurrency import IndexSync, fan_out
+from indexing.concurrency import IndexSync
 from indexing.errors import IndexRetiredError
 from indexing.frame_columns import Box, CameraCodes, FrameColumns, FrameKey
 from indexing.frame_columns import FrameRecord as FrameRecord  # re-exported: the index's record
@@ -247,7 +246,7 @@ class FrameIndex:
                               dtype=np.int32) if where.camera_ids else None)
             excluded = np.array([c for c in map(self._cameras.get, where.exclude_camera_ids)
                                  if c is not None], dtype=np.int32)
-            searched: list[tuple[_Shard, np.ndarray | None]] = []
+            found: list[tuple[_Shard, np.ndarray, np.ndarray]] = []
             for _, shard in self._routed(groups, where.start_ms, where.end_ms):
                 with self._masks:
                     allowed = shard.frames.mask(codes, where.start_ms, where.end_ms)
@@ -255,12 +254,11 @@ class FrameIndex:
                                                                      where.end_ms)) is not None:
                         # the masks are cached: new arrays, never changed in place
                         allowed = (shard.frames.alive if allowed is None else allowed) & ~hidden
-                if allowed is None or allowed.any():
-                    searched.append((shard, allowed))
-            answers = fan_out([functools.partial(shard.vectors.search, query, top_k, allowed, nprobe)
-                               for shard, allowed in searched])  # the shards side by side
-            return _best([(shard, scores[ids >= 0], ids[ids >= 0])
-                          for (shard, _), (scores, ids) in zip(searched, answers, strict=True)], top_k)
+                if allowed is not None and not allowed.any():
+                    continue
+                scores, ids = shard.vectors.search(query, top_k, allowed, nprobe)
+                found.append((shard, scores[ids >= 0], ids[ids >= 0]))
+            return _best(found, top_k)
 
     def vector(self, camera_id: str, time_ms: int, box: Box | None = None) -> np.ndarray | None:
         """The stored vector of the camera's keyframe at `time_ms` (`box` None), or of its region

@@ -16,7 +16,6 @@ a replica, so a server never answers for a shard with part of it.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -25,7 +24,6 @@ from typing import Protocol
 
 import numpy as np
 
-from indexing.concurrency import fan_out
 from indexing.frame_columns import Box, FrameKey
 from indexing.index_codec import FrameBatch, decode_batch
 from indexing.index_snapshots import Run
@@ -296,9 +294,8 @@ class ShardServer:
         with self._view:
             held = [(k, self._shards.get(k)) for k in keys]
         missing = [k for k, index in held if index is None]
-        found = fan_out([functools.partial(index.search, query, top_k, where)  # side by side
-                         for _, index in held if index is not None])
-        return ServerAnswer(merge(found, top_k), missing)
+        found = [h for _, index in held if index is not None for h in index.search(query, top_k, where)]
+        return ServerAnswer(merge([found], top_k), missing)
 
     def vector(self, key: ShardKey, camera_id: str, time_ms: int, box: Box | None) -> Looked:
         """The stored vector (`FrameIndex.vector`) in the shard `key`, if this server holds it."""
