@@ -11,15 +11,24 @@ ships its own model.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import open_clip
 import torch
 from open_clip.model import resize_pos_embed
-from open_clip.transform import PreprocessCfg, image_transform_v2
+from open_clip.transform import (  # torchvision's Resize, CenterCrop and Normalize, as open_clip uses them
+    CenterCrop,
+    MaybeConvertMode,
+    MaybeToTensor,
+    Normalize,
+    PreprocessCfg,
+    Resize,
+    image_transform_v2,
+)
 from PIL import Image
 from safetensors.torch import save_file
 
@@ -122,6 +131,36 @@ def encode_text(model: ClipModel, tokens: torch.Tensor) -> torch.Tensor:
     projection = model.text_projection
     x = projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
     return torch.nn.functional.normalize(x, dim=-1)
+
+
+def batch_preprocess(bundle: ClipBundle, images: Sequence[np.ndarray],
+                     device: torch.device) -> torch.Tensor | None:
+    """The bundle's preprocessing run on `device`, the images of each size as one batch, instead
+    of PIL on one CPU core per image, which limited embedding wherever the model is fast
+    (`benchmarks.embed_device`: on an H200 the bundled model embedded ≈ 1,000 keyframes/s with
+    PIL and ≈ 10,000 batched; on 16 CPU cores PIL preprocessed ≈ 620/s, batched ≈ 2,700/s).
+    Same steps as `bundle.preprocess` (antialiased resize, crop, normalisation) on float pixels,
+    where PIL rounds to 8 bits between them: the vectors agree to a cosine above 0.9999 (measured
+    there). `images`: H×W×3 uint8 arrays. None when a step cannot run on a tensor batch (a
+    preprocessing other than open_clip's resize → crop → normalise): then preprocess per image."""
+    steps = getattr(bundle.preprocess, "transforms", None)
+    if steps is None or not all(isinstance(step, _BATCHABLE) for step in steps):
+        return None
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        by_shape.setdefault(image.shape, []).append(i)
+    out: list[torch.Tensor] = [torch.empty(0)] * len(images)
+    for idx in by_shape.values():
+        x = torch.from_numpy(np.stack([images[i] for i in idx])).to(device, non_blocking=True)
+        x = x.permute(0, 3, 1, 2).float().div_(255)
+        for step in steps:
+            x = step(x)
+        for j, i in enumerate(idx):
+            out[i] = x[j]
+    return torch.stack(out)
+
+
+_BATCHABLE = (Resize, CenterCrop, Normalize, MaybeToTensor, MaybeConvertMode)
 
 
 def clip_loss() -> Loss:

@@ -115,8 +115,21 @@ class ClipEmbedder:
         if not images:
             return np.zeros((0, bundle.embed_dim), dtype=np.float32)
         with torch.inference_mode():
-            batch = torch.stack([bundle.preprocess(_as_pil(im)) for im in images])
+            batch = self._preprocess(bundle, images)
             return _normalised(bundle.model.encode_image(batch.to(self._device, non_blocking=True)))
+
+    def _preprocess(self, bundle: ClipBundle, images: Sequence[np.ndarray | Image.Image]) -> torch.Tensor:
+        """Batched on the model's device (`clip_model.batch_preprocess`: one path on every device,
+        so a GPU node and a CPU node embed a keyframe alike); per image with PIL only for a
+        preprocessing that cannot be batched."""
+        import torch
+
+        from indexing.clip_model import batch_preprocess
+
+        batch = batch_preprocess(bundle, [_as_rgb_array(im) for im in images], self._device)
+        if batch is not None:
+            return batch
+        return torch.stack([bundle.preprocess(_as_pil(im)) for im in images])
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         import torch
@@ -132,6 +145,12 @@ class ClipEmbedder:
 
 def _as_pil(image: np.ndarray | Image.Image) -> Image.Image:
     return image if isinstance(image, Image.Image) else Image.fromarray(image)
+
+
+def _as_rgb_array(image: np.ndarray | Image.Image) -> np.ndarray:
+    if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+        return image
+    return np.asarray(_as_pil(image).convert("RGB"))
 
 
 def _normalised(x: torch.Tensor) -> np.ndarray:
