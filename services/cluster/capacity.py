@@ -3,13 +3,12 @@ the nodes, RAM, local disk and bucket bytes the index needs (`vigil capacity`).
 
 The per-vector constants are measured, not estimated: `benchmarks.scale` wrote them to
 benchmarks/reference/scale-*.json (`MEASURED_FROM`; tests/unit/test_capacity.py checks they
-agree). RAM per vector is what a shard server's indexes hold per vector (FAISS IVF-PQ32 codes,
-ids and centroids, and the record columns), disk the float16 re-rank file, bucket the index's
-log objects (float32 vectors and JSON records). The process around the indexes needs more: the
-same benchmark measured its anonymous heap growing by ≈ 1.0-1.1 KB per vector loaded (as does a
-plain `FrameIndex` replay at this commit, so it is not the partitioning's), which
-`ram_for_index` must leave room for until that is understood. Video segments and
-thumbnails are not measured here: give `video_kbps` (the cameras' recorded bitrate) to count them.
+agree). RAM per vector is what a shard server's process grew by per vector it loaded (its
+anonymous heap under PYTHONMALLOC=malloc, as `vigil serve` runs: the FAISS IVF-PQ32 codes, ids
+and centroids, the record columns and what loading them leaves behind); disk the float16 re-rank
+file; bucket the index's log objects (float32 vectors and records). A partitioned front end
+holds no frame, so the index's RAM is the shard servers'. Video segments and thumbnails are not
+measured here: give `video_kbps` (the cameras' recorded bitrate) to count them.
 """
 
 from __future__ import annotations
@@ -19,10 +18,10 @@ from dataclasses import dataclass
 
 from storage.timeutil import DAY_S
 
-MEASURED_FROM = "benchmarks/reference/scale-lists-2026-12-03.json"
-RAM_BYTES_PER_VECTOR = 88.2  # a shard server's index structures per vector held (IVF-PQ32, 125k shards)
+MEASURED_FROM = "benchmarks/reference/scale-3m-2026-12-04.json"
+RAM_BYTES_PER_VECTOR = 142.3  # a shard server's heap per vector held (3M in 375k shards; 76.9 of it indexes)
 DISK_BYTES_PER_VECTOR = 512.0  # float16 256-d re-rank file on the node's local disk
-BUCKET_BYTES_PER_VECTOR = 1278.7  # index log batch: float32 vector + its JSON record
+BUCKET_BYTES_PER_VECTOR = 1320.7  # index log batch: float32 vector + its record
 GIB = 1024 ** 3
 
 
@@ -34,7 +33,7 @@ class Deployment:
     vectors_per_keyframe: float = 1.0  # 1 + regions kept (regions on: up to 6, measured 4-6)
     replicas: int = 2  # shard servers holding each shard (ray.shard_replicas)
     node_ram_gib: float = 64.0
-    ram_for_index: float = 0.5  # the share of a node's RAM given to its shard server's index
+    ram_for_index: float = 0.5  # the share of a node's RAM for its shard server (Ray, embedders beside)
     node_disk_gib: float = 500.0
     video_kbps: float = 0.0  # recorded bitrate per camera; 0: video not counted
 

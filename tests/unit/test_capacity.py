@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_constants_are_those_the_scale_benchmark_measured() -> None:
     measured = json.loads((ROOT / capacity.MEASURED_FROM).read_text())["results"]
-    for constant, name in [(capacity.RAM_BYTES_PER_VECTOR, "index_ram_bytes_per_vector"),
+    for constant, name in [(capacity.RAM_BYTES_PER_VECTOR, "ram_bytes_per_vector_1_node_heap"),
                            (capacity.DISK_BYTES_PER_VECTOR, "disk_bytes_per_vector"),
                            (capacity.BUCKET_BYTES_PER_VECTOR, "bucket_bytes_per_vector")]:
         assert abs(constant / measured[name] - 1) <= 0.01, (name, constant, measured[name])
