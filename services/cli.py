@@ -591,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="1 + the regions kept per keyframe (ingest.regions on: up to 6)")
     p.add_argument("--replicas", type=int, default=None, help="shard replicas (default ray.shard_replicas)")
     p.add_argument("--node-ram-gib", type=float, default=64.0)
-    p.add_argument("--ram-for-index", type=float, default=0.5, help="share of a node's RAM for its shard server")
+    p.add_argument("--ram-for-index", type=float, default=0.5, help="node RAM share for its shard server")
     p.add_argument("--node-disk-gib", type=float, default=500.0)
     p.add_argument("--video-kbps", type=float, default=0.0, help="recorded bitrate per camera (0: video "
                    "not counted)")
