@@ -138,11 +138,12 @@ def batch_preprocess(bundle: ClipBundle, images: Sequence[np.ndarray],
     """The bundle's preprocessing run on `device`, the images of each size as one batch, instead
     of PIL on one CPU core per image, which limited embedding wherever the model is fast
     (`benchmarks.embed_device`: on an H200 the bundled model embedded ≈ 1,000 keyframes/s with
-    PIL and ≈ 10,000 batched; on 16 CPU cores PIL preprocessed ≈ 620/s, batched ≈ 2,700/s).
-    Same steps as `bundle.preprocess` (antialiased resize, crop, normalisation) on float pixels,
-    where PIL rounds to 8 bits between them: the vectors agree to a cosine above 0.9999 (measured
-    there). `images`: H×W×3 uint8 arrays. None when a step cannot run on a tensor batch (a
-    preprocessing other than open_clip's resize → crop → normalise): then preprocess per image."""
+    PIL and 4,900-9,800 batched; on 16 CPU cores 646-800 and 1,200-1,600).
+    Same steps as `bundle.preprocess`: antialiased resize and crop of the 8-bit pixels (rounded as
+    PIL rounds them), then normalisation; the vectors agree with PIL's to a cosine above 0.99999
+    (tests/unit/test_batch_preprocess.py). `images`: H×W×3 uint8 arrays. None when a step cannot
+    run on a tensor batch (a preprocessing other than open_clip's resize → crop → normalise):
+    then preprocess per image."""
     steps = getattr(bundle.preprocess, "transforms", None)
     if steps is None or not all(isinstance(step, _BATCHABLE) for step in steps):
         return None
@@ -152,9 +153,13 @@ def batch_preprocess(bundle: ClipBundle, images: Sequence[np.ndarray],
     out: list[torch.Tensor] = [torch.empty(0)] * len(images)
     for idx in by_shape.values():
         x = torch.from_numpy(np.stack([images[i] for i in idx])).to(device, non_blocking=True)
-        x = x.permute(0, 3, 1, 2).float().div_(255)
+        x = x.permute(0, 3, 1, 2)  # resized and cropped as 8-bit pixels, as PIL does
         for step in steps:
+            if isinstance(step, Normalize) and x.dtype == torch.uint8:
+                x = x.float().div_(255)
             x = step(x)
+        if x.dtype == torch.uint8:  # no normalisation step
+            x = x.float().div_(255)
         for j, i in enumerate(idx):
             out[i] = x[j]
     return torch.stack(out)

@@ -45,6 +45,6 @@ def test_batched_preprocessing_gives_the_vectors_pil_gives(model: str) -> None:
     assert batch_preprocess(bundle, images, torch.device("cpu")) is not None
     mine = embedder.embed_images(images)
     cosines = (mine * pil).sum(axis=1)
-    assert cosines.min() > 0.99, cosines
+    assert cosines.min() > 0.9999, cosines
     # each vector is its own image's: nearest to the PIL vector of the same image
     assert (np.argmax(mine @ pil.T, axis=1) == np.arange(len(images))).all()
