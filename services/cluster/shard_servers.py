@@ -127,9 +127,12 @@ class Looked:
 @dataclass(frozen=True)
 class ServerStats:
     shards: dict[ShardKey, int]  # each shard held → its frames
-    frames: int
     ram_bytes: int  # FAISS indexes and record columns of every shard held
     disk_bytes: int
+
+    @property
+    def frames(self) -> int:
+        return sum(self.shards.values())
 
 
 class ServerHandle(Protocol):
@@ -354,8 +357,7 @@ class ShardServer:
             shards = list(self._shards.items())
         stats = [s for _, index in shards for s in index.shard_stats()]
         return ServerStats({k: len(index) for k, index in sorted(shards, key=lambda ki: ki[0])},
-                           sum(s.frames for s in stats), sum(s.bytes + s.record_bytes for s in stats),
-                           sum(s.disk_bytes for s in stats))
+                           sum(s.bytes + s.record_bytes for s in stats), sum(s.disk_bytes for s in stats))
 
     def _mark(self, keys: Iterable[ShardKey]) -> None:
         for key in keys:

@@ -230,8 +230,9 @@ class ShardRouter:
                     counted[node] = server.stats().shards
                 except ActorUnavailableError:
                     self._note_down(node)
-        return {key: next(counted[n][key] for n in nodes if key in counted.get(n, {}))
-                for key, nodes in held.items() if any(key in counted.get(n, {}) for n in nodes)}
+        counts = {key: next((counted[n][key] for n in nodes if key in counted.get(n, {})), None)
+                  for key, nodes in held.items()}
+        return {key: n for key, n in counts.items() if n is not None}
 
     def sample(self, n: int, seed: int = 0, regions: bool | None = None) -> np.ndarray:
         with self._lock:
