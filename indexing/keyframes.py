@@ -5,12 +5,29 @@ two uses need (the embedder's 224-px short side and the thumbnail's width),
 never at full resolution: for 1080p that is ≈ 4× less work per keyframe than
 converting the whole frame and resizing it in PIL, and the conversion is what
 limits decoding (the decoder alone does ≈ 170 keyframes/s on one core).
+
+Keyframes are upright as a player shows them: a stream whose display matrix
+says to rotate it (a camera mounted on its side, a phone's portrait video) is
+turned by quarter turns after conversion, so thumbnails, embeddings and region
+boxes all see what the investigator sees.
+
+Only keyframe packets reach the decoder, each after a flush and drained at
+once. Fed a stream's keyframes one after another instead (or all its packets
+with `skip_frame` "NONKEY"), FFmpeg's H.264 decoder loses most keyframes of an
+open-GOP stream with B-frames (x264 `open-gop`: 3 of 60 in a 2-minute file,
+in reverse order), as its picture-order bookkeeping needs the frames between;
+decoded on its own, every keyframe comes out, at the same speed.
+
+`sampled` thins the keyframes to at most one per interval: an all-intra stream
+(MJPEG, a GOP of one frame) has a keyframe per frame, and embedding 25 of them
+a second costs 25× a city camera's 2 s GOP for the same footage. A keyframe not
+kept is not decoded at all (its packet never reaches the decoder).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +38,7 @@ from PIL import Image
 from storage.errors import MediaError
 
 EMBED_SHORT_SIDE = 224  # frames travel to embedders at this size; models resize further
+_TURNS = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_270}
 
 
 @dataclass(frozen=True)
@@ -36,29 +54,56 @@ class Keyframe:
 
 
 def iter_keyframes(path: Path, origin_s: float, thumbnail_width: int,
-                   detail_short_side: int = 0) -> Iterator[Keyframe]:
-    """Yield every keyframe of the first video stream, in order.
+                   detail_short_side: int = 0, only: Sequence[float] | None = None) -> Iterator[Keyframe]:
+    """Yield every keyframe of the first video stream, in order, upright.
 
     `origin_s` is the file's first video timestamp (from probing), so offsets
     line up with segment offsets. `detail_short_side` > 0: each keyframe also
     carries `detail`, the frame at that short side (never upscaled), to crop
     regions from; the frame is then converted once at that size, not at the
-    embedder's.
+    embedder's. `only`: the keyframe offsets to decode (`sampled` of the
+    probe's `keyframes_s`); the others are skipped before decoding.
     """
+    wanted = None if only is None else {round(t * 1000) for t in only}
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        stream.codec_context.skip_frame = "NONKEY"
         if stream.time_base is None:
             raise MediaError(f"{path.name}: the video stream has no time base")
         tb = float(stream.time_base)
-        for frame in container.decode(stream):
-            if frame.pts is None:
+        decoder = stream.codec_context
+        for packet in container.demux(stream):
+            if not packet.is_keyframe or packet.pts is None:
+                continue  # never decoded (nor the demuxer's last, empty packet)
+            if wanted is not None and round((packet.pts * tb - origin_s) * 1000) not in wanted:
                 continue
-            width, height = _decoded_size(frame.width, frame.height, thumbnail_width, detail_short_side)
-            image = frame.to_image(width=width, height=height, interpolation="AREA")
-            yield Keyframe(offset_s=frame.pts * tb - origin_s, rgb=_embed_size(image),
-                           jpeg=_thumbnail(image, thumbnail_width),
-                           detail=np.asarray(image.convert("RGB")) if detail_short_side else None)
+            decoder.flush_buffers()  # each keyframe on its own: see the module doc
+            for frame in (*decoder.decode(packet), *decoder.decode(None)):
+                if frame.pts is not None:
+                    yield _keyframe(frame, frame.pts * tb - origin_s, thumbnail_width, detail_short_side)
+
+
+def sampled(keyframes_s: Sequence[float], min_interval_s: float) -> tuple[float, ...]:
+    """The keyframe times to index: the first, then each at least `min_interval_s` after the last
+    one kept (0: all of them). `keyframes_s` ascending, as `storage.media.probe` gives them."""
+    kept: list[float] = []
+    for t in keyframes_s:
+        if not kept or t - kept[-1] >= min_interval_s - 1e-6:
+            kept.append(t)
+    return tuple(kept)
+
+
+def _keyframe(frame: av.VideoFrame, offset_s: float, thumbnail_width: int,
+              detail_short_side: int) -> Keyframe:
+    turns = round((frame.rotation or 0) / 90) % 4  # counter-clockwise quarter turns to show it upright
+    shown_w, shown_h = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
+    width, height = _decoded_size(shown_w, shown_h, thumbnail_width, detail_short_side)
+    if turns % 2:
+        width, height = height, width
+    image = frame.to_image(width=width, height=height, interpolation="AREA")
+    if turns:
+        image = image.transpose(_TURNS[turns])
+    return Keyframe(offset_s=offset_s, rgb=_embed_size(image), jpeg=_thumbnail(image, thumbnail_width),
+                    detail=np.asarray(image.convert("RGB")) if detail_short_side else None)
 
 
 def _decoded_size(width: int, height: int, thumbnail_width: int,

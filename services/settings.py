@@ -85,6 +85,9 @@ class IngestSettings(_Section):
     segment_seconds: float = Field(10.0, gt=0.5, le=600,
                                    description="target segment length (cut at keyframes)")
     thumbnail_width: int = Field(320, ge=32, le=1920, description="width of keyframe JPEG thumbnails")
+    keyframe_interval_s: float = Field(1.0, ge=0, le=60, description="index at most one keyframe per this "
+                                       "many seconds of video (an all-intra stream, e.g. MJPEG, has a "
+                                       "keyframe per frame); 0: every keyframe")
     max_upload_mb: int = Field(4096, ge=1, description="largest accepted video upload")
     media_timeout_s: float = Field(600.0, gt=0, description="time limit of one ffmpeg run")
     dedup_cosine: Annotated[float, Field(gt=0, le=1)] | Off | None = Field(

@@ -31,7 +31,7 @@ import numpy as np
 from indexing.dedup import RegionMemory, dedup_keyframes
 from indexing.embedding import EmbedFn
 from indexing.frame_columns import Box, FrameKey
-from indexing.keyframes import Keyframe, iter_keyframes
+from indexing.keyframes import Keyframe, iter_keyframes, sampled
 from indexing.regions import RegionMethod, RegionProposer, with_crops
 from indexing.vector_index import FrameRecord
 from services.ingest.jobs import JobProgress
@@ -164,6 +164,7 @@ class _Batch:
     decoded: int  # keyframes of the file this batch stands for (some may be indexed already)
     thumbnails: list[Future[None]]  # PUTs of every fresh keyframe's thumbnail, under way
     regions: list[list[Box]]  # each keyframe's region boxes, embedded after the whole frames
+    ends_ms: list[int]  # each keyframe's span: until the next keyframe indexed (or the file's end)
 
 
 class Journal(Protocol):
@@ -295,7 +296,8 @@ class IngestPipeline:
         pending: deque[_Batch] = deque()  # embedding, `in_flight` at most (backpressure), in order
         regions_on = self._settings.regions != RegionMethod.OFF and self._settings.regions_per_keyframe > 0
         detail = self._settings.region_short_side if regions_on else 0  # a larger frame to crop from
-        keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width, detail)
+        kept = sampled(req.info.keyframes_s, self._settings.keyframe_interval_s)
+        keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width, detail, kept)
         for batch in _batched(keyframes, self._batch):
             there = self._index.indexed([FrameKey(req.camera_id, req.start_ms + kf.offset_ms)
                                          for kf in batch])
@@ -304,8 +306,9 @@ class IngestPipeline:
                                                keys.thumbnail_key(req.camera_id, req.start_ms + kf.offset_ms),
                                                kf.jpeg) for kf in fresh]
             regions = [self._regions.propose(req.camera_id, kf.rgb) for kf in fresh]
+            ends = [req.start_ms + _next_keyframe_ms(kept, req.info.duration_s, kf.offset_s) for kf in fresh]
             pending.append(_Batch(fresh, self._embedding.submit(self._embed_rgb, fresh, regions), len(batch),
-                                  thumbnails, regions))
+                                  thumbnails, regions, ends))
             marks.mark("decoded")
             while len(pending) > self._in_flight:
                 self._finish(req, pending.popleft(), committed, progress, ready, marks)
@@ -333,20 +336,21 @@ class IngestPipeline:
         added = 0
         if batch.keyframes:  # once the batch's segments are stored (or this raises)
             manifests = committed.covering(req.start_ms + batch.keyframes[-1].offset_ms)
-            records = self._index_keyframes(req, batch.keyframes, vectors, manifests, batch.regions)
+            records = self._index_keyframes(req, batch, vectors, manifests)
             added = len(records)
             marks.frames += sum(r.box is None for r in records)
             marks.mark("indexed")
         progress.add(keyframes=batch.decoded, vectors=added)
 
-    def _index_keyframes(self, req: IngestRequest, batch: list[Keyframe], vectors: np.ndarray,
-                         manifests: list[SegmentManifest], regions: list[list[Box]]) -> list[FrameRecord]:
+    def _index_keyframes(self, req: IngestRequest, batch: _Batch, vectors: np.ndarray,
+                         manifests: list[SegmentManifest]) -> list[FrameRecord]:
         """The log (the acknowledgement: segments and thumbnails are stored), then the index; the
         keyframes whole and their regions, each deduplicated (`indexing.dedup.dedup_keyframes`)."""
-        if not batch:
+        if not batch.keyframes:
             return []
-        records = [self._record(req, kf, manifests) for kf in batch]
-        same = dedup_keyframes(records, regions, vectors, self._dedup_cosine(), self._stored_regions)
+        records = [self._record(req, kf, end_ms, manifests)
+                   for kf, end_ms in zip(batch.keyframes, batch.ends_ms, strict=True)]
+        same = dedup_keyframes(records, batch.regions, vectors, self._dedup_cosine(), self._stored_regions)
         kept = vectors[same.kept]
         batch_id = f"{req.camera_id}-{records[0].time_ms}-{records[-1].time_ms}"
         self._journal.append(batch_id, same.records, kept)  # acknowledged in the bucket first
@@ -355,19 +359,18 @@ class IngestPipeline:
         return list(same.records)
 
     @staticmethod
-    def _record(req: IngestRequest, kf: Keyframe, manifests: list[SegmentManifest]) -> FrameRecord:
+    def _record(req: IngestRequest, kf: Keyframe, end_ms: int,
+                manifests: list[SegmentManifest]) -> FrameRecord:
         time_ms = req.start_ms + kf.offset_ms
         seg = _containing(manifests, time_ms)
-        end_ms = min(seg.end_ms, req.start_ms + _next_keyframe_ms(req.info, kf.offset_s))
-        return FrameRecord(req.camera_id, time_ms, end_ms, seg.segment_key, seg.start_ms,
+        return FrameRecord(req.camera_id, time_ms, min(seg.end_ms, end_ms), seg.segment_key, seg.start_ms,
                            seg.end_ms, keys.thumbnail_key(req.camera_id, time_ms))
 
 
-def _next_keyframe_ms(info: VideoInfo, offset_s: float) -> int:
-    """Offset of the keyframe after `offset_s` (or the end of the file), in ms."""
-    i = bisect.bisect_right(info.keyframes_s, offset_s + 1e-6)
-    nxt = info.keyframes_s[i] if i < len(info.keyframes_s) else info.duration_s
-    return round(nxt * 1000)
+def _next_keyframe_ms(keyframes_s: Sequence[float], duration_s: float, offset_s: float) -> int:
+    """Offset of the keyframe after `offset_s` among `keyframes_s` (or the end of the file), in ms."""
+    i = bisect.bisect_right(keyframes_s, offset_s + 1e-6)
+    return round((keyframes_s[i] if i < len(keyframes_s) else duration_s) * 1000)
 
 
 def _containing(manifests: list[SegmentManifest], time_ms: int) -> SegmentManifest:

@@ -1,15 +1,21 @@
-"""Keyframes decoded from real H.264 (ffmpeg, PyAV): one per GOP, at the sizes the embedder and
-the thumbnail need, never upscaled."""
+"""Keyframes decoded from real footage (ffmpeg, PyAV): one per GOP, at the sizes the embedder and
+the thumbnail need, never upscaled; every keyframe of an open-GOP stream, in order; upright when
+the stream says to rotate it; an all-intra stream thinned to one keyframe per interval."""
 
 from __future__ import annotations
 
 import io
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from indexing.keyframes import EMBED_SHORT_SIDE, iter_keyframes
+from indexing.keyframes import EMBED_SHORT_SIDE, iter_keyframes, sampled
+from storage.media import probe
+from storage.media_tools import ffmpeg_exe
+from tests.media import frame_png
 
 
 def _footage(path: Path, size: str) -> Path:
@@ -34,3 +40,54 @@ def test_keyframes_come_at_the_embedder_and_thumbnail_sizes(tmp_path: Path, size
         assert min(embed) <= EMBED_SHORT_SIDE
         with Image.open(io.BytesIO(k.jpeg)) as thumb:
             assert thumb.size == thumbnail and thumb.format == "JPEG"
+
+
+def _encode(path: Path, source: str, seconds: int, *codec: str) -> Path:
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", source,
+                    "-t", str(seconds), *codec, str(path)], check=True, timeout=300)
+    return path
+
+
+@pytest.mark.integration
+def test_every_keyframe_of_an_open_gop_stream_with_b_frames_comes_out_in_order(tmp_path: Path) -> None:
+    """x264's open GOPs (I-frames that are not IDR) with B-frames: FFmpeg's decoder, fed the
+    keyframes in a row, gave 3 of these 30, last first."""
+    video = _encode(tmp_path / "open-gop.mp4", "testsrc2=size=320x240:rate=25", 60, "-c:v", "libx264",
+                    "-preset", "ultrafast", "-bf", "3", "-x264-params", "open-gop=1:keyint=50")
+    info = probe(video)
+    assert len(info.keyframes_s) == 30
+    offsets = [k.offset_ms for k in iter_keyframes(video, info.start_s, 320)]
+    assert offsets == [round(t * 1000) for t in info.keyframes_s] == list(range(0, 60_000, 2000))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("rotation", [90, 180, -90])
+def test_a_rotated_stream_gives_keyframes_upright_as_a_player_shows_them(tmp_path: Path,
+                                                                         rotation: int) -> None:
+    """A camera mounted on its side (or a phone's portrait video) says so in its display matrix; the
+    keyframe (thumbnail, embedding, region boxes) is what ffmpeg's own player-side rotation shows."""
+    coded = _encode(tmp_path / "coded.mp4", "testsrc2=size=320x180:rate=10", 2, "-c:v", "libx264",
+                    "-preset", "ultrafast", "-g", "20", "-pix_fmt", "yuv444p")
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-display_rotation", str(rotation),
+                    "-i", str(coded), "-c", "copy", str(rotated)], check=True, timeout=60)
+    png = frame_png(rotated, 0.0, tmp_path / "shown.png")
+    upright = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    first = next(iter_keyframes(rotated, probe(rotated).start_s, 320))
+    with Image.open(io.BytesIO(first.jpeg)) as thumb:
+        shown = np.asarray(thumb.convert("RGB").resize((upright.shape[1], upright.shape[0])), np.float32)
+    assert (first.rgb.shape[0] > first.rgb.shape[1]) == (upright.shape[0] > upright.shape[1])
+    assert np.abs(shown - upright).mean() < 12  # same picture (JPEG apart), not a turned one
+    turned = np.asarray(Image.fromarray(upright).rotate(180), np.float32)
+    assert np.abs(shown - turned).mean() > 40
+
+
+@pytest.mark.integration
+def test_an_all_intra_stream_is_thinned_to_one_keyframe_per_interval(tmp_path: Path) -> None:
+    """MJPEG: every frame a keyframe. `sampled` keeps one a second; the rest are never decoded."""
+    video = _encode(tmp_path / "mjpeg.avi", "testsrc2=size=320x180:rate=25", 6, "-c:v", "mjpeg", "-q:v", "5")
+    info = probe(video)
+    assert len(info.keyframes_s) == 150
+    kept = sampled(info.keyframes_s, 1.0)
+    offsets = [k.offset_ms for k in iter_keyframes(video, info.start_s, 320, only=kept)]
+    assert offsets == [round(t * 1000) for t in kept] == list(range(0, 6000, 1000))

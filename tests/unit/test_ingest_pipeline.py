@@ -5,6 +5,7 @@ index log before they are searchable; ingesting it again stores nothing new."""
 from __future__ import annotations
 
 import io
+import subprocess
 import threading
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from services.ingest.pipeline import IngestPipeline, IngestRequest
 from services.settings import IngestSettings, RaySettings
 from storage import keys
 from storage.media import probe
+from storage.media_tools import ffmpeg_exe
 from storage.recordings import Recordings
 from tests.colour_embedder import DIM, ColourEmbedder, load_colours
 from tests.media import SCENE_S, make_video
@@ -173,3 +175,22 @@ def test_a_live_segment_reports_its_whole_keyframes_and_when_it_passed_each_stag
     assert (done.frames, done.progress.vectors) == (2, 2 * (1 + 3))  # keyframes, and with their regions
     t = done.times
     assert 0 < t.stored_ms <= t.decoded_ms <= t.embedded_ms <= t.indexed_ms
+
+
+def test_an_all_intra_file_is_indexed_one_keyframe_a_second_with_spans_that_cover_it(tmp_path: Path) -> None:
+    """MJPEG has a keyframe per frame (10 a second here): the index gets one per
+    `keyframe_interval_s`, each standing for the time until the next, so no second goes unsearched."""
+    video = tmp_path / "intra.avi"
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=160x96:rate=10", "-t", "4", "-c:v", "mjpeg", str(video)],
+                   check=True, timeout=60)
+    node = Node(tmp_path, dedup_cosine="off")
+    done = node.ingest(video)
+    assert (done.keyframes, done.vectors) == (4, 4)
+    records = sorted(node.index.records(), key=lambda r: r.time_ms)
+    assert [(r.time_ms - START_MS, r.end_ms - START_MS) for r in records] == [
+        (0, 1000), (1000, 2000), (2000, 3000), (3000, 4000)]
+    assert len([k for k in node.store.objects if k.startswith("thumbnails/")]) == 4
+
+    every = Node(tmp_path / "every", dedup_cosine="off", keyframe_interval_s=0)
+    assert every.ingest(video).keyframes == 40
