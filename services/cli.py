@@ -62,6 +62,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from services.api.server import InsecureTransportError, check_transport, serve
     from services.console.server import ConsoleTransportError, check_console_transport, console_beside
     from services.node.app import Vigil
+    from services.node.ports import PortInUseError, check_free
 
     overrides: dict[str, object] = {"port": args.port} if args.port is not None else {}
     if args.insecure:
@@ -73,11 +74,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     try:  # before starting anything
         check_transport(settings.server, f"{settings.server.host}:{settings.server.port}")
         check_console_transport(settings)
-    except (InsecureTransportError, ConsoleTransportError) as exc:
+        check_free(settings)
+        with Vigil(settings) as node:
+            asyncio.run(serve(node, lambda port: console_beside(node, port)))
+    except (InsecureTransportError, ConsoleTransportError, PortInUseError) as exc:
         print(f"vigil: {exc}", file=sys.stderr)
         return 2
-    with Vigil(settings) as node:
-        asyncio.run(serve(node, lambda port: console_beside(node, port)))
     return 0
 
 

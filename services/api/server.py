@@ -30,6 +30,7 @@ from services.api.search import SearchServicer
 from services.api.watch import WatchServicer
 from services.application.bundle import AppServices
 from services.node.app import Vigil
+from services.node.ports import PortInUseError
 from services.security.auth import RateLimiter
 from services.settings import ServerSettings
 from storage.url_policy import Endpoint
@@ -100,7 +101,8 @@ async def create_server(node: Vigil, address: str) -> tuple[grpc.aio.Server, int
                                   RateLimiter(auth.peer_rate_per_s, auth.peer_burst, auth.max_tracked))
     server = grpc.aio.server(interceptors=[interceptor],
                              options=[("grpc.max_receive_message_length", limit),
-                                      ("grpc.max_send_message_length", limit)])
+                                      ("grpc.max_send_message_length", limit),
+                                      ("grpc.so_reuseport", 0)])  # a second server on the port fails
     _add_servicers(server, node.services)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -109,10 +111,15 @@ async def create_server(node: Vigil, address: str) -> tuple[grpc.aio.Server, int
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME,
                                          reflection.SERVICE_NAME), server)
     credentials = _server_credentials(node.settings.server)
-    port = (server.add_secure_port(address, credentials) if credentials
-            else server.add_insecure_port(address))
+    try:
+        port = (server.add_secure_port(address, credentials) if credentials
+                else server.add_insecure_port(address))
+    except RuntimeError:  # grpcio: "Failed to bind to address"
+        port = 0
     if port == 0:
-        raise OSError(f"cannot bind gRPC server to {address}")
+        raise PortInUseError(f"cannot listen on {address} for gRPC: in use (another vigil serve?) or not "
+                             "an address of this host; set server.port (VIGIL_SERVER__PORT, vigil serve "
+                             "--port) or server.host")
     node.own_endpoints.append(Endpoint(address.rsplit(":", 1)[0].strip("[]"), port))  # never fetched
     return server, port
 
