@@ -53,9 +53,9 @@ class Keyframe:
         return round(self.offset_s * 1000)
 
 
-def iter_keyframes(path: Path, origin_s: float, thumbnail_width: int,
-                   detail_short_side: int = 0, only: Sequence[float] | None = None) -> Iterator[Keyframe]:
-    """Yield every keyframe of the first video stream, in order, upright.
+def iter_keyframes(path: Path, origin_s: float, thumbnail_width: int, detail_short_side: int = 0,
+                   only: Sequence[float] | None = None, stream: int = 0) -> Iterator[Keyframe]:
+    """Yield every keyframe of video stream `stream` (the probe's `VideoInfo.stream`), in order, upright.
 
     `origin_s` is the file's first video timestamp (from probing), so offsets
     line up with segment offsets. `detail_short_side` > 0: each keyframe also
@@ -66,12 +66,12 @@ def iter_keyframes(path: Path, origin_s: float, thumbnail_width: int,
     """
     wanted = None if only is None else {round(t * 1000) for t in only}
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        if stream.time_base is None:
+        video = container.streams.video[stream]
+        if video.time_base is None:
             raise MediaError(f"{path.name}: the video stream has no time base")
-        tb = float(stream.time_base)
-        decoder = stream.codec_context
-        for packet in container.demux(stream):
+        tb = float(video.time_base)
+        decoder = video.codec_context
+        for packet in container.demux(video):
             if not packet.is_keyframe or packet.pts is None:
                 continue  # never decoded (nor the demuxer's last, empty packet)
             if wanted is not None and round((packet.pts * tb - origin_s) * 1000) not in wanted:

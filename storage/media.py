@@ -30,6 +30,7 @@ class VideoInfo:
     start_s: float  # the first video timestamp in the file
     keyframes_s: tuple[float, ...]  # keyframe times relative to start_s
     frames: int
+    stream: int = 0  # the video stream these facts are of, among the file's video streams (`0:v:N`)
 
 
 @dataclass(frozen=True)
@@ -40,21 +41,27 @@ class SegmentFile:
 
 
 def probe(path: Path, label: str | None = None) -> VideoInfo:
-    """Read the first video stream's facts from the container, exactly.
+    """Read the facts of the file's main video stream from the container, exactly.
 
+    The main stream is FFmpeg's best video stream (`av_find_best_stream`): not a cover picture
+    (an MKV's PNG cover is a "video stream" listed first), the default or largest of several.
+    Everything else (segmenting, keyframes) uses that stream, `VideoInfo.stream`.
     `label` names the file in error messages (defaults to its base name).
     """
     name = label or path.name
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
+            best = container.streams.best("video")
+            if best is None:
                 raise MediaError("no video stream")
-            stream = container.streams.video[0]
+            index = [s.index for s in container.streams.video].index(best.index)
+            stream = container.streams.video[index]
             first, last, keys, frames = _packet_span(container, stream)
             ctx = stream.codec_context
             info = VideoInfo(codec=ctx.name, width=ctx.width, height=ctx.height,
                              duration_s=last - first, start_s=first,
-                             keyframes_s=tuple(k - first for k in keys), frames=frames)
+                             keyframes_s=tuple(k - first for k in keys), frames=frames,
+                             stream=index)
     except av.FFmpegError as exc:
         raise MediaError(f"{name}: not a readable video ({_reason(exc)})") from None
     except MediaError as exc:
@@ -110,9 +117,10 @@ def segment(source: Path, out_dir: Path, segment_seconds: float, timeout_s: floa
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     listing = out_dir / "segments.csv"
-    cmd = segment_command(("-i", str(source)), segment_seconds, listing, out_dir / "seg_%06d.mp4")
-    _run(cmd, source.name, timeout_s)
     info = probe(source)
+    cmd = segment_command(("-i", str(source)), segment_seconds, listing, out_dir / "seg_%06d.mp4",
+                          stream=info.stream)
+    _run(cmd, source.name, timeout_s)
     segments = []
     with listing.open(newline="") as f:
         for name, start, _end in csv.reader(f):
@@ -154,7 +162,8 @@ def fetch(uri: str, policy: UrlPolicy, out: Path, timeout_s: float, max_bytes: i
     shown = mask_url(uri)
     with GuardedInput(checked, policy, {"rw_timeout": FETCH_RW_TIMEOUT_US}) as guarded:
         cmd = [ffmpeg_exe(), *QUIET, "-y",
-               *guarded.input.args, "-map", "0:v:0", "-c", "copy", "-fs", str(max_bytes),
+               *guarded.input.args, "-an", "-sn", "-dn",  # ffmpeg's choice of one video stream: the best
+               "-c", "copy", "-fs", str(max_bytes),
                "-f", "mp4", str(out)]
         try:
             proc = subprocess.run(cmd, input=guarded.input.script, env=guarded.input.env,

@@ -297,7 +297,8 @@ class IngestPipeline:
         regions_on = self._settings.regions != RegionMethod.OFF and self._settings.regions_per_keyframe > 0
         detail = self._settings.region_short_side if regions_on else 0  # a larger frame to crop from
         kept = sampled(req.info.keyframes_s, self._settings.keyframe_interval_s)
-        keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width, detail, kept)
+        keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width, detail, kept,
+                                   req.info.stream)
         for batch in _batched(keyframes, self._batch):
             there = self._index.indexed([FrameKey(req.camera_id, req.start_ms + kf.offset_ms)
                                          for kf in batch])

@@ -37,7 +37,8 @@ def iter_segments(source: Path, info: VideoInfo, out_dir: Path, segment_seconds:
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     listing, log = out_dir / "segments.csv", out_dir / "ffmpeg.log"
-    cmd = segment_command(("-i", str(source)), segment_seconds, listing, out_dir / "seg_%06d.mp4")
+    cmd = segment_command(("-i", str(source)), segment_seconds, listing, out_dir / "seg_%06d.mp4",
+                          stream=info.stream)
     bounds = (*info.keyframes_s, info.duration_s)
     deadline = time.monotonic() + timeout_s
     with log.open("wb") as errors:

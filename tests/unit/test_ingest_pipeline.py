@@ -194,3 +194,23 @@ def test_an_all_intra_file_is_indexed_one_keyframe_a_second_with_spans_that_cove
 
     every = Node(tmp_path / "every", dedup_cosine="off", keyframe_interval_s=0)
     assert every.ingest(video).keyframes == 40
+
+
+def test_a_file_whose_first_video_stream_is_a_cover_picture_is_ingested_from_its_footage(
+        video: Path, tmp_path: Path) -> None:
+    """An MKV lists its PNG cover as a video stream, first: the footage is the other stream."""
+    cover, covered = tmp_path / "cover.png", tmp_path / "covered.mkv"
+    Image.new("RGB", (64, 64), "yellow").save(cover)
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(video), "-i", str(cover),
+                    "-map", "1", "-map", "0", "-c", "copy", str(covered)], check=True, timeout=60)
+    info = probe(covered)
+    assert (info.stream, info.codec, info.width) == (1, "h264", 160)
+    node = Node(tmp_path)
+    done = node.ingest(covered)
+    assert (done.segments, done.keyframes, done.vectors) == (2, 4, 4)
+    for m in Recordings(node.store).segments(CAMERA, START_MS, START_MS + 60_000):
+        stored = tmp_path / "stored.mp4"
+        stored.write_bytes(node.store.get_bytes(m.segment_key))
+        assert (probe(stored).codec, probe(stored).width) == ("h264", 160)  # the footage, not the cover
+    red, _ = ColourEmbedder().embed_texts(["red", "blue"])
+    assert {h.record.time_ms - START_MS for h in node.index.search(red, 2)} == {0, 2000}
