@@ -18,15 +18,20 @@ open-GOP stream with B-frames (x264 `open-gop`: 3 of 60 in a 2-minute file,
 in reverse order), as its picture-order bookkeeping needs the frames between;
 decoded on its own, every keyframe comes out, at the same speed.
 
-`sampled` thins the keyframes to at most one per interval: an all-intra stream
-(MJPEG, a GOP of one frame) has a keyframe per frame, and embedding 25 of them
-a second costs 25× a city camera's 2 s GOP for the same footage. A keyframe not
-kept is not decoded at all (its packet never reaches the decoder).
+`FramePlan` says which frames to index: the keyframes thinned to at most one
+per interval (an all-intra stream — MJPEG, a GOP of one frame — has a keyframe
+per frame, and embedding 25 of them a second costs 25× a city camera's 2 s GOP
+for the same footage; a keyframe not kept never reaches the decoder), and in a
+long GOP frames between keyframes too, decoded through the GOP from its
+keyframe (the only case where non-key frames are decoded).
 """
 
 from __future__ import annotations
 
+import bisect
 import io
+import math
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,43 +58,139 @@ class Keyframe:
         return round(self.offset_s * 1000)
 
 
+@dataclass(frozen=True)
+class FramePlan:
+    """Which frames of a video to index (times relative to its first video timestamp).
+
+    `keyframes_s`: its keyframes, thinned to at most one per `min_interval_s`; `between_s`: in a
+    gap between two of them (or before the end) longer than `max_gap_s`, evenly spaced times
+    where the frame at or just after is indexed too (decoded from the keyframe on). A city
+    camera's 2 s GOP gets keyframes only; x264's default GOP (250 frames, 10 s at 25 fps) would
+    otherwise leave a subject crossing in 5 s unindexed.
+    """
+
+    keyframes_s: tuple[float, ...]
+    between_s: tuple[float, ...]
+    duration_s: float
+
+    @classmethod
+    def of(cls, keyframes_s: Sequence[float], duration_s: float, min_interval_s: float,
+           max_gap_s: float) -> FramePlan:
+        """`keyframes_s` ascending, as `storage.media.probe` gives them; `max_gap_s` 0: keyframes only."""
+        kept: list[float] = []
+        for t in keyframes_s:
+            if not kept or t - kept[-1] >= min_interval_s - 1e-6:
+                kept.append(t)
+        between: list[float] = []
+        for a, b in zip(kept, (*kept[1:], duration_s), strict=True):
+            if max_gap_s > 0 and b - a > max_gap_s + 1e-6:
+                parts = math.ceil((b - a) / max_gap_s - 1e-6)
+                between += [a + (b - a) * i / parts for i in range(1, parts)]
+        return cls(tuple(kept), tuple(between), duration_s)
+
+    @property
+    def times_s(self) -> tuple[float, ...]:
+        return tuple(sorted((*self.keyframes_s, *self.between_s)))
+
+    def end_s(self, offset_s: float) -> float:
+        """Where the frame indexed at `offset_s` stops standing for the video: the next planned time."""
+        times = self.times_s
+        i = bisect.bisect_right(times, offset_s + 1e-6)
+        return times[i] if i < len(times) else self.duration_s
+
+
 def iter_keyframes(path: Path, origin_s: float, thumbnail_width: int, detail_short_side: int = 0,
-                   only: Sequence[float] | None = None, stream: int = 0) -> Iterator[Keyframe]:
-    """Yield every keyframe of video stream `stream` (the probe's `VideoInfo.stream`), in order, upright.
+                   plan: FramePlan | None = None, stream: int = 0) -> Iterator[Keyframe]:
+    """Yield the frames to index of video stream `stream` (the probe's `VideoInfo.stream`), in
+    order, upright: every keyframe, or those of `plan` and the frames it asks for between them.
 
     `origin_s` is the file's first video timestamp (from probing), so offsets
     line up with segment offsets. `detail_short_side` > 0: each keyframe also
     carries `detail`, the frame at that short side (never upscaled), to crop
     regions from; the frame is then converted once at that size, not at the
-    embedder's. `only`: the keyframe offsets to decode (`sampled` of the
-    probe's `keyframes_s`); the others are skipped before decoding.
+    embedder's. A keyframe not in the plan is skipped before decoding (unless
+    a GOP is being decoded through it).
     """
-    wanted = None if only is None else {round(t * 1000) for t in only}
+    kept = None if plan is None else sorted({_ms(t) for t in plan.keyframes_s})
+    between = [] if plan is None else [_ms(t) for t in plan.between_s]
     with av.open(str(path)) as container:
         video = container.streams.video[stream]
         if video.time_base is None:
             raise MediaError(f"{path.name}: the video stream has no time base")
         tb = float(video.time_base)
         decoder = video.codec_context
+        clock = _Clock(tb, origin_s, thumbnail_width, detail_short_side)
+        unit: _Unit | None = None  # the GOP being decoded through, for frames due before its end
         for packet in container.demux(video):
-            if not packet.is_keyframe or packet.pts is None:
-                continue  # never decoded (nor the demuxer's last, empty packet)
-            if wanted is not None and round((packet.pts * tb - origin_s) * 1000) not in wanted:
+            if packet.pts is None:
+                continue  # the demuxer's last, empty packet: draining is done below
+            at = _ms(packet.pts * tb - origin_s)
+            if packet.is_keyframe and (kept is None or _holds(kept, at)):
+                if unit is not None:
+                    yield from unit.take(decoder.decode(None))
+                decoder.flush_buffers()  # each keyframe on its own: see the module doc
+                nxt = None if kept is None else _after(kept, at)
+                due = [t for t in between[bisect.bisect_right(between, at):] if nxt is None or t < nxt]
+                unit = _Unit(at, deque(due), clock)
+                frames = decoder.decode(packet)
+                if not due:  # the keyframe alone
+                    frames += decoder.decode(None)
+                yield from unit.take(frames)
+                if not due:
+                    unit = None
+            elif unit is not None:  # through the GOP, until its last frame due is out
+                yield from unit.take(decoder.decode(packet))
+                if not unit.due:
+                    unit = None
+        if unit is not None:
+            yield from unit.take(decoder.decode(None))
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """How a decoded frame becomes a `Keyframe`: its offset (time base, origin) and sizes."""
+
+    tb: float
+    origin_s: float
+    thumbnail_width: int
+    detail_short_side: int
+
+
+@dataclass
+class _Unit:
+    """A keyframe being decoded and the times (ms) of frames due after it in its GOP."""
+
+    keyframe_ms: int
+    due: deque[int]
+    clock: _Clock
+
+    def take(self, frames: Sequence[av.VideoFrame]) -> Iterator[Keyframe]:
+        """The keyframe itself and each first frame at or after a time due (frames before the
+        keyframe, an open GOP's leading ones, are not this unit's)."""
+        c = self.clock
+        for frame in frames:
+            if frame.pts is None:
                 continue
-            decoder.flush_buffers()  # each keyframe on its own: see the module doc
-            for frame in (*decoder.decode(packet), *decoder.decode(None)):
-                if frame.pts is not None:
-                    yield _keyframe(frame, frame.pts * tb - origin_s, thumbnail_width, detail_short_side)
+            offset_s = frame.pts * c.tb - c.origin_s
+            at = _ms(offset_s)
+            if at == self.keyframe_ms or (self.due and at >= self.due[0]):
+                while self.due and self.due[0] <= at:
+                    self.due.popleft()
+                yield _keyframe(frame, offset_s, c.thumbnail_width, c.detail_short_side)
 
 
-def sampled(keyframes_s: Sequence[float], min_interval_s: float) -> tuple[float, ...]:
-    """The keyframe times to index: the first, then each at least `min_interval_s` after the last
-    one kept (0: all of them). `keyframes_s` ascending, as `storage.media.probe` gives them."""
-    kept: list[float] = []
-    for t in keyframes_s:
-        if not kept or t - kept[-1] >= min_interval_s - 1e-6:
-            kept.append(t)
-    return tuple(kept)
+def _ms(t: float) -> int:
+    return round(t * 1000)
+
+
+def _holds(sorted_ms: list[int], at: int) -> bool:
+    i = bisect.bisect_left(sorted_ms, at)
+    return i < len(sorted_ms) and sorted_ms[i] == at
+
+
+def _after(sorted_ms: list[int], at: int) -> int | None:
+    i = bisect.bisect_right(sorted_ms, at)
+    return sorted_ms[i] if i < len(sorted_ms) else None
 
 
 def _keyframe(frame: av.VideoFrame, offset_s: float, thumbnail_width: int,

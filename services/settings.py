@@ -12,7 +12,15 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -85,9 +93,20 @@ class IngestSettings(_Section):
     segment_seconds: float = Field(10.0, gt=0.5, le=600,
                                    description="target segment length (cut at keyframes)")
     thumbnail_width: int = Field(320, ge=32, le=1920, description="width of keyframe JPEG thumbnails")
-    keyframe_interval_s: float = Field(1.0, ge=0, le=60, description="index at most one keyframe per this "
-                                       "many seconds of video (an all-intra stream, e.g. MJPEG, has a "
-                                       "keyframe per frame); 0: every keyframe")
+    frame_interval_s: float = Field(1.0, ge=0, le=60, description="index at most one frame per this many "
+                                    "seconds of video (an all-intra stream, e.g. MJPEG, has a keyframe per "
+                                    "frame); 0: every keyframe")
+    max_frame_gap_s: float = Field(4.0, ge=0, le=600, description="a GOP longer than this also gets frames "
+                                   "indexed between its keyframes, evenly, at most this far apart (decoded "
+                                   "through the GOP: costs decoding); 0: keyframes only")
+
+    @model_validator(mode="after")
+    def _gap_not_below_interval(self) -> IngestSettings:
+        if 0 < self.max_frame_gap_s < self.frame_interval_s:
+            raise ValueError(f"ingest.max_frame_gap_s ({self.max_frame_gap_s:g}) is below "
+                             f"ingest.frame_interval_s ({self.frame_interval_s:g}): frames between "
+                             "keyframes would come closer than one per interval")
+        return self
     max_upload_mb: int = Field(4096, ge=1, description="largest accepted video upload")
     media_timeout_s: float = Field(600.0, gt=0, description="time limit of one ffmpeg run")
     dedup_cosine: Annotated[float, Field(gt=0, le=1)] | Off | None = Field(

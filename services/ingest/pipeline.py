@@ -12,7 +12,6 @@ the whole frames, and each kept region is indexed with its box beside its keyfra
 
 from __future__ import annotations
 
-import bisect
 import logging
 import shutil
 import tempfile
@@ -31,7 +30,7 @@ import numpy as np
 from indexing.dedup import RegionMemory, dedup_keyframes
 from indexing.embedding import EmbedFn
 from indexing.frame_columns import Box, FrameKey
-from indexing.keyframes import Keyframe, iter_keyframes, sampled
+from indexing.keyframes import FramePlan, Keyframe, iter_keyframes
 from indexing.regions import RegionMethod, RegionProposer, with_crops
 from indexing.vector_index import FrameRecord
 from services.ingest.jobs import JobProgress
@@ -164,7 +163,7 @@ class _Batch:
     decoded: int  # keyframes of the file this batch stands for (some may be indexed already)
     thumbnails: list[Future[None]]  # PUTs of every fresh keyframe's thumbnail, under way
     regions: list[list[Box]]  # each keyframe's region boxes, embedded after the whole frames
-    ends_ms: list[int]  # each keyframe's span: until the next keyframe indexed (or the file's end)
+    ends_ms: list[int]  # each keyframe's span: until the next frame indexed (or the file's end)
 
 
 class Journal(Protocol):
@@ -296,8 +295,9 @@ class IngestPipeline:
         pending: deque[_Batch] = deque()  # embedding, `in_flight` at most (backpressure), in order
         regions_on = self._settings.regions != RegionMethod.OFF and self._settings.regions_per_keyframe > 0
         detail = self._settings.region_short_side if regions_on else 0  # a larger frame to crop from
-        kept = sampled(req.info.keyframes_s, self._settings.keyframe_interval_s)
-        keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width, detail, kept,
+        plan = FramePlan.of(req.info.keyframes_s, req.info.duration_s, self._settings.frame_interval_s,
+                            self._settings.max_frame_gap_s)
+        keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width, detail, plan,
                                    req.info.stream)
         for batch in _batched(keyframes, self._batch):
             there = self._index.indexed([FrameKey(req.camera_id, req.start_ms + kf.offset_ms)
@@ -307,7 +307,7 @@ class IngestPipeline:
                                                keys.thumbnail_key(req.camera_id, req.start_ms + kf.offset_ms),
                                                kf.jpeg) for kf in fresh]
             regions = [self._regions.propose(req.camera_id, kf.rgb) for kf in fresh]
-            ends = [req.start_ms + _next_keyframe_ms(kept, req.info.duration_s, kf.offset_s) for kf in fresh]
+            ends = [req.start_ms + round(plan.end_s(kf.offset_s) * 1000) for kf in fresh]
             pending.append(_Batch(fresh, self._embedding.submit(self._embed_rgb, fresh, regions), len(batch),
                                   thumbnails, regions, ends))
             marks.mark("decoded")
@@ -366,12 +366,6 @@ class IngestPipeline:
         seg = _containing(manifests, time_ms)
         return FrameRecord(req.camera_id, time_ms, min(seg.end_ms, end_ms), seg.segment_key, seg.start_ms,
                            seg.end_ms, keys.thumbnail_key(req.camera_id, time_ms))
-
-
-def _next_keyframe_ms(keyframes_s: Sequence[float], duration_s: float, offset_s: float) -> int:
-    """Offset of the keyframe after `offset_s` among `keyframes_s` (or the end of the file), in ms."""
-    i = bisect.bisect_right(keyframes_s, offset_s + 1e-6)
-    return round((keyframes_s[i] if i < len(keyframes_s) else duration_s) * 1000)
 
 
 def _containing(manifests: list[SegmentManifest], time_ms: int) -> SegmentManifest:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexing.keyframes import EMBED_SHORT_SIDE, iter_keyframes, sampled
+from indexing.keyframes import EMBED_SHORT_SIDE, FramePlan, iter_keyframes
 from storage.media import probe
 from storage.media_tools import ffmpeg_exe
 from tests.media import frame_png
@@ -83,11 +83,33 @@ def test_a_rotated_stream_gives_keyframes_upright_as_a_player_shows_them(tmp_pat
 
 
 @pytest.mark.integration
-def test_an_all_intra_stream_is_thinned_to_one_keyframe_per_interval(tmp_path: Path) -> None:
-    """MJPEG: every frame a keyframe. `sampled` keeps one a second; the rest are never decoded."""
+def test_an_all_intra_stream_is_thinned_to_one_frame_per_interval(tmp_path: Path) -> None:
+    """MJPEG: every frame a keyframe. The plan keeps one a second; the rest are never decoded."""
     video = _encode(tmp_path / "mjpeg.avi", "testsrc2=size=320x180:rate=25", 6, "-c:v", "mjpeg", "-q:v", "5")
     info = probe(video)
     assert len(info.keyframes_s) == 150
-    kept = sampled(info.keyframes_s, 1.0)
-    offsets = [k.offset_ms for k in iter_keyframes(video, info.start_s, 320, only=kept)]
-    assert offsets == [round(t * 1000) for t in kept] == list(range(0, 6000, 1000))
+    plan = FramePlan.of(info.keyframes_s, info.duration_s, 1.0, 4.0)
+    assert plan.between_s == ()
+    offsets = [k.offset_ms for k in iter_keyframes(video, info.start_s, 320, plan=plan)]
+    assert offsets == [round(t * 1000) for t in plan.keyframes_s] == list(range(0, 6000, 1000))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("bframes", [0, 3])
+def test_a_long_gop_gets_frames_between_its_keyframes(tmp_path: Path, bframes: int) -> None:
+    """x264's default GOP (250 frames: 10 s at 25 fps): one frame at most every 4 s, the frames
+    between decoded through the GOP, each showing its own moment (not the keyframe again)."""
+    video = _encode(tmp_path / "long-gop.mp4", "testsrc2=size=320x180:rate=25", 25, "-c:v", "libx264",
+                    "-preset", "ultrafast", "-bf", str(bframes), "-g", "250", "-sc_threshold", "0")
+    info = probe(video)
+    assert [round(t) for t in info.keyframes_s] == [0, 10, 20]
+    plan = FramePlan.of(info.keyframes_s, info.duration_s, 1.0, 4.0)
+    frames = list(iter_keyframes(video, info.start_s, 320, plan=plan))
+    assert [k.offset_ms for k in frames] == [0, 3360, 6680, 10000, 13360, 16680, 20000, 22520]
+    assert [plan.end_s(k.offset_s) for k in frames][:3] == pytest.approx([10 / 3, 20 / 3, 10.0])
+    for k in frames[1:3]:  # testsrc2 draws its clock: a frame between keyframes is its own picture
+        png = frame_png(video, k.offset_s, tmp_path / "at.png")
+        truth = np.asarray(Image.open(io.BytesIO(png)).convert("RGB").resize(k.rgb.shape[1::-1]), np.float32)
+        assert np.abs(k.rgb.astype(np.float32) - truth).mean() < 6
+        assert np.abs(frames[0].rgb.astype(np.float32) - truth).mean() > np.abs(
+            k.rgb.astype(np.float32) - truth).mean() + 1

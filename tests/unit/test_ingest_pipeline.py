@@ -179,7 +179,7 @@ def test_a_live_segment_reports_its_whole_keyframes_and_when_it_passed_each_stag
 
 def test_an_all_intra_file_is_indexed_one_keyframe_a_second_with_spans_that_cover_it(tmp_path: Path) -> None:
     """MJPEG has a keyframe per frame (10 a second here): the index gets one per
-    `keyframe_interval_s`, each standing for the time until the next, so no second goes unsearched."""
+    `frame_interval_s`, each standing for the time until the next, so no second goes unsearched."""
     video = tmp_path / "intra.avi"
     subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
                     "testsrc2=size=160x96:rate=10", "-t", "4", "-c:v", "mjpeg", str(video)],
@@ -192,7 +192,7 @@ def test_an_all_intra_file_is_indexed_one_keyframe_a_second_with_spans_that_cove
         (0, 1000), (1000, 2000), (2000, 3000), (3000, 4000)]
     assert len([k for k in node.store.objects if k.startswith("thumbnails/")]) == 4
 
-    every = Node(tmp_path / "every", dedup_cosine="off", keyframe_interval_s=0)
+    every = Node(tmp_path / "every", dedup_cosine="off", frame_interval_s=0)
     assert every.ingest(video).keyframes == 40
 
 
@@ -214,3 +214,18 @@ def test_a_file_whose_first_video_stream_is_a_cover_picture_is_ingested_from_its
         assert (probe(stored).codec, probe(stored).width) == ("h264", 160)  # the footage, not the cover
     red, _ = ColourEmbedder().embed_texts(["red", "blue"])
     assert {h.record.time_ms - START_MS for h in node.index.search(red, 2)} == {0, 2000}
+
+
+def test_a_long_gop_file_is_indexed_between_its_keyframes_and_every_second_is_covered(tmp_path: Path) -> None:
+    """A 10 s GOP (keyframes at 0 and 10 s of 12): frames at about 3.3 and 6.7 s are decoded and
+    indexed too; each frame stands until the next one planned (a gap under one frame at most)."""
+    video = tmp_path / "long-gop.mp4"
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=160x96:rate=10", "-t", "12", "-c:v", "libx264", "-g", "100",
+                    "-sc_threshold", "0", str(video)],
+                   check=True, timeout=60)
+    node = Node(tmp_path, dedup_cosine="off")
+    assert node.ingest(video).keyframes == 4
+    records = sorted(node.index.records(), key=lambda r: r.time_ms)
+    assert [(r.time_ms - START_MS, r.end_ms - START_MS) for r in records] == [
+        (0, 3333), (3400, 6667), (6700, 10000), (10000, 12000)]
