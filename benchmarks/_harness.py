@@ -36,15 +36,18 @@ def latencies_ms(fn: Callable[[], object], runs: int, warmup: int = 5) -> dict[s
             "p99": float(np.percentile(a, 99)), "mean": float(a.mean()), "runs": runs}
 
 
-def city_camera_footage(path: Path, size: str, seconds: int, fps: int, seed: int = 0) -> Path:
-    """Synthetic H.264 like a city camera's: 2 s GOP, sensor noise, ≈ 3-4 Mbit/s."""
+def city_camera_footage(path: Path, size: str, seconds: int, fps: int, seed: int = 0,
+                        gop_s: float = 2.0) -> Path:
+    """Synthetic H.264 like a city camera's: 2 s GOP (or `gop_s`), sensor noise, ≈ 3-4 Mbit/s."""
     from storage.media_tools import ffmpeg_exe
 
     src = f"testsrc2=size={size}:rate={fps},noise=alls=6:allf=t+u:all_seed={seed}"
+    gop = str(round(gop_s * fps))
     subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", src, "-t", str(seconds),
-                    "-c:v", "libx264", "-preset", "ultrafast", "-g", str(2 * fps), "-keyint_min",
-                    str(2 * fps), "-sc_threshold", "0", "-maxrate", "4M", "-bufsize", "8M", "-crf", "28",
-                    "-pix_fmt", "yuv420p", str(path)], check=True, timeout=3600)
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", gop, "-keyint_min", gop,
+                    "-sc_threshold", "0", "-maxrate", "4M", "-bufsize", "8M", "-crf", "28",
+                    "-pix_fmt", "yuv420p", str(path)],
+                   check=True, timeout=3600)
     return path
 
 

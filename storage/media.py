@@ -1,8 +1,10 @@
-"""Media probing (PyAV) and keyframe-aligned segmenting (ffmpeg stream copy, no re-encode)."""
+"""Media probing (PyAV), keyframe-aligned segmenting (ffmpeg stream copy, no re-encode), and raw
+elementary streams put in a container (stream copy) so they have timestamps."""
 
 from __future__ import annotations
 
 import csv
+import logging
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from storage.media_tools import ffmpeg_exe
 from storage.timeutil import DAY_S
 from storage.url_policy import Purpose, UrlPolicy, UrlRefusedError, check_url
 
+logger = logging.getLogger(__name__)
 MAX_DIMENSION = 8192
 MAX_DURATION_S = 7 * DAY_S
 
@@ -92,6 +95,33 @@ def _packet_span(container: av.container.InputContainer,
     if first is None or last is None or not keys:
         raise MediaError("no decodable video frames")
     return first, last, sorted(keys), frames
+
+
+RAW_STREAM_FORMATS = frozenset({"h264", "hevc", "vvc", "mpegvideo", "m4v"})  # FFmpeg demuxer names
+
+
+def containerised(path: Path, label: str, timeout_s: float) -> Path:
+    """`path`, or for a raw elementary stream (a DVR's `.h264`/`.264`/`.hevc` export: frames with
+    no timestamps) an MP4 beside it made by stream copy, timestamps generated at the stream's own
+    frame rate (its VUI timing, else FFmpeg's 25 fps); the raw file is then removed.
+    `label` names the file in errors."""
+    try:
+        with av.open(str(path)) as container:
+            kind = container.format.name
+    except av.FFmpegError:
+        return path  # probing says what is wrong with it
+    if kind not in RAW_STREAM_FORMATS:
+        return path
+    out = path.with_name(path.name + ".mp4")
+    try:
+        _run([ffmpeg_exe(), *QUIET, "-y", "-fflags", "+genpts", "-i", str(path), "-map", "0:v:0",
+              "-c", "copy", "-f", "mp4", str(out)], label, timeout_s)
+    except MediaError:
+        out.unlink(missing_ok=True)
+        raise
+    path.unlink()
+    logger.info("%s: a raw %s stream, put in MP4 with generated timestamps", label, kind)
+    return out
 
 
 def _check_sane(name: str, info: VideoInfo) -> None:

@@ -32,7 +32,7 @@ from typing import Protocol
 from services.errors import status_for
 from services.ingest.jobs import Job, JobProgress, JobRegistry, JobState, new_job_id
 from services.ingest.pipeline import IngestPipeline, IngestRequest
-from storage.media import probe
+from storage.media import containerised, probe
 from storage.object_store import ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -56,15 +56,19 @@ def node_id(data_dir: Path) -> str:
 
 class JobRunner:
     def __init__(self, store: ObjectStore, jobs: JobRegistry, pipeline: IngestPipeline,
-                 index_lock: threading.Lock, upload_dir: Path, node: str, metrics: JobMetrics) -> None:
+                 index_lock: threading.Lock, upload_dir: Path, node: str, metrics: JobMetrics,
+                 media_timeout_s: float) -> None:
         self._store, self._jobs, self._pipeline, self._metrics = store, jobs, pipeline, metrics
+        self._media_timeout_s = media_timeout_s
         self._index_lock, self._upload_dir, self._node = index_lock, upload_dir, node
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest")
 
     def submit(self, camera_id: str, start_ms: int, upload: Path, label: str) -> Job:
-        """Probe (refusing unreadable files before storing anything), start the job, stage the
-        upload and record the job, then acknowledge: the job's bucket writes wait for that."""
+        """Probe (refusing unreadable files before storing anything; a raw elementary stream is
+        put in MP4 first), start the job, stage the upload and record the job, then acknowledge:
+        the job's bucket writes wait for that."""
         try:
+            upload = containerised(upload, label, self._media_timeout_s)
             info = probe(upload, label)
         except Exception:
             upload.unlink(missing_ok=True)

@@ -153,7 +153,7 @@ class Vigil:
         if self.metrics_port is not None:
             logger.info("metrics on http://%s:%d/metrics", s.server.metrics_host, self.metrics_port)
         self.runner = JobRunner(self.store, self.jobs, self.pipeline, self._index_lock,
-                                self.upload_dir, self.node_id, self.metrics)
+                                self.upload_dir, self.node_id, self.metrics, s.ingest.media_timeout_s)
         self._closing.callback(self.runner.stop)
         self.runner.resume()
         self.alert_bell = AlertBell()  # rung by live batches: alert streams read the bucket at once

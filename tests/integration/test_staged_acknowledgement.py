@@ -46,7 +46,7 @@ def _runner(store: MemoryStore, work: Path):
     jobs = JobRegistry(store)
     (work / "uploads").mkdir()
     runner = JobRunner(store, jobs, pipeline, threading.Lock(), work / "uploads", "node-a",
-                       Metrics(lambda: len(index), jobs.backlog))
+                       Metrics(lambda: len(index), jobs.backlog), media_timeout_s=60)
     return runner, jobs, index
 
 
@@ -107,3 +107,26 @@ def test_a_restarted_node_runs_its_staged_jobs_and_deletes_unacknowledged_upload
     assert jobs.get(acknowledged.job_id).state == "succeeded" and len(index) > 0  # type: ignore[union-attr]
     assert jobs.get(lost.job_id).error == "staged upload lost"  # type: ignore[union-attr]
     assert list(uploads.iterdir()) == []
+
+
+@pytest.mark.integration
+def test_a_raw_h264_stream_is_put_in_mp4_and_ingested_at_its_own_frame_rate(footage: Path,
+                                                                             tmp_path: Path) -> None:
+    """A DVR's `.h264` export: frames with no timestamps. Refused before as 'no decodable video
+    frames'; now stream-copied into MP4 at the stream's own rate (10 fps here, from its VUI)."""
+    import subprocess
+
+    from storage.media_tools import ffmpeg_exe
+
+    store = MemoryStore()
+    runner, jobs, index = _runner(store, tmp_path)
+    raw = tmp_path / "uploads" / "job.upload"
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(footage), "-c", "copy",
+                    "-bsf:v", "h264_mp4toannexb", "-f", "h264", str(raw)], check=True, timeout=60)
+    job = runner.submit(CAMERA, START_MS, raw, "export.h264")
+    runner.stop()
+    assert jobs.get(job.job_id).state == "succeeded"  # type: ignore[union-attr]
+    wholes = sorted(r.time_ms - START_MS for r in index.records() if r.box is None)
+    assert wholes[0] == 0 and wholes[-1] == 6000  # 8 s at 10 fps, keyframes every 2 s (or fewer: dedup)
+    assert max(r.end_ms for r in index.records()) - START_MS == 8000
+    assert list((tmp_path / "uploads").iterdir()) == []  # neither the raw file nor its MP4 is left
