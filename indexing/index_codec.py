@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,6 +26,12 @@ import numpy as np
 from indexing.frame_columns import Box
 from indexing.vector_index import FrameRecord
 from storage.timeutil import DAY_MS
+
+# numpy reads an .npy header with `ast.literal_eval`, and CPython 3.11 builds ASTs with one
+# recursion counter per interpreter: two threads decoding at once (a shard server loading its
+# shards side by side) failed now and then with "SystemError: AST constructor recursion depth
+# mismatch" (python/cpython#106905). Headers are read one at a time.
+_NPY_HEADERS = threading.Lock()
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,9 +76,10 @@ def encode_batch(batch: FrameBatch) -> bytes:
 
 
 def decode_batch(data: bytes) -> FrameBatch:
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        records = [_record(r) for r in json.loads(npz["records"].tobytes())]
-        return FrameBatch(records, npz["vectors"])
+    with _NPY_HEADERS, np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        records = json.loads(npz["records"].tobytes())
+        vectors = npz["vectors"]
+    return FrameBatch([_record(r) for r in records], vectors)
 
 
 def _record(fields: dict[str, Any]) -> FrameRecord:  # one decoded JSON object
