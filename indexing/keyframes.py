@@ -34,6 +34,7 @@ import math
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import av
@@ -88,15 +89,14 @@ class FramePlan:
                 between += [a + (b - a) * i / parts for i in range(1, parts)]
         return cls(tuple(kept), tuple(between), duration_s)
 
-    @property
+    @cached_property
     def times_s(self) -> tuple[float, ...]:
         return tuple(sorted((*self.keyframes_s, *self.between_s)))
 
     def end_s(self, offset_s: float) -> float:
         """Where the frame indexed at `offset_s` stops standing for the video: the next planned time."""
-        times = self.times_s
-        i = bisect.bisect_right(times, offset_s + 1e-6)
-        return times[i] if i < len(times) else self.duration_s
+        i = bisect.bisect_right(self.times_s, offset_s + 1e-6)
+        return self.times_s[i] if i < len(self.times_s) else self.duration_s
 
 
 def iter_keyframes(path: Path, origin_s: float, thumbnail_width: int, detail_short_side: int = 0,
@@ -130,7 +130,8 @@ def iter_keyframes(path: Path, origin_s: float, thumbnail_width: int, detail_sho
                     yield from unit.take(decoder.decode(None))
                 decoder.flush_buffers()  # each keyframe on its own: see the module doc
                 nxt = None if kept is None else _after(kept, at)
-                due = [t for t in between[bisect.bisect_right(between, at):] if nxt is None or t < nxt]
+                due = between[bisect.bisect_right(between, at):
+                              len(between) if nxt is None else bisect.bisect_left(between, nxt)]
                 unit = _Unit(at, deque(due), clock)
                 frames = decoder.decode(packet)
                 if not due:  # the keyframe alone
