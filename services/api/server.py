@@ -30,7 +30,7 @@ from services.api.search import SearchServicer
 from services.api.watch import WatchServicer
 from services.application.bundle import AppServices
 from services.node.app import Vigil
-from services.node.ports import PortInUseError
+from services.node.ports import grpc_listener, in_use
 from services.security.auth import RateLimiter
 from services.settings import ServerSettings
 from storage.url_policy import Endpoint
@@ -116,10 +116,9 @@ async def create_server(node: Vigil, address: str) -> tuple[grpc.aio.Server, int
                 else server.add_insecure_port(address))
     except RuntimeError:  # grpcio: "Failed to bind to address"
         port = 0
-    if port == 0:
-        raise PortInUseError(f"cannot listen on {address} for gRPC: in use (another vigil serve?) or not "
-                             "an address of this host; set server.port (VIGIL_SERVER__PORT, vigil serve "
-                             "--port) or server.host")
+    if port == 0:  # grpcio gives no reason: in use, or not an address of this host
+        host, _, wanted = address.rpartition(":")
+        raise in_use(grpc_listener(host, int(wanted)))
     node.own_endpoints.append(Endpoint(address.rsplit(":", 1)[0].strip("[]"), port))  # never fetched
     return server, port
 

@@ -27,7 +27,7 @@ from services.console.app import ConsoleConfig, Identity, create_app
 from services.console.connect import ConnectError, Upstream
 from services.console.sessions import SessionStore
 from services.node.app import Vigil
-from services.node.ports import PortInUseError
+from services.node.ports import console_listener, in_use
 from services.security.auth import RateLimiter, TokenExpiredError, hash_token
 from services.settings import Settings
 
@@ -137,8 +137,7 @@ class ConsoleServer:
             sock.bind((self._host.strip("[]"), self._port))
         except OSError as exc:
             sock.close()
-            raise PortInUseError(f"cannot bind the console to {self._host}:{self._port} ({exc.strerror}); "
-                                 "set console.port to a free port, or console.enabled to false") from None
+            raise in_use(console_listener(self._host, self._port), exc) from None
         self.port = sock.getsockname()[1]
         self._task = asyncio.create_task(self._uvicorn.serve(sockets=[sock]))
         for _ in range(int(START_TIMEOUT_S / 0.05)):

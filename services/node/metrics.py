@@ -11,7 +11,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from services.ingest.jobs import JobProgress
-from services.node.ports import Listener, in_use
+from services.node.ports import in_use, metrics_listener
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -51,6 +51,5 @@ class Metrics:
         try:
             server, _ = start_http_server(port, addr=host, registry=self.registry)
         except OSError as exc:
-            raise in_use(Listener("metrics", host, port, "server.metrics_port (VIGIL_SERVER__METRICS_PORT; "
-                                  "0: a free port)"), exc) from None
+            raise in_use(metrics_listener(host, port), exc) from None
         return int(server.server_port)

@@ -30,16 +30,27 @@ class Listener:
     setting: str
 
 
+def grpc_listener(host: str, port: int) -> Listener:
+    return Listener("gRPC", host, port, "server.port (VIGIL_SERVER__PORT, vigil serve --port) or server.host")
+
+
+def metrics_listener(host: str, port: int) -> Listener:
+    return Listener("metrics", host, port, "server.metrics_port (VIGIL_SERVER__METRICS_PORT; 0: a free port)")
+
+
+def console_listener(host: str, port: int) -> Listener:
+    return Listener("the console", host, port,
+                    "console.port (VIGIL_CONSOLE__PORT; 0: a free port), or console.enabled to false")
+
+
 def listeners(settings: Settings) -> list[Listener]:
     """The fixed ports `vigil serve` will listen on (port 0 picks a free one and is left out)."""
     s = settings.server
-    out = [Listener("gRPC", s.host, s.port, "server.port (VIGIL_SERVER__PORT, vigil serve --port)")]
+    out = [grpc_listener(s.host, s.port)]
     if s.metrics_port is not None:
-        out.append(Listener("metrics", s.metrics_host, s.metrics_port,
-                            "server.metrics_port (VIGIL_SERVER__METRICS_PORT; 0: a free port)"))
+        out.append(metrics_listener(s.metrics_host, s.metrics_port))
     if settings.console.enabled:
-        out.append(Listener("the console", settings.console.host, settings.console.port,
-                            "console.port (VIGIL_CONSOLE__PORT; 0: a free port)"))
+        out.append(console_listener(settings.console.host, settings.console.port))
     return [x for x in out if x.port != 0]
 
 
@@ -56,7 +67,9 @@ def check_free(settings: Settings) -> None:
                 raise in_use(listener, exc) from None
 
 
-def in_use(listener: Listener, exc: OSError) -> PortInUseError:
-    reason = "in use (another vigil serve?)" if exc.errno == errno.EADDRINUSE else exc.strerror
+def in_use(listener: Listener, exc: OSError | None = None) -> PortInUseError:
+    """The error for `listener`'s failed bind (`exc`: the OS's reason, when it gave one)."""
+    reason = ("in use (another vigil serve?)" if exc is None or exc.errno == errno.EADDRINUSE
+              else exc.strerror)
     return PortInUseError(f"cannot listen on {listener.host}:{listener.port} for {listener.what}: "
                           f"{reason}; set {listener.setting}")
