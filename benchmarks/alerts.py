@@ -61,6 +61,7 @@ QUERIES = {  # name → (kind, language, text)
     "push-vi": ("text", "vi", "người dắt xe đạp"),
 }
 LIVE_BATCH_VECTORS = 12  # a 4 s segment: 2 keyframes, each with its regions (measured: ~5.5 vectors each)
+FOLD_S = 20.0  # watch.fold_s of the run: an entry's alerts on one camera this far apart are separate
 SENSITIVITIES = (0.5, 0.75)  # each query is added at each: the server's default, and more alerts
 
 
@@ -73,7 +74,7 @@ class Visit:
     action: str  # carried | pushed
 
 
-def _scenarios(duration_s: float) -> tuple[Any, Any, list[Visit]]:
+def scenarios(duration_s: float) -> tuple[Any, Any, list[Visit]]:
     """(replayed scenario, background scenario, bicycle visits of the replay)."""
     from indexing.world.demo import THIEF_ID, demo_scenario, thief_labels
     from indexing.world.script import Camera, Crossing, Scenario, traffic
@@ -108,7 +109,7 @@ def _scenarios(duration_s: float) -> tuple[Any, Any, list[Visit]]:
     return replay, background, visits
 
 
-def _relevant(name: str, visit: Visit) -> bool:
+def is_relevant(name: str, visit: Visit) -> bool:
     if name == "photo":
         return visit.thief
     return visit.action == ("carried" if name.startswith("carry") else "pushed")
@@ -145,30 +146,34 @@ class _Tail(threading.Thread):
 def _score(name: str, entry_id: str, alerts: list[tuple[Any, float]], visits: list[Visit],
            t0: dict[str, float]) -> dict[str, Any]:
     mine = [(a, at) for a, at in alerts if a.entry_id == entry_id]
-    relevant = [v for v in visits if _relevant(name, v)]
+    latencies = np.array([at - a.frame_time.ToMilliseconds() / 1000 for a, at in mine])
+    return {**score(name, [(a.camera_id, a.frame_time.ToMilliseconds() / 1000 - t0[a.camera_id])
+                           for a, _ in mine], visits),
+            "latency_s": {"p50": float(np.percentile(latencies, 50)),
+                          "p99": float(np.percentile(latencies, 99)),
+                          "max": float(latencies.max())} if latencies.size else None,
+            "scores": sorted(round(a.score, 2) for a, _ in mine)}
+
+
+def score(name: str, alerts: list[tuple[str, float]], visits: list[Visit]) -> dict[str, Any]:
+    """Recall and precision of an entry's alerts, each (camera, seconds into the replay)."""
+    relevant = [v for v in visits if is_relevant(name, v)]
     hit: set[int] = set()
     true_alerts = on_other_bicycles = 0
-    for a, _ in mine:
-        s = a.frame_time.ToMilliseconds() / 1000 - t0[a.camera_id]
-        during = [v for v in visits if v.camera_id == a.camera_id
+    for camera_id, s in alerts:
+        during = [v for v in visits if v.camera_id == camera_id
                   and v.start_s - TOLERANCE_S <= s <= v.end_s + TOLERANCE_S]
         found = [relevant.index(v) for v in during if v in relevant]
         hit.update(found)
         true_alerts += bool(found)
         on_other_bicycles += bool(during) and not found
-    latencies = np.array([at - a.frame_time.ToMilliseconds() / 1000 for a, at in mine])
-    thief_cameras = {v.camera_id for v in relevant}
-    return {"alerts": len(mine), "relevant_visits": len(relevant), "visits_alerted": len(hit),
+    return {"alerts": len(alerts), "relevant_visits": len(relevant), "visits_alerted": len(hit),
             "recall": len(hit) / len(relevant) if relevant else None,
-            "precision": true_alerts / len(mine) if mine else None,
+            "precision": true_alerts / len(alerts) if alerts else None,
             "false_alerts_on_other_bicycles": on_other_bicycles,
-            "false_alerts_elsewhere": len(mine) - true_alerts - on_other_bicycles,
+            "false_alerts_elsewhere": len(alerts) - true_alerts - on_other_bicycles,
             "cameras_alerted": sorted({relevant[i].camera_id for i in hit}),
-            "cameras_passed": sorted(thief_cameras),
-            "latency_s": {"p50": float(np.percentile(latencies, 50)),
-                          "p99": float(np.percentile(latencies, 99)),
-                          "max": float(latencies.max())} if latencies.size else None,
-            "scores": sorted(round(a.score, 2) for a, _ in mine)}
+            "cameras_passed": sorted({v.camera_id for v in relevant})}
 
 
 def _wait_listening(node: Any, cameras: list[str], timeout_s: float = 300.0) -> None:
@@ -255,7 +260,7 @@ def _oracle(node: Any, name: str, entry_id: str, visits: list[Visit], t0: dict[s
     vector = WatchStore(node.store).vector(node.model_id, entry_id)
     if vector is None:
         return {}
-    relevant = [v for v in visits if _relevant(name, v)]
+    relevant = [v for v in visits if is_relevant(name, v)]
     best: dict[int, float] = {}
     elsewhere: list[float] = []
     for r in node.index.records():
@@ -319,7 +324,7 @@ def _cost(node: Any, model_id: str, cameras: list[str], ingest_s_per_vector: flo
             "cost_ratio_of_ingest": per_vector / ingest_s_per_vector, "probe_alerts": alerts}
 
 
-def _rendered(scenario: Any, folder: Path) -> dict[str, Path]:
+def rendered(scenario: Any, folder: Path) -> dict[str, Path]:
     """The scenario's videos, rendered once into `folder` (a complete rendering is reused)."""
     from indexing.world.video import render_scenario
 
@@ -341,14 +346,14 @@ def run(duration_s: float, tmp: Path, footage: Path) -> dict[str, Any]:
     from storage.keys import ALL_GROUPS
     from vigil.v1 import cameras_pb2
 
-    replay, background, visits = _scenarios(duration_s)
+    replay, background, visits = scenarios(duration_s)
     t = time.perf_counter()
-    videos, bg_videos = _rendered(replay, footage), _rendered(background, footage)
+    videos, bg_videos = rendered(replay, footage), rendered(background, footage)
     render_s = time.perf_counter() - t
     photo = io.BytesIO()
     resident_photo(SEED).save(photo, format="JPEG", quality=85)
     settings = load_settings(data_dir=tmp / "data", ingest={"segment_seconds": 4.0},
-                             fetch={"camera_allow": ["127.0.0.1/32"]}, watch={"fold_s": 20.0},
+                             fetch={"camera_allow": ["127.0.0.1/32"]}, watch={"fold_s": FOLD_S},
                              server={"port": 0, "metrics_port": 0})
     results: dict[str, Any] = {"duration_s": duration_s, "cameras": len(videos), "render_s": render_s,
                                "segment_seconds": settings.ingest.segment_seconds,
