@@ -26,6 +26,11 @@ region), as search groups hits by keyframe. Figures:
   where it is largest and ≥ 70 % visible), ranked against every keyframe of the *other*
   cameras; rank-1 (the first keyframe shows that identity) and mAP; `box_right`: of the
   rank-1 hits, the share whose best region covers at least half of the identity's box;
+  `appearance_cut`: what SearchSimilar and Follow keep at `search.appearance_z` = z
+  (`services.index.search.appearance_cut` against a sample of the stored vectors): per query,
+  the keyframes of the other cameras passing the cut (`passing`), the share of them showing
+  the identity (`precision`, over queries with any) and of the identity's keyframes passing
+  (`recall`), averaged;
 - vectors stored per keyframe after dedup (whole frames: `indexing.dedup` at the model's
   `dedup_cosine`; a region is dropped when the camera's previous kept region at an
   overlapping box (IoU ≥ 0.5) is within the same threshold — A1's rule), and index
@@ -53,6 +58,7 @@ ON_SCREEN_VISIBLE, ON_SCREEN_AREA = 0.5, 0.002
 QUERY_VISIBLE = 0.7
 METHODS = ("motion", "grid", "motion+grid")
 BATCH = 16  # keyframes embedded together (whole frames and their crops in one call, like ingest)
+APPEARANCE_Z = (2.0, 3.0, 4.0, 5.0)  # appearance cuts scored (`search.appearance_z`: SearchSimilar, Follow)
 
 
 @dataclass
@@ -169,7 +175,7 @@ def measure(args: Any) -> dict[str, Any]:
     for name, variant in variants.items():
         report["variants"][name] = {
             "text": _text_recall(variant, frames, texts),
-            "appearance": _appearance(variant, frames, queries),
+            "appearance": _appearance(variant, frames, queries, spec.calibration.min_score),
             "vectors_per_keyframe": round(sum(map(sum, variant.stored)) / len(frames), 3),
             "index_bytes_per_keyframe": _index_bytes(variant, frames, embedder.dim),
             "keyframes_per_s": round(len(frames) / variant.seconds, 1),
@@ -347,7 +353,15 @@ def _text_recall(variant: Variant, frames: list[Frame],
 
 
 def _appearance(variant: Variant, frames: list[Frame],
-                queries: dict[tuple[str, str], tuple[float, np.ndarray, int]]) -> dict[str, Any]:
+                queries: dict[tuple[str, str], tuple[float, np.ndarray, int]],
+                floor: float | None) -> dict[str, Any]:
+    from services.index.search import BACKGROUND, appearance_cut
+
+    stored = np.stack([v for vecs, keep in zip(variant.vectors, variant.stored, strict=True)
+                       for v, k in zip(vecs, keep, strict=True) if k]).astype(np.float32)
+    background = stored[np.random.default_rng(0).permutation(len(stored))[:BACKGROUND]]
+    cuts: dict[float, dict[str, list[float]]] = {z: {"precision": [], "recall": [], "passing": []}
+                                                 for z in APPEARANCE_Z}
     rank1, aps, box_right = [], [], []
     for (actor_id, camera_id), (_, vec, _) in sorted(queries.items()):
         def shows(i: int, who: str = actor_id) -> bool:
@@ -360,6 +374,13 @@ def _appearance(variant: Variant, frames: list[Frame],
             return frames[i].camera_id != cam
 
         scores, which = _scores(variant, vec, elsewhere)
+        for z, got in cuts.items():
+            cut = appearance_cut(background @ vec, z, floor)
+            passing = scores >= (-np.inf if cut is None else cut)
+            got["passing"].append(float(passing.sum()))
+            got["recall"].append(float(relevant[passing].sum() / relevant.sum()))
+            if passing.any():
+                got["precision"].append(float(relevant[passing].mean()))
         order = np.argsort(-scores, kind="stable")
         order = order[np.isfinite(scores[order])]
         hits = relevant[order]
@@ -373,7 +394,9 @@ def _appearance(variant: Variant, frames: list[Frame],
             box_right.append(float(box is not None and _covers(box, actor.bbox) >= 0.5))
     return {"queries": len(rank1), "rank1": round(float(np.mean(rank1)), 4) if rank1 else math.nan,
             "mAP": round(float(np.mean(aps)), 4) if aps else math.nan,
-            "box_right_at_rank1": round(float(np.mean(box_right)), 4) if box_right else math.nan}
+            "box_right_at_rank1": round(float(np.mean(box_right)), 4) if box_right else math.nan,
+            "appearance_cut": {str(z): {k: round(float(np.mean(v)), 4) if v else math.nan
+                                        for k, v in got.items()} for z, got in cuts.items()}}
 
 
 def _index_bytes(variant: Variant, frames: list[Frame], dim: int) -> dict[str, float | str]:

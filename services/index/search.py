@@ -118,12 +118,9 @@ class SearchEngine:
         """
         z = self._settings.appearance_z
         background = self._index.sample(BACKGROUND) if z is not None else None
-        if z is None or background is None or len(background) < MIN_BACKGROUND:
+        if z is None or background is None:
             return self._min_score
-        scores = np.sort(background @ np.asarray(vector, dtype=np.float32))
-        scores = scores[:max(MIN_BACKGROUND, round(len(scores) * (1 - BACKGROUND_TRIM)))]
-        cut = min(float(scores.mean()) + z * max(float(scores.std()), MIN_STD), MAX_CUT)
-        return cut if self._min_score is None else max(cut, self._min_score)
+        return appearance_cut(background @ np.asarray(vector, dtype=np.float32), z, self._min_score)
 
     def frames(self, vector: np.ndarray, where: SearchFilter,
                min_score: float | None = None) -> tuple[list[FrameHit], list[FrameHit]]:
@@ -154,6 +151,18 @@ class SearchEngine:
 
 def _single(hit: FrameHit) -> ClipHit:
     return ClipHit(hit.record.camera_id, hit.record.time_ms, hit.record.end_ms, hit, 1)
+
+
+def appearance_cut(background_scores: np.ndarray, z: float, floor: float | None) -> float | None:
+    """`SearchEngine.appearance_threshold` given a query's cosines with a background sample:
+    the mean plus `z` standard deviations of all but the sample's best `BACKGROUND_TRIM`, at
+    most `MAX_CUT`, never below `floor`; `floor` alone for fewer than `MIN_BACKGROUND` scores."""
+    if len(background_scores) < MIN_BACKGROUND:
+        return floor
+    scores = np.sort(background_scores)
+    scores = scores[:max(MIN_BACKGROUND, round(len(scores) * (1 - BACKGROUND_TRIM)))]
+    cut = min(float(scores.mean()) + z * max(float(scores.std()), MIN_STD), MAX_CUT)
+    return cut if floor is None else max(cut, floor)
 
 
 def decode_image(data: bytes) -> Image.Image:
