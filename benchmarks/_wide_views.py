@@ -374,8 +374,9 @@ def _appearance(variant: Variant, frames: list[Frame],
             return frames[i].camera_id != cam
 
         scores, which = _scores(variant, vec, elsewhere)
+        background_scores = background @ vec
         for z, got in cuts.items():
-            cut = appearance_cut(background @ vec, z, floor)
+            cut = appearance_cut(background_scores, z, floor)
             passing = scores >= (-np.inf if cut is None else cut)
             got["passing"].append(float(passing.sum()))
             got["recall"].append(float(relevant[passing].sum() / relevant.sum()))

@@ -60,8 +60,8 @@ def embedded(video: Path, camera_id: str, embedder: Any, proposer: Any, ingest: 
 
     info = probe(video)
     plan = FramePlan.of(info.keyframes_s, info.duration_s, ingest.frame_interval_s, ingest.max_frame_gap_s)
-    detail = ingest.region_short_side if ingest.regions_per_keyframe else 0
-    frames = list(iter_keyframes(video, 0.0, ingest.thumbnail_width, detail, plan, info.stream))
+    frames = list(iter_keyframes(video, 0.0, ingest.thumbnail_width, ingest.detail_short_side, plan,
+                                 info.stream))
     parts, seconds, regions = [], [], []
     for i in range(0, len(frames), EMBED_BATCH):
         batch = frames[i:i + EMBED_BATCH]

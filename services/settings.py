@@ -132,6 +132,13 @@ class IngestSettings(_Section):
                                    "decoding cost: for a model whose input is larger than the bundled one's "
                                    "96 px (448 measured no better than 0 with vigil-tiny)")
 
+    @property
+    def detail_short_side(self) -> int:
+        """The short side keyframes are also decoded at to cut regions from: `region_short_side`
+        with regions on, else 0 (no larger frame is decoded)."""
+        regions_on = self.regions != RegionMethod.OFF and self.regions_per_keyframe > 0
+        return self.region_short_side if regions_on else 0
+
 
 class ServerSettings(_Section):
     host: str = Field("127.0.0.1", description="address the gRPC server binds")

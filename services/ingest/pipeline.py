@@ -31,7 +31,7 @@ from indexing.dedup import RegionMemory, dedup_keyframes
 from indexing.embedding import EmbedFn
 from indexing.frame_columns import Box, FrameKey
 from indexing.keyframes import FramePlan, Keyframe, iter_keyframes
-from indexing.regions import RegionMethod, RegionProposer, with_crops
+from indexing.regions import RegionProposer, with_crops
 from indexing.vector_index import FrameRecord
 from services.ingest.jobs import JobProgress
 from services.ingest.segmenting import iter_segments
@@ -293,8 +293,7 @@ class IngestPipeline:
     def _index_batches(self, req: IngestRequest, committed: _Stored,
                        progress: _Progress, ready: ReadyFn, marks: _Marks) -> None:
         pending: deque[_Batch] = deque()  # embedding, `in_flight` at most (backpressure), in order
-        regions_on = self._settings.regions != RegionMethod.OFF and self._settings.regions_per_keyframe > 0
-        detail = self._settings.region_short_side if regions_on else 0  # a larger frame to crop from
+        detail = self._settings.detail_short_side  # a larger frame to crop regions from
         plan = FramePlan.of(req.info.keyframes_s, req.info.duration_s, self._settings.frame_interval_s,
                             self._settings.max_frame_gap_s)
         keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width, detail, plan,
