@@ -1,15 +1,15 @@
 """Is a watchlist entry's precision limited by the alert rule, or by the model?
 
-`python -m benchmarks.alert_rules --out F.json [--model-path DIR] [--quick]`
+`python -m benchmarks.alert_rules --out F.json [--model-path DIR] [--seed N] [--quick]`
 
 The offline companion of `benchmarks.alerts`, in minutes instead of its 12: the same held-out
 footage (rendered once and shared with it), the same entries, the same scoring, no node and no
 live streams. Each video's frames are picked, decoded, proposed regions for and embedded as file
-ingest does (`FramePlan`, `iter_keyframes`, `RegionProposer` with the ingest settings, the served
-model: `VIGIL_MODEL__*`, or `--model-path`); what differs from the live run: no deduplication of
-static frames and no cutting into live segments. Entries are calibrated as a node calibrates them
-(`indexing.watch.calibrate` on the background minute's vectors) and every replay vector is
-scored with `indexing.watch.calibrated_score`.
+ingest does (`services.ingest.pipeline.planned_keyframes` and `images_to_embed`, `RegionProposer`
+with the ingest settings, the served model: `VIGIL_MODEL__*`, or `--model-path`); what differs
+from the live run: no deduplication of static frames and no cutting into live segments. Entries
+are calibrated as a node calibrates them (`indexing.watch.calibrate` on the background minute's
+vectors) and every replay vector is scored with `indexing.watch.calibrated_score`.
 
 Rules, each with the live run's fold window (an alert, then nothing from that entry on that
 camera for `fold_s`):
@@ -54,21 +54,16 @@ class Vectors:
 
 
 def embedded(video: Path, camera_id: str, embedder: Any, proposer: Any, ingest: Any) -> Vectors:
-    from indexing.keyframes import FramePlan, iter_keyframes
-    from indexing.regions import with_crops
+    from services.ingest.pipeline import images_to_embed, planned_keyframes
     from storage.media import probe
 
-    info = probe(video)
-    plan = FramePlan.of(info.keyframes_s, info.duration_s, ingest.frame_interval_s, ingest.max_frame_gap_s)
-    frames = list(iter_keyframes(video, 0.0, ingest.thumbnail_width, ingest.detail_short_side, plan,
-                                 info.stream))
+    _, keyframes = planned_keyframes(video, probe(video), ingest)
+    frames = list(keyframes)
     parts, seconds, regions = [], [], []
     for i in range(0, len(frames), EMBED_BATCH):
         batch = frames[i:i + EMBED_BATCH]
         boxes = [proposer.propose(camera_id, kf.rgb) for kf in batch]
-        parts.append(embedder.embed_images(with_crops([kf.rgb for kf in batch], boxes,
-                                                      [kf.rgb if kf.detail is None else kf.detail
-                                                       for kf in batch])))
+        parts.append(embedder.embed_images(images_to_embed(batch, boxes)))
         seconds += [kf.offset_s for kf in batch] + [kf.offset_s for kf, own in zip(batch, boxes, strict=True)
                                                        for _ in own]
         regions += [False] * len(batch) + [True] * sum(len(own) for own in boxes)
@@ -120,7 +115,7 @@ def calibrated(query: np.ndarray, background: Sequence[Vectors],
 
 
 def run(duration_s: float, footage: Path, model_path: Path | None,
-        regions_everywhere: bool) -> dict[str, Any]:
+        regions_everywhere: bool, seed: int = SEED) -> dict[str, Any]:
     from indexing.embedder import ClipEmbedder
     from indexing.regions import RegionProposer
     from indexing.world.photo import resident_photo
@@ -133,13 +128,13 @@ def run(duration_s: float, footage: Path, model_path: Path | None,
     embedder = ClipEmbedder(spec)
     proposer = RegionProposer(ingest.regions_per_keyframe, ingest.region_min_fraction, ingest.regions,
                               close_view=0.0 if regions_everywhere else ingest.region_close_view)
-    replay, background, visits = scenarios(duration_s)
+    replay, background, visits = scenarios(duration_s, seed)
     bg = [embedded(video, cam, embedder, proposer, ingest)
           for cam, video in rendered(background, footage).items()]
     live = {cam: embedded(video, cam, embedder, proposer, ingest)
             for cam, video in rendered(replay, footage).items()}
     photo = io.BytesIO()
-    resident_photo(SEED).save(photo, format="JPEG", quality=85)
+    resident_photo(seed).save(photo, format="JPEG", quality=85)
     entries = {}
     for name, (kind, language, text) in QUERIES.items():
         query = (embedder.embed_texts([text]) if text
@@ -148,7 +143,7 @@ def run(duration_s: float, footage: Path, model_path: Path | None,
         entries[name] = {"kind": kind, "language": language, "text": text,
                          "rules": {rule: rule_report(name, z, visits, frames, window_s, FOLD_S)
                                    for rule, (frames, window_s) in RULES.items()}}
-    return {"model_id": spec.model_id, "duration_s": duration_s, "fold_s": FOLD_S,
+    return {"model_id": spec.model_id, "seed": seed, "duration_s": duration_s, "fold_s": FOLD_S,
             "regions_everywhere": regions_everywhere,
             "vectors": {cam: {"frames": int((~v.is_region).sum()), "regions": int(v.is_region.sum())}
                         for cam, v in live.items()},
@@ -162,8 +157,11 @@ def main() -> None:
     p.add_argument("--model-path", type=Path,
                    help="a local open_clip model folder (default: the served model)")
     p.add_argument("--regions-everywhere", action="store_true", help="regions on close-view cameras too")
+    p.add_argument("--seed", type=int, default=SEED,
+                   help=f"draw of cameras, thief and traffic (default {SEED}: the live run's footage)")
     args = p.parse_args()
-    results = run(120.0 if args.quick else 600.0, args.footage, args.model_path, args.regions_everywhere)
+    results = run(120.0 if args.quick else 600.0, args.footage, args.model_path, args.regions_everywhere,
+                  args.seed)
     _harness.write(args.out, __doc__.splitlines()[0], results, args.quick)
 
 

@@ -74,15 +74,16 @@ class Visit:
     action: str  # carried | pushed
 
 
-def scenarios(duration_s: float) -> tuple[Any, Any, list[Visit]]:
-    """(replayed scenario, background scenario, bicycle visits of the replay)."""
+def scenarios(duration_s: float, seed: int = SEED) -> tuple[Any, Any, list[Visit]]:
+    """(replayed scenario, background scenario, bicycle visits of the replay); `seed` draws the
+    cameras, the thief and the traffic (the live run uses SEED)."""
     from indexing.world.demo import THIEF_ID, demo_scenario, thief_labels
     from indexing.world.script import Camera, Crossing, Scenario, traffic
     from indexing.world.truth import Action, ActorKind, ActorLabel, Colour, Gender, Layout, Lighting
 
-    rng = random.Random(SEED)
-    carried, pushed = thief_labels(SEED)
-    style = next(e.style for e in demo_scenario(SEED).events if e.actor_id == THIEF_ID)
+    rng = random.Random(seed)
+    carried, pushed = thief_labels(seed)
+    style = next(e.style for e in demo_scenario(seed).events if e.actor_id == THIEF_ID)
     cameras = (Camera("cam-song-1", Layout.RIVERSIDE, Lighting.NIGHT, rng.getrandbits(32)),
                Camera("cam-baixe-1", Layout.PARKING, Lighting.NIGHT, rng.getrandbits(32)),
                Camera("cam-hem-12", Layout.ALLEY, Lighting.NIGHT, rng.getrandbits(32)))
@@ -103,9 +104,9 @@ def scenarios(duration_s: float) -> tuple[Any, Any, list[Visit]]:
         busy = [(v.start_s - 2, v.end_s + 2) for v in visits if v.camera_id == cam.camera_id]
         events += [e for e in traffic(rng, cam.camera_id, duration_s, f"{cam.camera_id}-t", gap_s=(6.0, 12.0))
                    if all(e.end_s < lo or e.start_s > hi for lo, hi in busy)]
-    replay = Scenario(f"alerts-{SEED}-{int(duration_s)}", cameras, duration_s, 10, tuple(events))
+    replay = Scenario(f"alerts-{seed}-{int(duration_s)}", cameras, duration_s, 10, tuple(events))
     bg_events = tuple(e for cam in cameras for e in traffic(rng, cam.camera_id, 60.0, f"{cam.camera_id}-bg"))
-    background = Scenario(f"alerts-bg-{SEED}", cameras, 60.0, 10, bg_events)
+    background = Scenario(f"alerts-bg-{seed}", cameras, 60.0, 10, bg_events)
     return replay, background, visits
 
 

@@ -293,11 +293,7 @@ class IngestPipeline:
     def _index_batches(self, req: IngestRequest, committed: _Stored,
                        progress: _Progress, ready: ReadyFn, marks: _Marks) -> None:
         pending: deque[_Batch] = deque()  # embedding, `in_flight` at most (backpressure), in order
-        detail = self._settings.detail_short_side  # a larger frame to crop regions from
-        plan = FramePlan.of(req.info.keyframes_s, req.info.duration_s, self._settings.frame_interval_s,
-                            self._settings.max_frame_gap_s)
-        keyframes = iter_keyframes(req.path, req.info.start_s, self._settings.thumbnail_width, detail, plan,
-                                   req.info.stream)
+        plan, keyframes = planned_keyframes(req.path, req.info, self._settings)
         for batch in _batched(keyframes, self._batch):
             there = self._index.indexed([FrameKey(req.camera_id, req.start_ms + kf.offset_ms)
                                          for kf in batch])
@@ -323,8 +319,7 @@ class IngestPipeline:
         """The whole keyframes' vectors, then their regions' (crops), in one embedding call."""
         if not keyframes:
             return np.zeros((0, 0), np.float32)
-        return self._embed(with_crops([kf.rgb for kf in keyframes], regions,
-                                      [kf.rgb if kf.detail is None else kf.detail for kf in keyframes]))
+        return self._embed(images_to_embed(keyframes, regions))
 
     def _finish(self, req: IngestRequest, batch: _Batch, committed: _Stored,
                 progress: _Progress, ready: ReadyFn, marks: _Marks) -> None:
@@ -365,6 +360,22 @@ class IngestPipeline:
         seg = _containing(manifests, time_ms)
         return FrameRecord(req.camera_id, time_ms, min(seg.end_ms, end_ms), seg.segment_key, seg.start_ms,
                            seg.end_ms, keys.thumbnail_key(req.camera_id, time_ms))
+
+
+def planned_keyframes(path: Path, info: VideoInfo, settings: IngestSettings
+                      ) -> tuple[FramePlan, Iterator[Keyframe]]:
+    """The keyframes ingest indexes from a file, decoded as they are read (each with the larger
+    frame its regions are cut from, when regions are on), and the plan giving each one's span."""
+    s = settings
+    plan = FramePlan.of(info.keyframes_s, info.duration_s, s.frame_interval_s, s.max_frame_gap_s)
+    return plan, iter_keyframes(path, info.start_s, s.thumbnail_width, s.detail_short_side, plan, info.stream)
+
+
+def images_to_embed(keyframes: Sequence[Keyframe], regions: Sequence[Sequence[Box]]) -> list[np.ndarray]:
+    """One embedding call's images: the keyframes whole, then each one's regions cut from its
+    larger frame (`indexing.regions.with_crops`' order, which the dedup of the vectors expects)."""
+    return with_crops([kf.rgb for kf in keyframes], regions,
+                      [kf.rgb if kf.detail is None else kf.detail for kf in keyframes])
 
 
 def _containing(manifests: list[SegmentManifest], time_ms: int) -> SegmentManifest:
