@@ -3,16 +3,21 @@
 Calibration. A raw cosine means different things for different queries and models: a text
 query's cosines with ordinary street footage may sit around 0.15 for one phrase and 0.30 for
 another, and a photo's far higher. So an entry is calibrated against a background sample of
-recent footage (`calibrate`): its cosine with each background vector gives the mean and standard
-deviation of what "nothing in particular" scores for this query. Whole keyframes and region
-crops score differently (a crop of a bicycle is closer to a photo of one than any street view),
-so each has its own background. A new vector's calibrated score is how many background standard
-deviations of its kind its cosine lies above that kind's mean (a z-score), and one sensitivity
-maps to one z threshold for every query and model (`z_threshold`): sensitivity 1 alerts at
-Z_AT_MOST_SENSITIVE, 0 at Z_AT_LEAST_SENSITIVE, linearly between (0.5: z 3, about 1 background
-vector in 740 were scores normal). An entry whose background is smaller than MIN_BACKGROUND is
-not matched yet (it is recalibrated as footage arrives); a kind with too small a background of
-its own uses the other's.
+recent footage (`calibrate`): its cosines with the background vectors are what "nothing in
+particular" scores for this query. Whole keyframes and region crops score differently (a crop
+of a bicycle is closer to a photo of one than any street view), so each has its own background.
+A new vector's calibrated score is (cosine - centre) / scale with its kind's centre and scale,
+read from where alerts are decided, the background's upper tail: the centre is the median, and
+the scale puts the background's TAIL_QUANTILE at the standard normal's quantile there (3.09 for
+1 in 1,000). For a normal background this is the z-score; for the skewed and long-tailed ones
+real queries have (text and photo entries differ most) it keeps what matters the same for every
+entry: a calibrated score of 3.09 is reached by 1 background vector in 1,000, whatever the
+query's distribution (a mean and a standard deviation did not: on `benchmarks.alert_rules`'
+footage text entries never alerted at the default sensitivity, a photo entry did). One
+sensitivity maps to one threshold for every query and model (`z_threshold`): sensitivity 1
+alerts at Z_AT_MOST_SENSITIVE, 0 at Z_AT_LEAST_SENSITIVE, linearly between (0.5: 3). An entry
+whose background is smaller than MIN_BACKGROUND is not matched yet (it is recalibrated as footage
+arrives); a kind with too small a background of its own uses the other's.
 
 Matching (`WatchMatcher.match`) runs where a batch is acknowledged (the shard writer that logs
 it: one place per vector cluster-wide), on whole-frame and region vectors alike: one matrix
@@ -37,6 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -50,7 +56,9 @@ MIN_BACKGROUND = 32  # background vectors an entry needs before it is matched
 CAMERAS_REFRESH_S = 10.0  # camera groups are re-read this often
 Z_AT_MOST_SENSITIVE = 1.0  # sensitivity 1.0
 Z_AT_LEAST_SENSITIVE = 5.0  # sensitivity 0.0
-MIN_STD = 1e-3  # a background with (almost) no spread would make every tiny difference huge
+TAIL_QUANTILE = 0.999  # the background's quantile the scale is read at
+TAIL_Z = NormalDist().inv_cdf(TAIL_QUANTILE)  # where that quantile lies on a normal background: 3.09
+MIN_SCALE = 1e-3  # a background with (almost) no spread would make every tiny difference huge
 REFRESH_S = 0.0  # seconds between reads of the change token: 0, before every batch
 SETTLE_MS = 1000  # see storage.watchlists: a reader delivers alerts this old
 
@@ -68,11 +76,17 @@ def calibrate(entry_id: str, model_id: str, query: np.ndarray, background: np.nd
     keyframes) and `regions` (recent region crops)."""
     q = np.asarray(query, np.float32).reshape(-1)
     frames, crops = _scores(background, q), _scores(regions, q)
-    return EntryVector(entry_id, model_id, q, float(frames.mean()) if frames.size else 0.0,
-                       max(float(frames.std()) if frames.size else 0.0, MIN_STD),
+    return EntryVector(entry_id, model_id, q, *_centre_scale(frames),
                        float(frames.max()) if frames.size else 0.0, int(frames.size),
-                       float(crops.mean()) if crops.size else 0.0,
-                       max(float(crops.std()) if crops.size else 0.0, MIN_STD), int(crops.size))
+                       *_centre_scale(crops), int(crops.size))
+
+
+def _centre_scale(scores: np.ndarray) -> tuple[float, float]:
+    """The median of a background's scores, and the scale that puts its TAIL_QUANTILE at TAIL_Z."""
+    if not scores.size:
+        return 0.0, MIN_SCALE
+    centre = float(np.median(scores))
+    return centre, max((float(np.quantile(scores, TAIL_QUANTILE)) - centre) / TAIL_Z, MIN_SCALE)
 
 
 def _scores(vectors: np.ndarray | None, q: np.ndarray) -> np.ndarray:
@@ -83,15 +97,15 @@ def _scores(vectors: np.ndarray | None, q: np.ndarray) -> np.ndarray:
 
 
 def _stats(vector: EntryVector, region: bool) -> tuple[float, float]:
-    """(mean, std) of the entry's background of this kind, or of the other kind if too small."""
+    """(centre, scale) of the entry's background of this kind, or of the other kind if too small."""
     use_regions = vector.region_size >= MIN_BACKGROUND if region else vector.background_size < MIN_BACKGROUND
-    return ((vector.region_mean, vector.region_std) if use_regions
-            else (vector.background_mean, vector.background_std))
+    return ((vector.region_centre, vector.region_scale) if use_regions
+            else (vector.background_centre, vector.background_scale))
 
 
 def calibrated_score(vector: EntryVector, cosine: float, region: bool = False) -> float:
-    mean, std = _stats(vector, region)
-    return (cosine - mean) / std
+    centre, scale = _stats(vector, region)
+    return (cosine - centre) / scale
 
 
 def alert_id(entry_id: str, record: FrameRecord) -> str:
@@ -219,7 +233,7 @@ class WatchMatcher:
         if not usable:
             return _NONE
         entries, vectors = zip(*usable, strict=True)
-        cosine_at = np.array([[mean + z_threshold(e.sensitivity) * std
-                               for e, v in usable for mean, std in [_stats(v, region)]]
+        cosine_at = np.array([[centre + z_threshold(e.sensitivity) * scale
+                               for e, v in usable for centre, scale in [_stats(v, region)]]
                               for region in (False, True)], np.float32)
         return _Active(entries, vectors, np.stack([v.vector for v in vectors]).astype(np.float32), cosine_at)

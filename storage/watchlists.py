@@ -100,17 +100,18 @@ def in_daily_window(time_ms: int, window: tuple[int, int]) -> bool:
 @dataclass(frozen=True)
 class EntryVector:
     """An entry's query vector for one model and where its scores fall on recent footage: on whole
-    keyframes (`background_*`) and on regions (`region_*`), which score differently."""
+    keyframes (`background_*`) and on regions (`region_*`), which score differently. A score's
+    calibrated value is (score - centre) / scale (`indexing.watch` says how both are read)."""
 
     entry_id: str
     model_id: str
     vector: np.ndarray  # float32, unit length
-    background_mean: float
-    background_std: float
+    background_centre: float
+    background_scale: float
     background_max: float
     background_size: int
-    region_mean: float = 0.0
-    region_std: float = 0.0
+    region_centre: float = 0.0
+    region_scale: float = 0.0
     region_size: int = 0
 
     def to_json(self) -> bytes:
@@ -122,7 +123,14 @@ class EntryVector:
     def from_json(cls, data: bytes) -> EntryVector:
         raw: dict[str, Any] = json.loads(data)
         vector = np.frombuffer(base64.b64decode(raw.pop("vector")), "<f4").astype(np.float32)
+        for old, new in _VECTOR_FIELDS_BEFORE.items():  # written before 2026-12-05: a mean and a
+            if old in raw:  # standard deviation, used as they are until the next recalibration
+                raw[new] = raw.pop(old)
         return cls(vector=vector, **raw)
+
+
+_VECTOR_FIELDS_BEFORE = {"background_mean": "background_centre", "background_std": "background_scale",
+                         "region_mean": "region_centre", "region_std": "region_scale"}
 
 
 @dataclass(frozen=True)
@@ -131,7 +139,7 @@ class Alert:
     entry_id: str
     camera_id: str
     time_ms: int  # the frame's time
-    score: float  # calibrated: background standard deviations above the background mean
+    score: float  # calibrated: `indexing.watch.calibrated_score`
     cosine: float
     thumbnail_key: str
     segment_key: str

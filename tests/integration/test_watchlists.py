@@ -8,9 +8,10 @@ nor any other test's footage, shows until it is ingested. An entry is calibrated
 session that is not only this file's street but every other test's footage too (the session's
 `video` shows tests.media.SCENES, whose last scene is a dark green grid — the subject this file
 once used, which therefore stopped standing out). With the random model the white frame's
-calibrated score is about 3.5 over the street alone and stays above 1.7 (simulated) when the
-background also holds a hundred copies of SCENES, while the street never scores above 1; so the
-sensitivity is 0.9 (z 1.4), between the two.
+calibrated score is about 11 over the street alone and 3.7 (simulated) when the background also
+holds a hundred copies of SCENES, while the street's frames score at most 3.09 (a background
+smaller than 1,000 vectors has its top score at the 1-in-1,000 level, `indexing.watch`); so the
+sensitivity is 0.4 (3.4), between the two.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from vigil.v1 import cameras_pb2, watch_pb2
 
 STREET = ("smptebars=size=640x360:rate=10", "rgbtestsrc=size=640x360:rate=10")
 SUBJECT = "color=c=white:size=640x360:rate=10"  # in no other test's footage
-SENSITIVITY = 0.9  # z 1.4: see the module's docstring
+SENSITIVITY = 0.4  # 3.4: see the module's docstring
 WAIT_S = 60.0
 
 

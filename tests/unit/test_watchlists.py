@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from indexing.frame_columns import Box, FrameRecord
-from indexing.watch import MIN_BACKGROUND, WatchMatcher, calibrate, z_threshold
+from indexing.watch import MIN_BACKGROUND, WatchMatcher, calibrate, calibrated_score, z_threshold
 from services.application.audit import Caller
 from services.application.watchlists import WatchlistService
 from services.application.webhooks import WebhookDelivery, signature, verify
@@ -23,6 +23,7 @@ from storage.url_policy import CheckedUrl, UrlPolicy
 from storage.watchlists import (
     Alert,
     EntryKind,
+    EntryVector,
     WatchEntry,
     WatchStore,
     cursor_at,
@@ -81,9 +82,31 @@ def test_one_sensitivity_means_the_same_background_rate_for_queries_of_different
     for q in (near, far):
         v = calibrate("e", MODEL, q, bg[:2500])
         held_out = bg[2500:] @ q
-        rates.append(float(np.mean((held_out - v.background_mean) / v.background_std >= z_threshold(0.5))))
+        rates.append(float(np.mean([calibrated_score(v, c) >= z_threshold(0.5) for c in held_out])))
     assert abs(rates[0] - rates[1]) < 0.005
     assert max(rates) < 0.01
+
+
+def scored(cosines: np.ndarray) -> np.ndarray:
+    """Unit vectors whose cosine with the first axis is `cosines`."""
+    out = np.zeros((len(cosines), DIM), np.float32)
+    out[:, 0], out[:, 1] = cosines, np.sqrt(1 - cosines**2)
+    return out
+
+
+def test_one_sensitivity_lets_through_the_same_share_of_background_whatever_its_shape() -> None:
+    # A photo's cosines with street footage are roughly normal; a phrase's may be skewed with a long
+    # upper tail (a few things nearly match it). Read from a mean and a standard deviation, the
+    # same threshold would let through twenty times more of the skewed background; read from the
+    # tail, about the same small share of each.
+    rng, q = np.random.default_rng(5), np.eye(DIM, dtype=np.float32)[0]
+    rates = []
+    for draw in (lambda n: rng.normal(0.25, 0.03, n), lambda n: 0.1 + rng.exponential(0.02, n)):
+        v = calibrate("e", MODEL, q, scored(draw(20_000)))
+        held_out = draw(200_000)
+        rates.append(float(np.mean([calibrated_score(v, c) >= z_threshold(0.5) for c in held_out])))
+    assert all(0.0005 < r < 0.0025 for r in rates), rates  # 3 on this scale: about 1 in 700
+    assert max(rates) / min(rates) < 1.6, rates
 
 
 def test_regions_are_scored_against_a_background_of_regions(store: MemoryStore) -> None:
@@ -378,3 +401,15 @@ def test_a_webhook_gets_an_alert_as_soon_as_it_is_stored_and_only_once() -> None
     assert delivery.run_once() == 0
     now[0] += 5000
     assert delivery.run_once() == 0 and posted == [stored.alert_id]
+
+
+def test_a_vector_stored_by_the_previous_version_is_read_and_scored() -> None:
+    # Written before the tail calibration: a mean and a standard deviation, used as centre and
+    # scale until the next recalibration rewrites it.
+    q = unit(np.random.default_rng(2).normal(size=DIM))
+    new = json.loads(calibrate("e", MODEL, q, background(500)).to_json())
+    for old, now in {"background_mean": "background_centre", "background_std": "background_scale",
+                     "region_mean": "region_centre", "region_std": "region_scale"}.items():
+        new[old] = new.pop(now)
+    old_vector = EntryVector.from_json(json.dumps(new).encode())
+    assert calibrated_score(old_vector, float(q @ q)) > 10
