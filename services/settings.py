@@ -87,6 +87,10 @@ class RaySettings(_Section):
                                 "death loses no search")
     shard_call_timeout_s: float = Field(10.0, gt=0, le=600, description="a shard server that does not "
                                         "answer a search within this is taken for dead; its replicas answer")
+    shard_load_timeout_s: float = Field(300.0, gt=0, le=3600, description="a shard server that does not "
+                                        "load its shards, apply a change (add, delete) or hand over a whole "
+                                        "shard within this is taken for dead: its replicas and the writers' "
+                                        "feeds catch up, and no ingest batch or refresh waits on it longer")
 
 
 class IngestSettings(_Section):

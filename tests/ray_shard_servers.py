@@ -1,8 +1,8 @@
 """Run by tests/integration/test_shard_servers.py in its own process (one Ray driver per process):
 a 4-node Ray cluster on this machine (ray.cluster_utils), one shard server per node loading its
 shards from the bucket (SeaweedFS, named by VIGIL_TEST_S3_* variables), a router over them.
-It kills a shard-server actor, removes nodes while queries run, and prints one JSON line of what
-the queries answered compared with one index holding everything."""
+It kills a shard-server actor, removes nodes while queries run, adds a server that never answers,
+and prints one JSON line of what the queries answered compared with one index holding everything."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from indexing.frame_columns import FrameRecord
 from indexing.shards import ShardKey
 from indexing.stored_index import IndexLog
 from indexing.vector_index import FrameIndex, SearchFilter
-from services.cluster.ray_cluster import RayCluster, RayShardServers
-from services.cluster.shard_servers import placement, stored_shards
+from services.cluster.interface import ActorUnavailableError
+from services.cluster.ray_cluster import RayCluster, RayShardServers, _ServerHandle
+from services.cluster.shard_servers import ServerHandle, ServerSet, placement, stored_shards
 from services.index.router import ShardRouter
 from services.settings import RaySettings
 from storage.s3 import S3Endpoint
@@ -31,6 +32,47 @@ MODEL, DIM, DAYS, PER_DAY, DAY0 = "ray-shards", 16, 8, 40, 20_400
 CAMERAS = ("cam-a", "cam-b")
 QUERIES = np.random.default_rng(1).standard_normal((6, DIM)).astype(np.float32)
 CALL_TIMEOUT_S = 20.0  # a shard server that does not answer within this is taken for dead
+LOAD_TIMEOUT_S = 60.0  # ... nor load its shards (or apply a change) within this
+HUNG_LOAD_TIMEOUT_S = 3.0  # the hung server's: its loads and changes are refused this soon
+HANG_S = 3600.0
+
+
+@ray.remote(num_cpus=0, max_concurrency=16)
+class _Hung:
+    """A shard server that has stopped answering (a wedged process, not a dead one)."""
+
+    def assign(self, keys: object) -> None:
+        time.sleep(HANG_S)
+
+    def add(self, key: object, records: object, vectors: object) -> None:
+        time.sleep(HANG_S)
+
+    def delete_range(self, key: object, camera_id: object, start_ms: object, end_ms: object) -> None:
+        time.sleep(HANG_S)
+
+    def records(self, key: object) -> None:
+        time.sleep(HANG_S)
+
+
+class _WithHung:
+    """The live servers plus the hung one (a `ServerSet`)."""
+
+    def __init__(self, servers: ServerSet, hung: ServerHandle) -> None:
+        self._servers, self._hung = servers, hung
+
+    def members(self) -> dict[str, ServerHandle]:
+        return {**self._servers.members(), "hung": self._hung}
+
+    def written(self) -> list[ShardKey]:
+        return self._servers.written()
+
+
+def _refused(call: object) -> bool:
+    try:
+        call()  # type: ignore[operator]
+    except ActorUnavailableError:
+        return True
+    return False
 
 
 def _fill(endpoint: S3Endpoint) -> FrameIndex:
@@ -72,7 +114,7 @@ def main() -> None:
     out: dict[str, object] = {}
     try:
         RayCluster.start(RaySettings(address=cluster.address), endpoint)
-        servers = RayShardServers(endpoint, MODEL, DIM, CALL_TIMEOUT_S)
+        servers = RayShardServers(endpoint, MODEL, DIM, CALL_TIMEOUT_S, LOAD_TIMEOUT_S)
         store = open_store(endpoint)
         router = ShardRouter(servers, lambda: stored_shards(store, MODEL), replicas=2, dim=DIM)
         plan = router.refresh()
@@ -121,6 +163,21 @@ def main() -> None:
         out["after_reassignment"] = _check(single, whole)
         out["owners_deterministic"] = placement(stored_shards(store, MODEL), list(plan), 1) == {
             ShardKey("", d): single.owners(ShardKey("", d)) for d in range(DAY0, DAY0 + DAYS)}
+
+        # a server that never answers: its loads and changes are refused after its load timeout,
+        # so a refresh leaves it out (instead of waiting on it for good) and searches stay right
+        hung = _ServerHandle(_Hung.remote(), CALL_TIMEOUT_S, HUNG_LOAD_TIMEOUT_S)
+        key, no_vectors = ShardKey("", DAY0), np.zeros((0, DIM), np.float32)
+        out["hung_refused"] = {
+            "assign": _refused(lambda: hung.assign([key])),
+            "add": _refused(lambda: hung.add(key, [], no_vectors)),
+            "delete_range": _refused(lambda: hung.delete_range(key, CAMERAS[0], 0, 1)),
+            "records": _refused(lambda: hung.records(key))}
+        beside = ShardRouter(_WithHung(servers, hung), lambda: stored_shards(store, MODEL),
+                             replicas=1, dim=DIM)
+        plan = beside.refresh()
+        out["hung_left_out"] = "hung" not in plan and sum(map(len, plan.values())) == DAYS
+        out["hung_beside"] = _check(beside, whole)
     finally:
         print(json.dumps(out), flush=True)
         ray.shutdown()

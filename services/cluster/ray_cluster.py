@@ -342,14 +342,16 @@ class _RecorderHandle:
 
 
 class _ServerHandle:
-    """A router's side of one shard-server actor; a call that fails or outlasts `timeout_s`
-    raises `ActorUnavailableError` (a node that vanished mid-query never hangs a search)."""
+    """A router's side of one shard-server actor; a call that fails or outlasts its timeout raises
+    `ActorUnavailableError`: `timeout_s` for a question (a node that vanished mid-query never hangs
+    a search), `load_timeout_s` for what may wait for a shard's load (a hung server never holds up
+    an ingest batch or a refresh for good)."""
 
-    def __init__(self, actor: Any, timeout_s: float) -> None:
-        self._actor, self._timeout_s = actor, timeout_s
+    def __init__(self, actor: Any, timeout_s: float, load_timeout_s: float) -> None:
+        self._actor, self._timeout_s, self._load_timeout_s = actor, timeout_s, load_timeout_s
 
     def assign(self, keys: Sequence[ShardKey]) -> list[ShardKey]:
-        loaded: list[ShardKey] = _get(self._actor.assign.remote(list(keys)))  # loading takes its time
+        loaded: list[ShardKey] = _get(self._actor.assign.remote(list(keys)), self._load_timeout_s)
         return loaded
 
     def held(self) -> list[ShardKey]:
@@ -375,15 +377,16 @@ class _ServerHandle:
         return flags
 
     def add(self, key: ShardKey, records: Sequence[FrameRecord], vectors: np.ndarray) -> int | None:
-        added: int | None = _get(self._actor.add.remote(key, list(records), vectors))  # may wait for a load
+        added: int | None = _get(self._actor.add.remote(key, list(records), vectors), self._load_timeout_s)
         return added
 
     def delete_range(self, key: ShardKey, camera_id: str, start_ms: int, end_ms: int) -> int | None:
-        removed: int | None = _get(self._actor.delete_range.remote(key, camera_id, start_ms, end_ms))
+        removed: int | None = _get(self._actor.delete_range.remote(key, camera_id, start_ms, end_ms),
+                                   self._load_timeout_s)
         return removed
 
     def records(self, key: ShardKey) -> list[FrameRecord] | None:
-        records: list[FrameRecord] | None = _get(self._actor.records.remote(key))  # a whole shard
+        records: list[FrameRecord] | None = _get(self._actor.records.remote(key), self._load_timeout_s)
         return records
 
     def stats(self) -> ServerStats:
@@ -402,15 +405,18 @@ class RayShardServers:
     """One shard-server actor of the version per live node (`ServerSet`), pinned to its node and
     named after it, so every front end reaches the same ones."""
 
-    def __init__(self, store: StoreConfig, model_id: str, dim: int, timeout_s: float) -> None:
-        self._store, self._model_id, self._dim, self._timeout_s = store, model_id, dim, timeout_s
+    def __init__(self, store: StoreConfig, model_id: str, dim: int, timeout_s: float,
+                 load_timeout_s: float) -> None:
+        self._store, self._model_id, self._dim = store, model_id, dim
+        self._timeout_s, self._load_timeout_s = timeout_s, load_timeout_s
 
     def members(self) -> dict[str, ServerHandle]:
         nodes = [str(n["NodeID"]) for n in ray.nodes() if n.get("Alive")]
         return {node: _ServerHandle(_SHARD_SERVER.options(
             name=server_name(self._model_id, node), get_if_exists=True, lifetime="detached",
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
-        ).remote(self._store, self._model_id, self._dim), self._timeout_s) for node in nodes}
+        ).remote(self._store, self._model_id, self._dim), self._timeout_s, self._load_timeout_s)
+            for node in nodes}
 
     def written(self) -> list[ShardKey]:
         return [k for name in ray.util.list_named_actors(all_namespaces=False)
@@ -440,7 +446,8 @@ class RayCluster:
         return IndexFollower(functools.partial(_feeds, writer_prefix(model_id)), index, reload)
 
     def shard_servers(self, model_id: str, dim: int) -> RayShardServers:
-        return RayShardServers(self._store, model_id, dim, self._settings.shard_call_timeout_s)
+        return RayShardServers(self._store, model_id, dim, self._settings.shard_call_timeout_s,
+                               self._settings.shard_load_timeout_s)
 
     def live_recorder(self, camera_id: str, url: str, config: LiveConfig, embed: EmbedFn,
                       policy: UrlPolicy) -> _RecorderHandle:

@@ -1,6 +1,7 @@
 """A partitioned index on a 4-node Ray cluster: shard servers per node loaded from the bucket,
-a router; a killed actor and nodes removed mid-query never give a wrong answer, and with no
-replica left the answer names the days not searched (tests/ray_shard_servers.py does it)."""
+a router; a killed actor and nodes removed mid-query never give a wrong answer, with no
+replica left the answer names the days not searched, and a server that hangs is left out
+(tests/ray_shard_servers.py does it)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,5 @@ def test_shard_servers_survive_a_killed_actor_and_removed_nodes(s3_endpoint: obj
         assert result[phase]["wrong"] == 0 and result[phase]["right"] > 0, (phase, result)
     assert result["node_removed_mid_query"]["wrong"] == 0 and result["node_removed_mid_query"]["right"] > 0
     assert result["unsearched_days_reported"] and result["owners_deterministic"]
+    assert all(result["hung_refused"].values()), result["hung_refused"]  # no call waits on it for good
+    assert result["hung_left_out"] and result["hung_beside"]["wrong"] == 0, result
