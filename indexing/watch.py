@@ -23,10 +23,10 @@ Matching (`WatchMatcher.match`) runs where a batch is acknowledged (the shard wr
 it: one place per vector cluster-wide), on whole-frame and region vectors alike: one matrix
 product of the batch against every active entry of the model, then the scope check (cameras,
 groups, the creator's groups, time window, expiry) only for the few scores above threshold.
-Expiry is checked on the clock when entries are loaded (every frame newly indexed is watched,
-recorded before the entry was added or not: a file of last night's footage too); the daily
-window on the frame's time. Repeats of an entry on one camera within the entry's fold window are
-folded into the alert
+The active entries' arrays are built when the entries change and again when one expires on the
+clock (every frame newly indexed is watched, recorded before the entry was added or not: a file
+of last night's footage too), not once per batch; the daily window is checked on the frame's
+time. Repeats of an entry on one camera within the entry's fold window are folded into the alert
 that opened the window. Before every batch a matcher reads one small object (`watch/changed.json`,
 rewritten on every change) and lists entries and vectors again only when it changed, so an entry
 applies to every batch acknowledged after AddWatch returned; camera groups are re-read every
@@ -136,6 +136,7 @@ class WatchMatcher:
         self._model_id, self._refresh_s = model_id, refresh_s
         self._settle_ms, self._clock = settle_ms, clock_ms
         self._active, self._groups = _NONE, dict[str, str]()
+        self._rebuild_at_ms = 0  # the clock time an active entry expires at: the arrays are rebuilt then
         self._entries: dict[str, WatchEntry] = {}
         self._vectors: dict[str, EntryVector] = {}
         self._refreshed = self._cameras_read = float("-inf")
@@ -201,12 +202,17 @@ class WatchMatcher:
 
     def _reload(self) -> None:
         token = self._watch.changed_token()  # before listing: a change after it is seen next time
-        if token != self._token:
+        changed = token != self._token
+        if changed:
             self._relist()
             self._token = token
         if time.monotonic() - self._cameras_read >= CAMERAS_REFRESH_S:
             self._read_cameras()
-        self._active = self._arrays(self._clock())  # entries expire on the clock
+        now = self._clock()
+        if changed or now >= self._rebuild_at_ms:  # entries expire on the clock
+            self._active = self._arrays(now)
+            self._rebuild_at_ms = min((e.expires_ms for e in self._active.entries
+                                       if e.expires_ms is not None), default=2**63)
 
     def _read_cameras(self) -> None:
         try:

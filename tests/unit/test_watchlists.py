@@ -189,6 +189,18 @@ def test_expired_entries_and_footage_outside_the_daily_window_do_not_alert(store
     assert in_daily_window(noon - 13 * 3_600_000, night)  # 23:00 is in a window past midnight
 
 
+def test_an_entry_stops_alerting_when_it_expires_with_nothing_else_changed(store: MemoryStore) -> None:
+    """The matcher keeps its arrays between batches while the bucket is unchanged; an entry's
+    expiry on the clock still takes it out at once."""
+    q = unit(np.random.default_rng(1).normal(size=DIM))
+    add(store, entry("d" * 32, expires_ms=T0 + 1000), q)
+    now = [T0]
+    matcher = WatchMatcher(store, MODEL, clock_ms=lambda: now[0])
+    assert len(matcher.match([record("cam-a", T0)], q[None])) == 1
+    now[0] = T0 + 1000
+    assert matcher.match([record("cam-b", T0 + 1)], q[None]) == []
+
+
 def test_footage_recorded_before_the_entry_was_added_is_watched_when_it_is_ingested(
         store: MemoryStore) -> None:
     q = unit(np.random.default_rng(1).normal(size=DIM))
