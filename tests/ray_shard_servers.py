@@ -10,6 +10,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import ray
@@ -67,9 +68,9 @@ class _WithHung:
         return self._servers.written()
 
 
-def _refused(call: object) -> bool:
+def _refused(call: Callable[[], object]) -> bool:
     try:
-        call()  # type: ignore[operator]
+        call()
     except ActorUnavailableError:
         return True
     return False
