@@ -22,12 +22,13 @@ import numpy as np
 from PIL import Image
 
 from indexing.calibration import Calibration
-from indexing.model_files import WEIGHTS_FILE
+from indexing.model_files import REID_WEIGHTS_FILE, WEIGHTS_FILE
 
 if TYPE_CHECKING:
     import torch
 
     from indexing.clip_model import ClipBundle
+    from indexing.reid import ReidModel
 
 BUNDLED_MODEL = "vigil-tiny"
 BUNDLED_DIR = Path(__file__).parent / "models" / BUNDLED_MODEL
@@ -49,12 +50,18 @@ class ModelSpec:
 
     @functools.cached_property
     def model_id(self) -> str:
-        """A stable id naming the weights, used to version the index."""
+        """A stable id naming the weights (CLIP's, and the appearance tower's where the folder has
+        one: `indexing.reid`), used to version the index."""
         source, pretrained = self.source()
         if isinstance(source, Path):
             weights = source / WEIGHTS_FILE
-            digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12] if weights.is_file() else "missing"
-            return f"{source.name}-{digest}"
+            if not weights.is_file():
+                return f"{source.name}-missing"
+            digest = hashlib.sha256(weights.read_bytes())
+            reid = source / REID_WEIGHTS_FILE
+            if reid.is_file():
+                digest.update(reid.read_bytes())
+            return f"{source.name}-{digest.hexdigest()[:12]}"
         return f"{source}-{pretrained or 'random'}".replace("/", "_")
 
     @functools.cached_property
@@ -76,7 +83,9 @@ class Embedder(Protocol):
 
 
 class ClipEmbedder:
-    """Embedder over any open_clip model, loaded lazily on first use."""
+    """Embedder over any open_clip model, loaded lazily on first use. A model folder with an
+    appearance tower (`indexing.reid`) gets image vectors [√(1-w)·clip ; √w·appearance] and text
+    vectors [clip ; 0]: text queries rank as with CLIP alone, image queries by both."""
 
     def __init__(self, spec: ModelSpec, threads: int | None = None, device: str = "cpu") -> None:
         """`device`: the torch device the model runs on ('cpu', 'cuda'); vectors come back on the CPU."""
@@ -86,6 +95,7 @@ class ClipEmbedder:
         self._threads = threads
         self._device = torch.device(device)
         self._bundle: ClipBundle | None = None
+        self._reid: ReidModel | None = None
         self._lock = threading.Lock()
 
     def load(self) -> ClipBundle:
@@ -97,28 +107,38 @@ class ClipEmbedder:
             if self._bundle is None:
                 if self._threads:
                     torch.set_num_threads(self._threads)
+                from indexing.reid import load_reid
+
                 source, pretrained = self.spec.source()
                 bundle = load_clip(source, pretrained)
                 if self._device.type != "cpu":
                     cast(torch.nn.Module, bundle.model).to(self._device)  # open_clip models are Modules
+                self._reid = load_reid(source, self._device) if isinstance(source, Path) else None
                 self._bundle = bundle
             return self._bundle
 
     @property
     def dim(self) -> int:
-        return self.load().embed_dim
+        bundle = self.load()
+        return bundle.embed_dim + (self._reid.cfg.dim if self._reid is not None else 0)
 
     def embed_images(self, images: Sequence[np.ndarray | Image.Image]) -> np.ndarray:
         import torch
 
         bundle = self.load()
         if not images:
-            return np.zeros((0, bundle.embed_dim), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
+        arrays = [_as_rgb_array(im) for im in images]
         with torch.inference_mode():
-            batch = self._preprocess(bundle, images)
-            return _normalised(bundle.model.encode_image(batch.to(self._device, non_blocking=True)))
+            batch = self._preprocess(bundle, arrays)
+            clip = torch.nn.functional.normalize(
+                bundle.model.encode_image(batch.to(self._device, non_blocking=True)).float(), dim=-1)
+            if self._reid is None:
+                return _on_cpu(clip)
+            w = self._reid.cfg.weight
+            return _on_cpu(torch.cat([clip * (1 - w) ** 0.5, self._reid.embed(arrays).float() * w ** 0.5], 1))
 
-    def _preprocess(self, bundle: ClipBundle, images: Sequence[np.ndarray | Image.Image]) -> torch.Tensor:
+    def _preprocess(self, bundle: ClipBundle, images: list[np.ndarray]) -> torch.Tensor:
         """Batched on the model's device (`clip_model.batch_preprocess`: one path on every device,
         so a GPU node and a CPU node embed a keyframe alike); per image with PIL only for a
         preprocessing that cannot be batched."""
@@ -126,7 +146,7 @@ class ClipEmbedder:
 
         from indexing.clip_model import batch_preprocess
 
-        batch = batch_preprocess(bundle, [_as_rgb_array(im) for im in images], self._device)
+        batch = batch_preprocess(bundle, images, self._device)
         if batch is not None:
             return batch
         return torch.stack([bundle.preprocess(_as_pil(im)) for im in images])
@@ -138,9 +158,12 @@ class ClipEmbedder:
 
         bundle = self.load()
         if not texts:
-            return np.zeros((0, bundle.embed_dim), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         with torch.inference_mode():
-            return _normalised(encode_text(bundle.model, bundle.tokenizer(list(texts)).to(self._device)))
+            vecs = _normalised(encode_text(bundle.model, bundle.tokenizer(list(texts)).to(self._device)))
+        if self._reid is None:
+            return vecs
+        return np.concatenate([vecs, np.zeros((len(vecs), self._reid.cfg.dim), np.float32)], axis=1)
 
 
 def _as_pil(image: np.ndarray | Image.Image) -> Image.Image:
@@ -156,5 +179,8 @@ def _as_rgb_array(image: np.ndarray | Image.Image) -> np.ndarray:
 def _normalised(x: torch.Tensor) -> np.ndarray:
     import torch
 
-    x = torch.nn.functional.normalize(x.float(), dim=-1)
+    return _on_cpu(torch.nn.functional.normalize(x.float(), dim=-1))
+
+
+def _on_cpu(x: torch.Tensor) -> np.ndarray:
     return x.cpu().numpy().astype(np.float32, copy=False)

@@ -3,3 +3,5 @@ torch, so that code which only names a model (`ModelSpec.model_id`) does not loa
 
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
+REID_CONFIG_FILE = "vigil_reid.json"  # optional: an appearance (re-identification) tower, `indexing.reid`
+REID_WEIGHTS_FILE = "vigil_reid.safetensors"

@@ -1,0 +1,126 @@
+"""Train the appearance tower (`indexing.reid`) on identity pairs of the synthetic world.
+
+    python -m indexing.world.train_reid --pairs 40000 --steps 600 --out indexing/models/vigil-tiny
+
+Pairs `identity_pairs.render_identity_pair(seed)` for seed in [0, pairs): one subject seen twice
+(a region crop of a wide view, or a close-up photo, against another crop), squashed to the
+tower's input. Each step takes 256 pairs, two by two as the renderer makes them (pairs 2k and
+2k+1 share a kind: hard negatives), mirrors and jitters both views, and pulls each view towards
+its twin against the batch's other 511 views (symmetric InfoNCE, temperature 0.07). AdamW,
+one-cycle schedule. Writes `vigil_reid.json` and `vigil_reid.safetensors` into `--out` (a
+CLIP model folder). Rendering is a deterministic function of the seed; training is seeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from indexing.reid import ReidConfig, ReidNet, save_reid, squashed
+from indexing.world.identity_pairs import render_identity_pair
+
+logger = logging.getLogger(__name__)
+BATCH_PAIRS = 256
+TEMPERATURE = 0.07
+TRAIN_STATE = "vigil_reid_train.json"
+
+
+def _render(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    seed, size = args
+    pair = render_identity_pair(seed)
+    views = [np.asarray(v.image.convert("RGB")) for v in (pair.a, pair.b)]
+    out = squashed(views, size)
+    return out[0], out[1]
+
+
+def render_pairs(count: int, size: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Views A and B of identity pairs 0 … count-1, (count, size, size, 3) uint8 each."""
+    jobs = [(seed, size) for seed in range(count)]
+    with Pool(workers) as pool:
+        rendered = pool.map(_render, jobs, chunksize=256)
+    return np.stack([a for a, _ in rendered]), np.stack([b for _, b in rendered])
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """uint8 (N, S, S, 3) → float (N, 3, S, S): mirrored half the time, cropped to 85-100 % at a
+    random place (a proposal's box is never exact), brightness and contrast jittered."""
+    x = x.permute(0, 3, 1, 2).float() / 255.0
+    n = len(x)
+    flip = torch.rand(n, generator=gen) < 0.5
+    x[flip] = x[flip].flip(3)
+    scale = 0.85 + 0.15 * torch.rand(n, generator=gen)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = scale
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = (torch.rand(n, 2, generator=gen) * 2 - 1) * (1 - scale[:, None])
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, align_corners=False, padding_mode="border")
+    gain = 0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=gen)
+    shift = (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * 0.08
+    return (x * gain + shift).clamp(0, 1)
+
+
+def train(a: np.ndarray, b: np.ndarray, steps: int, lr: float, seed: int, cfg: ReidConfig) -> ReidNet:
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = ReidNet(cfg)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
+    views_a, views_b = torch.from_numpy(a), torch.from_numpy(b)
+    couples = len(a) // 2
+    labels = torch.arange(BATCH_PAIRS)
+    began = time.monotonic()
+    for step in range(steps):
+        first = rng.choice(couples, BATCH_PAIRS // 2, replace=False) * 2
+        idx = torch.from_numpy(np.stack([first, first + 1], 1).ravel())
+        logits = net(augment(views_a[idx], gen)) @ net(augment(views_b[idx], gen)).T / TEMPERATURE
+        loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 50 == 0 or step == steps - 1:
+            top1 = float((logits.argmax(1) == labels).float().mean())
+            logger.info("step %d loss %.3f in-batch top-1 %.3f (%.0f s)", step, loss.item(), top1,
+                        time.monotonic() - began)
+    return net.eval()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=40000)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--weight", type=float, default=ReidConfig.weight,
+                        help="w: an image-to-image score is (1-w)·clip + w·appearance")
+    parser.add_argument("--workers", type=int, default=2, help="processes rendering pairs")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, required=True, help="the CLIP model folder to add the tower to")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    cfg = ReidConfig(weight=args.weight)
+    began = time.monotonic()
+    a, b = render_pairs(args.pairs, cfg.input_size, args.workers)
+    rendered = time.monotonic() - began
+    logger.info("rendered %d pairs in %.0f s", args.pairs, rendered)
+    net = train(a, b, args.steps, args.lr, args.seed, cfg)
+    save_reid(net, args.out)
+    state = {"pairs": args.pairs, "steps": args.steps, "lr": args.lr, "seed": args.seed,
+             "batch_pairs": BATCH_PAIRS, "temperature": TEMPERATURE, "render_s": round(rendered),
+             "seconds": round(time.monotonic() - began)}
+    (args.out / TRAIN_STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
