@@ -68,7 +68,8 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return (x * gain + shift).clamp(0, 1)
 
 
-def train(a: np.ndarray, b: np.ndarray, steps: int, lr: float, seed: int, cfg: ReidConfig) -> ReidNet:
+def train(a: np.ndarray, b: np.ndarray, steps: int, lr: float, seed: int, cfg: ReidConfig,
+          batch_pairs: int = BATCH_PAIRS) -> ReidNet:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -77,10 +78,10 @@ def train(a: np.ndarray, b: np.ndarray, steps: int, lr: float, seed: int, cfg: R
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
     views_a, views_b = torch.from_numpy(a), torch.from_numpy(b)
     couples = len(a) // 2
-    labels = torch.arange(BATCH_PAIRS)
+    labels = torch.arange(batch_pairs)
     began = time.monotonic()
     for step in range(steps):
-        first = rng.choice(couples, BATCH_PAIRS // 2, replace=False) * 2
+        first = rng.choice(couples, batch_pairs // 2, replace=False) * 2
         idx = torch.from_numpy(np.stack([first, first + 1], 1).ravel())
         logits = net(augment(views_a[idx], gen)) @ net(augment(views_b[idx], gen)).T / TEMPERATURE
         loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
