@@ -2,7 +2,7 @@
 
 A local model folder may hold `vigil_calibration.json` (Vigil's bundled model does):
 
-    {"min_score": 0.11, "dedup_cosine": 0.999}
+    {"min_score": 0.11, "dedup_cosine": 0.998}
 
 - `min_score`: search drops hits scoring (cosine) below it and reports "no good match" when
   nothing passes. A model without a calibration has **no threshold**: every hit is returned,

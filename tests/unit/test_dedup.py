@@ -12,7 +12,7 @@ from indexing.frame_columns import Box
 from indexing.vector_index import FrameIndex, FrameRecord
 
 DIM = 64
-SAME_SCENE_COSINE = 0.999  # the bundled model's calibration; the logic holds for any threshold
+SAME_SCENE_COSINE = 0.998  # the bundled model's calibration; the logic holds for any threshold
 
 
 def _record(i: int, camera: str = "cam-1", step: int = 2000) -> FrameRecord:
