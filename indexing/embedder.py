@@ -131,8 +131,7 @@ class ClipEmbedder:
         arrays = [_as_rgb_array(im) for im in images]
         with torch.inference_mode():
             batch = self._preprocess(bundle, arrays)
-            clip = torch.nn.functional.normalize(
-                bundle.model.encode_image(batch.to(self._device, non_blocking=True)).float(), dim=-1)
+            clip = _unit(bundle.model.encode_image(batch.to(self._device, non_blocking=True)))
             if self._reid is None:
                 return _on_cpu(clip)
             w = self._reid.cfg.weight
@@ -176,10 +175,14 @@ def _as_rgb_array(image: np.ndarray | Image.Image) -> np.ndarray:
     return np.asarray(_as_pil(image).convert("RGB"))
 
 
-def _normalised(x: torch.Tensor) -> np.ndarray:
+def _unit(x: torch.Tensor) -> torch.Tensor:
     import torch
 
-    return _on_cpu(torch.nn.functional.normalize(x.float(), dim=-1))
+    return torch.nn.functional.normalize(x.float(), dim=-1)
+
+
+def _normalised(x: torch.Tensor) -> np.ndarray:
+    return _on_cpu(_unit(x))
 
 
 def _on_cpu(x: torch.Tensor) -> np.ndarray:
