@@ -48,10 +48,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from indexing.dedup import SameScene
 
 DEDUP_IOU = 0.5
 ON_SCREEN_VISIBLE, ON_SCREEN_AREA = 0.5, 0.002
@@ -130,7 +133,8 @@ def measure(args: Any) -> dict[str, Any]:
                                           "path": Path(args.model_path) if args.model_path else None
                                           }.items() if v})
     embedder = ClipEmbedder(spec, threads=2)
-    threshold = spec.calibration.dedup_cosine
+    cosine = spec.calibration.dedup_cosine
+    rule = embedder.same_scene(cosine)
     proposers = {m: RegionProposer(max_regions=args.regions, min_fraction=args.region_min_fraction, method=m)
                  for m in METHODS}
     variants = {"whole": Variant("whole"), **{m: Variant(m) for m in METHODS}}
@@ -160,12 +164,12 @@ def measure(args: Any) -> dict[str, Any]:
     for key, (size, pixels, index) in crops_for_queries.items():
         queries[key] = (size, embedder.embed_images([pixels])[0], index)
     for variant in variants.values():
-        _dedup(variant, frames, threshold)
+        _dedup(variant, frames, rule)
     report: dict[str, Any] = {
         "seed": args.seed, "quick": args.quick, "model_id": spec.model_id, "keyframes": len(frames),
         "frame_size": f"{WIDE_W}x{WIDE_H}", "crop_short_side": args.crop_short_side,
         "regions_per_keyframe": args.regions, "region_min_fraction": args.region_min_fraction,
-        "dedup_cosine": threshold, "render_s": round(rendered, 1),
+        "dedup_cosine": cosine, "render_s": round(rendered, 1),
         "actors_per_keyframe": round(float(np.mean([len(f.actors) for f in frames])), 2),
         "appearance_queries": len(queries),
         "variants": {}}
@@ -273,11 +277,15 @@ def _append(variant: Variant, vecs: np.ndarray, boxes: list[Any]) -> None:
     variant.stored.append([True] * len(boxes))
 
 
-def _dedup(variant: Variant, frames: list[Frame], threshold: float | None) -> None:
+def _dedup(variant: Variant, frames: list[Frame], rule: SameScene | None) -> None:
     """Mark what dedup would not store; a dropped vector is replaced by the kept one it matched
     (its span is extended over this keyframe, so search sees that vector here)."""
-    if threshold is None:
+    if rule is None:
         return
+
+    def same(a: np.ndarray, b: np.ndarray) -> bool:
+        return float(rule.units(a) @ rule.units(b)) >= rule.cosine
+
     kept_whole: dict[str, np.ndarray] = {}
     kept_regions: dict[str, list[tuple[Any, np.ndarray]]] = defaultdict(list)
     last_t: dict[str, float] = {}
@@ -292,14 +300,14 @@ def _dedup(variant: Variant, frames: list[Frame], threshold: float | None) -> No
         regions_now: list[tuple[Any, np.ndarray]] = []
         for j, box in enumerate(boxes):
             if box is None:
-                if cam in kept_whole and float(kept_whole[cam] @ vecs[j]) >= threshold:
+                if cam in kept_whole and same(kept_whole[cam], vecs[j]):
                     variant.stored[i][j] = False
                     vecs[j] = kept_whole[cam]
                 else:
                     kept_whole[cam] = vecs[j].copy()
                 continue
             match = next((v for b, v in previous_regions
-                          if _iou(b, box) >= DEDUP_IOU and float(v @ vecs[j]) >= threshold), None)
+                          if _iou(b, box) >= DEDUP_IOU and same(v, vecs[j])), None)
             if match is not None:
                 variant.stored[i][j] = False
                 vecs[j] = match

@@ -2,7 +2,7 @@
 
 A local model folder may hold `vigil_calibration.json` (Vigil's bundled model does):
 
-    {"min_score": 0.11, "dedup_cosine": 0.998}
+    {"min_score": 0.11, "dedup_cosine": 0.999}
 
 - `min_score`: search drops hits scoring (cosine) below it and reports "no good match" when
   nothing passes. A model without a calibration has **no threshold**: every hit is returned,
@@ -10,7 +10,8 @@ A local model folder may hold `vigil_calibration.json` (Vigil's bundled model do
   noise for another), so any number guessed for an unknown model would silently drop good hits
   or keep bad ones; ranking without a cut is the honest answer until someone calibrates it.
 - `dedup_cosine`: ingest stores a static camera's consecutive keyframes whose vectors stay at
-  least this similar once, as one span (`indexing.dedup`). A model without a calibration has
+  least this similar once, as one span (`indexing.dedup`); a model with an appearance tower is
+  compared over CLIP's part of its vectors (`ClipEmbedder.same_scene`). A model without a calibration has
   dedup **off**: every keyframe is kept (merging needs a threshold known to separate "same
   scene" from "something moved" for that model; keeping everything loses nothing).
 

@@ -2,9 +2,11 @@
 
 Compared on the embedding vectors, which ingest computes anyway and which are
 what search sees: sensor noise and compression change every pixel but barely
-move the vector. The threshold is calibrated per model (`dedup_cosine` in
+move the vector. The rule (`SameScene`) is the model's calibrated cosine (`dedup_cosine` in
 `indexing.calibration`; the bundled model's calibration is explained in its
-README); a model without one is not deduplicated. Each keyframe is
+README) over CLIP's part of the vector: a fused appearance tower's part
+(`indexing.reid`) tells subjects apart and so moves with sensor noise, and is left out. A model
+without a calibration is not deduplicated. Each keyframe is
 compared with the *kept* keyframe of its run, not with its predecessor, so a
 slow change (dusk, a parked car creeping in) ends the run once it adds up; a
 keyframe whose content changed is never dropped. The kept record's `end_ms` is
@@ -43,22 +45,37 @@ REGION_MEMORY_MS = 60_000  # a stored region stands for a later batch's duplicat
 
 
 @dataclass(frozen=True)
+class SameScene:
+    """Two vectors show the same scene when their first `dims` components (all when None) have a
+    cosine of at least `cosine`."""
+
+    cosine: float
+    dims: int | None = None
+
+    def units(self, vectors: np.ndarray) -> np.ndarray:
+        """The compared part of each vector, normalised."""
+        part = vectors if self.dims is None else vectors[..., :self.dims]
+        unit: np.ndarray = part / np.maximum(np.linalg.norm(part, axis=-1, keepdims=True), 1e-12)
+        return unit
+
+
+@dataclass(frozen=True)
 class Deduped:
     kept: list[int]  # positions of the kept keyframes in the input
     records: list[FrameRecord]  # their records, each extended over the keyframes it stands for
 
 
 def dedup_consecutive(records: Sequence[FrameRecord], vectors: np.ndarray,
-                      threshold: float | None) -> Deduped:
-    """Merge each run of contiguous keyframes of one camera that stay within `threshold` of its first
-    (None keeps every keyframe)."""
-    if threshold is None:
+                      rule: SameScene | None) -> Deduped:
+    """Merge each run of contiguous keyframes of one camera that stay the same scene as its first
+    (`rule`; None keeps every keyframe)."""
+    if rule is None:
         return Deduped(list(range(len(records))), list(records))
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    unit = rule.units(vectors)
     kept: list[int] = []
     out: list[FrameRecord] = []
     for i, record in enumerate(records):
-        if kept and _continues(out[-1], record) and float(unit[kept[-1]] @ unit[i]) >= threshold:
+        if kept and _continues(out[-1], record) and float(unit[kept[-1]] @ unit[i]) >= rule.cosine:
             out[-1] = replace(out[-1], end_ms=max(out[-1].end_ms, record.end_ms))
         else:
             kept.append(i)
@@ -81,50 +98,53 @@ class RegionMemory:
         self._stored: OrderedDict[str, list[tuple[FrameRecord, np.ndarray]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def recalls(self, region: FrameRecord, unit: np.ndarray, threshold: float) -> bool:
-        """Whether the camera stored a region at this place at most the horizon before, within
-        `threshold` of `unit` (the region's normalised vector)."""
+    def recalls(self, region: FrameRecord, unit: np.ndarray, rule: SameScene) -> bool:
+        """Whether the camera stored a region at this place at most the horizon before, the same
+        scene as `unit` (the region's compared part, `rule.units`)."""
         with self._lock:
             return any(_same_place(r, region) and region.time_ms - r.time_ms <= self._horizon
-                       and v.shape == unit.shape and float(v @ unit) >= threshold
+                       and v.shape == unit.shape and float(v @ unit) >= rule.cosine
                        for r, v in self._stored.get(region.camera_id, ()))
 
-    def remember(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> None:
-        """Keep the regions among `records` (acknowledged, in time order) as their places' latest."""
+    def remember(self, records: Sequence[FrameRecord], vectors: np.ndarray, rule: SameScene | None) -> None:
+        """Keep the regions among `records` (acknowledged, in time order) as their places' latest
+        (nothing without a rule: nothing is deduplicated)."""
+        if rule is None:
+            return
         with self._lock:
-            for record, vector in zip(records, vectors, strict=True):
+            for record, unit in zip(records, rule.units(vectors), strict=True):
                 if record.box is None:
                     continue
                 stored = self._stored.pop(record.camera_id, [])
                 stored = [(r, v) for r, v in stored
                           if r.box is None or r.box.iou(record.box) < SAME_PLACE_IOU]
-                stored.append((record, vector / max(float(np.linalg.norm(vector)), 1e-12)))
+                stored.append((record, unit))
                 self._stored[record.camera_id] = stored  # most recently stored camera last
             while len(self._stored) > self._max_cameras:
                 self._stored.popitem(last=False)
 
 
 def dedup_keyframes(records: Sequence[FrameRecord], boxes: Sequence[Sequence[Box]], vectors: np.ndarray,
-                    threshold: float | None, memory: RegionMemory | None = None) -> Deduped:
+                    rule: SameScene | None, memory: RegionMemory | None = None) -> Deduped:
     """Keyframes as whole frames (`records`, one each, in time order) and their regions (`boxes`,
     per keyframe), with `vectors` laid out as `indexing.regions.with_crops` lays out images: the
     frames' rows, then each keyframe's regions' rows. Both deduplicated; `kept` indexes `vectors`,
     the whole frames' records first, then the regions' (each the keyframe's record with its box)."""
     n = len(records)
-    frames = dedup_consecutive(records, vectors[:n], threshold)
+    frames = dedup_consecutive(records, vectors[:n], rule)
     regions = dedup_regions([replace(r, box=b) for r, own in zip(records, boxes, strict=True) for b in own],
-                            vectors[n:], threshold, memory)
+                            vectors[n:], rule, memory)
     return Deduped(frames.kept + [n + k for k in regions.kept], frames.records + regions.records)
 
 
 def dedup_regions(records: Sequence[FrameRecord], vectors: np.ndarray,
-                  threshold: float | None, memory: RegionMemory | None = None) -> Deduped:
-    """Drop each region (a record with a box; records in time order) within `threshold` of its
-    camera's kept region at the same place, extending that one over it, or of the region
-    `memory` recalls there (None keeps every region)."""
-    if threshold is None:
+                  rule: SameScene | None, memory: RegionMemory | None = None) -> Deduped:
+    """Drop each region (a record with a box; records in time order) that is the same scene
+    (`rule`) as its camera's kept region at the same place, extending that one over it, or as the
+    region `memory` recalls there (None keeps every region)."""
+    if rule is None:
         return Deduped(list(range(len(records))), list(records))
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    unit = rule.units(vectors)
     kept: list[int] = []
     out: list[FrameRecord] = []
     places: dict[str, list[int]] = {}  # camera -> places in `out` of its latest kept regions
@@ -134,11 +154,11 @@ def dedup_regions(records: Sequence[FrameRecord], vectors: np.ndarray,
                              "deduplicate whole frames with dedup_consecutive")
         latest = places.setdefault(record.camera_id, [])
         here = [j for j in latest if _same_place(out[j], record)]
-        same = next((j for j in here if float(unit[kept[j]] @ unit[i]) >= threshold), None)
+        same = next((j for j in here if float(unit[kept[j]] @ unit[i]) >= rule.cosine), None)
         if same is not None:
             out[same] = replace(out[same], end_ms=max(out[same].end_ms, record.end_ms))
             continue
-        if not here and memory is not None and memory.recalls(record, unit[i], threshold):
+        if not here and memory is not None and memory.recalls(record, unit[i], rule):
             continue
         latest[:] = [j for j in latest if j not in here] + [len(out)]
         kept.append(i)

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from indexing.calibration import Calibration
+from indexing.dedup import SameScene
 from indexing.model_files import REID_WEIGHTS_FILE, WEIGHTS_FILE
 
 if TYPE_CHECKING:
@@ -121,6 +122,11 @@ class ClipEmbedder:
     def dim(self) -> int:
         bundle = self.load()
         return bundle.embed_dim + (self._reid.cfg.dim if self._reid is not None else 0)
+
+    def same_scene(self, cosine: float | None) -> SameScene | None:
+        """Dedup's rule for this model's vectors at a calibrated `cosine` (None: no dedup): it
+        compares CLIP's part, the leading components (a tower's part moves with sensor noise)."""
+        return None if cosine is None else SameScene(cosine, self.load().embed_dim)
 
     def embed_images(self, images: Sequence[np.ndarray | Image.Image]) -> np.ndarray:
         import torch

@@ -104,13 +104,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weight", type=float, default=ReidConfig.weight,
                         help="w: an image-to-image score is (1-w)·clip + w·appearance")
+    parser.add_argument("--widths", type=int, nargs=3, default=list(ReidConfig.widths),
+                        help="the tower's channels at 1/2, 1/4 and 1/8 of its input")
     parser.add_argument("--workers", type=int, default=2, help="processes rendering pairs")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True, help="the CLIP model folder to add the tower to")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
-    cfg = ReidConfig(weight=args.weight)
+    cfg = ReidConfig(weight=args.weight, widths=(args.widths[0], args.widths[1], args.widths[2]))
     began = time.monotonic()
     a, b = render_pairs(args.pairs, cfg.input_size, args.workers)
     rendered = time.monotonic() - began

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexing.dedup import SameScene
 from indexing.embedding import EmbedFn
 from indexing.frame_columns import FrameKey, FrameRecord
 from services.ingest.pipeline import IngestPipeline, IngestRequest, Journal, StageTimes
@@ -53,7 +54,7 @@ class LiveConfig:
     ingest: IngestSettings
     batch: int  # keyframes per embedding call
     work_dir: Path  # local spill folder; one subfolder per camera
-    dedup_cosine: float | None  # the model's dedup threshold (`Settings.calibrated`); None: no dedup
+    same_scene: SameScene | None  # the model's dedup rule (`Serving.same_scene`); None: no dedup
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class LiveRecorder:
         self._outbox = Outbox()
         self._pipeline = IngestPipeline(store, self._outbox, journal, embed,
                                         config.ingest, self._dir / "work", config.batch,
-                                        dedup_cosine=lambda: config.dedup_cosine)
+                                        same_scene=lambda: config.same_scene)
         self._segments: queue.Queue[LiveSegment | None] = queue.Queue(SEGMENT_QUEUE)
         self._status = LiveStatus(camera_id, recording=True)
         self._recent: deque[SegmentTiming] = deque(maxlen=RECENT_SEGMENTS)

@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from indexing.calibration import Calibration
+from indexing.dedup import SameScene
 from indexing.embedder import ClipEmbedder, ModelSpec
 from indexing.frame_columns import FrameKey
 from indexing.indexed import IndexedFrames
@@ -58,6 +59,12 @@ class Serving:
     @property
     def model_id(self) -> str:
         return self.log.model_id
+
+    @property
+    def same_scene(self) -> SameScene | None:
+        """When ingest stores a keyframe or region once (`indexing.dedup`): the calibrated cosine
+        over CLIP's part of the vectors; None: dedup is off."""
+        return self.embedder.same_scene(self.calibration.dedup_cosine)
 
 
 class ServingRef:

@@ -27,7 +27,7 @@ from typing import Protocol
 
 import numpy as np
 
-from indexing.dedup import RegionMemory, dedup_keyframes
+from indexing.dedup import RegionMemory, SameScene, dedup_keyframes
 from indexing.embedding import EmbedFn
 from indexing.frame_columns import Box, FrameKey
 from indexing.keyframes import FramePlan, Keyframe, iter_keyframes
@@ -187,11 +187,11 @@ class IngestPipeline:
 
     def __init__(self, store: ObjectStore, index: FrameSink, journal: Journal, embed: EmbedFn,
                  settings: IngestSettings, work_dir: Path, batch: int, in_flight: int = 1, *,
-                 dedup_cosine: Callable[[], float | None]) -> None:
-        """`dedup_cosine`: the dedup threshold of the model `embed` runs now (it changes when the
-        model is switched; `Settings.calibrated`), None for no dedup."""
+                 same_scene: Callable[[], SameScene | None]) -> None:
+        """`same_scene`: the dedup rule of the model `embed` runs now (it changes when the model is
+        switched; `Serving.same_scene`), None for no dedup."""
         self._store = store
-        self._dedup_cosine = dedup_cosine
+        self._same_scene = same_scene
         self._recordings = Recordings(store)
         self._index = index
         self._journal = journal
@@ -345,11 +345,12 @@ class IngestPipeline:
             return []
         records = [self._record(req, kf, end_ms, manifests)
                    for kf, end_ms in zip(batch.keyframes, batch.ends_ms, strict=True)]
-        same = dedup_keyframes(records, batch.regions, vectors, self._dedup_cosine(), self._stored_regions)
+        rule = self._same_scene()
+        same = dedup_keyframes(records, batch.regions, vectors, rule, self._stored_regions)
         kept = vectors[same.kept]
         batch_id = f"{req.camera_id}-{records[0].time_ms}-{records[-1].time_ms}"
         self._journal.append(batch_id, same.records, kept)  # acknowledged in the bucket first
-        self._stored_regions.remember(same.records, kept)
+        self._stored_regions.remember(same.records, kept, rule)
         self._index.add(same.records, kept)  # a follower of the writers' feeds may have been first
         return list(same.records)
 

@@ -146,7 +146,7 @@ class Vigil:
         # ingest reaches the serving version through `self.serving`, replaced whole by a model switch
         self.pipeline = IngestPipeline(self.store, self.serving, self.serving, self.serving.embed,
                                        s.ingest, s.data_dir / "work", s.ray.embed_batch, s.ray.embedders,
-                                       dedup_cosine=lambda: self.serving.current.calibration.dedup_cosine)
+                                       same_scene=lambda: self.serving.current.same_scene)
         self.metrics = Metrics(vectors=lambda: len(self.index), backlog=self.jobs.backlog)
         self.metrics_port = (self.metrics.serve(s.server.metrics_host, s.server.metrics_port)
                              if s.server.metrics_port is not None else None)
@@ -309,7 +309,7 @@ class Vigil:
         s, serving = self.settings, self.serving.current
         return LiveManager(self.cluster, LiveConfig(serving.model_id, s.ingest, s.ray.embed_batch,
                                                     (s.data_dir / "work" / "live").resolve(),
-                                                    dedup_cosine=serving.calibration.dedup_cosine),
+                                                    same_scene=serving.same_scene),
                            serving.pool.embed, self.serving, self.url_policy, self.alert_bell.ring)
 
     def url_policy(self) -> UrlPolicy:

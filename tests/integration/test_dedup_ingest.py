@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +22,11 @@ from indexing.world.truth import Action, ActorKind, ActorLabel, Colour, Gender, 
 CAMERA = "cam-static-1"
 START_MS = 1_790_000_000_000
 WALK_START_S, WALK_S, DURATION_S = 40.0, 12.0, 60.0
+
+
+def _same_scene(embedder: Any) -> Any:
+    """The bundled model's calibrated dedup rule (`indexing.dedup.SameScene`)."""
+    return embedder.same_scene(embedder.spec.calibration.dedup_cosine)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +58,7 @@ def ingested(footage: Path, s3_endpoint: object, tmp_path_factory: pytest.TempPa
     index = FrameIndex(embedder.dim)
     pipeline = IngestPipeline(store, index, IndexLog(store, "dedup-test"), embedder.embed_images,
                               IngestSettings(segment_seconds=4.0), tmp_path_factory.mktemp("work"),
-                              batch=32, dedup_cosine=lambda: embedder.spec.calibration.dedup_cosine)
+                              batch=32, same_scene=lambda: _same_scene(embedder))
     request = IngestRequest(CAMERA, START_MS, footage, probe(footage))
     first = pipeline.run(request, lambda _: None)
     again = pipeline.run(request, lambda _: None)
@@ -124,7 +130,7 @@ def test_several_batches_in_flight_index_exactly_what_one_at_a_time_does(
         pipeline = IngestPipeline(store, index, IndexLog(store, f"in-flight-{in_flight}"),
                                   embedder.embed_images, IngestSettings(segment_seconds=4.0),
                                   tmp_path / str(in_flight), batch=4, in_flight=in_flight,
-                                  dedup_cosine=lambda: embedder.spec.calibration.dedup_cosine)
+                                  same_scene=lambda: _same_scene(embedder))
         pipeline.run(request, lambda _: None)
         indexed.append(list(index.records()))
     assert len(indexed[0]) > 3 and indexed[0] == indexed[1]

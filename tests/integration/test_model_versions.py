@@ -165,7 +165,7 @@ def test_the_new_version_is_built_while_the_old_one_serves_then_switched_atomica
 
     assert host.serving.current.model_id == new.model_id and host.retired == [old.model_id]
     assert old.calibration == Calibration()  # random weights: no threshold, no dedup
-    assert host.serving.current.calibration == new.calibration == Calibration(0.11, 0.998)  # switched
+    assert host.serving.current.calibration == new.calibration == Calibration(0.11, 0.999)  # switched
     assert host.active.get().calibration == new.calibration  # type: ignore[union-attr]
     assert host.active.get() == replace(IndexVersion.of(new, old.model_id),
                                         switched_ms=host.active.get().switched_ms)  # type: ignore[union-attr]

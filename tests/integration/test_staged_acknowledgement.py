@@ -42,7 +42,7 @@ def _runner(store: MemoryStore, work: Path):
     index = FrameIndex(embedder.dim)
     pipeline = IngestPipeline(store, index, IndexLog(store, "staged-test"), embedder.embed_images,
                               IngestSettings(segment_seconds=4.0), work / "work", batch=4,
-                              dedup_cosine=lambda: embedder.spec.calibration.dedup_cosine)
+                              same_scene=lambda: embedder.same_scene(embedder.spec.calibration.dedup_cosine))
     jobs = JobRegistry(store)
     (work / "uploads").mkdir()
     runner = JobRunner(store, jobs, pipeline, threading.Lock(), work / "uploads", "node-a",

@@ -11,7 +11,7 @@ from indexing.index_versions import IndexVersion
 from indexing.models.configs import VIGIL_TINY_DIR
 from services.settings import Settings
 
-BUNDLED = Calibration(min_score=0.11, dedup_cosine=0.998)
+BUNDLED = Calibration(min_score=0.11, dedup_cosine=0.999)
 
 
 def test_the_bundled_model_ships_its_calibration() -> None:
@@ -32,7 +32,7 @@ def test_a_bad_calibration_file_is_refused_naming_it(tmp_path: Path, text: str) 
 
 def test_settings_override_the_model_only_where_they_are_set() -> None:
     assert Settings().calibrated(BUNDLED) == BUNDLED
-    assert Settings(search={"min_score": -1.0}).calibrated(BUNDLED) == Calibration(-1.0, 0.998)
+    assert Settings(search={"min_score": -1.0}).calibrated(BUNDLED) == Calibration(-1.0, 0.999)
     assert Settings(ingest={"dedup_cosine": 0.99}).calibrated(Calibration()) == Calibration(None, 0.99)
     assert Settings(ingest={"dedup_cosine": "off"}).calibrated(BUNDLED) == Calibration(0.11, None)
 

@@ -7,12 +7,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from indexing.dedup import RegionMemory, dedup_consecutive, dedup_regions
+from indexing.dedup import RegionMemory, SameScene, dedup_consecutive, dedup_regions
 from indexing.frame_columns import Box
 from indexing.vector_index import FrameIndex, FrameRecord
 
 DIM = 64
-SAME_SCENE_COSINE = 0.998  # the bundled model's calibration; the logic holds for any threshold
+SAME_SCENE = SameScene(0.999)  # the bundled model's calibrated cosine; the logic holds for any
 
 
 def _record(i: int, camera: str = "cam-1", step: int = 2000) -> FrameRecord:
@@ -33,7 +33,7 @@ def _static_then_change(rng: np.random.Generator) -> np.ndarray:
 
 def test_a_static_run_is_one_record_spanning_it_and_a_change_starts_another() -> None:
     vectors = _static_then_change(np.random.default_rng(0))
-    out = dedup_consecutive([_record(i) for i in range(10)], vectors, SAME_SCENE_COSINE)
+    out = dedup_consecutive([_record(i) for i in range(10)], vectors, SAME_SCENE)
     assert out.kept == [0, 5]
     assert [(r.time_ms, r.end_ms) for r in out.records] == [(0, 10_000), (10_000, 20_000)]
 
@@ -42,25 +42,25 @@ def test_a_slow_drift_is_not_swallowed_by_comparing_neighbours() -> None:
     rng = np.random.default_rng(1)
     start, end = rng.standard_normal(DIM), rng.standard_normal(DIM)
     vectors = _unit(np.array([start + (end - start) * t for t in np.linspace(0, 1, 80)]))
-    assert min(float(a @ b) for a, b in itertools.pairwise(vectors)) >= SAME_SCENE_COSINE
-    out = dedup_consecutive([_record(i) for i in range(80)], vectors, SAME_SCENE_COSINE)
+    assert min(float(a @ b) for a, b in itertools.pairwise(vectors)) >= SAME_SCENE.cosine
+    out = dedup_consecutive([_record(i) for i in range(80)], vectors, SAME_SCENE)
     assert 1 < len(out.kept) < 80
     for first, nxt in zip(out.kept, [*out.kept[1:], 80], strict=True):  # each kept frame stands for its run
-        assert all(float(vectors[first] @ vectors[j]) >= SAME_SCENE_COSINE for j in range(first, nxt))
+        assert all(float(vectors[first] @ vectors[j]) >= SAME_SCENE.cosine for j in range(first, nxt))
 
 
 def test_gaps_and_other_cameras_are_never_merged() -> None:
     v = _unit(np.ones((3, DIM)))
-    gap = dedup_consecutive([_record(0), _record(2), _record(3)], v, SAME_SCENE_COSINE)  # 2000..4000 missing
+    gap = dedup_consecutive([_record(0), _record(2), _record(3)], v, SAME_SCENE)  # 2000..4000 missing
     assert gap.kept == [0, 1]
-    cams = dedup_consecutive([_record(0), _record(1, "cam-2"), _record(2)], v, SAME_SCENE_COSINE)
+    cams = dedup_consecutive([_record(0), _record(1, "cam-2"), _record(2)], v, SAME_SCENE)
     assert cams.kept == [0, 1, 2]
 
 
 def test_a_deduplicated_span_counts_as_indexed_so_reingest_adds_nothing() -> None:
     vectors = _static_then_change(np.random.default_rng(2))
     records = [_record(i) for i in range(10)]
-    out = dedup_consecutive(records, vectors, SAME_SCENE_COSINE)
+    out = dedup_consecutive(records, vectors, SAME_SCENE)
     index = FrameIndex(DIM)
     index.add(out.records, vectors[out.kept])
     assert len(index) == 2
@@ -79,7 +79,7 @@ def test_a_still_region_is_stored_once_per_place_and_a_new_subject_there_is_kept
     wall = _unit(rng.standard_normal(DIM) + 0.01 * rng.standard_normal((10, DIM)))
     records = [r for i in range(10) for r in (_region(i, left), _region(i, right))]
     vectors = np.stack([v for i in range(10) for v in (frames[i], wall[i])])
-    out = dedup_regions(records, vectors, SAME_SCENE_COSINE)
+    out = dedup_regions(records, vectors, SAME_SCENE)
     assert [(r.box, r.time_ms, r.end_ms) for r in out.records] == [
         (left, 0, 10_000), (right, 0, 20_000), (left, 10_000, 20_000)]
     assert out.kept == [0, 1, 10]
@@ -89,9 +89,9 @@ def test_regions_at_other_places_or_cameras_are_not_duplicates_and_none_keeps_al
     box, moved = Box.snapped(0.1, 0.1, 0.3, 0.3), Box.snapped(0.5, 0.5, 0.7, 0.7)
     same = _unit(np.ones((3, DIM)))
     records = [_region(0, box), _region(1, moved), _region(1, box, camera="cam-2")]
-    assert dedup_regions(records, same, SAME_SCENE_COSINE).kept == [0, 1, 2]
+    assert dedup_regions(records, same, SAME_SCENE).kept == [0, 1, 2]
     assert dedup_regions([_region(0, box), _region(1, box)], same[:2], None).kept == [0, 1]
-    assert dedup_regions([_region(0, box), _region(1, box)], same[:2], SAME_SCENE_COSINE).kept == [0]
+    assert dedup_regions([_region(0, box), _region(1, box)], same[:2], SAME_SCENE).kept == [0]
 
 
 def test_a_later_batch_does_not_store_a_still_region_again_within_the_memory_horizon() -> None:
@@ -99,14 +99,27 @@ def test_a_later_batch_does_not_store_a_still_region_again_within_the_memory_hor
     rng = np.random.default_rng(6)
     still, changed = _unit(rng.standard_normal(DIM)), _unit(rng.standard_normal(DIM))
     memory = RegionMemory(horizon_ms=20_000)
-    first = dedup_regions([_region(0, box)], still[None], SAME_SCENE_COSINE, memory)
+    first = dedup_regions([_region(0, box)], still[None], SAME_SCENE, memory)
     assert first.kept == [0]
-    assert dedup_regions([_region(1, box)], still[None], SAME_SCENE_COSINE, memory).kept == [0]  # not stored
-    memory.remember(first.records, still[None])  # acknowledged: now it stands for later duplicates
-    assert dedup_regions([_region(2, box)], still[None], SAME_SCENE_COSINE, memory).kept == []
-    assert dedup_regions([_region(2, box)], changed[None], SAME_SCENE_COSINE, memory).kept == [0]
+    assert dedup_regions([_region(1, box)], still[None], SAME_SCENE, memory).kept == [0]  # not stored
+    memory.remember(first.records, still[None], SAME_SCENE)  # acknowledged: it stands for later copies
+    assert dedup_regions([_region(2, box)], still[None], SAME_SCENE, memory).kept == []
+    assert dedup_regions([_region(2, box)], changed[None], SAME_SCENE, memory).kept == [0]
     other = _region(2, box, camera="cam-2")
-    assert dedup_regions([other], still[None], SAME_SCENE_COSINE, memory).kept == [0]
-    assert dedup_regions([_region(11, box)], still[None], SAME_SCENE_COSINE, memory).kept == [0]  # > horizon
+    assert dedup_regions([other], still[None], SAME_SCENE, memory).kept == [0]
+    assert dedup_regions([_region(11, box)], still[None], SAME_SCENE, memory).kept == [0]  # > horizon
     moved = Box.snapped(0.6, 0.1, 0.9, 0.5)
-    assert dedup_regions([_region(2, moved)], still[None], SAME_SCENE_COSINE, memory).kept == [0]
+    assert dedup_regions([_region(2, moved)], still[None], SAME_SCENE, memory).kept == [0]
+
+
+def test_the_rule_compares_only_the_leading_part_a_fused_vector_s_clip_part() -> None:
+    """A fused model's appearance part (`indexing.reid`) moves with sensor noise; dedup ignores it."""
+    rng = np.random.default_rng(4)
+    clip = np.tile(rng.standard_normal(DIM), (4, 1)) + 1e-4 * rng.standard_normal((4, DIM))
+    fused = np.concatenate([_unit(clip) * 0.3 ** 0.5, _unit(rng.standard_normal((4, 16))) * 0.7 ** 0.5], 1)
+    records = [_record(i) for i in range(4)]
+    assert dedup_consecutive(records, fused, SameScene(SAME_SCENE.cosine)).kept == [0, 1, 2, 3]
+    assert dedup_consecutive(records, fused, SameScene(SAME_SCENE.cosine, DIM)).kept == [0]
+    box = Box(0.1, 0.1, 0.3, 0.3)
+    regions = [replace(r, box=box) for r in records]
+    assert dedup_regions(regions, fused, SameScene(SAME_SCENE.cosine, DIM)).kept == [0]

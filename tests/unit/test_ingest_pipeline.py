@@ -45,7 +45,7 @@ class Node:
             {"segment_seconds": 4.0, "thumbnail_width": 64, "regions": "off", **ingest})
         self.pipeline = IngestPipeline(self.store, self.index, self.cluster.index_writers(SPEC.model_id),
                                        self.pool.embed, settings, tmp_path / "work", batch=2, in_flight=2,
-                                       dedup_cosine=lambda: None)
+                                       same_scene=lambda: None)
 
     def ingest(self, video: Path) -> JobProgress:
         return self.pipeline.run(IngestRequest(CAMERA, START_MS, video, probe(video)), lambda _: None)

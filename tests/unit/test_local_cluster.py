@@ -120,7 +120,7 @@ def test_a_pool_takes_turns_in_batches_keeps_order_and_holds_a_cpu_per_embedder(
 def test_the_live_manager_records_through_the_cluster_and_reports_a_refused_stream(
         cluster: LocalCluster, tmp_path: Path) -> None:
     pool = cluster.embedder_pool(ModelSpec(name="colours"), RaySettings(embedders=1))
-    config = LiveConfig(MODEL, IngestSettings(), batch=4, work_dir=tmp_path, dedup_cosine=None)
+    config = LiveConfig(MODEL, IngestSettings(), batch=4, work_dir=tmp_path, same_scene=None)
     live = LiveManager(cluster, config, pool.embed, FrameIndex(DIM))
     camera = Camera("cam-moved", group="g", stream_url="rtsp://admin:Pa55w0rd@127.0.0.2:8554/ch1")
     assert live.apply(camera) and not live.apply(camera)  # the same URL again: one recording
