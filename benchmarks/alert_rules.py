@@ -117,7 +117,6 @@ def calibrated(query: np.ndarray, background: Sequence[Vectors],
 def run(duration_s: float, footage: Path, model_path: Path | None,
         regions_everywhere: bool, seed: int = SEED) -> dict[str, Any]:
     from indexing.embedder import ClipEmbedder
-    from indexing.regions import RegionProposer
     from indexing.world.photo import resident_photo
     from services.index.search import decode_image
     from services.node.app import model_spec
@@ -126,8 +125,8 @@ def run(duration_s: float, footage: Path, model_path: Path | None,
     settings = load_settings(**({"model": {"path": model_path}} if model_path else {}))
     ingest, spec = settings.ingest, model_spec(settings)
     embedder = ClipEmbedder(spec)
-    proposer = RegionProposer(ingest.regions_per_keyframe, ingest.region_min_fraction, ingest.regions,
-                              close_view=0.0 if regions_everywhere else ingest.region_close_view)
+    proposer = (ingest.model_copy(update={"region_close_view": 0.0}) if regions_everywhere else ingest
+                ).region_proposer()
     replay, background, visits = scenarios(duration_s, seed)
     bg = [embedded(video, cam, embedder, proposer, ingest)
           for cam, video in rendered(background, footage).items()]

@@ -143,7 +143,7 @@ def _timed(stages: _Stages, stage: str, fn: Any, *args: Any) -> Any:
 
 def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: str | None) -> dict[str, Any]:
     from indexing.keyframes import iter_keyframes
-    from indexing.regions import RegionProposer, with_crops
+    from indexing.regions import with_crops
     from services.api.server import BackgroundServer
     from services.node.app import Vigil
     from services.security.auth import Role
@@ -182,8 +182,7 @@ def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: s
             frames = [k.rgb for k in keyframes]
             boxes: list[list[Any]] = [[] for _ in frames]
             if results["regions"] != "off":  # the crops the pipeline embeds too (a fresh camera)
-                proposer = RegionProposer(ingest.regions_per_keyframe, ingest.region_min_fraction,
-                                          ingest.regions, close_view=ingest.region_close_view)
+                proposer = ingest.region_proposer()
                 boxes = [proposer.propose(f"cam-alone-{i}", f) for f in frames]
             sample = range(0, len(frames), max(1, len(frames) // EMBED_SAMPLE))  # evenly spread
             images = with_crops([frames[j] for j in sample], [boxes[j] for j in sample])

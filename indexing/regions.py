@@ -29,7 +29,8 @@ which the index keeps as 4 × uint16):
 - "motion+grid": motion boxes first, the grid fills the rest of the budget.
 - "off": no regions.
 
-Close views get none. Crops pay where subjects are small: a camera whose moving
+Close views get none, or only their moving subjects' boxes (`close_view_motion`). Crops pay
+where subjects are small: a camera whose moving
 subjects are large in its frame already shows them to the whole-keyframe vector,
 and there its crops only add vectors (≈ 5× per keyframe) and near-misses that
 outrank the right keyframe (the close-up benchmark lost first places with them:
@@ -41,6 +42,11 @@ keyframes get no regions (motion or grid) until its subjects shrink again (the
 camera is re-aimed, zoomed out). Measured on the world's footage (keyframes every
 2 s): median blob 0.03-0.10 of the frame on the 720p close-up cameras of the demo,
 0.005-0.008 on its 1080p street views (p90 ≤ 0.033); `CLOSE_VIEW` sits between.
+With `close_view_motion` a close view's keyframes keep their motion boxes (no grid tiles: 0.7
+regions per keyframe on the alert replay's close-up cameras against the grid's 5): a whole
+keyframe shows its subject to CLIP well enough, but not to an appearance tower
+(`indexing.reid`), which tells one person or bicycle from another on the subject's own crop —
+what a photo watch entry or `SearchByImage` compares.
 Needs the motion model: with "grid" alone every camera gets tiles.
 
 At most `max_regions` boxes per keyframe. The proposer is thread-safe; its
@@ -103,9 +109,10 @@ class RegionProposer:
     def __init__(self, max_regions: int = 5, min_fraction: float = 0.002,
                  method: RegionMethod | str = RegionMethod.MOTION_GRID, *, history: int = 8,
                  grid_rows: tuple[int, ...] = (2, 3), context: float = 0.25,
-                 max_cameras: int = 1024, close_view: float = CLOSE_VIEW) -> None:
+                 max_cameras: int = 1024, close_view: float = CLOSE_VIEW,
+                 close_view_motion: bool = False) -> None:
         """`close_view`: the median subject size (fraction of the frame) from which a camera gets
-        no regions; 0: every camera gets them."""
+        no regions (with `close_view_motion`: its motion boxes only); 0: every camera gets them."""
         if max_regions < 0 or not 0 <= min_fraction < 1 or history < MIN_HISTORY or not 0 <= close_view < 1:
             raise ValueError(f"max_regions={max_regions}, min_fraction={min_fraction}, history={history}, "
                              f"close_view={close_view}: give max_regions >= 0, 0 <= min_fraction < 1, "
@@ -114,7 +121,7 @@ class RegionProposer:
             raise ValueError(f"grid_rows={grid_rows}: every level needs at least one row")
         self.max_regions, self.min_fraction, self.method = max_regions, min_fraction, RegionMethod(method)
         self.history, self.grid_rows, self.context = history, grid_rows, context
-        self.max_cameras, self.close_view = max_cameras, close_view
+        self.max_cameras, self.close_view, self.close_view_motion = max_cameras, close_view, close_view_motion
         self._cameras: OrderedDict[str, _Camera] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -138,7 +145,7 @@ class RegionProposer:
                     boxes = motion_boxes(blobs, width, height, self.context)[:self.max_regions]
                 state.history.append(small)
                 if self._is_close_view(state):
-                    return []
+                    return boxes if self.close_view_motion else []
             if self.method in (RegionMethod.GRID, RegionMethod.MOTION_GRID):
                 tiles = grid_boxes(width, height, self.grid_rows)
                 take = min(self.max_regions - len(boxes), len(tiles))

@@ -29,7 +29,7 @@ from pydantic_settings import (
 )
 
 from indexing.calibration import Calibration, Off
-from indexing.regions import CLOSE_VIEW, RegionMethod
+from indexing.regions import CLOSE_VIEW, RegionMethod, RegionProposer
 from storage.url_policy import networks
 
 CONFIG_ENV = "VIGIL_CONFIG"
@@ -130,11 +130,21 @@ class IngestSettings(_Section):
                                      "subjects' median box covers at least this fraction of the frame is a "
                                      "close view and gets no regions (its whole keyframes show them; "
                                      "indexing.regions); 0: every camera gets regions")
+    region_close_view_motion: bool = Field(False, description="close views get their moving subjects' "
+                                           "boxes as regions (no grid tiles), so image queries and photo "
+                                           "watch entries compare a subject's own crop there too")
     region_short_side: int = Field(0, ge=0, le=4320, description="regions are cropped from the keyframe "
                                    "decoded at this short side (never upscaled; 0: from the 224-px frame "
                                    "the whole keyframe is embedded from); more pixels per crop, at some "
                                    "decoding cost: for a model whose input is larger than the bundled one's "
                                    "96 px (448 measured no better than 0 with vigil-tiny)")
+
+    def region_proposer(self) -> RegionProposer:
+        """A proposer of the regions these settings embed (one per ingest pipeline: it keeps each
+        camera's background)."""
+        return RegionProposer(self.regions_per_keyframe, self.region_min_fraction, self.regions,
+                              close_view=self.region_close_view,
+                              close_view_motion=self.region_close_view_motion)
 
     @property
     def detail_short_side(self) -> int:

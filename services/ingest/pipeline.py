@@ -31,7 +31,7 @@ from indexing.dedup import RegionMemory, SameScene, dedup_keyframes
 from indexing.embedding import EmbedFn
 from indexing.frame_columns import Box, FrameKey
 from indexing.keyframes import FramePlan, Keyframe, iter_keyframes
-from indexing.regions import RegionProposer, with_crops
+from indexing.regions import with_crops
 from indexing.vector_index import FrameRecord
 from services.ingest.jobs import JobProgress
 from services.ingest.segmenting import iter_segments
@@ -205,9 +205,7 @@ class IngestPipeline:
         self._embedding = ThreadPoolExecutor(max_workers=in_flight + 1, thread_name_prefix="embed-wait")
         self._uploads = ThreadPoolExecutor(max_workers=THUMBNAIL_UPLOADS, thread_name_prefix="thumbs")
         self._segment_stores = ThreadPoolExecutor(max_workers=SEGMENT_STORES, thread_name_prefix="seg-puts")
-        self._regions = RegionProposer(settings.regions_per_keyframe, settings.region_min_fraction,
-                                       settings.regions,  # each camera's background, across files
-                                       close_view=settings.region_close_view)
+        self._regions = settings.region_proposer()  # each camera's background, across files
         self._stored_regions = RegionMemory()  # each camera's latest stored regions, across batches
 
     def run(self, req: IngestRequest, report: ProgressFn, ready: ReadyFn = _always_ready) -> JobProgress:

@@ -113,6 +113,19 @@ def test_a_close_view_whose_subjects_are_large_gets_no_regions_and_a_street_view
     assert all(always.propose("cam-door", _close_up(rng, x)) for x in positions)
 
 
+def test_a_close_view_can_keep_its_moving_subject_s_box_and_no_grid_tiles() -> None:
+    rng = np.random.default_rng(9)
+    proposer = RegionProposer(max_regions=5, method="motion+grid", close_view_motion=True)
+    positions = [10 + (i * 37) % 290 for i in range(14)]
+    boxes = [proposer.propose("cam-door", _close_up(rng, x)) for x in positions]
+    assert proposer.is_close_view("cam-door")
+    assert all(len(own) == 1 for own in boxes[-4:])  # the subject alone, no tiles
+    for own, x in zip(boxes[-4:], positions[-4:], strict=True):
+        assert own[0].x0 <= x / 400 and own[0].x1 >= (x + 90) / 400  # around the subject
+    street = [proposer.propose("cam-street", _street(rng, 10 + (i * 23) % 370)) for i in range(14)]
+    assert all(len(own) == 5 for own in street)  # a street view keeps motion and grid
+
+
 def test_off_and_zero_regions_propose_nothing() -> None:
     frame = _street(np.random.default_rng(7))
     assert RegionProposer(method="off").propose("cam-a", frame) == []
