@@ -111,3 +111,13 @@ def test_the_trainer_renders_the_same_pairs_and_writes_a_tower_the_embedder_load
     save_reid(train(a, b, steps=2, lr=1e-3, seed=0, cfg=ReidConfig(), batch_pairs=4), folder)
     embedder = ClipEmbedder(ModelSpec(path=folder))
     assert embedder.embed_images(_images(2)).shape == (2, embedder.dim) == (2, 256 + 128)
+
+
+def test_the_tower_trains_on_every_kind_that_travels_between_wide_cameras() -> None:
+    """A kind missing here is one the tower never learns to tell apart (trucks once were)."""
+    from indexing.world.train_reid import REID_KINDS
+    from indexing.world.truth import INCIDENT_KINDS
+    from indexing.world.wide import TRAFFIC_KINDS, TRAVELLER_KINDS
+
+    travelling = (set(TRAVELLER_KINDS) | set(TRAFFIC_KINDS)) - INCIDENT_KINDS
+    assert set(REID_KINDS) == travelling and all(w > 0 for w in REID_KINDS.values())
