@@ -20,9 +20,9 @@ BACKGROUND_S = 60.0
 FOLLOW_S = 5.0  # the alerts of the last batches reach the stream within this
 # A stolen bicycle is watched at high sensitivity (2, `indexing.watch.z_threshold`): the close-up
 # cameras get whole-keyframe vectors only (no regions: a close view), and there the thief's
-# keyframes score 4.5 on cam-hem-12 and 2.0-2.9 on cam-cho-3 (two runs; a look-alike on cam-pho-7
-# scores 2.1-2.2: the model's limit, measured by `benchmarks.alert_rules`); `benchmarks.alerts`
-# measures this sensitivity (photo@0.75)
+# keyframes score 4.3 on cam-hem-12 and 3.4 on cam-cho-3 (a look-alike on cam-pho-7 scores 2.1:
+# the model's limit, measured by `benchmarks.alert_rules`); `benchmarks.alerts` measures this
+# sensitivity (photo@0.75)
 SENSITIVITY = 0.75
 
 
