@@ -58,7 +58,7 @@ integration: $(STAMP) web
 
 bench: $(STAMP)
 	mkdir -p benchmarks/results
-	for b in $$(ls benchmarks/*.py | grep -v -e __init__ -e _harness); do \
+	for b in $$(ls benchmarks/*.py | grep -v -e __init__ -e /_); do \
 		m=$$(basename $$b .py); $(PY) -m benchmarks.$$m --quick --out benchmarks/results/$$m.json || exit 1; \
 	done
 

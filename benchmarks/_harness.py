@@ -51,6 +51,17 @@ def city_camera_footage(path: Path, size: str, seconds: int, fps: int, seed: int
     return path
 
 
+def wide_street_footage(path: Path, size: str, seconds: int, seed: int = 7) -> Path:
+    """A wide street of the synthetic world (the wide incident's first camera: night, small
+    subjects in crowds) as H.264 at `size`, `seconds` long, 2 s GOP, at the world's 10 frames/s."""
+    from indexing.world.video import render_camera
+    from indexing.world.wide import wide_incident
+
+    width, height = (int(v) for v in size.split("x"))
+    scenario = wide_incident(seed, duration_s=float(seconds))
+    return render_camera(scenario, scenario.cameras[0].camera_id, path, width, height)
+
+
 def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "processor": platform.processor()}

@@ -1,6 +1,7 @@
 """How fast does footage go through the whole ingest pipeline, and what limits it?
 
     python -m benchmarks.ingest [--quick] --out FILE.json
+    python -m benchmarks.ingest --views wide --seconds 600 --sizes 1080p --regions off motion+grid --out F
 
 For 720p and 1080p H.264 (2 s GOP, city-camera bitrate): the whole pipeline
 over gRPC from a client in another process (upload → ffmpeg segmenting → S3 →
@@ -37,6 +38,14 @@ iterator), region proposals, embedding (waiting for the actors), the wait for
 segments to be committed, thumbnail PUTs, segment stores (ffmpeg's cut runs
 beside), the index log's append.
 
+`--views wide` ingests a wide street of the synthetic world instead of the test
+pattern (`indexing.world.wide`: the incident's first camera at night, small
+subjects in crowds, 10 frames/s, rendered once for every node of the run): the
+footage where region crops are many per keyframe (the test pattern is a close
+view for the proposer: about one image per keyframe). `--regions off motion+grid`
+runs one node after the other on the same videos and gives each one's job rate
+over the first's (`job_rate_over_first`: #16's ingest cost of regions).
+
 `--model NAME` runs it with an open_clip architecture instead of the bundled
 model, with random weights (no download: the compute, hence every rate here, is
 the same as with the pretrained weights), e.g. `--model ViT-B-32`, the size of
@@ -64,6 +73,7 @@ from typing import Any
 from benchmarks import _harness
 
 SIZES = {"720p": "1280x720", "1080p": "1920x1080"}
+VIEWS = ("test-pattern", "wide")
 DAY = datetime(2026, 11, 23, tzinfo=UTC)
 EMBED_RUNS = 3  # embedder-alone time: the median of this many runs (the machine may be shared)
 EMBED_SAMPLE = 96  # embedder-alone rate: on this many keyframes (and their crops), evenly spread
@@ -141,7 +151,17 @@ def _timed(stages: _Stages, stage: str, fn: Any, *args: Any) -> Any:
         stages.add(stage, time.perf_counter() - t0)
 
 
-def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: str | None) -> dict[str, Any]:
+def footage(view: str, tmp: Path, sizes: list[str], seconds: int) -> dict[str, Path]:
+    """One video per size: the test pattern (a close view for the region proposer) or a wide
+    street of the synthetic world."""
+    if view == "wide":
+        return {name: _harness.wide_street_footage(tmp / f"{name}.mp4", SIZES[name], seconds)
+                for name in sizes}
+    return {name: _harness.city_camera_footage(tmp / f"{name}.mp4", SIZES[name], seconds, fps=25)
+            for name in sizes}
+
+
+def run(videos: dict[str, Path], tmp: Path, model: str | None, regions: str | None) -> dict[str, Any]:
     from indexing.keyframes import iter_keyframes
     from indexing.regions import with_crops
     from services.api.server import BackgroundServer
@@ -151,10 +171,8 @@ def run(seconds: int, tmp: Path, model: str | None, sizes: list[str], regions: s
     from storage.keys import ALL_GROUPS
     from storage.media import probe
 
-    videos = {name: _harness.city_camera_footage(tmp / f"{name}.mp4", SIZES[name], seconds, fps=25)
-              for name in sizes}
-    results: dict[str, Any] = {"cores": os.cpu_count(), "seconds_per_video": seconds,
-                               "model": model or "vigil-tiny (bundled)"}
+    tmp.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"cores": os.cpu_count(), "model": model or "vigil-tiny (bundled)"}
     overrides: dict[str, Any] = {"server": {"port": 0, "metrics_port": 0}}  # beside other nodes
     if model:
         overrides["model"] = {"name": model}
@@ -277,13 +295,31 @@ def main() -> None:
                         help="length of each video (default 120; 30 with --quick)")
     parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=list(SIZES),
                         help="the video sizes (default both)")
-    parser.add_argument("--regions", default=None,
+    parser.add_argument("--views", choices=VIEWS, default="test-pattern",
+                        help="the footage: a test pattern, or a wide street of the synthetic world")
+    parser.add_argument("--regions", nargs="+", default=[None],
                         help="ingest.regions for the node ('off', 'motion', 'grid', 'motion+grid'; "
-                             "default: the setting's)")
+                             "default: the setting's); several: one node after the other on the "
+                             "same videos, and each one's job rate over the first's")
     args = parser.parse_args()
+    seconds = args.seconds or (30 if args.quick else 120)
     with tempfile.TemporaryDirectory(prefix="vigil-bench-ingest-") as tmp:
-        result = run(args.seconds or (30 if args.quick else 120), Path(tmp), args.model, args.sizes,
-                     args.regions)
+        videos = footage(args.views, Path(tmp), args.sizes, seconds)
+        runs = {}
+        for i, regions in enumerate(args.regions):  # each node in a process of its own: one Ray each
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as node:
+                runs[str(regions)] = node.submit(run, videos, Path(tmp) / f"node-{i}", args.model,
+                                                 regions).result()
+    first = next(iter(runs.values()))
+    result: dict[str, Any] = {"views": args.views, "seconds_per_video": seconds}
+    if len(runs) == 1:
+        result.update(first)
+    else:
+        result["by_regions"] = runs
+        result["job_rate_over_first"] = {
+            regions: {size: r[size]["job_keyframes_per_s"] / first[size]["job_keyframes_per_s"]
+                      for size in args.sizes}
+            for regions, r in runs.items()}
     _harness.write(args.out, "whole-pipeline ingest throughput", result, args.quick)
 
 
