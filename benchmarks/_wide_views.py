@@ -31,9 +31,8 @@ region), as search groups hits by keyframe. Figures:
   the keyframes of the other cameras passing the cut (`passing`), the share of them showing
   the identity (`precision`, over queries with any) and of the identity's keyframes passing
   (`recall`), averaged;
-- vectors stored per keyframe after dedup (whole frames: `indexing.dedup` at the model's
-  `dedup_cosine`; a region is dropped when the camera's previous kept region at an
-  overlapping box (IoU ≥ 0.5) is within the same threshold — A1's rule), and index
+- vectors stored per keyframe after dedup (ingest's: `indexing.dedup.dedup_keyframes` at
+  the model's `dedup_cosine`, each camera's keyframes as one batch), and index
   bytes per keyframe of a `FrameIndex` holding them (RAM of the exact tier at this size,
   plus record columns);
 - embedding throughput, keyframes/s with regions ÷ without: propose + crop + preprocess
@@ -53,10 +52,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from indexing.dedup import SAME_PLACE_IOU
+
 if TYPE_CHECKING:
     from indexing.dedup import SameScene
 
-DEDUP_IOU = 0.5
 ON_SCREEN_VISIBLE, ON_SCREEN_AREA = 0.5, 0.002
 QUERY_VISIBLE = 0.7
 METHODS = ("motion", "grid", "motion+grid")
@@ -99,14 +99,6 @@ def _covers(region: Any, bbox: Any) -> float:
     w = min(region.x1, bbox.x1) - max(region.x0, bbox.x0)
     h = min(region.y1, bbox.y1) - max(region.y0, bbox.y0)
     return 0.0 if w <= 0 or h <= 0 else w * h / max(bbox.area, 1e-9)
-
-
-def _iou(a: Any, b: Any) -> float:
-    w = min(a.x1, b.x1) - max(a.x0, b.x0)
-    h = min(a.y1, b.y1) - max(a.y0, b.y0)
-    inter = max(0.0, w) * max(0.0, h)
-    union = (a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _resized(rgb: np.ndarray, short_side: int) -> np.ndarray:
@@ -278,43 +270,41 @@ def _append(variant: Variant, vecs: np.ndarray, boxes: list[Any]) -> None:
 
 
 def _dedup(variant: Variant, frames: list[Frame], rule: SameScene | None) -> None:
-    """Mark what dedup would not store; a dropped vector is replaced by the kept one it matched
-    (its span is extended over this keyframe, so search sees that vector here)."""
+    """Mark what ingest's dedup (`indexing.dedup.dedup_keyframes`, camera by camera) would not
+    store; a dropped vector is replaced by the kept one standing for it (whose span covers this
+    keyframe, at the same place for a region), so search sees that vector here."""
     if rule is None:
         return
+    from indexing.dedup import dedup_keyframes
+    from indexing.frame_columns import FrameRecord
+    from indexing.world.wide import KEYFRAME_EVERY_S
 
-    def same(a: np.ndarray, b: np.ndarray) -> bool:
-        return float(rule.units(a) @ rule.units(b)) >= rule.cosine
-
-    kept_whole: dict[str, np.ndarray] = {}
-    kept_regions: dict[str, list[tuple[Any, np.ndarray]]] = defaultdict(list)
-    last_t: dict[str, float] = {}
+    by_camera: dict[str, list[int]] = defaultdict(list)
     for i, frame in enumerate(frames):
-        cam = frame.camera_id
-        if cam in last_t and frame.t - last_t[cam] > 2.5:  # a gap ends every run
-            kept_whole.pop(cam, None)
-            kept_regions.pop(cam, None)
-        last_t[cam] = frame.t
-        vecs, boxes = variant.vectors[i], variant.boxes[i]
-        previous_regions = kept_regions.get(cam, [])
-        regions_now: list[tuple[Any, np.ndarray]] = []
-        for j, box in enumerate(boxes):
-            if box is None:
-                if cam in kept_whole and same(kept_whole[cam], vecs[j]):
-                    variant.stored[i][j] = False
-                    vecs[j] = kept_whole[cam]
-                else:
-                    kept_whole[cam] = vecs[j].copy()
+        by_camera[frame.camera_id].append(i)
+    for cam, order in by_camera.items():
+        records = [FrameRecord(cam, round(frames[i].t * 1000), round((frames[i].t + KEYFRAME_EVERY_S) * 1000),
+                               "", 0, 0, "") for i in order]
+        slots = [(i, 0) for i in order] + [(i, j) for i in order for j, box in enumerate(variant.boxes[i])
+                                           if box is not None]  # `with_crops`' layout: frames, then regions
+        vectors = np.stack([variant.vectors[i][j] for i, j in slots])
+        regions = [[b for b in variant.boxes[i] if b is not None] for i in order]
+        deduped = dedup_keyframes(records, regions, vectors, rule)
+        kept = [(slots[k], record) for k, record in zip(deduped.kept, deduped.records, strict=True)]
+        units = rule.units(vectors)
+        unit_of = dict(zip(slots, units, strict=True))
+        kept_slots = {slot for slot, _ in kept}
+        for slot in slots:
+            if slot in kept_slots:
                 continue
-            match = next((v for b, v in previous_regions
-                          if _iou(b, box) >= DEDUP_IOU and same(v, vecs[j])), None)
-            if match is not None:
-                variant.stored[i][j] = False
-                vecs[j] = match
-                regions_now.append((box, match))
-            else:
-                regions_now.append((box, vecs[j].copy()))
-        kept_regions[cam] = regions_now
+            i, j = slot
+            variant.stored[i][j] = False
+            box, t_ms = variant.boxes[i][j], round(frames[i].t * 1000)
+            standing = [s for s, r in kept if r.time_ms <= t_ms < r.end_ms and (
+                r.box is None if box is None else r.box is not None and r.box.iou(box) >= SAME_PLACE_IOU)]
+            if standing:
+                best = max(standing, key=lambda s: float(unit_of[s] @ unit_of[slot]))
+                variant.vectors[i][j] = variant.vectors[best[0]][best[1]]
 
 
 def _text_vectors(embedder: Any) -> list[tuple[Any, np.ndarray]]:
