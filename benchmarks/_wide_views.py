@@ -24,8 +24,8 @@ region), as search groups hits by keyframe. Figures:
 - appearance search across cameras: for every identity seen on two or more cameras,
   one query per camera (its crop, padded and squared like a proposal, from the keyframe
   where it is largest and ≥ 70 % visible), ranked against every keyframe of the *other*
-  cameras; rank-1 (the first keyframe shows that identity) and mAP; `box_right`: of the
-  rank-1 hits, the share whose best region covers at least half of the identity's box;
+  cameras; rank-1 (the first keyframe shows that identity; also per kind of subject) and mAP;
+  `box_right`: of the rank-1 hits, the share whose best region covers at least half of the identity's box;
   `appearance_cut`: what SearchSimilar and Follow keep at `search.appearance_z` = z
   (`services.index.search.appearance_cut` against a sample of the stored vectors): per query,
   the keyframes of the other cameras passing the cut (`passing`), the share of them showing
@@ -361,7 +361,8 @@ def _appearance(variant: Variant, frames: list[Frame],
     cuts: dict[float, dict[str, list[float]]] = {z: {"precision": [], "recall": [], "passing": []}
                                                  for z in APPEARANCE_Z}
     rank1, aps, box_right = [], [], []
-    for (actor_id, camera_id), (_, vec, _) in sorted(queries.items()):
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    for (actor_id, camera_id), (_, vec, at) in sorted(queries.items()):
         def shows(i: int, who: str = actor_id) -> bool:
             return any(a.actor_id == who and on_screen(a) for a in frames[i].actors)
 
@@ -384,6 +385,8 @@ def _appearance(variant: Variant, frames: list[Frame],
         order = order[np.isfinite(scores[order])]
         hits = relevant[order]
         rank1.append(float(hits[0]))
+        kind = next(a.label.kind.value for a in frames[at].actors if a.actor_id == actor_id)
+        by_kind[kind].append(rank1[-1])
         found = np.nonzero(hits)[0]
         aps.append(float(np.mean([(k + 1) / (r + 1) for k, r in enumerate(found)])))
         if hits[0]:
@@ -394,6 +397,8 @@ def _appearance(variant: Variant, frames: list[Frame],
     return {"queries": len(rank1), "rank1": round(float(np.mean(rank1)), 4) if rank1 else math.nan,
             "mAP": round(float(np.mean(aps)), 4) if aps else math.nan,
             "box_right_at_rank1": round(float(np.mean(box_right)), 4) if box_right else math.nan,
+            "rank1_by_kind": {kind: {"queries": len(got), "rank1": round(float(np.mean(got)), 4)}
+                              for kind, got in sorted(by_kind.items())},
             "appearance_cut": {str(z): {k: round(float(np.mean(v)), 4) if v else math.nan
                                         for k, v in got.items()} for z, got in cuts.items()}}
 
