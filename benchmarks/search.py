@@ -321,7 +321,7 @@ def _grpc(index: FrameIndex, services: _Services, journal_dir: Path,
     settings = Settings(auth=AuthSettings(rate_per_s=1e6, burst=10**6))  # one client, as fast as it can
     tokens = TokenStore(services.store)
     engine = SearchEngine(services.embedder, index, settings.search, ModelSpec().calibration.min_score)
-    metrics = Metrics(vectors=lambda: len(index), backlog=lambda: 0)
+    metrics = Metrics(vectors=lambda: len(index), backlog=lambda: 0, free_disk=lambda: 0)
     audit = AuditLog(services.store, journal_dir, "bench")
     visibility = Visibility(CameraRegistry(services.store))  # the benchmark's token sees all groups
     search = SearchService(visibility, _Versions(_Version(engine, ModelSpec().model_id)), AuditTrail(audit),

@@ -7,6 +7,7 @@ import grpc
 from indexing.errors import ImageDecodeError, IndexRetiredError, ModelUnavailableError
 from storage.errors import (
     AbandonedError,
+    DiskFullError,
     MediaError,
     ObjectNotFoundError,
     StorageError,
@@ -55,6 +56,7 @@ _STATUS: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (NoFootageError, grpc.StatusCode.NOT_FOUND),
     (IntegrityError, grpc.StatusCode.DATA_LOSS),
     (StorageUnavailableError, grpc.StatusCode.UNAVAILABLE),
+    (DiskFullError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (AbandonedError, grpc.StatusCode.CANCELLED),
     (ModelUnavailableError, grpc.StatusCode.FAILED_PRECONDITION),
     (IndexRetiredError, grpc.StatusCode.UNAVAILABLE),

@@ -25,5 +25,11 @@ class AbandonedError(StorageError):
     """The caller stopped waiting (its deadline passed or it disconnected), so the work stopped."""
 
 
+class DiskFullError(StorageError):
+    """The node's own disk (its data folder: uploads, staging, work files) has no space left."""
+
+    retriable = True
+
+
 class MediaError(StorageError):
     """A video file cannot be read or cut by ffmpeg."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 
 from storage.cameras import mask_url
-from storage.errors import MediaError
+from storage.errors import DiskFullError, MediaError
 from storage.ffmpeg_commands import QUIET, segment_command
 from storage.ffmpeg_input import GuardedInput
 from storage.media_tools import ffmpeg_exe
@@ -207,6 +207,9 @@ def fetch(uri: str, policy: UrlPolicy, out: Path, timeout_s: float, max_bytes: i
         raise UrlRefusedError(f"{shown}: {refusals[0]}")
     if proc.returncode != 0 or not out.is_file():
         out.unlink(missing_ok=True)
+        if b"No space left on device" in proc.stderr:
+            raise DiskFullError(f"{shown}: the node's disk is full: nothing was stored; try again once "
+                                "space is freed")
         raise MediaError(f"{shown}: could not be fetched as video")
     if b"Error during demuxing" in proc.stderr or b"ends prematurely" in proc.stderr:
         out.unlink(missing_ok=True)

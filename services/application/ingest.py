@@ -11,6 +11,7 @@ of jobs holds only jobs of cameras the caller sees.
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import os
 import tempfile
@@ -24,6 +25,7 @@ from services.errors import InvalidArgumentError, NotFoundError, ResourceExhaust
 from services.ingest.jobs import Job, JobState
 from services.settings import IngestSettings
 from storage.cameras import mask_url
+from storage.errors import DiskFullError
 from storage.keys import JOB_ID
 from storage.media import fetch
 from storage.url_policy import UrlPolicy
@@ -97,6 +99,12 @@ class IngestService:
                     f.write(chunk)
             if size == 0:
                 raise InvalidArgumentError("the upload is empty")
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise DiskFullError("the node's disk is full: the upload was not stored (nothing was "
+                                "ingested); try again once space is freed") from None
         except BaseException:
             path.unlink(missing_ok=True)
             raise

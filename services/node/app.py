@@ -147,7 +147,8 @@ class Vigil:
         self.pipeline = IngestPipeline(self.store, self.serving, self.serving, self.serving.embed,
                                        s.ingest, s.data_dir / "work", s.ray.embed_batch, s.ray.embedders,
                                        same_scene=lambda: self.serving.current.same_scene)
-        self.metrics = Metrics(vectors=lambda: len(self.index), backlog=self.jobs.backlog)
+        self.metrics = Metrics(vectors=lambda: len(self.index), backlog=self.jobs.backlog,
+                               free_disk=lambda: shutil.disk_usage(s.data_dir).free)
         self.metrics_port = (self.metrics.serve(s.server.metrics_host, s.server.metrics_port)
                              if s.server.metrics_port is not None else None)
         if self.metrics_port is not None:

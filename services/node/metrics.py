@@ -17,7 +17,8 @@ LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class Metrics:
-    def __init__(self, vectors: Callable[[], int], backlog: Callable[[], int]) -> None:
+    def __init__(self, vectors: Callable[[], int], backlog: Callable[[], int],
+                 free_disk: Callable[[], int]) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.segments = Counter("vigil_segments_stored", "Segments stored", ["camera"], registry=r)
@@ -36,6 +37,8 @@ class Metrics:
         Gauge("vigil_vectors", "Vectors in the index", registry=r).set_function(vectors)
         Gauge("vigil_ingest_backlog_jobs", "Ingest jobs pending or running", registry=r
               ).set_function(backlog)
+        Gauge("vigil_data_dir_free_bytes", "Free bytes on the data folder's disk (uploads, staging, work "
+              "files, the audit journal; the embedded S3 server's data)", registry=r).set_function(free_disk)
 
     def job_done(self, camera: str, progress: JobProgress, footage_end_s: float, now_s: float) -> None:
         self.segments.labels(camera).inc(progress.segments - progress.segments_skipped)

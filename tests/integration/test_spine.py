@@ -215,6 +215,8 @@ def test_prometheus_metrics_report_ingest_and_search(ingested: JobStatus, client
     assert 'vigil_vectors_added_total{camera="cam-hem-12"} 10.0' in text
     assert 'vigil_search_latency_seconds_count{kind="text"}' in text
     assert "vigil_vectors " in text and "vigil_ingest_lag_seconds" in text
+    free = next(line for line in text.splitlines() if line.startswith("vigil_data_dir_free_bytes "))
+    assert float(free.split()[1]) > 0
 
 
 def test_pages_walk_through_every_hit_once(ingested: JobStatus, client: VigilClient) -> None:

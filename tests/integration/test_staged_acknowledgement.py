@@ -46,7 +46,7 @@ def _runner(store: MemoryStore, work: Path):
     jobs = JobRegistry(store)
     (work / "uploads").mkdir()
     runner = JobRunner(store, jobs, pipeline, threading.Lock(), work / "uploads", "node-a",
-                       Metrics(lambda: len(index), jobs.backlog), media_timeout_s=60)
+                       Metrics(lambda: len(index), jobs.backlog, lambda: 0), media_timeout_s=60)
     return runner, jobs, index
 
 
