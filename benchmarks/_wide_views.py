@@ -24,7 +24,8 @@ region), as search groups hits by keyframe. Figures:
 - appearance search across cameras: for every identity seen on two or more cameras,
   one query per camera (its crop, padded and squared like a proposal, from the keyframe
   where it is largest and ≥ 70 % visible), ranked against every keyframe of the *other*
-  cameras; rank-1 (the first keyframe shows that identity; also per kind of subject) and mAP;
+  cameras; rank-1 (the first keyframe shows that identity; its 95 % Wilson interval over the
+  draw's queries; also per kind of subject) and mAP;
   `box_right`: of the rank-1 hits, the share whose best region covers at least half of the identity's box;
   `appearance_cut`: what SearchSimilar and Follow keep at `search.appearance_z` = z
   (`services.index.search.appearance_cut` against a sample of the stored vectors): per query,
@@ -395,12 +396,24 @@ def _appearance(variant: Variant, frames: list[Frame],
             actor = next(a for a in frames[top].actors if a.actor_id == actor_id)
             box_right.append(float(box is not None and _covers(box, actor.bbox) >= 0.5))
     return {"queries": len(rank1), "rank1": round(float(np.mean(rank1)), 4) if rank1 else math.nan,
+            "rank1_ci95": wilson_interval(int(sum(rank1)), len(rank1)),
             "mAP": round(float(np.mean(aps)), 4) if aps else math.nan,
             "box_right_at_rank1": round(float(np.mean(box_right)), 4) if box_right else math.nan,
             "rank1_by_kind": {kind: {"queries": len(got), "rank1": round(float(np.mean(got)), 4)}
                               for kind, got in sorted(by_kind.items())},
             "appearance_cut": {str(z): {k: round(float(np.mean(v)), 4) if v else math.nan
                                         for k, v in got.items()} for z, got in cuts.items()}}
+
+
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> list[float]:
+    """The 95 % Wilson score interval of a proportion `hits / n` ([0, 1] when n is 0): how far a
+    rank-1 over a draw's queries may lie from the model's rank-1 over every draw."""
+    if n == 0:
+        return [0.0, 1.0]
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
 
 
 def _index_bytes(variant: Variant, frames: list[Frame], dim: int) -> dict[str, float | str]:

@@ -33,3 +33,13 @@ def test_a_long_clip_counts_only_if_its_best_frame_shows_the_event() -> None:
 def test_nothing_relevant_scores_zero() -> None:
     s = score([_hit("c", 0, 5)], (Span("a", T0, T0 + timedelta(seconds=5)),))
     assert s == {"R@1": 0.0, "R@5": 0.0, "R@10": 0.0, "mAP@10": 0.0}
+
+
+def test_a_rank1_interval_contains_the_draw_and_narrows_with_more_queries() -> None:
+    from benchmarks._wide_views import wilson_interval
+
+    lo, hi = wilson_interval(60, 115)
+    assert lo < 60 / 115 < hi and (round(lo, 2), round(hi, 2)) == (0.43, 0.61)
+    wide, narrow = wilson_interval(6, 10), wilson_interval(600, 1000)
+    assert wide[1] - wide[0] > narrow[1] - narrow[0]
+    assert wilson_interval(10, 10)[1] == 1.0 and wilson_interval(0, 0) == [0.0, 1.0]
