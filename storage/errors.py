@@ -30,6 +30,9 @@ class DiskFullError(StorageError):
 
     retriable = True
 
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} was not stored: the node's disk is full; try again once space is freed")
+
 
 class MediaError(StorageError):
     """A video file cannot be read or cut by ffmpeg."""

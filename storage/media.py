@@ -208,8 +208,7 @@ def fetch(uri: str, policy: UrlPolicy, out: Path, timeout_s: float, max_bytes: i
     if proc.returncode != 0 or not out.is_file():
         out.unlink(missing_ok=True)
         if b"No space left on device" in proc.stderr:
-            raise DiskFullError(f"{shown}: the node's disk is full: nothing was stored; try again once "
-                                "space is freed")
+            raise DiskFullError(shown)
         raise MediaError(f"{shown}: could not be fetched as video")
     if b"Error during demuxing" in proc.stderr or b"ends prematurely" in proc.stderr:
         out.unlink(missing_ok=True)

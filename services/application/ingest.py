@@ -103,8 +103,7 @@ class IngestService:
             path.unlink(missing_ok=True)
             if exc.errno != errno.ENOSPC:
                 raise
-            raise DiskFullError("the node's disk is full: the upload was not stored (nothing was "
-                                "ingested); try again once space is freed") from None
+            raise DiskFullError("the upload") from None
         except BaseException:
             path.unlink(missing_ok=True)
             raise
