@@ -329,13 +329,9 @@ def _cost(node: Any, model_id: str, cameras: list[str], ingest_s_per_vector: flo
 
 def rendered(scenario: Any, folder: Path) -> dict[str, Path]:
     """The scenario's videos, rendered once into `folder` (a complete rendering is reused)."""
-    from indexing.world.video import render_scenario
+    from indexing.world.video import rendered_once
 
-    out = folder / scenario.name
-    if not (out / "complete").is_file():
-        render_scenario(scenario, out, *SIZE)
-        (out / "complete").write_text("ok\n")
-    return {c.camera_id: out / f"{c.camera_id}.mp4" for c in scenario.cameras}
+    return rendered_once(scenario, folder / scenario.name, *SIZE)
 
 
 def run(duration_s: float, tmp: Path, footage: Path) -> dict[str, Any]:

@@ -107,20 +107,14 @@ def summary(samples: list[float]) -> dict[str, float]:
 def load_demo(data_dir: Path) -> tuple[Any, ...]:
     """The demo's footage rendered (cached) and the settings of a node holding it."""
     from indexing.world.scenario import demo_scenario
-    from indexing.world.video import render_scenario
+    from indexing.world.video import rendered_once
     from services.demo.run import SEED
     from services.settings import Settings
 
     settings = Settings(data_dir=data_dir, server={"port": 0, "metrics_port": 0},  # type: ignore[arg-type]
                         console={"port": 0})  # type: ignore[arg-type]
     scenario = demo_scenario(SEED)
-    folder = data_dir / "demo-footage" / scenario.name
-    if not (folder / "complete").is_file():
-        print(f"rendering the demo's footage into {folder} …", flush=True)
-        render_scenario(scenario, folder)
-        (folder / "complete").write_text("ok\n")
-    videos = {c.camera_id: folder / f"{c.camera_id}.mp4" for c in scenario.cameras}
-    return settings, videos
+    return settings, rendered_once(scenario, data_dir / "demo-footage" / scenario.name)
 
 
 def measure(url: str, token: str, queries: tuple[str, ...], warmup: int, runs: int) -> dict[str, Any]:

@@ -15,6 +15,13 @@ TAIL: RGB = (230, 20, 20)
 GLASS: RGB = (70, 95, 120)
 CARGO: RGB = (176, 130, 80)
 BIN_COLOURS: tuple[RGB, ...] = ((40, 120, 60), (40, 80, 150), (90, 90, 95))
+RIMS: tuple[RGB, ...] = ((160, 160, 160), (40, 40, 44), (205, 170, 70))
+# Paint for the details a vehicle or a dog carries beside its named colour (trim, roof, cab,
+# patches, collar); `style` picks them, so two red cars are rarely the same picture.
+TRIMS: tuple[RGB, ...] = (PALETTE[Colour.WHITE], PALETTE[Colour.BLACK], PALETTE[Colour.YELLOW],
+                          PALETTE[Colour.RED], PALETTE[Colour.BLUE])
+COATS: tuple[RGB, ...] = (PALETTE[Colour.WHITE], PALETTE[Colour.BLACK], PALETTE[Colour.BROWN],
+                          (200, 160, 100))
 
 
 @dataclass(frozen=True)
@@ -23,7 +30,8 @@ class Pose:
 
     `scale` is an adult's height as a fraction of the frame height; `phase`
     drives gait, pedals and flames; `style` seeds details that ground truth
-    does not name (trousers, helmets, smoke puffs).
+    does not name (trousers, helmets, a car's trim and roof, a truck's cab and
+    markings, a dog's patches and collar, smoke puffs).
     """
 
     x: float
@@ -44,7 +52,7 @@ def envelope(label: ActorLabel) -> tuple[float, float, float, float]:
                 Action.CARRIED: (-0.62, 0.62, 0.0, 1.32)}.get(action, (-0.52, 0.52, 0.0, 0.6))
     if kind is ActorKind.MOTORBIKE:
         return (-0.72, 0.48, 0.0, 1.1 if label.count else 0.75)
-    extents = {ActorKind.CAR: (-1.12, 1.12, 0.0, 0.88), ActorKind.TRUCK: (-1.52, 1.52, 0.0, 1.62),
+    extents = {ActorKind.CAR: (-1.12, 1.12, 0.0, 1.0), ActorKind.TRUCK: (-1.52, 1.52, 0.0, 1.62),
                ActorKind.DOG: (-0.38, 0.36, 0.0, 0.46), ActorKind.SMOKE: (-0.55, 0.55, 0.0, 1.7),
                ActorKind.FIRE: (-0.55, 0.55, 0.0, 1.7)}
     if kind is ActorKind.BINS:
@@ -80,11 +88,11 @@ def draw_actor(pen: Pen, label: ActorLabel, pose: Pose, night: bool) -> None:
     elif kind is ActorKind.MOTORBIKE:
         _motorbike(pen, label, colour, pants, phase, night, rng)
     elif kind is ActorKind.CAR:
-        _car(pen, colour, night)
+        _car(pen, colour, night, rng)
     elif kind is ActorKind.TRUCK:
-        _truck(pen, colour, night)
+        _truck(pen, colour, night, rng)
     elif kind is ActorKind.DOG:
-        _dog(pen, colour, phase)
+        _dog(pen, colour, phase, rng)
     elif kind is ActorKind.BINS:
         _bins(pen, label.count, rng)
     else:
@@ -136,38 +144,76 @@ def _shirt(rng: random.Random) -> RGB:
     return rng.choice(list(PALETTE.values()))
 
 
-def _car(pen: Pen, body: RGB, night: bool) -> None:
+def _car(pen: Pen, body: RGB, night: bool, rng: random.Random) -> None:
+    """A saloon or a hatchback in its named colour; `rng` (the style) picks a trim stripe, a
+    roof of another colour, the rims and a roof rack."""
+    trim, roof = rng.choice((None, *TRIMS)), rng.choice((body, PALETTE[Colour.WHITE], PALETTE[Colour.BLACK]))
+    rims, rack, hatch = rng.choice(RIMS), rng.random() < 0.35, rng.random() < 0.5
     pen.poly([(-1.08, 0.18), (1.08, 0.18), (1.08, 0.42), (0.7, 0.52), (-1.04, 0.54)], body)
-    pen.poly([(-0.75, 0.52), (-0.5, 0.84), (0.32, 0.84), (0.62, 0.52)], body)
-    pen.poly([(-0.62, 0.55), (-0.44, 0.78), (-0.1, 0.78), (-0.1, 0.55)], GLASS)
+    back = -0.98 if hatch else -0.75
+    pen.poly([(back, 0.52), (-0.9 if hatch else -0.5, 0.84), (0.32, 0.84), (0.62, 0.52)], body)
+    top = -0.88 if hatch else -0.5
+    pen.poly([(top, 0.84), (0.32, 0.84), (0.3, 0.89), (top + 0.02, 0.89)], roof)
+    pen.poly([(-0.84 if hatch else -0.62, 0.55), (-0.8 if hatch else -0.44, 0.78), (-0.1, 0.78),
+              (-0.1, 0.55)], GLASS)
     pen.poly([(-0.02, 0.55), (-0.02, 0.78), (0.28, 0.78), (0.5, 0.55)], GLASS)
+    if trim is not None:
+        pen.poly([(-1.06, 0.3), (1.06, 0.3), (1.06, 0.38), (-1.06, 0.38)], trim)
+    if rack:
+        pen.line([(-0.5, 0.97), (0.25, 0.97)], (60, 60, 64), 0.04)
+        for u in (-0.4, 0.15):
+            pen.line([(u, 0.89), (u, 0.97)], (60, 60, 64), 0.03)
     for u in (-0.68, 0.68):
         pen.disc(u, 0.17, 0.16, figures.TYRE)
-        pen.disc(u, 0.17, 0.06, (160, 160, 160))
+        pen.disc(u, 0.17, 0.07, rims)
     pen.disc(1.03, 0.4, 0.045, LAMP if night else (225, 225, 210), lit=night)
     pen.disc(-1.03, 0.44, 0.04, TAIL, lit=night)
 
 
-def _truck(pen: Pen, body: RGB, night: bool) -> None:
+def _truck(pen: Pen, body: RGB, night: bool, rng: random.Random) -> None:
+    """A box truck whose box is its named colour; `rng` (the style) picks the cab's colour, a band
+    and a mark on the box, and one or two rear axles."""
+    cab = rng.choice((body, PALETTE[Colour.WHITE], PALETTE[Colour.BLUE], PALETTE[Colour.RED],
+                      PALETTE[Colour.GREY]))
+    band, mark = rng.choice((None, *TRIMS)), rng.choice((None, "disc", "diamond"))
+    mark_rgb, axles = rng.choice(TRIMS), rng.choice(((-1.05, -0.62), (-0.85,)))
     pen.poly([(-1.48, 0.32), (0.7, 0.32), (0.7, 1.58), (-1.48, 1.58)], body)
     pen.line([(-1.48, 0.32), (0.7, 0.32)], (60, 60, 60), 0.05)
-    pen.poly([(0.76, 0.25), (1.48, 0.25), (1.48, 0.85), (1.3, 1.25), (0.76, 1.25)], body)
+    if band is not None:
+        pen.poly([(-1.48, 0.62), (0.7, 0.62), (0.7, 0.8), (-1.48, 0.8)], band)
+    if mark == "disc":
+        pen.disc(-0.39, 1.15, 0.24, mark_rgb)
+    elif mark == "diamond":
+        pen.poly([(-0.39, 0.88), (-0.1, 1.15), (-0.39, 1.42), (-0.68, 1.15)], mark_rgb)
+    pen.poly([(0.76, 0.25), (1.48, 0.25), (1.48, 0.85), (1.3, 1.25), (0.76, 1.25)], cab)
     pen.poly([(1.02, 0.85), (1.42, 0.85), (1.28, 1.16), (1.02, 1.16)], GLASS)
-    for u in (-1.05, -0.62, 1.1):
+    for u in (*axles, 1.1):
         pen.disc(u, 0.21, 0.2, figures.TYRE)
         pen.disc(u, 0.21, 0.07, (160, 160, 160))
     pen.disc(1.43, 0.45, 0.05, LAMP if night else (225, 225, 210), lit=night)
 
 
-def _dog(pen: Pen, coat: RGB, phase: float) -> None:
+def _dog(pen: Pen, coat: RGB, phase: float, rng: random.Random) -> None:
+    """A trotting dog in its named coat; `rng` (the style) picks a saddle patch, the head's colour,
+    white socks, a collar, and whether the tail and ears stand up."""
+    patch, head = rng.choice((None, *COATS)), rng.choice((coat, *COATS))
+    socks, collar = rng.random() < 0.3, rng.choice((None, *TRIMS[2:], PALETTE[Colour.GREEN]))
+    tail_up, ears_up = rng.random() < 0.5, rng.random() < 0.5
     swing = math.sin(phase) * 0.06
     for u, s in ((-0.17, 1), (-0.12, -1), (0.1, 1), (0.15, -1)):
         pen.line([(u, 0.22), (u + s * swing, 0.02)], coat, 0.045)
+        if socks:
+            pen.line([(u + s * swing * 0.6, 0.08), (u + s * swing, 0.02)], PALETTE[Colour.WHITE], 0.05)
     pen.poly([(-0.24, 0.2), (0.2, 0.2), (0.22, 0.32), (-0.22, 0.33)], coat)
-    pen.line([(-0.22, 0.3), (-0.33, 0.41)], coat, 0.035)
-    pen.disc(0.23, 0.34, 0.075, coat)
-    pen.poly([(0.26, 0.3), (0.34, 0.29), (0.33, 0.35), (0.26, 0.37)], coat)
-    pen.poly([(0.17, 0.37), (0.21, 0.43), (0.24, 0.38)], figures.HAIR)
+    if patch is not None:
+        pen.poly([(-0.16, 0.26), (0.1, 0.26), (0.12, 0.33), (-0.14, 0.335)], patch)
+    pen.line([(-0.22, 0.3), (-0.33, 0.41) if tail_up else (-0.36, 0.2)], coat, 0.035)
+    pen.disc(0.23, 0.34, 0.075, head)
+    pen.poly([(0.26, 0.3), (0.34, 0.29), (0.33, 0.35), (0.26, 0.37)], head)
+    if collar is not None:
+        pen.line([(0.17, 0.26), (0.2, 0.32)], collar, 0.04)
+    ear = [(0.17, 0.37), (0.21, 0.45), (0.24, 0.38)] if ears_up else [(0.16, 0.38), (0.2, 0.4), (0.17, 0.29)]
+    pen.poly(ear, figures.HAIR)
 
 
 def _bins(pen: Pen, count: int, rng: random.Random) -> None:

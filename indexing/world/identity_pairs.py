@@ -17,6 +17,7 @@ in colours or details (hard negatives). Training layouts and compositions only
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 from collections.abc import Mapping
@@ -25,14 +26,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
-from indexing.world.actors import bbox
+from indexing.world.actors import Pose, bbox
 from indexing.world.crop_pairs import Identity, render_wide_crop
 from indexing.world.degrade import apply_grain, grain_layer
 from indexing.world.layouts import paint_background
 from indexing.world.random_scenes import KIND_WEIGHTS, LIGHTING_WEIGHTS, sample_label, sample_pose
 from indexing.world.render import Placement, draw_frame
 from indexing.world.training_split import TRAIN_LAYOUTS, is_heldout_combo
-from indexing.world.truth import INCIDENT_KINDS, ActorKind, SceneLabel
+from indexing.world.truth import INCIDENT_KINDS, ActorKind, Layout, Lighting, SceneLabel
 from indexing.world.wide import TRAVELLER_KINDS
 
 PHOTO_W, PHOTO_H = 480, 270  # a close-up snap; the model sees it at 96 px, so more pixels add nothing
@@ -69,6 +70,17 @@ def draw_identity(seed: int, kind_weights: Mapping[ActorKind, float] = IDENTITY_
     rng = random.Random(f"identity:{seed}")
     label = sample_label(rng, kind)
     return Identity(label=label, style=rng.getrandbits(32))
+
+
+def look(identity: Identity) -> int:
+    """A digest of the identity drawn alone in one fixed pose, light and size: two identities
+    with the same digest are the same picture on every camera (say two red saloons with the same
+    trim, roof and rims), so no model can tell them apart and training must not push them apart."""
+    pose = Pose(x=0.5, y=0.95, scale=0.35, facing=1, phase=0.0, style=identity.style)
+    blank = np.zeros((128, 256, 3), np.uint8)
+    frame = draw_frame(blank, SceneLabel(layout=Layout.STREET, lighting=Lighting.DAY),
+                       (Placement(actor_id="look", label=identity.label, pose=pose),))
+    return int.from_bytes(hashlib.blake2b(frame.tobytes(), digest_size=8).digest(), "big", signed=True)
 
 
 def render_identity_pair(seed: int, photo: float = 0.25,

@@ -12,7 +12,9 @@ truck) and found a truck's next camera for 1 query in 11 on the validation draw 
 
 Each step takes 256 pairs, two by two as the renderer makes them (pairs 2k and
 2k+1 share a kind: hard negatives), mirrors and jitters both views, and pulls each view towards
-its twin against the batch's other 511 views (symmetric InfoNCE, temperature 0.07). AdamW,
+its twin against the batch's other 511 views (symmetric InfoNCE, temperature 0.07); another
+identity that looks exactly the same (`identity_pairs.look`) is left out of a view's negatives,
+since pushing the same picture apart teaches nothing true. AdamW,
 one-cycle schedule. Writes `vigil_reid.json` and `vigil_reid.safetensors` into `--out` (a
 CLIP model folder). Rendering is a deterministic function of the seed; training is seeded.
 """
@@ -31,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from indexing.reid import ReidConfig, ReidNet, save_reid, squashed
-from indexing.world.identity_pairs import render_identity_pair
+from indexing.world.identity_pairs import look, render_identity_pair
 from indexing.world.truth import ActorKind
 
 logger = logging.getLogger(__name__)
@@ -43,20 +45,22 @@ REID_KINDS: dict[ActorKind, float] = {
     ActorKind.TRUCK: 0.1, ActorKind.DOG: 0.05}
 
 
-def _render(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _render(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, int]:
     seed, size = args
     pair = render_identity_pair(seed, kind_weights=REID_KINDS)
     views = [np.asarray(v.image.convert("RGB")) for v in (pair.a, pair.b)]
     out = squashed(views, size)
-    return out[0], out[1]
+    return out[0], out[1], look(pair.identity)
 
 
-def render_pairs(count: int, size: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """Views A and B of identity pairs 0 … count-1, (count, size, size, 3) uint8 each."""
+def render_pairs(count: int, size: int, workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views A and B of identity pairs 0 … count-1, (count, size, size, 3) uint8 each, and each
+    pair's `look` (count,) int64."""
     jobs = [(seed, size) for seed in range(count)]
     with Pool(workers) as pool:
         rendered = pool.map(_render, jobs, chunksize=256)
-    return np.stack([a for a, _ in rendered]), np.stack([b for _, b in rendered])
+    return (np.stack([a for a, _, _ in rendered]), np.stack([b for _, b, _ in rendered]),
+            np.array([k for _, _, k in rendered], np.int64))
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -78,15 +82,15 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return (x * gain + shift).clamp(0, 1)
 
 
-def train(a: np.ndarray, b: np.ndarray, steps: int, lr: float, seed: int, cfg: ReidConfig,
-          batch_pairs: int = BATCH_PAIRS) -> ReidNet:
+def train(a: np.ndarray, b: np.ndarray, looks: np.ndarray, steps: int, lr: float, seed: int,
+          cfg: ReidConfig, batch_pairs: int = BATCH_PAIRS) -> ReidNet:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = ReidNet(cfg)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
-    views_a, views_b = torch.from_numpy(a), torch.from_numpy(b)
+    views_a, views_b, keys = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(looks)
     couples = len(a) // 2
     labels = torch.arange(batch_pairs)
     began = time.monotonic()
@@ -94,6 +98,8 @@ def train(a: np.ndarray, b: np.ndarray, steps: int, lr: float, seed: int, cfg: R
         first = rng.choice(couples, batch_pairs // 2, replace=False) * 2
         idx = torch.from_numpy(np.stack([first, first + 1], 1).ravel())
         logits = net(augment(views_a[idx], gen)) @ net(augment(views_b[idx], gen)).T / TEMPERATURE
+        twins = (keys[idx][:, None] == keys[idx][None, :]) & ~torch.eye(batch_pairs, dtype=torch.bool)
+        logits = logits.masked_fill(twins, float("-inf"))
         loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
         optimizer.zero_grad()
         loss.backward()
@@ -124,14 +130,16 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     cfg = ReidConfig(weight=args.weight, widths=(args.widths[0], args.widths[1], args.widths[2]))
     began = time.monotonic()
-    a, b = render_pairs(args.pairs, cfg.input_size, args.workers)
+    a, b, looks = render_pairs(args.pairs, cfg.input_size, args.workers)
     rendered = time.monotonic() - began
-    logger.info("rendered %d pairs in %.0f s", args.pairs, rendered)
-    net = train(a, b, args.steps, args.lr, args.seed, cfg)
+    distinct = len(np.unique(looks))
+    logger.info("rendered %d pairs in %.0f s (%d distinct looks)", args.pairs, rendered, distinct)
+    net = train(a, b, looks, args.steps, args.lr, args.seed, cfg)
     save_reid(net, args.out)
     state = {"pairs": args.pairs, "steps": args.steps, "lr": args.lr, "seed": args.seed,
              "widths": list(cfg.widths), "kinds": {k.value: w for k, w in REID_KINDS.items()},
              "batch_pairs": BATCH_PAIRS, "temperature": TEMPERATURE, "render_s": round(rendered),
+             "distinct_looks": distinct,
              "seconds": round(time.monotonic() - began)}
     (args.out / TRAIN_STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 

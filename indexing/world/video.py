@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import subprocess
 from collections.abc import Iterator
@@ -87,3 +88,24 @@ def render_scenario(scenario: Scenario, out_dir: Path, width: int = 1280, height
     logger.info("rendered %d cameras of %s to %s", len(ids), scenario.name, out_dir)
     return RenderedFootage(videos=dict(zip(ids, paths, strict=True)), events=timeline(scenario), width=width,
                            height=height, fps=scenario.fps, duration_s=scenario.duration_s)
+
+
+def rendered_once(scenario: Scenario, out_dir: Path, width: int = 1280, height: int = 720,
+                  workers: int = 2) -> dict[str, Path]:
+    """The scenario's videos in `out_dir`, rendered unless a complete rendering of this very
+    scenario, size and world (the drawing code in `indexing.world`) is there already."""
+    stamp, wanted = out_dir / "complete", _fingerprint(scenario, width, height)
+    if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == wanted:
+        logger.info("reusing the rendered footage of %s in %s", scenario.name, out_dir)
+        return {cam.camera_id: out_dir / f"{cam.camera_id}.mp4" for cam in scenario.cameras}
+    stamp.unlink(missing_ok=True)
+    videos = render_scenario(scenario, out_dir, width, height, workers).videos
+    stamp.write_text(wanted + "\n", encoding="utf-8")
+    return videos
+
+
+def _fingerprint(scenario: Scenario, width: int, height: int) -> str:
+    digest = hashlib.sha256(f"{scenario!r} {width}x{height}".encode())
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()

@@ -151,19 +151,12 @@ def _session_token(node: Vigil) -> Iterator[str]:
 
 
 def _footage(scenario: object, folder: Path, size: tuple[int, int] = (1280, 720)) -> dict[str, Path]:
-    """Render the scenario's videos once; a completed rendering is reused."""
-    from indexing.world.video import render_scenario
+    """Render the scenario's videos once; a complete rendering of the same world is reused."""
+    from indexing.world.video import rendered_once
 
-    done = folder / "complete"
-    cameras = [c.camera_id for c in scenario.cameras]  # type: ignore[attr-defined]
-    if done.is_file():
-        print(f"1/4 reusing the rendered footage in {folder}", flush=True)
-        return {c: folder / f"{c}.mp4" for c in cameras}
-    print(f"1/4 rendering {len(cameras)} cameras × {scenario.duration_s:.0f} s of {size[1]}p footage "  # type: ignore[attr-defined]
-          f"into {folder} …", flush=True)
-    videos = render_scenario(scenario, folder, *size).videos  # type: ignore[arg-type]
-    done.write_text("ok\n")
-    return videos
+    print(f"1/4 {len(scenario.cameras)} cameras × {scenario.duration_s:.0f} s of {size[1]}p footage "  # type: ignore[attr-defined]
+          f"in {folder} (rendered unless already there) …", flush=True)
+    return rendered_once(scenario, folder, *size)  # type: ignore[arg-type]
 
 
 def _at(offset_s: float) -> datetime:

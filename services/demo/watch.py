@@ -48,18 +48,15 @@ def watch_photo(client: VigilClient, photo: bytes, scenario: Any, folder: Path,
     import random
 
     from indexing.world.script import Scenario, traffic
-    from indexing.world.video import render_scenario
+    from indexing.world.video import rendered_once
 
     rng = random.Random(1)
     background = Scenario(f"{scenario.name}-before", scenario.cameras, BACKGROUND_S, scenario.fps,
                           tuple(e for c in scenario.cameras
                                 for e in traffic(rng, c.camera_id, BACKGROUND_S, f"{c.camera_id}-before")))
-    done = folder / background.name / "complete"
-    if not done.is_file():
-        render_scenario(background, folder / background.name)
-        done.write_text("ok\n")
+    videos = rendered_once(background, folder / background.name)
     for cam in scenario.cameras:
-        video = folder / background.name / f"{cam.camera_id}.mp4"
+        video = videos[cam.camera_id]
         client.wait_for_job(client.ingest_file(video, cam.camera_id, start - timedelta(seconds=BACKGROUND_S)))
     cursor = cursor_at(int(datetime.now(UTC).timestamp() * 1000) - 1000)
     entry = add_watch(client.channel, image=photo, sensitivity=SENSITIVITY)

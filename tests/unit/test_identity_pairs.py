@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from indexing.world.identity_pairs import render_identity_pair
+from indexing.world.crop_pairs import Identity
+from indexing.world.identity_pairs import look, render_identity_pair
 from indexing.world.training_split import HELDOUT_LAYOUTS, is_heldout_combo
-from indexing.world.truth import INCIDENT_KINDS
+from indexing.world.truth import INCIDENT_KINDS, Action, ActorKind, ActorLabel, Colour
 
 
 def test_both_views_show_the_same_actor_in_different_contexts() -> None:
@@ -63,3 +65,14 @@ def test_the_training_batch_and_the_loss() -> None:
     shuffled = identity_loss(e, e.roll(1, dims=0), temperature=0.1)
     assert matched.item() < shuffled.item()
     assert torch.isfinite(matched)
+
+
+@pytest.mark.parametrize("kind", [ActorKind.CAR, ActorKind.TRUCK, ActorKind.DOG])
+def test_same_coloured_vehicles_and_dogs_differ_in_details_their_style_picks(kind: ActorKind) -> None:
+    """Two red cars (or brown dogs) of different styles are rarely the same picture: a colour alone
+    would make part of every appearance search unanswerable."""
+    label = ActorLabel(kind, Action.WALKING if kind is ActorKind.DOG else Action.DRIVING,
+                       colour=Colour.BROWN if kind is ActorKind.DOG else Colour.RED)
+    looks = [look(Identity(label=label, style=style)) for style in range(40)]
+    assert len(set(looks)) >= 30
+    assert look(Identity(label=label, style=7)) == looks[7]  # a function of label and style

@@ -212,6 +212,26 @@ def test_rendered_video_has_a_keyframe_every_two_seconds(tmp_path: Path) -> None
     assert [t for key, t in frames if key] == pytest.approx([0.0, 2.0, 4.0])
 
 
+@pytest.mark.integration
+def test_rendered_footage_is_reused_only_for_the_same_scenario_size_and_world(tmp_path: Path) -> None:
+    """A benchmark or the demo re-renders when the world's drawing changed, never reuses stale video."""
+    from dataclasses import replace
+
+    from indexing.world.video import rendered_once
+
+    demo = demo_scenario(0)
+    short = replace(demo, duration_s=2.0, cameras=demo.cameras[:1], events=())
+    videos = rendered_once(short, tmp_path, 64, 36, workers=1)
+    made = videos[short.cameras[0].camera_id].stat().st_mtime_ns
+    assert rendered_once(short, tmp_path, 64, 36, workers=1) == videos
+    assert videos[short.cameras[0].camera_id].stat().st_mtime_ns == made  # reused
+    (tmp_path / "complete").write_text("a rendering by another version of the world\n")
+    rendered_once(short, tmp_path, 64, 36, workers=1)
+    assert (tmp_path / "complete").read_text() != "a rendering by another version of the world\n"
+    rendered_once(replace(short, duration_s=4.0), tmp_path, 64, 36, workers=1)
+    assert videos[short.cameras[0].camera_id].stat().st_mtime_ns != made  # another scenario
+
+
 @pytest.mark.unit
 def test_averaged_model_is_the_mean_of_its_inputs(tmp_path: Path) -> None:
     import torch
