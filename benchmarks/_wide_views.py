@@ -25,7 +25,10 @@ region), as search groups hits by keyframe. Figures:
   one query per camera (its crop, padded and squared like a proposal, from the keyframe
   where it is largest and ≥ 70 % visible), ranked against every keyframe of the *other*
   cameras; rank-1 (the first keyframe shows that identity; its 95 % Wilson interval over the
-  draw's queries; also per kind of subject) and mAP;
+  draw's queries; also per kind of subject) and mAP; `twinned_queries`: those whose identity
+  has a twin on the other cameras, another identity drawn exactly alike
+  (`indexing.world.identity_pairs.look`: same label and the same style-picked details), which
+  no model can tell apart, and `rank1_untwinned`, rank-1 over the other queries;
   `box_right`: of the rank-1 hits, the share whose best region covers at least half of the identity's box;
   `appearance_cut`: what SearchSimilar and Follow keep at `search.appearance_z` = z
   (`services.index.search.appearance_cut` against a sample of the stored vectors): per query,
@@ -116,6 +119,8 @@ def measure(args: Any) -> dict[str, Any]:
 
     from indexing.embedder import ClipEmbedder, ModelSpec
     from indexing.regions import RegionProposer, crop
+    from indexing.world.crop_pairs import Identity
+    from indexing.world.identity_pairs import look
     from indexing.world.wide import WIDE_H, WIDE_W, render_keyframes, wide_scenarios
 
     torch.set_num_threads(2)
@@ -135,6 +140,8 @@ def measure(args: Any) -> dict[str, Any]:
     queries: dict[tuple[str, str], tuple[float, np.ndarray, int]] = {}  # (id, cam) -> (size, vec, frame)
     crops_for_queries: dict[tuple[str, str], tuple[float, np.ndarray, int]] = {}
     multi_cam = _multi_camera_ids(wide_scenarios(args.seed, args.quick))
+    looks = {e.actor_id: look(Identity(label=e.label, style=e.style))
+             for scenario in wide_scenarios(args.seed, args.quick) for e in scenario.events}
     rendered = 0.0
     for scenario in wide_scenarios(args.seed, args.quick):
         for cam in scenario.cameras:
@@ -172,7 +179,7 @@ def measure(args: Any) -> dict[str, Any]:
     for name, variant in variants.items():
         report["variants"][name] = {
             "text": _text_recall(variant, frames, texts),
-            "appearance": _appearance(variant, frames, queries, spec.calibration.min_score),
+            "appearance": _appearance(variant, frames, queries, looks, spec.calibration.min_score),
             "vectors_per_keyframe": round(sum(map(sum, variant.stored)) / len(frames), 3),
             "index_bytes_per_keyframe": _index_bytes(variant, frames, embedder.dim),
             "keyframes_per_s": round(len(frames) / variant.seconds, 1),
@@ -353,7 +360,7 @@ def _text_recall(variant: Variant, frames: list[Frame],
 
 def _appearance(variant: Variant, frames: list[Frame],
                 queries: dict[tuple[str, str], tuple[float, np.ndarray, int]],
-                floor: float | None) -> dict[str, Any]:
+                looks: dict[str, int], floor: float | None) -> dict[str, Any]:
     from services.index.search import BACKGROUND, appearance_cut
 
     stored = np.stack([v for vecs, keep in zip(variant.vectors, variant.stored, strict=True)
@@ -361,8 +368,11 @@ def _appearance(variant: Variant, frames: list[Frame],
     background = stored[np.random.default_rng(0).permutation(len(stored))[:BACKGROUND]]
     cuts: dict[float, dict[str, list[float]]] = {z: {"precision": [], "recall": [], "passing": []}
                                                  for z in APPEARANCE_Z}
-    rank1, aps, box_right = [], [], []
+    rank1, aps, box_right, untwinned = [], [], [], []
     by_kind: dict[str, list[float]] = defaultdict(list)
+    on_camera: dict[str, set[str]] = defaultdict(set)
+    for frame in frames:
+        on_camera[frame.camera_id] |= {a.actor_id for a in frame.actors if on_screen(a)}
     for (actor_id, camera_id), (_, vec, at) in sorted(queries.items()):
         def shows(i: int, who: str = actor_id) -> bool:
             return any(a.actor_id == who and on_screen(a) for a in frames[i].actors)
@@ -386,6 +396,9 @@ def _appearance(variant: Variant, frames: list[Frame],
         order = order[np.isfinite(scores[order])]
         hits = relevant[order]
         rank1.append(float(hits[0]))
+        if not any(looks.get(other) == looks[actor_id] for cam, seen in on_camera.items() if cam != camera_id
+                   for other in seen if other != actor_id):
+            untwinned.append(rank1[-1])
         kind = next(a.label.kind.value for a in frames[at].actors if a.actor_id == actor_id)
         by_kind[kind].append(rank1[-1])
         found = np.nonzero(hits)[0]
@@ -398,6 +411,8 @@ def _appearance(variant: Variant, frames: list[Frame],
     return {"queries": len(rank1), "rank1": round(float(np.mean(rank1)), 4) if rank1 else math.nan,
             "rank1_ci95": wilson_interval(int(sum(rank1)), len(rank1)),
             "mAP": round(float(np.mean(aps)), 4) if aps else math.nan,
+            "twinned_queries": len(rank1) - len(untwinned),
+            "rank1_untwinned": round(float(np.mean(untwinned)), 4) if untwinned else math.nan,
             "box_right_at_rank1": round(float(np.mean(box_right)), 4) if box_right else math.nan,
             "rank1_by_kind": {kind: {"queries": len(got), "rank1": round(float(np.mean(got)), 4)}
                               for kind, got in sorted(by_kind.items())},
