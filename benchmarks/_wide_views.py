@@ -139,11 +139,11 @@ def measure(args: Any) -> dict[str, Any]:
     frames: list[Frame] = []
     queries: dict[tuple[str, str], tuple[float, np.ndarray, int]] = {}  # (id, cam) -> (size, vec, frame)
     crops_for_queries: dict[tuple[str, str], tuple[float, np.ndarray, int]] = {}
-    multi_cam = _multi_camera_ids(wide_scenarios(args.seed, args.quick))
-    looks = {e.actor_id: look(Identity(label=e.label, style=e.style))
-             for scenario in wide_scenarios(args.seed, args.quick) for e in scenario.events}
+    scenarios = wide_scenarios(args.seed, args.quick)
+    multi_cam = _multi_camera_ids(scenarios)
+    looks = {e.actor_id: look(Identity(label=e.label, style=e.style)) for sc in scenarios for e in sc.events}
     rendered = 0.0
-    for scenario in wide_scenarios(args.seed, args.quick):
+    for scenario in scenarios:
         for cam in scenario.cameras:
             began = time.perf_counter()
             keyframes = render_keyframes(_one_camera(scenario, cam.camera_id), WIDE_W, WIDE_H)
