@@ -174,7 +174,13 @@ def score(name: str, alerts: list[tuple[str, float]], visits: list[Visit]) -> di
             "false_alerts_on_other_bicycles": on_other_bicycles,
             "false_alerts_elsewhere": len(alerts) - true_alerts - on_other_bicycles,
             "cameras_alerted": sorted({relevant[i].camera_id for i in hit}),
-            "cameras_passed": sorted({v.camera_id for v in relevant})}
+            "cameras_passed": sorted({v.camera_id for v in relevant}),
+            "visits_alerted_by_action": {a: _share([relevant[i] for i in hit], relevant, a)
+                                         for a in sorted({v.action for v in relevant})}}
+
+
+def _share(hit: list[Visit], relevant: list[Visit], action: str) -> str:
+    return f"{sum(v.action == action for v in hit)} / {sum(v.action == action for v in relevant)}"
 
 
 def _wait_listening(node: Any, cameras: list[str], timeout_s: float = 300.0) -> None:

@@ -2,9 +2,13 @@
 
     python -m indexing.world.train_reid --pairs 40000 --steps 600 --out indexing/models/vigil-tiny
 
-Pairs `identity_pairs.render_identity_pair(seed, kind_weights=REID_KINDS)` for seed in
-[0, pairs): one subject seen twice (a region crop of a wide view, or a close-up photo, against
-another crop), squashed to the tower's input. `REID_KINDS` are every kind that travels from
+Pairs `identity_pairs.render_identity_pair(seed, kind_weights=REID_KINDS, close=--close,
+restage=--restage)` for seed in [0, pairs): one subject seen twice (a region crop of a wide view,
+a close-up photo or a close camera's whole keyframe, against a crop or a close keyframe; the
+second view maybe doing another action), squashed to the tower's input. The third tower was
+trained without close keyframes and restaging (`--close 0 --restage 0`), and a photo watch entry
+on close cameras fired on whole keyframes it had never seen and missed the thief's visits where he
+pushed the bicycle the photo shows carried. `REID_KINDS` are every kind that travels from
 camera to camera in the wide world (`indexing.world.wide`'s travellers and traffic), trucks
 included, vehicles weighted up: with few attributes (a colour, a body) they are the hardest to
 tell apart. The first tower was trained on `identity_pairs.IDENTITY_KINDS` (the travellers: no
@@ -45,18 +49,19 @@ REID_KINDS: dict[ActorKind, float] = {
     ActorKind.TRUCK: 0.1, ActorKind.DOG: 0.05}
 
 
-def _render(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, int]:
-    seed, size = args
-    pair = render_identity_pair(seed, kind_weights=REID_KINDS)
+def _render(args: tuple[int, int, float, float]) -> tuple[np.ndarray, np.ndarray, int]:
+    seed, size, close, restage = args
+    pair = render_identity_pair(seed, kind_weights=REID_KINDS, close=close, restage=restage)
     views = [np.asarray(v.image.convert("RGB")) for v in (pair.a, pair.b)]
     out = squashed(views, size)
-    return out[0], out[1], look(pair.identity)
+    return out[0], out[1], look(pair.identity, any_action=restage > 0)
 
 
-def render_pairs(count: int, size: int, workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def render_pairs(count: int, size: int, workers: int, close: float = 0.0, restage: float = 0.0
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Views A and B of identity pairs 0 … count-1, (count, size, size, 3) uint8 each, and each
     pair's `look` (count,) int64."""
-    jobs = [(seed, size) for seed in range(count)]
+    jobs = [(seed, size, close, restage) for seed in range(count)]
     with Pool(workers) as pool:
         rendered = pool.map(_render, jobs, chunksize=256)
     return (np.stack([a for a, _, _ in rendered]), np.stack([b for _, b, _ in rendered]),
@@ -122,6 +127,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="w: an image-to-image score is (1-w)·clip + w·appearance")
     parser.add_argument("--widths", type=int, nargs=3, default=list(ReidConfig.widths),
                         help="the tower's channels at 1/2, 1/4 and 1/8 of its input")
+    parser.add_argument("--close", type=float, default=0.15,
+                        help="share of views that are a close camera's whole keyframe")
+    parser.add_argument("--restage", type=float, default=0.3,
+                        help="share of pairs whose second view does another action of its kind")
     parser.add_argument("--workers", type=int, default=2, help="processes rendering pairs")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True, help="the CLIP model folder to add the tower to")
@@ -130,14 +139,15 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     cfg = ReidConfig(weight=args.weight, widths=(args.widths[0], args.widths[1], args.widths[2]))
     began = time.monotonic()
-    a, b, looks = render_pairs(args.pairs, cfg.input_size, args.workers)
+    a, b, looks = render_pairs(args.pairs, cfg.input_size, args.workers, args.close, args.restage)
     rendered = time.monotonic() - began
     distinct = len(np.unique(looks))
     logger.info("rendered %d pairs in %.0f s (%d distinct looks)", args.pairs, rendered, distinct)
     net = train(a, b, looks, args.steps, args.lr, args.seed, cfg)
     save_reid(net, args.out)
     state = {"pairs": args.pairs, "steps": args.steps, "lr": args.lr, "seed": args.seed,
-             "widths": list(cfg.widths), "kinds": {k.value: w for k, w in REID_KINDS.items()},
+             "widths": list(cfg.widths), "close": args.close, "restage": args.restage,
+             "kinds": {k.value: w for k, w in REID_KINDS.items()},
              "batch_pairs": BATCH_PAIRS, "temperature": TEMPERATURE, "render_s": round(rendered),
              "distinct_looks": distinct,
              "seconds": round(time.monotonic() - began)}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
-from indexing.world.crop_pairs import Identity
-from indexing.world.identity_pairs import look, render_identity_pair
+from indexing.world.crop_pairs import DECODE_H, DECODE_W, Identity
+from indexing.world.identity_pairs import ACTIONS, look, render_identity_pair
 from indexing.world.training_split import HELDOUT_LAYOUTS, is_heldout_combo
 from indexing.world.truth import INCIDENT_KINDS, Action, ActorKind, ActorLabel, Colour
 
@@ -45,6 +47,34 @@ def test_a_pair_is_a_function_of_its_seed_and_views_include_photos() -> None:
         one, two = render_identity_pair(k), render_identity_pair(k + 1)
         assert one.identity.label.kind == two.identity.label.kind
         assert one.identity != two.identity
+
+
+def test_close_keyframes_and_restaged_views_show_the_same_identity() -> None:
+    """A close camera's view is its whole keyframe; a restaged view changes the action only (the
+    thief carries the bicycle on one camera and pushes it on the next), and such identities share
+    a look once any action counts as the same."""
+    kinds, restaged = set(), 0
+    for seed in range(24):
+        pair = render_identity_pair(seed, photo=0.0, close=0.5, restage=1.0)
+        for view in (pair.a, pair.b):
+            kinds.add(view.kind)
+            assert view.target.pose.style == pair.identity.style
+            assert view.scene.layout not in HELDOUT_LAYOUTS
+            assert not is_heldout_combo(view.target.label, view.scene.lighting)
+            if view.kind == "close":
+                assert view.image.size == (DECODE_W, DECODE_H)
+        seen, label = pair.b.target.label, pair.identity.label
+        assert pair.a.target.label == label
+        assert replace(seen, action=label.action) == label  # colours, riders, gender kept
+        if seen.action != label.action:
+            restaged += 1
+            assert label.action in ACTIONS[label.kind] and seen.action in ACTIONS[label.kind]
+            assert look(pair.identity, any_action=True) == look(Identity(seen, pair.identity.style),
+                                                               any_action=True)
+    assert kinds == {"wide", "close"}
+    assert restaged >= 6
+    parked = ActorLabel(ActorKind.BICYCLE, Action.PARKED, colour=Colour.RED)  # no person to restage
+    assert look(Identity(parked, 1), any_action=True) == look(Identity(parked, 1))
 
 
 def test_the_training_batch_and_the_loss() -> None:
