@@ -33,6 +33,7 @@ from services.settings import Settings
 from storage.keys import ALL_GROUPS
 
 if TYPE_CHECKING:
+    from indexing.world.script import Scenario
     from indexing.world.timeline import TimelineEvent
 
 logger = logging.getLogger(__name__)
@@ -150,13 +151,13 @@ def _session_token(node: Vigil) -> Iterator[str]:
         node.tokens.revoke(hash_token(token))
 
 
-def _footage(scenario: object, folder: Path, size: tuple[int, int] = (1280, 720)) -> dict[str, Path]:
+def _footage(scenario: Scenario, folder: Path, size: tuple[int, int] = (1280, 720)) -> dict[str, Path]:
     """Render the scenario's videos once; a complete rendering of the same world is reused."""
     from indexing.world.video import rendered_once
 
-    print(f"1/4 {len(scenario.cameras)} cameras × {scenario.duration_s:.0f} s of {size[1]}p footage "  # type: ignore[attr-defined]
+    print(f"1/4 {len(scenario.cameras)} cameras × {scenario.duration_s:.0f} s of {size[1]}p footage "
           f"in {folder} (rendered unless already there) …", flush=True)
-    return rendered_once(scenario, folder, *size)  # type: ignore[arg-type]
+    return rendered_once(scenario, folder, *size)
 
 
 def _at(offset_s: float) -> datetime:

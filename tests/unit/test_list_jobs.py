@@ -11,23 +11,16 @@ import pytest
 
 from services.application.audit import Caller
 from services.application.ingest import MAX_JOBS_PAGE, IngestService
-from services.application.visibility import Visibility
 from services.errors import InvalidArgumentError
 from services.ingest.jobs import Job, JobProgress, JobRegistry, JobState
 from services.security.auth import Principal, Role
-from services.settings import IngestSettings
-from storage.cameras import Camera, CameraRegistry
+from storage.cameras import Camera
 from storage.keys import ALL_GROUPS
-from storage.url_policy import UrlPolicy
+from tests.ingest_service import ingest_service
 from tests.memory_store import MemoryStore
 
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 World = tuple[IngestService, JobRegistry, MemoryStore]
-
-
-class NoRunner:
-    def submit(self, camera_id: str, start_ms: int, upload: Path, label: str) -> Job:
-        raise AssertionError("listing jobs never submits one")
 
 
 def _caller(*groups: str) -> Caller:
@@ -36,14 +29,8 @@ def _caller(*groups: str) -> Caller:
 
 @pytest.fixture()
 def world(tmp_path: Path) -> World:
-    store = MemoryStore()
-    cameras = CameraRegistry(store)
-    cameras.put(Camera("cam-a", "Market", "ward-a", "", "", 30))
-    cameras.put(Camera("cam-b", "Gate", "ward-b", "", "", 30))
-    jobs = JobRegistry(store)
-    service = IngestService(Visibility(cameras), NoRunner(), jobs, tmp_path, IngestSettings(),
-                            lambda: UrlPolicy())
-    return service, jobs, store
+    return ingest_service(tmp_path, Camera("cam-a", "Market", "ward-a", "", "", 30),
+                          Camera("cam-b", "Gate", "ward-b", "", "", 30))
 
 
 def _job(n: int, camera: str, state: JobState = JobState.SUCCEEDED) -> Job:

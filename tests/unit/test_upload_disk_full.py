@@ -16,20 +16,11 @@ import pytest
 import services.application.ingest as ingest_module
 from services.application.audit import Caller
 from services.application.ingest import IngestService
-from services.application.visibility import Visibility
 from services.errors import status_for
-from services.ingest.jobs import Job, JobRegistry
 from services.security.auth import Principal, Role
-from services.settings import IngestSettings
-from storage.cameras import Camera, CameraRegistry
+from storage.cameras import Camera
 from storage.errors import DiskFullError
-from storage.url_policy import UrlPolicy
-from tests.memory_store import MemoryStore
-
-
-class NoRunner:
-    def submit(self, camera_id: str, start_ms: int, upload: Path, label: str) -> Job:
-        raise AssertionError("an upload that was not stored starts no job")
+from tests.ingest_service import ingest_service
 
 
 class FillingFile:
@@ -58,11 +49,7 @@ async def _chunks(n: int, size: int) -> AsyncIterator[bytes]:
 
 
 def _service(tmp_path: Path) -> IngestService:
-    store = MemoryStore()
-    cameras = CameraRegistry(store)
-    cameras.put(Camera("cam-a", "Market", "ward-a", "", "", 30))
-    return IngestService(Visibility(cameras), NoRunner(), JobRegistry(store), tmp_path, IngestSettings(),
-                         lambda: UrlPolicy())
+    return ingest_service(tmp_path, Camera("cam-a", "Market", "ward-a", "", "", 30))[0]
 
 
 def test_an_upload_that_fills_the_disk_is_refused_and_leaves_nothing(
