@@ -123,6 +123,8 @@ def render_identity_pair(seed: int, photo: float = 0.25,
     draw = rng_a.random()
     a = (_photo_view(rng_a, identity) if draw < photo else _close_view(rng_a, identity, crowd_weights)
          if draw < photo + close else _wide_view(rng_a, identity, crowd_weights))
+    # with close = restage = 0 no extra number is drawn: the pairs are those rendered before both
+    # existed (CLIP's identity stages in `train.py` render with them off)
     seen_b = identity
     if restage > 0 and rng_b.random() < restage and restageable(identity.label):
         action = rng_b.choice(ACTIONS[identity.label.kind])

@@ -1,6 +1,7 @@
 """Train the appearance tower (`indexing.reid`) on identity pairs of the synthetic world.
 
-    python -m indexing.world.train_reid --pairs 40000 --steps 600 --out indexing/models/vigil-tiny
+    python -m indexing.world.train_reid --pairs 60000 --steps 1500 --widths 48 96 192 --weight 0.7 \
+        --close 0.15 --restage 0.3 --out indexing/models/vigil-tiny
 
 Pairs `identity_pairs.render_identity_pair(seed, kind_weights=REID_KINDS, close=--close,
 restage=--restage)` for seed in [0, pairs): one subject seen twice (a region crop of a wide view,
