@@ -29,7 +29,7 @@ from indexing.world.random_scenes import KIND_WEIGHTS, LIGHTING_WEIGHTS, sample_
 from indexing.world.render import Placement, draw_frame, truth_of
 from indexing.world.training_pairs import Sample
 from indexing.world.training_split import TRAIN_LAYOUTS, is_heldout_combo
-from indexing.world.truth import INCIDENT_KINDS, ActorKind, ActorLabel, BBox, FrameTruth, SceneLabel
+from indexing.world.truth import INCIDENT_KINDS, ActorKind, ActorLabel, BBox, FrameTruth, Lighting, SceneLabel
 from indexing.world.wide import AREA, WIDE_ZOOM, depth_for_area
 
 if TYPE_CHECKING:
@@ -76,6 +76,15 @@ def render_crop_sample(seed: int, kind_weights: Mapping[ActorKind, float] = KIND
     return Sample(image=Image.fromarray(view.pixels), truth=truth, caption_en=en, caption_vi=vi)
 
 
+def training_lighting(rng: random.Random, label: ActorLabel | None = None) -> Lighting:
+    """A light drawn by the world's weights, drawn again while it is a held-out combination for
+    `label` (any light without one)."""
+    lighting = rng.choices(list(LIGHTING_WEIGHTS), list(LIGHTING_WEIGHTS.values()))[0]
+    while label is not None and is_heldout_combo(label, lighting):
+        lighting = rng.choices(list(LIGHTING_WEIGHTS), list(LIGHTING_WEIGHTS.values()))[0]
+    return lighting
+
+
 def render_wide_crop(rng: random.Random, kind_weights: Mapping[ActorKind, float] = KIND_WEIGHTS,
                      target: Identity | None = None, jitter: float = 0.0) -> WideCrop:
     """A crowd of 2-6 actors on a training layout at the decode size, and the crop around the
@@ -85,9 +94,7 @@ def render_wide_crop(rng: random.Random, kind_weights: Mapping[ActorKind, float]
     from indexing.frame_columns import Box
     from indexing.regions import crop, pad
 
-    lighting = rng.choices(list(LIGHTING_WEIGHTS), list(LIGHTING_WEIGHTS.values()))[0]
-    while target is not None and is_heldout_combo(target.label, lighting):
-        lighting = rng.choices(list(LIGHTING_WEIGHTS), list(LIGHTING_WEIGHTS.values()))[0]
+    lighting = training_lighting(rng, None if target is None else target.label)
     scene = SceneLabel(layout=rng.choice(TRAIN_LAYOUTS), lighting=lighting)
     width, height = DECODE_W, DECODE_H
     aspect = width / height

@@ -32,12 +32,11 @@ import numpy as np
 from PIL import Image
 
 from indexing.world.actors import Pose, bbox
-from indexing.world.crop_pairs import DECODE_H, DECODE_W, Identity, render_wide_crop
+from indexing.world.crop_pairs import DECODE_H, DECODE_W, Identity, render_wide_crop, training_lighting
 from indexing.world.degrade import apply_grain, compress, grain_layer
 from indexing.world.layouts import paint_background
 from indexing.world.random_scenes import (
     KIND_WEIGHTS,
-    LIGHTING_WEIGHTS,
     sample_label,
     sample_pose,
     sample_scene,
@@ -146,7 +145,7 @@ def _close_view(rng: random.Random, identity: Identity,
     """A close camera's whole keyframe at the decode size: the identity where a close-up scene
     puts its actors, with a random close-up scene's 0-2 others (`sample_scene`) drawn behind or
     beside it, camera noise and lossy compression."""
-    lighting = _lighting(rng, identity)
+    lighting = training_lighting(rng, identity.label)
     scene = SceneLabel(layout=rng.choice(TRAIN_LAYOUTS), lighting=lighting)
     pose = replace(sample_pose(rng, identity.label, scene.layout), style=identity.style)
     target = Placement(actor_id="a0", label=identity.label, pose=pose)
@@ -159,18 +158,10 @@ def _close_view(rng: random.Random, identity: Identity,
     return IdentityView(image=compress(Image.fromarray(frame), rng), kind="close", scene=scene, target=target)
 
 
-def _lighting(rng: random.Random, identity: Identity) -> Lighting:
-    """A training light that is not a held-out combination for the identity."""
-    lighting = rng.choices(list(LIGHTING_WEIGHTS), list(LIGHTING_WEIGHTS.values()))[0]
-    while is_heldout_combo(identity.label, lighting):
-        lighting = rng.choices(list(LIGHTING_WEIGHTS), list(LIGHTING_WEIGHTS.values()))[0]
-    return lighting
-
-
 def _photo_view(rng: random.Random, identity: Identity) -> IdentityView:
     """A phone snap: the identity close to the camera on a training layout, cropped around it with a
     small margin, maybe scaled down, JPEG-degraded (like `wide.close_up_photo`)."""
-    lighting = _lighting(rng, identity)
+    lighting = training_lighting(rng, identity.label)
     scene = SceneLabel(layout=rng.choice(TRAIN_LAYOUTS), lighting=lighting)
     pose = replace(sample_pose(rng, identity.label, scene.layout), x=rng.uniform(0.3, 0.7),
                    style=identity.style)
