@@ -30,8 +30,9 @@ class Pose:
 
     `scale` is an adult's height as a fraction of the frame height; `phase`
     drives gait, pedals and flames; `style` seeds details that ground truth
-    does not name (trousers, helmets, a car's trim and roof, a truck's cab and
-    markings, a dog's patches and collar, smoke puffs).
+    does not name (a person's trousers, hair, shoes, sleeves and bag, a bicycle's basket and
+    rack, helmets, a car's trim and roof, a truck's cab and markings, a dog's patches and
+    collar, smoke puffs).
     """
 
     x: float
@@ -76,17 +77,23 @@ def draw_actor(pen: Pen, label: ActorLabel, pose: Pose, night: bool) -> None:
     colour = PALETTE[label.colour] if label.colour else PALETTE[Colour.GREY]
     person_rgb = PALETTE[label.person_colour] if label.person_colour else PALETTE[Colour.GREY]
     pants = rng.choice(figures.PANTS)
-    hat = label.gender is Gender.WOMAN and rng.random() < 0.6
+    woman = label.gender is Gender.WOMAN
+    hat = woman and rng.random() < 0.6
+    # A person's and a bicycle's further details come from a stream of their own, so adding
+    # them left the other kinds' style draws (a car's trim, a dog's patches) as they were.
+    details = random.Random(f"wear:{pose.style}")
     kind, phase = label.kind, pose.phase
     if kind is ActorKind.PERSON:
+        wear = figures.wear(details, pants, hat, woman)
         if label.action is Action.RUNNING:
-            figures.runner(pen, colour, pants, phase, hat)
+            figures.runner(pen, colour, wear, phase)
         else:
-            figures.person(pen, colour, pants, phase, 0.16 if label.action is Action.WALKING else 0.0, hat)
+            figures.person(pen, colour, wear, phase, 0.16 if label.action is Action.WALKING else 0.0)
     elif kind is ActorKind.BICYCLE:
-        _bicycle(pen, label.action, colour, person_rgb, pants, phase, hat, rng)
+        wear = figures.wear(details, pants, hat, woman)
+        _bicycle(pen, label.action, colour, person_rgb, wear, figures.kit(details), phase, rng)
     elif kind is ActorKind.MOTORBIKE:
-        _motorbike(pen, label, colour, pants, phase, night, rng)
+        _motorbike(pen, label, colour, figures.Wear(pants=pants, hat=False), phase, night, rng)
     elif kind is ActorKind.CAR:
         _car(pen, colour, night, rng)
     elif kind is ActorKind.TRUCK:
@@ -99,23 +106,23 @@ def draw_actor(pen: Pen, label: ActorLabel, pose: Pose, night: bool) -> None:
         _smoke(pen, phase, rng, fire=kind is ActorKind.FIRE)
 
 
-def _bicycle(pen: Pen, action: Action, frame: RGB, shirt: RGB, pants: RGB, phase: float,
-             hat: bool, rng: random.Random) -> None:
+def _bicycle(pen: Pen, action: Action, frame: RGB, shirt: RGB, wear: figures.Wear, kit: figures.Kit,
+             phase: float, rng: random.Random) -> None:
     if action is Action.RIDDEN:
-        figures.bicycle(pen, frame, phase)
+        figures.bicycle(pen, frame, phase, kit)
         foot = (0.08 * math.cos(phase), 0.17 + 0.08 * math.sin(phase))
-        figures.rider(pen, (-0.1, 0.5), shirt, pants, figures.HAIR, (0.2, 0.56), foot)
+        figures.rider(pen, (-0.1, 0.5), shirt, wear, wear.hair, (0.2, 0.56), foot)
     elif action is Action.PUSHED:
-        figures.person(pen.sub(-0.4, 0.0), shirt, pants, phase, 0.16, hat, arm_to=(0.55, 0.55))
-        figures.bicycle(pen.sub(0.27, 0.0), frame, 0.0)
+        figures.person(pen.sub(-0.4, 0.0), shirt, wear, phase, 0.16, arm_to=(0.55, 0.55))
+        figures.bicycle(pen.sub(0.27, 0.0), frame, 0.0, kit)
     elif action is Action.CARRIED:
-        figures.person(pen, shirt, pants, phase, 0.16, hat, arm_to=(0.05, 0.95))
-        figures.bicycle(pen.sub(-0.02, 0.62, 0.15), frame, 0.0)
+        figures.person(pen, shirt, wear, phase, 0.16, arm_to=(0.05, 0.95))
+        figures.bicycle(pen.sub(-0.02, 0.62, 0.15), frame, 0.0, kit)
     else:
-        figures.bicycle(pen, frame, rng.uniform(0, 6.28))
+        figures.bicycle(pen, frame, rng.uniform(0, 6.28), kit)
 
 
-def _motorbike(pen: Pen, label: ActorLabel, body: RGB, pants: RGB, phase: float, night: bool,
+def _motorbike(pen: Pen, label: ActorLabel, body: RGB, wear: figures.Wear, phase: float, night: bool,
                rng: random.Random) -> None:
     for u in (-0.33, 0.31):
         pen.disc(u, 0.14, 0.135, figures.TYRE)
@@ -132,11 +139,11 @@ def _motorbike(pen: Pen, label: ActorLabel, body: RGB, pants: RGB, phase: float,
         pen.line([(-0.7, 0.62), (-0.43, 0.62)], (120, 85, 50), 0.02)
     helmets = [PALETTE[c] for c in (Colour.WHITE, Colour.YELLOW, Colour.BLACK, Colour.BLUE)]
     if label.count >= 2:
-        figures.rider(pen, (-0.36, 0.5), _shirt(rng), pants, rng.choice(helmets),
+        figures.rider(pen, (-0.36, 0.5), _shirt(rng), wear, rng.choice(helmets),
                       (-0.14, 0.6), (-0.15, 0.24))
     if label.count >= 1:
         shirt = PALETTE[label.person_colour] if label.person_colour else _shirt(rng)
-        figures.rider(pen, (-0.12, 0.5), shirt, pants, rng.choice(helmets), (0.28, 0.71),
+        figures.rider(pen, (-0.12, 0.5), shirt, wear, rng.choice(helmets), (0.28, 0.71),
                       (0.1, 0.25))
 
 

@@ -11,7 +11,7 @@ import torch
 from indexing.world.crop_pairs import DECODE_H, DECODE_W, Identity
 from indexing.world.identity_pairs import ACTIONS, look, render_identity_pair
 from indexing.world.training_split import HELDOUT_LAYOUTS, is_heldout_combo
-from indexing.world.truth import INCIDENT_KINDS, Action, ActorKind, ActorLabel, Colour
+from indexing.world.truth import INCIDENT_KINDS, Action, ActorKind, ActorLabel, Colour, Gender
 
 
 def test_both_views_show_the_same_actor_in_different_contexts() -> None:
@@ -97,12 +97,18 @@ def test_the_training_batch_and_the_loss() -> None:
     assert torch.isfinite(matched)
 
 
-@pytest.mark.parametrize("kind", [ActorKind.CAR, ActorKind.TRUCK, ActorKind.DOG])
-def test_same_coloured_vehicles_and_dogs_differ_in_details_their_style_picks(kind: ActorKind) -> None:
-    """Two red cars (or brown dogs) of different styles are rarely the same picture: a colour alone
-    would make part of every appearance search unanswerable."""
-    label = ActorLabel(kind, Action.WALKING if kind is ActorKind.DOG else Action.DRIVING,
-                       colour=Colour.BROWN if kind is ActorKind.DOG else Colour.RED)
+@pytest.mark.parametrize("label", [
+    ActorLabel(ActorKind.CAR, Action.DRIVING, colour=Colour.RED),
+    ActorLabel(ActorKind.TRUCK, Action.DRIVING, colour=Colour.RED),
+    ActorLabel(ActorKind.DOG, Action.WALKING, colour=Colour.BROWN),
+    ActorLabel(ActorKind.PERSON, Action.WALKING, colour=Colour.RED, gender=Gender.MAN),
+    ActorLabel(ActorKind.BICYCLE, Action.PARKED, colour=Colour.RED),
+    ActorLabel(ActorKind.BICYCLE, Action.PUSHED, colour=Colour.RED, person_colour=Colour.BLUE,
+               gender=Gender.WOMAN),
+], ids=lambda label: f"{label.kind}-{label.action}")
+def test_same_coloured_subjects_differ_in_details_their_style_picks(label: ActorLabel) -> None:
+    """Two red cars (brown dogs, men in red shirts, red bicycles) of different styles are rarely
+    the same picture: a colour alone would make part of every appearance search unanswerable."""
     looks = [look(Identity(label=label, style=style)) for style in range(40)]
     assert len(set(looks)) >= 30
     assert look(Identity(label=label, style=7)) == looks[7]  # a function of label and style
