@@ -56,8 +56,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from indexing.dedup import SAME_PLACE_IOU
-
 if TYPE_CHECKING:
     from indexing.dedup import SameScene
 
@@ -279,8 +277,8 @@ def _append(variant: Variant, vecs: np.ndarray, boxes: list[Any]) -> None:
 
 def _dedup(variant: Variant, frames: list[Frame], rule: SameScene | None) -> None:
     """Mark what ingest's dedup (`indexing.dedup.dedup_keyframes`, camera by camera) would not
-    store; a dropped vector is replaced by the kept one standing for it (whose span covers this
-    keyframe, at the same place for a region), so search sees that vector here."""
+    store; a dropped vector is replaced by the kept one standing for it (`Deduped.stands_for`: its
+    span was extended over this keyframe), so search sees that vector here."""
     if rule is None:
         return
     from indexing.dedup import dedup_keyframes
@@ -298,21 +296,13 @@ def _dedup(variant: Variant, frames: list[Frame], rule: SameScene | None) -> Non
         vectors = np.stack([variant.vectors[i][j] for i, j in slots])
         regions = [[b for b in variant.boxes[i] if b is not None] for i in order]
         deduped = dedup_keyframes(records, regions, vectors, rule)
-        kept = [(slots[k], record) for k, record in zip(deduped.kept, deduped.records, strict=True)]
-        units = rule.units(vectors)
-        unit_of = dict(zip(slots, units, strict=True))
-        kept_slots = {slot for slot, _ in kept}
-        for slot in slots:
-            if slot in kept_slots:
-                continue
+        for slot, standing in zip(slots, deduped.stands_for, strict=True):
+            if standing is not None and slots[standing] == slot:
+                continue  # kept
             i, j = slot
             variant.stored[i][j] = False
-            box, t_ms = variant.boxes[i][j], round(frames[i].t * 1000)
-            standing = [s for s, r in kept if r.time_ms <= t_ms < r.end_ms and (
-                r.box is None if box is None else r.box is not None and r.box.iou(box) >= SAME_PLACE_IOU)]
-            if standing:
-                best = max(standing, key=lambda s: float(unit_of[s] @ unit_of[slot]))
-                variant.vectors[i][j] = variant.vectors[best[0]][best[1]]
+            if standing is not None:
+                variant.vectors[i][j] = variant.vectors[slots[standing][0]][slots[standing][1]]
 
 
 def _text_vectors(embedder: Any) -> list[tuple[Any, np.ndarray]]:

@@ -63,6 +63,9 @@ class SameScene:
 class Deduped:
     kept: list[int]  # positions of the kept keyframes in the input
     records: list[FrameRecord]  # their records, each extended over the keyframes it stands for
+    # per input position, the kept input position standing for it (itself when kept; None when
+    # `RegionMemory` recalled a region stored by an earlier batch)
+    stands_for: list[int | None]
 
 
 def dedup_consecutive(records: Sequence[FrameRecord], vectors: np.ndarray,
@@ -70,17 +73,24 @@ def dedup_consecutive(records: Sequence[FrameRecord], vectors: np.ndarray,
     """Merge each run of contiguous keyframes of one camera that stay the same scene as its first
     (`rule`; None keeps every keyframe)."""
     if rule is None:
-        return Deduped(list(range(len(records))), list(records))
+        return _all_kept(records)
     unit = rule.units(vectors)
     kept: list[int] = []
     out: list[FrameRecord] = []
+    stands_for: list[int | None] = []
     for i, record in enumerate(records):
         if kept and _continues(out[-1], record) and float(unit[kept[-1]] @ unit[i]) >= rule.cosine:
             out[-1] = replace(out[-1], end_ms=max(out[-1].end_ms, record.end_ms))
         else:
             kept.append(i)
             out.append(record)
-    return Deduped(kept, out)
+        stands_for.append(kept[-1])
+    return Deduped(kept, out, stands_for)
+
+
+def _all_kept(records: Sequence[FrameRecord]) -> Deduped:
+    every = list(range(len(records)))
+    return Deduped(every, list(records), list(every))
 
 
 def _continues(span: FrameRecord, record: FrameRecord) -> bool:
@@ -128,13 +138,15 @@ def dedup_keyframes(records: Sequence[FrameRecord], boxes: Sequence[Sequence[Box
                     rule: SameScene | None, memory: RegionMemory | None = None) -> Deduped:
     """Keyframes as whole frames (`records`, one each, in time order) and their regions (`boxes`,
     per keyframe), with `vectors` laid out as `indexing.regions.with_crops` lays out images: the
-    frames' rows, then each keyframe's regions' rows. Both deduplicated; `kept` indexes `vectors`,
-    the whole frames' records first, then the regions' (each the keyframe's record with its box)."""
+    frames' rows, then each keyframe's regions' rows. Both deduplicated; `kept` and `stands_for`
+    index `vectors`, the whole frames' records first, then the regions' (each the keyframe's
+    record with its box)."""
     n = len(records)
     frames = dedup_consecutive(records, vectors[:n], rule)
     regions = dedup_regions([replace(r, box=b) for r, own in zip(records, boxes, strict=True) for b in own],
                             vectors[n:], rule, memory)
-    return Deduped(frames.kept + [n + k for k in regions.kept], frames.records + regions.records)
+    return Deduped(frames.kept + [n + k for k in regions.kept], frames.records + regions.records,
+                   frames.stands_for + [None if k is None else n + k for k in regions.stands_for])
 
 
 def dedup_regions(records: Sequence[FrameRecord], vectors: np.ndarray,
@@ -143,10 +155,11 @@ def dedup_regions(records: Sequence[FrameRecord], vectors: np.ndarray,
     (`rule`) as its camera's kept region at the same place, extending that one over it, or as the
     region `memory` recalls there (None keeps every region)."""
     if rule is None:
-        return Deduped(list(range(len(records))), list(records))
+        return _all_kept(records)
     unit = rule.units(vectors)
     kept: list[int] = []
     out: list[FrameRecord] = []
+    stands_for: list[int | None] = []
     places: dict[str, list[int]] = {}  # camera -> places in `out` of its latest kept regions
     for i, record in enumerate(records):
         if record.box is None:
@@ -157,13 +170,16 @@ def dedup_regions(records: Sequence[FrameRecord], vectors: np.ndarray,
         same = next((j for j in here if float(unit[kept[j]] @ unit[i]) >= rule.cosine), None)
         if same is not None:
             out[same] = replace(out[same], end_ms=max(out[same].end_ms, record.end_ms))
+            stands_for.append(kept[same])
             continue
         if not here and memory is not None and memory.recalls(record, unit[i], rule):
+            stands_for.append(None)
             continue
         latest[:] = [j for j in latest if j not in here] + [len(out)]
+        stands_for.append(i)
         kept.append(i)
         out.append(record)
-    return Deduped(kept, out)
+    return Deduped(kept, out, stands_for)
 
 
 def _same_place(region: FrameRecord, record: FrameRecord) -> bool:

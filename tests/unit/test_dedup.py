@@ -36,6 +36,7 @@ def test_a_static_run_is_one_record_spanning_it_and_a_change_starts_another() ->
     out = dedup_consecutive([_record(i) for i in range(10)], vectors, SAME_SCENE)
     assert out.kept == [0, 5]
     assert [(r.time_ms, r.end_ms) for r in out.records] == [(0, 10_000), (10_000, 20_000)]
+    assert out.stands_for == [0] * 5 + [5] * 5  # which kept keyframe a search finds for each
 
 
 def test_a_slow_drift_is_not_swallowed_by_comparing_neighbours() -> None:
@@ -83,6 +84,7 @@ def test_a_still_region_is_stored_once_per_place_and_a_new_subject_there_is_kept
     assert [(r.box, r.time_ms, r.end_ms) for r in out.records] == [
         (left, 0, 10_000), (right, 0, 20_000), (left, 10_000, 20_000)]
     assert out.kept == [0, 1, 10]
+    assert out.stands_for == [0, 1] * 5 + [10, 1] * 5
 
 
 def test_regions_at_other_places_or_cameras_are_not_duplicates_and_none_keeps_all() -> None:
@@ -103,7 +105,8 @@ def test_a_later_batch_does_not_store_a_still_region_again_within_the_memory_hor
     assert first.kept == [0]
     assert dedup_regions([_region(1, box)], still[None], SAME_SCENE, memory).kept == [0]  # not stored
     memory.remember(first.records, still[None], SAME_SCENE)  # acknowledged: it stands for later copies
-    assert dedup_regions([_region(2, box)], still[None], SAME_SCENE, memory).kept == []
+    recalled = dedup_regions([_region(2, box)], still[None], SAME_SCENE, memory)
+    assert recalled.kept == [] and recalled.stands_for == [None]  # an earlier batch's region
     assert dedup_regions([_region(2, box)], changed[None], SAME_SCENE, memory).kept == [0]
     other = _region(2, box, camera="cam-2")
     assert dedup_regions([other], still[None], SAME_SCENE, memory).kept == [0]
