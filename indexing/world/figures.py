@@ -29,7 +29,8 @@ SADDLES: tuple[RGB, ...] = (TYRE, (110, 70, 40), (235, 235, 235))
 
 @dataclass(frozen=True)
 class Wear:
-    """A person's trousers, hair, shoes, sleeves and bag, and the conical hat (nón lá)."""
+    """A person's trousers, hair, shoes, sleeves and bag, and the conical hat (nón lá). The
+    defaults (dark hair, no shoes drawn, long sleeves, no bag) are a motorbike's riders."""
 
     pants: RGB
     hat: bool
@@ -43,7 +44,8 @@ class Wear:
 
 
 def wear(rng: random.Random, pants: RGB, hat: bool, woman: bool) -> Wear:
-    """The rest of a person's look, drawn from `rng` (seeded by the actor's style)."""
+    """A person's look around the `pants` and `hat` the actor's style drew first (their draws
+    predate the details), from `rng` (seeded by the style too)."""
     light, hair = rng.random() < 0.3, rng.choice(HAIRS)
     return Wear(pants=rng.choice(LIGHT_PANTS) if light else pants, hat=hat, hair=hair,
                 long_hair=woman and rng.random() < 0.6, shoes=rng.choice(SHOES),
