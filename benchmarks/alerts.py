@@ -161,6 +161,7 @@ def score(name: str, alerts: list[tuple[str, float]], visits: list[Visit]) -> di
     relevant = [v for v in visits if is_relevant(name, v)]
     hit: set[int] = set()
     true_alerts = on_other_bicycles = 0
+    false: list[tuple[str, float, str]] = []
     for camera_id, s in alerts:
         during = [v for v in visits if v.camera_id == camera_id
                   and v.start_s - TOLERANCE_S <= s <= v.end_s + TOLERANCE_S]
@@ -168,11 +169,14 @@ def score(name: str, alerts: list[tuple[str, float]], visits: list[Visit]) -> di
         hit.update(found)
         true_alerts += bool(found)
         on_other_bicycles += bool(during) and not found
+        if not found:
+            false.append((camera_id, round(s, 1), "other bicycle" if during else "elsewhere"))
     return {"alerts": len(alerts), "relevant_visits": len(relevant), "visits_alerted": len(hit),
             "recall": len(hit) / len(relevant) if relevant else None,
             "precision": true_alerts / len(alerts) if alerts else None,
             "false_alerts_on_other_bicycles": on_other_bicycles,
             "false_alerts_elsewhere": len(alerts) - true_alerts - on_other_bicycles,
+            "false_alerts": sorted(false, key=lambda f: f[1]),  # (camera, s into the replay, where)
             "cameras_alerted": sorted({relevant[i].camera_id for i in hit}),
             "cameras_passed": sorted({v.camera_id for v in relevant}),
             "visits_alerted_by_action": {a: _share([relevant[i] for i in hit], relevant, a)

@@ -32,3 +32,4 @@ def test_score_counts_alerts_in_relevant_visits_and_on_other_bicycles() -> None:
     assert (s["recall"], s["alerts"], s["false_alerts_on_other_bicycles"], s["false_alerts_elsewhere"]) == \
         (1.0, 3, 1, 1)
     assert s["precision"] == pytest.approx(1 / 3)
+    assert [where for _, _, where in s["false_alerts"]] == ["other bicycle", "elsewhere"]
