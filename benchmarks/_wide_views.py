@@ -296,8 +296,8 @@ def _dedup(variant: Variant, frames: list[Frame], rule: SameScene | None) -> Non
         vectors = np.stack([variant.vectors[i][j] for i, j in slots])
         regions = [[b for b in variant.boxes[i] if b is not None] for i in order]
         deduped = dedup_keyframes(records, regions, vectors, rule)
-        for slot, standing in zip(slots, deduped.stands_for, strict=True):
-            if standing is not None and slots[standing] == slot:
+        for k, (slot, standing) in enumerate(zip(slots, deduped.stands_for, strict=True)):
+            if standing == k:
                 continue  # kept
             i, j = slot
             variant.stored[i][j] = False

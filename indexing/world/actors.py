@@ -79,19 +79,18 @@ def draw_actor(pen: Pen, label: ActorLabel, pose: Pose, night: bool) -> None:
     pants = rng.choice(figures.PANTS)
     woman = label.gender is Gender.WOMAN
     hat = woman and rng.random() < 0.6
-    # A person's and a bicycle's further details come from a stream of their own, so adding
-    # them left the other kinds' style draws (a car's trim, a dog's patches) as they were.
-    details = random.Random(f"wear:{pose.style}")
     kind, phase = label.kind, pose.phase
-    if kind is ActorKind.PERSON:
+    if kind in (ActorKind.PERSON, ActorKind.BICYCLE):
+        # A person's and a bicycle's further details come from a stream of their own, so adding
+        # them left the other kinds' style draws (a car's trim, a dog's patches) as they were.
+        details = random.Random(f"wear:{pose.style}")
         wear = figures.wear(details, pants, hat, woman)
-        if label.action is Action.RUNNING:
+        if kind is ActorKind.BICYCLE:
+            _bicycle(pen, label.action, colour, person_rgb, wear, figures.kit(details), phase, rng)
+        elif label.action is Action.RUNNING:
             figures.runner(pen, colour, wear, phase)
         else:
             figures.person(pen, colour, wear, phase, 0.16 if label.action is Action.WALKING else 0.0)
-    elif kind is ActorKind.BICYCLE:
-        wear = figures.wear(details, pants, hat, woman)
-        _bicycle(pen, label.action, colour, person_rgb, wear, figures.kit(details), phase, rng)
     elif kind is ActorKind.MOTORBIKE:
         _motorbike(pen, label, colour, figures.Wear(pants=pants, hat=False), phase, night, rng)
     elif kind is ActorKind.CAR:
