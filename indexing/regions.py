@@ -39,9 +39,12 @@ camera keeps the areas of its last `SUBJECT_HISTORY` foreground blobs (their own
 boxes, as a fraction of the frame); once it has `MIN_SUBJECTS`, a camera whose
 median blob covers at least `close_view` of the frame is a close view and its
 keyframes get no regions (motion or grid) until its subjects shrink again (the
-camera is re-aimed, zoomed out). Measured on the world's footage (keyframes every
-2 s): median blob 0.03-0.10 of the frame on the 720p close-up cameras of the demo,
-0.005-0.008 on its 1080p street views (p90 ≤ 0.033); `CLOSE_VIEW` sits between.
+camera is re-aimed, zoomed out). Those blob areas are what a camera's view is known by
+(`view`); a proposer that starts without them (a new process, a restarted recorder) is given
+them with `recall`, so a close view's first keyframes do not get grid tiles while it relearns.
+Measured on the world's footage (keyframes every 2 s): median blob 0.03-0.10 of the frame on
+the 720p close-up cameras of the demo, 0.005-0.008 on its 1080p street views (p90 ≤ 0.033);
+`CLOSE_VIEW` sits between.
 With `close_view_motion` a close view's keyframes keep their motion boxes (no grid tiles: 0.7
 regions per keyframe on the alert replay's close-up cameras against the grid's 5): a whole
 keyframe shows its subject to CLIP well enough, but not to an appearance tower
@@ -95,6 +98,17 @@ class _Camera:
     history: deque[np.ndarray]
     turn: int = 0
     subjects: deque[float] = field(default_factory=lambda: deque(maxlen=SUBJECT_HISTORY))  # blob areas
+    seen: int = 0  # blobs ever added to `subjects`
+
+
+@dataclass(frozen=True)
+class View:
+    """What a proposer knows of a camera's view: its last blobs' areas (fractions of the frame,
+    oldest first), how many blobs it has seen in all, and whether that makes it a close view."""
+
+    subjects: tuple[float, ...]
+    seen: int
+    close: bool
 
 
 @dataclass(frozen=True)
@@ -142,6 +156,7 @@ class RegionProposer:
                     background = np.median(np.stack(state.history), axis=0)
                     blobs = foreground_blobs(foreground(small, background), self.min_fraction)
                     state.subjects.extend(b.box.area for b in blobs)
+                    state.seen += len(blobs)
                     boxes = motion_boxes(blobs, width, height, self.context)[:self.max_regions]
                 state.history.append(small)
                 if self._is_close_view(state):
@@ -153,11 +168,34 @@ class RegionProposer:
                 state.turn = (state.turn + take) % max(1, len(tiles))
         return boxes
 
+    @property
+    def learns_views(self) -> bool:
+        """Whether it tells close views from wide ones (it watches motion and may propose)."""
+        return (self.method in (RegionMethod.MOTION, RegionMethod.MOTION_GRID) and self.max_regions > 0
+                and self.close_view > 0)
+
     def is_close_view(self, camera_id: str) -> bool:
         """Whether the camera's keyframes currently get no regions (its subjects are large)."""
+        view = self.view(camera_id)
+        return view is not None and view.close
+
+    def view(self, camera_id: str) -> View | None:
+        """The camera's view as this proposer knows it; None for a camera it has no state for."""
         with self._lock:
             state = self._cameras.get(camera_id)
-            return state is not None and self._is_close_view(state)
+            if state is None:
+                return None
+            return View(tuple(state.subjects), state.seen, self._is_close_view(state))
+
+    def recall(self, camera_id: str, subjects: Sequence[float]) -> None:
+        """Start the camera's view from blob areas learned before (`View.subjects`, oldest first),
+        unless this proposer has seen blobs of it already (what it saw itself is newer)."""
+        if any(not 0 < a <= 1 for a in subjects):
+            raise ValueError(f"blob areas must be fractions of the frame in (0, 1]: {list(subjects)[:8]}")
+        with self._lock:
+            state = self._camera(camera_id)
+            if not state.subjects:
+                state.subjects.extend(float(a) for a in subjects)
 
     def _is_close_view(self, state: _Camera) -> bool:
         return (self.close_view > 0 and len(state.subjects) >= MIN_SUBJECTS

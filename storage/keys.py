@@ -92,6 +92,7 @@ SEGMENTS_PREFIX = "segments/"
 THUMBNAILS_PREFIX = "thumbnails/"
 JOBS_PREFIX = "jobs/"
 CAMERAS_PREFIX = "cameras/"
+CAMERA_VIEWS_PREFIX = "views/"
 HOLDS_PREFIX = "holds/"
 EXPORTS_PREFIX = "exports/"
 TOKENS_PREFIX = "auth/tokens/"
@@ -180,6 +181,11 @@ def job_key(job_id: str) -> str:
 
 def camera_key(camera_id: str) -> str:
     return f"{CAMERAS_PREFIX}{validate_camera_id(camera_id)}.json"
+
+
+def camera_view_key(camera_id: str) -> str:
+    """What ingest has learned of the camera's view (`storage.camera_views`)."""
+    return f"{CAMERA_VIEWS_PREFIX}{validate_camera_id(camera_id)}.json"
 
 
 def watch_entry_key(entry_id: str) -> str:

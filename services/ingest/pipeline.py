@@ -35,8 +35,10 @@ from indexing.regions import with_crops
 from indexing.vector_index import FrameRecord
 from services.ingest.jobs import JobProgress
 from services.ingest.segmenting import iter_segments
+from services.ingest.views import LearnedViews
 from services.settings import IngestSettings
 from storage import keys
+from storage.camera_views import CameraViews
 from storage.errors import MediaError
 from storage.manifests import SegmentManifest
 from storage.media import SegmentFile, VideoInfo
@@ -205,7 +207,8 @@ class IngestPipeline:
         self._embedding = ThreadPoolExecutor(max_workers=in_flight + 1, thread_name_prefix="embed-wait")
         self._uploads = ThreadPoolExecutor(max_workers=THUMBNAIL_UPLOADS, thread_name_prefix="thumbs")
         self._segment_stores = ThreadPoolExecutor(max_workers=SEGMENT_STORES, thread_name_prefix="seg-puts")
-        self._regions = settings.region_proposer()  # each camera's background, across files
+        # each camera's background, across files; its view, across processes
+        self._regions = LearnedViews(settings.region_proposer(), CameraViews(store))
         self._stored_regions = RegionMemory()  # each camera's latest stored regions, across batches
 
     def run(self, req: IngestRequest, report: ProgressFn, ready: ReadyFn = _always_ready) -> JobProgress:
@@ -333,6 +336,7 @@ class IngestPipeline:
             added = len(records)
             marks.frames += sum(r.box is None for r in records)
             marks.mark("indexed")
+            self._regions.save(req.camera_id)
         progress.add(keyframes=batch.decoded, vectors=added)
 
     def _index_keyframes(self, req: IngestRequest, batch: _Batch, vectors: np.ndarray,

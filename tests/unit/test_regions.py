@@ -126,6 +126,25 @@ def test_a_close_view_can_keep_its_moving_subject_s_box_and_no_grid_tiles() -> N
     assert all(len(own) == 5 for own in street)  # a street view keeps motion and grid
 
 
+def test_a_proposer_told_a_camera_s_view_gives_a_close_view_no_regions_from_its_first_keyframe() -> None:
+    rng = np.random.default_rng(10)
+    positions = [10 + (i * 37) % 290 for i in range(14)]
+    learner = RegionProposer(max_regions=5, method="motion+grid")
+    for x in positions:
+        learner.propose("cam-door", _close_up(rng, x))
+    learned = learner.view("cam-door")
+    assert learned is not None and learned.close and learned.seen >= len(learned.subjects) >= 8
+    fresh = RegionProposer(max_regions=5, method="motion+grid")
+    assert fresh.view("cam-door") is None and fresh.propose("cam-door", _close_up(rng, 40))  # tiles
+    told = RegionProposer(max_regions=5, method="motion+grid")
+    told.recall("cam-door", learned.subjects)
+    assert all(told.propose("cam-door", _close_up(rng, x)) == [] for x in positions)
+    told.recall("cam-door", [0.001] * 64)  # what it has seen itself is newer: kept
+    assert told.is_close_view("cam-door")
+    with pytest.raises(ValueError, match="fractions of the frame"):
+        told.recall("cam-x", [0.5, float("nan")])
+
+
 def test_off_and_zero_regions_propose_nothing() -> None:
     frame = _street(np.random.default_rng(7))
     assert RegionProposer(method="off").propose("cam-a", frame) == []
