@@ -27,8 +27,9 @@ DURATION_S = 40.0
 def footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from indexing.world.video import render_scenario
 
-    walkers = [ActorLabel(ActorKind.PERSON, Action.WALKING, colour=colour, person_colour=colour,
-                          gender=Gender.MAN) for colour in (Colour.RED, Colour.BLUE, Colour.GREEN, Colour.YELLOW)]
+    colours = (Colour.RED, Colour.BLUE, Colour.GREEN, Colour.YELLOW)
+    walkers = [ActorLabel(ActorKind.PERSON, Action.WALKING, colour=c, person_colour=c, gender=Gender.MAN)
+               for c in colours]
     crossings = tuple(Crossing(CAMERA, f"walker-{i}", walkers[i % 4], 2.0 + 9.0 * i, 8.0, y=0.85,
                                direction=1 if i % 2 == 0 else -1) for i in range(4))
     scenario = Scenario(name="door", cameras=(Camera(CAMERA, Layout.STREET, Lighting.DAY, seed=5),),
@@ -44,7 +45,8 @@ def _pipeline(store: Any, embedder: Any, work: Path) -> Any:
     from services.settings import IngestSettings
 
     return IngestPipeline(store, FrameIndex(embedder.dim), IndexLog(store, "views-test"),
-                          embedder.embed_images, IngestSettings(segment_seconds=4.0), work, batch=8, same_scene=lambda: None)
+                          embedder.embed_images, IngestSettings(segment_seconds=4.0), work, batch=8,
+                          same_scene=lambda: None)
 
 
 @pytest.mark.integration
