@@ -58,8 +58,9 @@ class LearnedViews:
     def _load(self, camera_id: str) -> None:
         try:
             subjects = self._views.get(camera_id)
-        except (StorageError, ValueError) as e:
-            logger.warning("camera %s: its stored view was not read (%s); relearning it", camera_id, e)
+        except (StorageError, ValueError) as e:  # a storage error's text may name the endpoint: not logged
+            why = str(e) if isinstance(e, ValueError) else type(e).__name__
+            logger.warning("camera %s: its stored view was not read (%s); relearning it", camera_id, why)
             subjects = ()
         self._proposer.recall(camera_id, subjects)
         view = self._proposer.view(camera_id)

@@ -80,3 +80,16 @@ def test_areas_written_are_fractions_of_the_frame() -> None:
         CameraViews(MemoryStore()).put("cam-a", [0.2, 1.5])
     with pytest.raises(ValueError, match="camera"):
         CameraViews(MemoryStore()).get("../etc")
+
+
+def test_a_view_that_cannot_be_read_is_relearned_and_the_storage_error_s_text_is_not_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    store = MemoryStore()
+
+    def down(key: str) -> None:
+        raise StorageUnavailableError("http://vigil:s3cret@10.0.0.5:9000 did not answer")
+
+    store.before_read = down
+    with caplog.at_level(logging.WARNING):
+        assert _views(store).propose("cam-door", _close_up(np.random.default_rng(7), 60))
+    assert "StorageUnavailableError" in caplog.text and "s3cret" not in caplog.text
