@@ -179,6 +179,11 @@ class RegionProposer:
         view = self.view(camera_id)
         return view is not None and view.close
 
+    def knows(self, camera_id: str) -> bool:
+        """Whether it holds state for the camera (it has met it and not forgotten it)."""
+        with self._lock:
+            return camera_id in self._cameras
+
     def view(self, camera_id: str) -> View | None:
         """The camera's view as this proposer knows it; None for a camera it has no state for."""
         with self._lock:

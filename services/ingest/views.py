@@ -36,7 +36,7 @@ class LearnedViews:
         self._lock = threading.Lock()
 
     def propose(self, camera_id: str, rgb: np.ndarray) -> list[Box]:
-        if self._proposer.learns_views and self._proposer.view(camera_id) is None:
+        if self._proposer.learns_views and not self._proposer.knows(camera_id):
             self._load(camera_id)
         return self._proposer.propose(camera_id, rgb)
 
