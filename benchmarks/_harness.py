@@ -6,9 +6,11 @@ import argparse
 import json
 import os
 import platform
+import random
+import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +109,19 @@ def machine_busy_s() -> float:
         return 0.0
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def udp_listen_ports() -> Iterator[int]:
+    """UDP ports for the cameras' streams, each free when chosen and never one twice in a run, drawn
+    below the host's ephemeral range: a sender's source port is an ephemeral one, and one taken before
+    its camera's recorder listens would keep that recorder out ("udp: bind failed")."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = list(range(10_000, low))
+    random.shuffle(ports)  # another run beside this one draws other ports
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        yield port

@@ -37,7 +37,6 @@ import io
 import itertools
 import os
 import random
-import socket
 import subprocess
 import threading
 import time
@@ -114,12 +113,6 @@ def is_relevant(name: str, visit: Visit) -> bool:
     if name == "photo":
         return visit.thief
     return visit.action == ("carried" if name.startswith("carry") else "pushed")
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _sender(video: Path, port: int) -> subprocess.Popen[bytes]:
@@ -381,7 +374,8 @@ def run(duration_s: float, tmp: Path, footage: Path) -> dict[str, Any]:
                        for name, (_, _, text) in QUERIES.items() for s in SENSITIVITIES}
             tail = _Tail(c.channel, duration_s + 90)
             tail.start()
-            ports = {cam: _free_udp_port() for cam in videos}
+            free = _harness.udp_listen_ports()
+            ports = {cam: next(free) for cam in videos}
             for cam in videos:
                 c.register_camera(cameras_pb2.Camera(camera_id=cam, group="ward-1", retention_days=30,
                                                      stream_url=f"udp://127.0.0.1:{ports[cam]}"))

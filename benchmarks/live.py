@@ -34,12 +34,11 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,12 +68,6 @@ class Trial:
     load_average: list[float] = field(default_factory=list)
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _sender(clip: Path, port: int) -> subprocess.Popen[bytes]:
     """A live 1080p camera: the clip looped and paced in real time, MPEG-TS over loopback UDP."""
     from storage.media_tools import ffmpeg_exe
@@ -101,7 +94,7 @@ def _available_gb() -> float:
     return float("inf")
 
 
-def trial(node: Any, clip: Path, k: int, hold_s: float, tag: str,
+def trial(node: Any, clip: Path, k: int, hold_s: float, tag: str, ports: Iterator[int],
           log: Callable[[str], None]) -> Trial:
     from storage.cameras import Camera
 
@@ -116,7 +109,7 @@ def trial(node: Any, clip: Path, k: int, hold_s: float, tag: str,
     t0 = time.time()
     try:
         for cam in ids:
-            port = _free_udp_port()
+            port = next(ports)
             node.live.apply(Camera(cam, group="bench-live", stream_url=f"udp://127.0.0.1:{port}"))
             senders.append(_sender(clip, port))
         deadline = time.monotonic() + 90 + 5 * k  # recorder actors start a few at a time
@@ -125,8 +118,9 @@ def trial(node: Any, clip: Path, k: int, hold_s: float, tag: str,
             if all(s.last_segment_end_ms for s in statuses):
                 break
             if time.monotonic() > deadline:
-                result.reason = (f"{sum(not s.last_segment_end_ms for s in statuses)} cameras stored "
-                                 "no segment in time")
+                stuck = [s for s in statuses if not s.last_segment_end_ms]
+                errors = "; ".join(sorted({s.last_error or "no error" for s in stuck}))
+                result.reason = f"{len(stuck)} cameras stored no segment in time ({errors})"[:400]
                 return result
             time.sleep(SAMPLE_S)
         result.start_up_s = time.time() - t0
@@ -206,10 +200,10 @@ def run(tmp: Path, model: str | None, hold_s: float, max_k: int, max_trials: int
     if regions is not None:
         overrides["ingest"] = {"regions": regions}
     with Vigil(load_settings(data_dir=tmp / "data", **overrides)) as node:
-        tag = str(int(time.time()))
+        tag, ports = str(int(time.time())), _harness.udp_listen_ports()
 
         def one(k: int) -> Trial:
-            return trial(node, clip, k, hold_s, tag, lambda line: print(line, flush=True))
+            return trial(node, clip, k, hold_s, tag, ports, lambda line: print(line, flush=True))
 
         best, trials = search(one, max_k, max_trials)
         return {"model": model or "vigil-tiny (bundled)", "cores": os.cpu_count(),

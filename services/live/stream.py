@@ -49,6 +49,9 @@ PROGRESS_PERIOD_S = 0.1  # also how late a closed segment may be noticed: its li
 STOP_GRACE_S = 10.0
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]*[^\s'\".,:;]")  # without trailing punctuation
 _UDP_SCHEMES = ("udp", "rtp")
+# an ffmpeg log line from a protocol or format ("[udp @ 0x55d1…] bind failed: …"), not from an
+# input or output label ("[in#0 @ 0x…]"), whose lines restate the cause less precisely
+_COMPONENT_LINE = re.compile(r"^\[([A-Za-z0-9_]+) @ 0x[0-9a-fA-F]+\] (.+)$")
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,16 @@ def recorder_command(input_args: Sequence[str], out_dir: Path, run: str,
     `input_args` are a `GuardedInput`'s: the stream URL itself is never on the command line."""
     return segment_command(input_args, segment_seconds, out_dir / f"{run}.csv", out_dir / f"{run}_%06d.mp4",
                            ("-progress", "pipe:1", "-stats_period", f"{PROGRESS_PERIOD_S}"))
+
+
+def telling_error(log_lines: Sequence[str]) -> str:
+    """The line of ffmpeg's error log that names the cause: the last one from a protocol or
+    format, without its pointer ("udp: bind failed: Address already in use" where the log ends
+    "Error opening input files: Inappropriate ioctl for device"); else the last line."""
+    for line in reversed(log_lines):
+        if match := _COMPONENT_LINE.match(line.strip()):
+            return f"{match.group(1)}: {match.group(2)}"
+    return log_lines[-1].strip() if log_lines else ""
 
 
 class WallAnchor:
@@ -174,7 +187,7 @@ class StreamRun:
         self._listing.unlink(missing_ok=True)
         if refusals := self._guard.refusals:
             return masked(refusals[-1][:300])
-        return masked(lines[-1][:300]) if lines else ""
+        return masked(telling_error(lines)[:300])
 
     def _kill(self) -> None:
         if self._proc.poll() is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.cluster.live_recorders import BACKOFF_MAX_S, BACKOFF_MIN_S, next_backoff
-from services.live.stream import WallAnchor, listens, masked, recorder_command, stream_input
+from services.live.stream import WallAnchor, listens, masked, recorder_command, stream_input, telling_error
 from storage.ffmpeg_input import GuardedInput
 from storage.url_policy import CheckedUrl, Purpose, UrlPolicy, check_url
 
@@ -55,6 +55,22 @@ def test_errors_never_carry_stream_credentials() -> None:
     line = "Error opening input file rtsp://admin:Pa55w0rd@10.0.0.7/ch1?token=abc: Connection refused"
     assert masked(line) == ("Error opening input file rtsp://admin:***@10.0.0.7/ch1?token=***: "
                             "Connection refused")
+
+
+def test_a_recording_s_error_is_the_log_line_that_names_the_cause() -> None:
+    taken = ["[udp @ 0x55ff8b7b99c0] bind failed: Address already in use",  # ffmpeg 7's log
+             "[in#0 @ 0x55ff8b7b8d00] Error opening input: Inappropriate ioctl for device",
+             "Error opening input file udp://127.0.0.1:51680?timeout=2000000.",
+             "Error opening input files: Inappropriate ioctl for device"]
+    assert telling_error(taken) == "udp: bind failed: Address already in use"
+    refused = ["[tcp @ 0x5556f0f139c0] Connection to tcp://admin:Pa55w0rd@10.0.0.7:554 failed: "
+               "Connection refused", "Error opening input files: Connection refused"]
+    assert masked(telling_error(refused)) == ("tcp: Connection to tcp://admin:***@10.0.0.7:554 failed: "
+                                              "Connection refused")
+    silent = ["[in#0 @ 0x555f0221bd00] Error opening input: Input/output error",
+              "Error opening input files: Input/output error"]
+    assert telling_error(silent) == "Error opening input files: Input/output error"
+    assert telling_error([]) == ""
 
 
 def test_backoff_doubles_to_a_bound_and_restarts_after_footage() -> None:
