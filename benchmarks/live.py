@@ -21,7 +21,7 @@ A trial fails early once a camera is three segment lengths behind, and is not
 run (failed) when the machine lacks the memory for K recorders: each camera's
 recorder is its own Ray worker process, ≈ `RECORDER_GB` resident.
 
-K is searched by doubling from 1 until a trial fails (or `--max-k`), then by
+K is searched by doubling from `--min-k` (1) until a trial fails (or `--max-k`), then by
 bisection between the largest K held and the smallest that failed, until they
 are within an eighth of each other (or 1), at most `--max-trials` trials.
 `--model NAME` runs an open_clip architecture with random weights (the compute
@@ -168,11 +168,12 @@ def trial(node: Any, clip: Path, k: int, hold_s: float, tag: str, ports: Iterato
             f"{time.time() - t0:.0f} s)")
 
 
-def search(run: Callable[[int], Trial], max_k: int, max_trials: int) -> tuple[int, list[Trial]]:
-    """The largest K that held: doubling from 1, then bisection (bounded by `max_trials`)."""
+def search(run: Callable[[int], Trial], max_k: int, max_trials: int,
+           min_k: int = 1) -> tuple[int, list[Trial]]:
+    """The largest K that held: doubling from `min_k`, then bisection (bounded by `max_trials`)."""
     trials: list[Trial] = []
     held, failed = 0, None
-    k = 1
+    k = min_k
     while len(trials) < max_trials and k <= max_k:
         trials.append(run(k))
         if not trials[-1].held:
@@ -188,7 +189,7 @@ def search(run: Callable[[int], Trial], max_k: int, max_trials: int) -> tuple[in
 
 
 def run(tmp: Path, model: str | None, hold_s: float, max_k: int, max_trials: int,
-        regions: str | None) -> dict[str, Any]:
+        regions: str | None, min_k: int = 1) -> dict[str, Any]:
     from services.node.app import Vigil
     from services.settings import load_settings
 
@@ -205,14 +206,14 @@ def run(tmp: Path, model: str | None, hold_s: float, max_k: int, max_trials: int
         def one(k: int) -> Trial:
             return trial(node, clip, k, hold_s, tag, ports, lambda line: print(line, flush=True))
 
-        best, trials = search(one, max_k, max_trials)
+        best, trials = search(one, max_k, max_trials, min_k)
         return {"model": model or "vigil-tiny (bundled)", "cores": os.cpu_count(),
                 "stream": "1920x1080 H.264, 25 fps, GOP 2 s, ≈ 3-4 Mbit/s, MPEG-TS over loopback UDP",
                 "segment_seconds": node.settings.ingest.segment_seconds,
                 "embedders": node.settings.ray.embedders, "embed_batch": node.settings.ray.embed_batch,
                 "regions": str(getattr(node.settings.ingest, "regions", "off")),
                 "regions_per_keyframe": getattr(node.settings.ingest, "regions_per_keyframe", 0),
-                "hold_s": hold_s, "max_k": max_k, "max_trials": max_trials,
+                "hold_s": hold_s, "min_k": min_k, "max_k": max_k, "max_trials": max_trials,
                 "cameras_held": best, "trials": [asdict(t) for t in trials]}
 
 
@@ -224,13 +225,14 @@ def main() -> None:
                         "(default 120; 20 with --quick)")
     parser.add_argument("--regions", default=None, help="ingest.regions for the node ('off', 'motion', "
                         "'grid', 'motion+grid'; default: the setting's)")
+    parser.add_argument("--min-k", type=int, default=1, help="the first K tried (the doubling's start)")
     parser.add_argument("--max-k", type=int, default=64, help="the most cameras tried")
     parser.add_argument("--max-trials", type=int, default=10, help="the most trials in the search")
     args = parser.parse_args()
     hold_s = args.hold_s or (20.0 if args.quick else 120.0)
     with tempfile.TemporaryDirectory(prefix="vigil-bench-live-") as tmp:
         result = run(Path(tmp), args.model, hold_s, args.max_k, 4 if args.quick else args.max_trials,
-                     args.regions)
+                     args.regions, args.min_k)
     _harness.write(args.out, "live cameras one node holds", result, args.quick)
 
 
