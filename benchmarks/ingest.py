@@ -13,9 +13,13 @@ rate (the job's object-store work alone: segments cut and stored, thumbnails
 PUT, with the pipeline's concurrency, in the same bucket) and the job's rate
 over the slowest of the three (`job_over_slowest_stage`); how many of the
 machine's cores were busy (every process: node, Ray actors, ffmpeg, the S3
-server) while decoding alone, storing alone and during the job
+server) while decoding alone, embedding alone, storing alone and during the job
 (`machine_busy_cores`: at the core count, the stages share the cores, not
-wait for each other); and how many live
+wait for each other); the machine's bound (`machine_bound_keyframes_per_s`:
+the slowest stage alone, or the three stages' busy core-seconds alone spread
+over every core, whichever is slower: where the stages share the cores, no
+pipeline can go faster) and the job's rate over it (`job_over_machine_bound`);
+and how many live
 cameras of that kind one node sustains (real-time factor, with one keyframe
 per 2 s).
 
@@ -204,8 +208,10 @@ def run(videos: dict[str, Path], tmp: Path, model: str | None, regions: str | No
                 boxes = [proposer.propose(f"cam-alone-{i}", f) for f in frames]
             sample = range(0, len(frames), max(1, len(frames) // EMBED_SAMPLE))  # evenly spread
             images = with_crops([frames[j] for j in sample], [boxes[j] for j in sample])
-            embed_s = statistics.median(_seconds(node.pool.embed, images) for _ in range(EMBED_RUNS))
-            embed_s *= len(frames) / len(sample)  # the sample's rate, for every keyframe
+            busy0 = _harness.machine_busy_s()
+            runs = [_seconds(node.pool.embed, images) for _ in range(EMBED_RUNS)]
+            busy["embed alone"] = (_harness.machine_busy_s() - busy0) / sum(runs)
+            embed_s = statistics.median(runs) * len(frames) / len(sample)  # the sample's rate, for all
             busy0 = _harness.machine_busy_s()
             store_s = _store_alone(node, video, keyframes, f"cam-store-alone-{i}",
                                    DAY + timedelta(hours=i + 12), tmp / f"cut-{i}")
@@ -219,6 +225,8 @@ def run(videos: dict[str, Path], tmp: Path, model: str | None, regions: str | No
             job_s = pipeline_s - upload_s
             decode_rate, embed_rate = len(frames) / decode_s, len(frames) / embed_s
             job_rate, store_rate = len(frames) / job_s, len(frames) / store_s
+            bound = machine_bound(len(frames), {"decode alone": decode_s, "embed alone": embed_s,
+                                                "store alone": store_s}, busy, os.cpu_count() or 1)
             results[name] = {
                 "keyframes": len(frames),
                 "images_embedded_per_keyframe": len(images) / len(sample),
@@ -233,6 +241,8 @@ def run(videos: dict[str, Path], tmp: Path, model: str | None, regions: str | No
                 "job_s": job_s,
                 "job_over_slowest_alone": job_rate / min(decode_rate, embed_rate),
                 "job_over_slowest_stage": job_rate / min(decode_rate, embed_rate, store_rate),
+                "machine_bound_keyframes_per_s": bound,
+                "job_over_machine_bound": job_rate / bound,
                 "pipeline_over_embedder_alone": (len(frames) / pipeline_s) / embed_rate,
                 "node_process_cpu_s": time.process_time() - cpu0,  # upload and job; not Ray's actors
                 "stages_s": stages.take(),
@@ -241,6 +251,15 @@ def run(videos: dict[str, Path], tmp: Path, model: str | None, regions: str | No
                 "live_cameras_sustained": int(realtime),
             }
     return results
+
+
+def machine_bound(keyframes: int, alone_s: dict[str, float], busy_cores: dict[str, float],
+                  cores: int) -> float:
+    """The fastest any pipeline could go on this machine, in keyframes/s: no faster than its slowest
+    stage alone, and no faster than the machine does all three stages' work (each stage's busy
+    core-seconds alone, every process counted: the S3 server's too) with every core busy."""
+    work_core_s = sum(seconds * busy_cores[stage] for stage, seconds in alone_s.items())
+    return min(min(keyframes / s for s in alone_s.values()), keyframes * cores / work_core_s)
 
 
 def _store_alone(node: Any, video: Path, keyframes: list[Any], camera_id: str, start: datetime,
