@@ -218,9 +218,10 @@ def cmd_camera_register(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_camera_status(settings: Settings, args: argparse.Namespace) -> int:
     with _client(settings, args) as client:
         s = client.stop_camera(args.camera_id) if args.stop else client.camera_status(args.camera_id)
+    when = f" ({s.last_error_at.ToDatetime(UTC):%Y-%m-%d %H:%M:%S}Z)" if s.HasField("last_error_at") else ""
     print(f"{s.camera_id}: {'recording' if s.recording else 'not recording'}, "
           f"{s.segments_stored} segments, {s.keyframes_indexed} keyframes, {s.reconnects} reconnects"
-          + (f", last error: {s.last_error}" if s.last_error else ""))
+          + (f", last error{when}: {s.last_error}" if s.last_error else ""))
     return 0
 
 

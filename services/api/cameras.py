@@ -25,10 +25,11 @@ def camera_message(c: Camera) -> cameras_pb2.Camera:
 
 def status_message(s: LiveStatus) -> cameras_pb2.CameraStatus:
     end = None if s.last_segment_end_ms is None else ts_from_ms(s.last_segment_end_ms)
+    error_at = None if s.last_error_ms is None else ts_from_ms(s.last_error_ms)
     return cameras_pb2.CameraStatus(
         camera_id=s.camera_id, recording=s.recording, segments_stored=s.segments_stored,
         keyframes_indexed=s.keyframes_indexed, last_segment_end=end, reconnects=s.reconnects,
-        last_error=s.last_error, queue_depth=s.queue_depth)
+        last_error=s.last_error, last_error_at=error_at, queue_depth=s.queue_depth)
 
 
 class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):

@@ -23,6 +23,7 @@ import logging
 import queue
 import shutil
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -78,6 +79,7 @@ class LiveStatus:
     last_segment_end_ms: int | None = None
     reconnects: int = 0  # runs after the first; a UDP/RTP listener's only after one that had footage
     last_error: str = ""  # credentials masked
+    last_error_ms: int | None = None  # wall clock when last_error happened
     queue_depth: int = 0  # closed segments not yet stored and indexed
     recent: tuple[SegmentTiming, ...] = ()  # the last RECENT_SEGMENTS segments' stage times: where lag is
 
@@ -178,6 +180,9 @@ class LiveRecorder:
         with self._lock:
             self._status = replace(self._status, **changes)  # type: ignore[arg-type]
 
+    def _failed(self, error: str) -> None:
+        self._update(last_error=error[:300], last_error_ms=time.time_ns() // 1_000_000)
+
     def _record(self) -> None:
         backoff_s, runs, reconnects, listening = BACKOFF_MIN_S / 2, 0, 0, listens(self._url)
         while not self._stopping.is_set():
@@ -186,11 +191,11 @@ class LiveRecorder:
                 received = self._record_run(f"run{runs:06d}")
             except UrlRefusedError as exc:  # checked at every start: the host may resolve elsewhere now
                 logger.warning("camera %s: %s", self._camera, exc)
-                self._update(last_error=str(exc)[:300])
+                self._failed(str(exc))
                 received = False
             except OSError as exc:  # ffmpeg could not be started, or the spill folder is unusable
                 logger.exception("camera %s: recording failed", self._camera)
-                self._update(last_error=masked(f"recording failed: {exc}"[:300]))
+                self._failed(masked(f"recording failed: {exc}"))
                 received = False
             runs += 1
             reconnects += received or not listening
@@ -213,7 +218,7 @@ class LiveRecorder:
             received = True
             self._segments.put(seg)  # waits while storing is behind (bounded)
         if error := run.finish():
-            self._update(last_error=error)
+            self._failed(error)
         return received
 
     def _store_all(self) -> None:
@@ -222,7 +227,7 @@ class LiveRecorder:
                 self._store(seg)
             except Exception as exc:
                 logger.exception("camera %s: segment %s not stored", self._camera, seg.path.name)
-                self._update(last_error=masked(f"storing a segment failed: {exc}"[:300]))
+                self._failed(masked(f"storing a segment failed: {exc}"))
             finally:
                 seg.path.unlink(missing_ok=True)
         self._outbox.close()

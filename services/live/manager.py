@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -36,6 +37,10 @@ class _Recording:
     recorder: RecorderHandle
     pump: threading.Thread
     ended: threading.Event  # set once the recorder is being killed: the pump gives up on errors
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class LiveManager:
@@ -88,7 +93,8 @@ class LiveManager:
         try:
             return recording.recorder.status(STATUS_TIMEOUT_S)
         except ActorUnavailableError:
-            return LiveStatus(camera_id, recording=True, last_error="the recorder is restarting")
+            return LiveStatus(camera_id, recording=True, last_error="the recorder is restarting",
+                              last_error_ms=_now_ms())
 
     def close(self) -> None:
         """End every recording (the node stops; the registry keeps them for the next start)."""
@@ -115,7 +121,8 @@ class LiveManager:
             self._stopped[camera_id] = recording.recorder.status(STATUS_TIMEOUT_S)
         except ActorUnavailableError:
             logger.exception("camera %s: the recording did not end cleanly", camera_id)
-            self._stopped[camera_id] = LiveStatus(camera_id, last_error="the recording did not end cleanly")
+            self._stopped[camera_id] = LiveStatus(camera_id, last_error="the recording did not end cleanly",
+                                                  last_error_ms=_now_ms())
         finally:
             recording.ended.set()
             recording.recorder.kill()

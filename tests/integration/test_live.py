@@ -191,8 +191,8 @@ def test_registered_camera_resumes_and_retries_a_dead_stream_without_leaking_cre
 
 def test_a_udp_port_another_socket_holds_is_named_in_the_camera_s_status(
         cameras: cameras_pb2_grpc.CameraServiceStub) -> None:
-    """The recorder cannot listen; its status says why (not ffmpeg's last, vaguer line)."""
-    camera = "cam-live-port-taken"
+    """The recorder cannot listen; its status says why (not ffmpeg's last, vaguer line) and when."""
+    camera, began = "cam-live-port-taken", time.time()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
         holder.bind(("127.0.0.1", 0))
         _register(cameras, f"udp://127.0.0.1:{holder.getsockname()[1]}", camera)
@@ -201,6 +201,7 @@ def test_a_udp_port_another_socket_holds_is_named_in_the_camera_s_status(
     cameras.StopCamera(cameras_pb2.StopCameraRequest(camera_id=camera))
     assert status.segments_stored == 0
     assert status.last_error == "udp: bind failed: Address already in use"
+    assert began - 1 < status.last_error_at.ToMilliseconds() / 1000 < time.time()
 
 
 def test_stream_passwords_are_on_no_command_line(cameras: cameras_pb2_grpc.CameraServiceStub) -> None:

@@ -62,7 +62,7 @@ class GetCameraStatusRequest(_message.Message):
     def __init__(self, camera_id: _Optional[str] = ...) -> None: ...
 
 class CameraStatus(_message.Message):
-    __slots__ = ("camera_id", "recording", "segments_stored", "keyframes_indexed", "last_segment_end", "reconnects", "last_error", "queue_depth")
+    __slots__ = ("camera_id", "recording", "segments_stored", "keyframes_indexed", "last_segment_end", "reconnects", "last_error", "queue_depth", "last_error_at")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     RECORDING_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_STORED_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,7 @@ class CameraStatus(_message.Message):
     RECONNECTS_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_AT_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     recording: bool
     segments_stored: int
@@ -79,4 +80,5 @@ class CameraStatus(_message.Message):
     reconnects: int
     last_error: str
     queue_depth: int
-    def __init__(self, camera_id: _Optional[str] = ..., recording: _Optional[bool] = ..., segments_stored: _Optional[int] = ..., keyframes_indexed: _Optional[int] = ..., last_segment_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reconnects: _Optional[int] = ..., last_error: _Optional[str] = ..., queue_depth: _Optional[int] = ...) -> None: ...
+    last_error_at: _timestamp_pb2.Timestamp
+    def __init__(self, camera_id: _Optional[str] = ..., recording: _Optional[bool] = ..., segments_stored: _Optional[int] = ..., keyframes_indexed: _Optional[int] = ..., last_segment_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reconnects: _Optional[int] = ..., last_error: _Optional[str] = ..., queue_depth: _Optional[int] = ..., last_error_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

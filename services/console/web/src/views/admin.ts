@@ -66,7 +66,8 @@ function camerasPart(): HTMLElement {
           h("td", {}, live?.lastSegmentEnd ? fmtTime(tsMs(live.lastSegmentEnd)) : ""),
           h("td", {}, live ? String(live.reconnects) : ""),
           h("td", {}, live ? String(live.queueDepth) : ""),
-          h("td", { class: "err" }, live?.lastError ?? ""));
+          h("td", { class: "err" }, live?.lastError
+            ? (live.lastErrorAt ? `${fmtTime(tsMs(live.lastErrorAt))}: ` : "") + live.lastError : ""));
       });
       replace(body, table([t("camera"), t("name"), t("group"), t("location"), t("state"), t("segmentsStored"),
         t("lastSegment"), t("reconnects"), t("queue"), t("lastError")], rows, "cameras-table"));
