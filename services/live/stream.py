@@ -49,9 +49,13 @@ PROGRESS_PERIOD_S = 0.1  # also how late a closed segment may be noticed: its li
 STOP_GRACE_S = 10.0
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]*[^\s'\".,:;]")  # without trailing punctuation
 _UDP_SCHEMES = ("udp", "rtp")
-# an ffmpeg log line from a protocol or format ("[udp @ 0x55d1…] bind failed: …"), not from an
-# input or output label ("[in#0 @ 0x…]"), whose lines restate the cause less precisely
+# an ffmpeg log line from a protocol or format: "[udp @ 0x55d1…] bind failed: …"
 _COMPONENT_LINE = re.compile(r"^\[([A-Za-z0-9_]+) @ 0x[0-9a-fA-F]+\] (.+)$")
+# ffmpeg's closing lines, which restate the cause less precisely: its input and output labels
+# ("[in#0 @ 0x…] Error opening input: …", ffmpeg 6+), "Error opening input files: …", and
+# "udp://…: Input/output error" (ffmpeg 4-5 name the input by its URL)
+_RESTATEMENT = re.compile(r"^(\[\w+[#:][^\]]*\]|Error opening (input|output) files?\b|Conversion failed"
+                          r"|[a-zA-Z][a-zA-Z0-9+.-]*://\S*: )")
 
 
 @dataclass(frozen=True)
@@ -96,12 +100,16 @@ def recorder_command(input_args: Sequence[str], out_dir: Path, run: str,
 
 
 def telling_error(log_lines: Sequence[str]) -> str:
-    """The line of ffmpeg's error log that names the cause: the last one from a protocol or
-    format, without its pointer ("udp: bind failed: Address already in use" where the log ends
-    "Error opening input files: Inappropriate ioctl for device"); else the last line."""
+    """The line of ffmpeg's error log that names the cause: the last one that is not a closing
+    restatement, a protocol's or format's without its pointer ("udp: bind failed: Address already
+    in use" where the log ends "Error opening input files: Inappropriate ioctl for device"); the
+    last line when every line is a restatement."""
     for line in reversed(log_lines):
-        if match := _COMPONENT_LINE.match(line.strip()):
-            return f"{match.group(1)}: {match.group(2)}"
+        text = line.strip()
+        if not text or _RESTATEMENT.match(text):
+            continue
+        match = _COMPONENT_LINE.match(text)
+        return f"{match.group(1)}: {match.group(2)}" if match else text
     return log_lines[-1].strip() if log_lines else ""
 
 

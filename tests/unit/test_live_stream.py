@@ -71,6 +71,12 @@ def test_a_recording_s_error_is_the_log_line_that_names_the_cause() -> None:
               "Error opening input files: Input/output error"]
     assert telling_error(silent) == "Error opening input files: Input/output error"
     assert telling_error([]) == ""
+    ffmpeg5 = ["[udp @ 0x5581c4e1a040] bind failed: Address already in use",  # names the input by URL
+               "udp://127.0.0.1:51680?timeout=2000000: Input/output error"]
+    assert telling_error(ffmpeg5) == "udp: bind failed: Address already in use"
+    mid_stream = ["[mpegts @ 0x55d1] Packet corrupt (stream = 0, dts = 1800)",  # an old, non-fatal line
+                  "Error during demuxing: Connection timed out"]
+    assert telling_error(mid_stream) == "Error during demuxing: Connection timed out"
 
 
 def test_backoff_doubles_to_a_bound_and_restarts_after_footage() -> None:
