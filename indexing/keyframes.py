@@ -44,7 +44,13 @@ from PIL import Image
 from storage.errors import MediaError
 
 EMBED_SHORT_SIDE = 224  # frames travel to embedders at this size; models resize further
-_TURNS = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_270}
+_T = Image.Transpose
+# a display matrix's 2x2 part (a, b, c, d: entries 0, 1, 3, 4, 16.16 fixed point, rounded) -> the
+# transpose that shows the decoded frame as a player does (rotations by quarter turns, mirrors)
+_UPRIGHT = {(-1, 0, 0, 1): _T.FLIP_LEFT_RIGHT, (1, 0, 0, -1): _T.FLIP_TOP_BOTTOM,
+            (-1, 0, 0, -1): _T.ROTATE_180, (0, -1, 1, 0): _T.ROTATE_90, (0, 1, -1, 0): _T.ROTATE_270,
+            (0, 1, 1, 0): _T.TRANSPOSE, (0, -1, -1, 0): _T.TRANSVERSE}
+_SWAPS_AXES = frozenset({_T.ROTATE_90, _T.ROTATE_270, _T.TRANSPOSE, _T.TRANSVERSE})
 
 
 @dataclass(frozen=True)
@@ -196,16 +202,27 @@ def _after(sorted_ms: list[int], at: int) -> int | None:
 
 def _keyframe(frame: av.VideoFrame, offset_s: float, thumbnail_width: int,
               detail_short_side: int) -> Keyframe:
-    turns = round((frame.rotation or 0) / 90) % 4  # counter-clockwise quarter turns to show it upright
-    shown_w, shown_h = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
+    upright = _upright(frame)
+    swaps = upright in _SWAPS_AXES
+    shown_w, shown_h = (frame.height, frame.width) if swaps else (frame.width, frame.height)
     width, height = _decoded_size(shown_w, shown_h, thumbnail_width, detail_short_side)
-    if turns % 2:
+    if swaps:
         width, height = height, width
     image = frame.to_image(width=width, height=height, interpolation="AREA")
-    if turns:
-        image = image.transpose(_TURNS[turns])
+    if upright is not None:
+        image = image.transpose(upright)
     return Keyframe(offset_s=offset_s, rgb=_embed_size(image), jpeg=_thumbnail(image, thumbnail_width),
                     detail=np.asarray(image.convert("RGB")) if detail_short_side else None)
+
+
+def _upright(frame: av.VideoFrame) -> Image.Transpose | None:
+    """The transpose that shows `frame` as its display matrix says (None: as decoded, or a matrix
+    that is no quarter turn or mirror, which is then ignored)."""
+    for data in frame.side_data:
+        if data.type.name == "DISPLAYMATRIX":
+            m = np.frombuffer(bytes(data), dtype=np.int32)
+            return _UPRIGHT.get(tuple(round(int(m[i]) / 65536) for i in (0, 1, 3, 4)))
+    return None
 
 
 def _decoded_size(width: int, height: int, thumbnail_width: int,
