@@ -36,9 +36,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
+from av.sidedata.sidedata import SideDataContainer
+from av.sidedata.sidedata import Type as SideDataType
 from PIL import Image
 
 from storage.errors import MediaError
@@ -218,10 +221,10 @@ def _keyframe(frame: av.VideoFrame, offset_s: float, thumbnail_width: int,
 def _upright(frame: av.VideoFrame) -> Image.Transpose | None:
     """The transpose that shows `frame` as its display matrix says (None: as decoded, or a matrix
     that is no quarter turn or mirror, which is then ignored)."""
-    for data in frame.side_data:
-        if data.type.name == "DISPLAYMATRIX":
-            m = np.frombuffer(bytes(data), dtype=np.int32)
-            return _UPRIGHT.get(tuple(round(int(m[i]) / 65536) for i in (0, 1, 3, 4)))
+    for data in cast(SideDataContainer, frame.side_data):  # PyAV's stub calls it a TypedDict
+        if data.type is SideDataType.DISPLAYMATRIX:
+            a, b, _, c, d = (round(int(v) / 65536) for v in np.frombuffer(bytes(data), np.int32)[:5])
+            return _UPRIGHT.get((a, b, c, d))
     return None
 
 
