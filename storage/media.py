@@ -66,11 +66,20 @@ def probe(path: Path, label: str | None = None) -> VideoInfo:
                              keyframes_s=tuple(k - first for k in keys), frames=frames,
                              stream=index)
     except av.FFmpegError as exc:
+        if isinstance(exc, av.InvalidDataError) and _is_mp4(path):
+            raise MediaError(f"{name}: not a readable video (an MP4 without its index, the moov box: "
+                             "a truncated or unfinished recording?)") from None
         raise MediaError(f"{name}: not a readable video ({_reason(exc)})") from None
     except MediaError as exc:
         raise MediaError(f"{name}: {exc}") from None
     _check_sane(name, info)
     return info
+
+
+def _is_mp4(path: Path) -> bool:
+    """Whether the file begins as an ISO media file (MP4, MOV): an `ftyp` box first."""
+    with path.open("rb") as f:
+        return f.read(8)[4:8] == b"ftyp"
 
 
 def _packet_span(container: av.container.InputContainer,
@@ -82,10 +91,12 @@ def _packet_span(container: av.container.InputContainer,
     first = last = None
     keys: list[float] = []
     frames = 0
+    cut_short = False  # the last packet read is incomplete (the demuxer flags a short read corrupt)
     for packet in container.demux(stream):
         if packet.pts is None:
             continue
         frames += 1
+        cut_short = packet.is_corrupt
         start = packet.pts * tb
         end = start + (packet.duration or 0) * tb
         first = start if first is None else min(first, start)
@@ -94,6 +105,9 @@ def _packet_span(container: av.container.InputContainer,
             keys.append(start)
     if first is None or last is None or not keys:
         raise MediaError("no decodable video frames")
+    if cut_short and stream.frames > 0:  # an index (MP4, MOV) promised frames whose data is not there
+        raise MediaError(f"the file is truncated: its index lists {stream.frames} frames and the data "
+                         f"ends within frame {frames} (an interrupted copy or download?)")
     return first, last, sorted(keys), frames
 
 

@@ -36,6 +36,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, video: Path) -> dict[str, P
     _ffmpeg("-f", "lavfi", "-i", "color=c=red:size=64x64", "-frames:v", "1", str(d / "still.png"))
     _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-t", "1", "-c:v", "libx264",
             "-output_ts_offset", "900000000", str(d / "absurd-timestamps.mp4"))
+    _ffmpeg("-i", str(video), "-c", "copy", "-movflags", "+faststart", str(d / "faststart.mp4"))
+    whole = (d / "faststart.mp4").read_bytes()  # its index first: a cut copy still opens
+    (d / "truncated-faststart.mp4").write_bytes(whole[: len(whole) * 6 // 10])
+    (d / "faststart.mp4").unlink()
     return {p.name: p for p in d.iterdir()}
 
 
@@ -43,15 +47,20 @@ def _keys(node: object) -> list[str]:
     return sorted(o.key for o in node.store.list("segments/"))  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("name", ["random-bytes.mp4", "truncated.mp4", "text.mp4", "zeros.mp4",
-                                  "audio-only.m4a", "still.png"])
+@pytest.mark.parametrize("name, words", [
+    ("random-bytes.mp4", "not a readable video"),
+    ("truncated.mp4", "an MP4 without its index, the moov box"),  # cut before its index
+    ("truncated-faststart.mp4", "the file is truncated: its index lists"),  # its index promises more
+    ("text.mp4", "not a readable video"), ("zeros.mp4", "not a readable video"),
+    ("audio-only.m4a", "no video stream"), ("still.png", "a single still image")])
 def test_unreadable_or_absurd_files_are_refused_and_nothing_is_stored(
-        name: str, corpus: dict[str, Path], client: VigilClient, node: object) -> None:
+        name: str, words: str, corpus: dict[str, Path], client: VigilClient, node: object) -> None:
     before, spooled = _keys(node), set(node.upload_dir.iterdir())  # type: ignore[attr-defined]
     with pytest.raises(grpc.RpcError) as err:
         client.ingest_file(corpus[name], "cam-hostile", START)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert name in err.value.details() and "/tmp" not in err.value.details()
+    assert name in err.value.details() and words in err.value.details()
+    assert "/tmp" not in err.value.details()
     assert _keys(node) == before
     # the refused upload's spool file is gone (another test's job may still hold its own)
     assert set(node.upload_dir.iterdir()) <= spooled  # type: ignore[attr-defined]
