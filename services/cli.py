@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from services.node import heap
+from services.security.auth import Role
 from services.settings import ConfigError, Settings, load_settings, masked_dump
 from storage.timeutil import DAY_S, HOUR_S, MINUTE_S
 
@@ -543,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = p.add_subparsers(dest="token_command", required=True)
     t = tsub.add_parser("create", help="issue a token")
     t.add_argument("--subject", required=True, help="person or system the token is for")
-    t.add_argument("--role", required=True, choices=["viewer", "investigator", "ingest", "admin"])
+    t.add_argument("--role", required=True, choices=[r.value for r in Role])
     t.add_argument("--group", action="append", required=True, help="camera group ('*' for all)")
     t.add_argument("--expires", type=_parse_expiry,
                    help="30d, 12h, 90m, 2w from now, or a time (2027-01-31T00:00Z); "

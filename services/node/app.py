@@ -57,6 +57,7 @@ from services.node.metrics import Metrics
 from services.node.periodic import Periodic
 from services.security.audit import ANCHOR_FILE, KEY_FILE, AuditLog, load_key
 from services.security.auth import TokenStore
+from services.security.scrapes import ScrapePolicy
 from services.settings import RaySettings, Settings
 from storage.cameras import CameraRegistry
 from storage.export import Exporter
@@ -149,7 +150,8 @@ class Vigil:
                                        same_scene=lambda: self.serving.current.same_scene)
         self.metrics = Metrics(vectors=lambda: len(self.index), backlog=self.jobs.backlog,
                                free_disk=lambda: shutil.disk_usage(s.data_dir).free)
-        self.metrics_port = (self.metrics.serve(s.server.metrics_host, s.server.metrics_port)
+        self.metrics_port = (self.metrics.serve(s.server.metrics_host, s.server.metrics_port,
+                                                ScrapePolicy(self.tokens, self.audit, s.auth.enabled))
                              if s.server.metrics_port is not None else None)
         if self.metrics_port is not None:
             logger.info("metrics on http://%s:%d/metrics", s.server.metrics_host, self.metrics_port)

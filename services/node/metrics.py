@@ -1,18 +1,30 @@
 """Prometheus metrics: one registry per node (no globals), served on 127.0.0.1 by default.
 
 Counters and histograms are updated where the work happens; gauges that
-describe state (vectors, backlog) are read at scrape time.
+describe state (vectors, backlog) are read at scrape time. The counts name every
+camera, so a scrape needs credentials: `GET /metrics` with `Authorization: Bearer
+TOKEN`, which `serve`'s `authorize` accepts or refuses (401, with its reason).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from services.ingest.jobs import JobProgress
 from services.node.ports import in_use, metrics_listener
 
+Authorize = Callable[[str | None], str | None]  # Authorization header -> None (allowed) or why not
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -49,10 +61,35 @@ class Metrics:
     def job_failed(self, camera: str) -> None:
         self.ingest_errors.labels(camera).inc()
 
-    def serve(self, host: str, port: int) -> int:
-        """Expose /metrics over HTTP; returns the bound port."""
+    def serve(self, host: str, port: int, authorize: Authorize) -> int:
+        """Expose /metrics over HTTP to callers `authorize` accepts; returns the bound port."""
+        registry = self.registry
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?", 1)[0] != "/metrics":
+                    return self._answer(404, b"only /metrics is served\n")
+                refusal = authorize(self.headers.get("Authorization"))
+                if refusal is not None:
+                    return self._answer(401, refusal.encode() + b"\n", {"WWW-Authenticate": "Bearer"})
+                self._answer(200, generate_latest(registry), {"Content-Type": CONTENT_TYPE_LATEST})
+
+            def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                for name, value in (headers or {"Content-Type": "text/plain; charset=utf-8"}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None  # each scrape is audited by `authorize`, not logged here
+
         try:
-            server, _ = start_http_server(port, addr=host, registry=self.registry)
+            server = ThreadingHTTPServer((host, port), Handler)
         except OSError as exc:
             raise in_use(metrics_listener(host, port), exc) from None
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         return int(server.server_port)
+

@@ -45,6 +45,7 @@ class Role(StrEnum):
     INVESTIGATOR = "investigator"
     INGEST = "ingest"
     ADMIN = "admin"
+    METRICS = "metrics"  # scrapes the metrics port (every camera's counts); no RPC
 
 
 @dataclass(frozen=True)

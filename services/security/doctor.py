@@ -103,10 +103,12 @@ def check_metrics(server: ServerSettings) -> Finding:
         return Finding("metrics", Verdict.OK, "disabled")
     where = f"{server.metrics_host}:{server.metrics_port}"
     if is_loopback(server.metrics_host):
-        return Finding("metrics", Verdict.OK, f"http://{where}/metrics, loopback only")
-    return Finding("metrics", Verdict.WARN, f"unauthenticated /metrics on {where} (counts of vectors, "
-                   "backlog, request rates) for anyone who reaches it",
-                   "bind server.metrics_host to 127.0.0.1, or firewall the port to the Prometheus server")
+        return Finding("metrics", Verdict.OK, f"http://{where}/metrics, loopback only, bearer token "
+                       "of role metrics or admin over every camera")
+    return Finding("metrics", Verdict.WARN, f"/metrics on {where} over plain HTTP: the scrape's bearer "
+                   "token crosses the network unencrypted",
+                   "bind server.metrics_host to 127.0.0.1, or keep the port on a private network to the "
+                   "Prometheus server")
 
 
 def check_console(console: ConsoleSettings, server: ServerSettings) -> Finding:

@@ -7,6 +7,7 @@ supports: a frame of the video, uploaded as a photo, finds its own segment.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -203,14 +204,51 @@ def test_watching_a_job_streams_its_progress_until_it_ends(client: VigilClient, 
     assert list(client.watch_job(job_id)) == [updates[-1]]  # a finished job: one message
 
 
-def test_prometheus_metrics_report_ingest_and_search(ingested: JobStatus, client: VigilClient,
-                                                     node: object) -> None:
+def _scrape(node: object, token: str | None) -> tuple[int, str]:
+    """GET /metrics with this bearer token (None: no Authorization header): status and body."""
+    import urllib.error
     import urllib.request
 
-    client.search("xe đạp", min_score=-1)
     url = f"http://127.0.0.1:{node.metrics_port}/metrics"  # type: ignore[attr-defined]
-    with urllib.request.urlopen(url, timeout=10) as r:
-        text = r.read().decode()
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_the_metrics_port_answers_only_a_metrics_or_admin_token_over_every_camera(
+        ingested: JobStatus, node: object) -> None:
+    """The counts name every camera of every group: no token, another role's, or one ward's is 401
+    (every scrape audited); Prometheus gets a token of its own role."""
+    from services.security.auth import Role
+
+    tokens = node.tokens  # type: ignore[attr-defined]
+    refused = {"none": None, "junk": "not-a-token",
+               "viewer *": tokens.create("spine-viewer", Role.VIEWER, ["*"]),
+               "metrics of one ward": tokens.create("spine-prom-ward", Role.METRICS, ["ward-1"])}
+    for who, token in refused.items():
+        status, body = _scrape(node, token)
+        assert status == 401 and "vigil_" not in body and "cam-hem-12" not in body, who
+    status, body = _scrape(node, tokens.create("spine-prometheus", Role.METRICS, ["*"]))
+    assert status == 200 and "vigil_vectors " in body
+    assert node.audit.flush()  # type: ignore[attr-defined]
+    store, trail = node.store, f"audit/{node.node_id}/"  # type: ignore[attr-defined]
+    records = [json.loads(line) for o in store.list(trail) for line in store.get_bytes(o.key).splitlines()]
+    scrapes = [r for r in records if r["action"].startswith("metrics_scrape")]
+    assert [r["action"] for r in scrapes].count("metrics_scrape_refused") >= 4
+    assert any(r["action"] == "metrics_scrape" and r["caller"] == "spine-prometheus" for r in scrapes)
+    assert not [r for r in scrapes if "not-a-token" in json.dumps(r)]  # a token is never recorded
+
+
+def test_prometheus_metrics_report_ingest_and_search(ingested: JobStatus, client: VigilClient,
+                                                     node: object) -> None:
+    from services.security.auth import Role
+
+    client.search("xe đạp", min_score=-1)
+    token = node.tokens.create("spine-metrics", Role.METRICS, ["*"])  # type: ignore[attr-defined]
+    _, text = _scrape(node, token)
     assert 'vigil_segments_stored_total{camera="cam-hem-12"} 5.0' in text
     assert 'vigil_vectors_added_total{camera="cam-hem-12"} 10.0' in text
     assert 'vigil_search_latency_seconds_count{kind="text"}' in text
