@@ -183,12 +183,33 @@ class Console:
 
     async def sign_in(self, request: Request) -> Response:
         c = self.config
+        client = request.client.host if request.client else "unknown"
+        try:
+            token = await self._sign_in_token(request, client)
+        except ConnectError as refused:  # a refusal `identify` does not see is audited here
+            await c.audit("", "console_sign_in_refused", {"client": client, "reason": refused.message})
+            raise
+        who = await c.identify(token)
+        if previous := request.cookies.get(COOKIE):  # signing in again replaces the session
+            c.sessions.end(previous)
+        session = c.sessions.create(token, who.principal, who.expires)
+        await c.audit(who.principal.subject, "console_sign_in",
+                      {"client": client, "token_id": who.principal.token_id,
+                       "expires_at": session.expires_iso()})
+        response = JSONResponse(session.public())
+        # A browser-session cookie: the expiry is the server's (an expired id is answered "expired").
+        response.set_cookie(COOKIE, session.session_id, path="/", secure=c.secure, httponly=True,
+                            samesite="strict")
+        return response
+
+    async def _sign_in_token(self, request: Request, client: str) -> str:
+        """The token a sign-in request carries, once the request passed every check but the token's."""
+        c = self.config
         if not request.headers.get("content-type", "").startswith("application/json"):
             raise ConnectError("invalid_argument", 'POST /session takes JSON: {"token": "<bearer token>"}')
         origin = request.headers.get("origin")  # its host must be ours (a TLS proxy may change the scheme)
         if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
             raise ConnectError("permission_denied", f"sign-in from another origin ({origin[:80]}) refused")
-        client = request.client.host if request.client else "unknown"
         if not c.allow_sign_in(client):
             raise ConnectError("resource_exhausted", "too many sign-in attempts from this address; "
                                "retry shortly")
@@ -201,17 +222,7 @@ class Console:
         if len(token) > MAX_TOKEN_CHARS:
             raise ConnectError("unauthenticated", f"this is not a Vigil token (longer than {MAX_TOKEN_CHARS} "
                                "characters)")
-        who = await c.identify(token.strip())
-        if previous := request.cookies.get(COOKIE):  # signing in again replaces the session
-            c.sessions.end(previous)
-        session = c.sessions.create(token.strip(), who.principal, who.expires)
-        await c.audit(who.principal.subject, "console_sign_in",
-                      {"client": client, "expires_at": session.expires_iso()})
-        response = JSONResponse(session.public())
-        # A browser-session cookie: the expiry is the server's (an expired id is answered "expired").
-        response.set_cookie(COOKIE, session.session_id, path="/", secure=c.secure, httponly=True,
-                            samesite="strict")
-        return response
+        return token.strip()
 
     async def session_route(self, request: Request) -> Response:
         try:

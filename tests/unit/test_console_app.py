@@ -131,3 +131,16 @@ def test_a_bad_token_gets_401_and_signing_out_ends_the_session(
     csrf = _csrf(http)
     assert http.delete("/session", headers={"X-CSRF-Token": csrf}).status_code == 204
     assert http.get("/session").status_code == 401
+
+
+def test_every_refused_sign_in_is_audited_not_only_a_bad_token(
+        setup: tuple[TestClient, FakeNode, list[tuple[str, str]]]) -> None:
+    """A cross-site page, a malformed body and an absurd token are refused before the token is
+    looked at; each still leaves a record (the token check's own refusals are `identify`'s)."""
+    http, _, audited = setup
+    refusals = [http.post("/session", json={"token": TOKEN}, headers={"Origin": "http://evil.example"}),
+                http.post("/session", content="token=x", headers={"Content-Type": "text/plain"}),
+                http.post("/session", json={"token": "A" * 600}),  # longer than any Vigil token
+                http.post("/session", json={"token": "A" * 100_000})]  # larger than a body may be
+    assert [r.status_code for r in refusals] == [403, 400, 401, 413]
+    assert audited == [("", "console_sign_in_refused")] * 4
