@@ -120,7 +120,11 @@ class EmbeddedSeaweed:
         os.close(log)
         write_private(self._pid_file, str(self._proc.pid))
         self.endpoint = S3Endpoint(f"{HOST}:{ports[6]}", access, secret, bucket=self._bucket)
-        self._wait_ready(self.endpoint)
+        try:
+            self._wait_ready(self.endpoint)
+        except BaseException:  # e.g. a bucket name the SDK refuses: weed must not outlive the error
+            self.stop()
+            raise
         logger.info("embedded SeaweedFS S3 ready on %s (data in %s)", self.endpoint.endpoint, store_dir)
         return self.endpoint
 

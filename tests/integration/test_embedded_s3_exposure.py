@@ -453,3 +453,12 @@ def _clean_env(home: Path) -> dict[str, str]:
 
 def _s3_address(t: Target) -> str:
     return f"127.0.0.1:{t.flags['s3.port']}"
+
+
+def test_a_start_that_fails_leaves_no_weed_running(tmp_path: Path) -> None:
+    """weed ignores SIGTERM from a dying parent: a start refused after weed began (here the SDK
+    refuses the bucket's name) must stop it, or it serves on, orphaned."""
+    with pytest.raises(ValueError, match="invalid bucket name"), EmbeddedSeaweed(tmp_path, bucket="b"):
+        pass
+    running = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, timeout=10)
+    assert running.stdout.split() == []
