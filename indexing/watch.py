@@ -49,7 +49,8 @@ import numpy as np
 from indexing.frame_columns import FrameRecord
 from storage.cameras import CameraRegistry
 from storage.object_store import ObjectStore
-from storage.watchlists import Alert, EntryVector, WatchEntry, WatchStore, now_ms
+from storage.timeutil import now_ms
+from storage.watchlists import Alert, EntryVector, WatchEntry, WatchStore
 
 logger = logging.getLogger(__name__)
 MIN_BACKGROUND = 32  # background vectors an entry needs before it is matched

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 SECOND_MS = 1000
@@ -13,6 +14,10 @@ HOUR_MS = HOUR_S * SECOND_MS
 DAY_MS = DAY_S * SECOND_MS
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def to_ms(t: datetime) -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -32,7 +31,7 @@ import numpy as np
 from storage import keys
 from storage.errors import ObjectNotFoundError
 from storage.object_store import ObjectStore
-from storage.timeutil import HOUR_MS
+from storage.timeutil import HOUR_MS, now_ms
 
 ENTRY_ID = re.compile(r"[0-9a-f]{32}")  # fullmatch only
 CURSOR = re.compile(r"\d{13}-[0-9a-f]{32}")
@@ -283,10 +282,6 @@ class WatchStore:
                     yield Alert.from_json(self._store.get_bytes(key), name)
                 except ObjectNotFoundError:
                     continue
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def cursor_at(time_ms: int) -> str:

@@ -21,7 +21,6 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from services.api.rpc_audit import (
-    NO_TOKEN,
     UNKNOWN_TOKEN,
     AuditedContext,
     RpcRecord,
@@ -30,7 +29,7 @@ from services.api.rpc_audit import (
 )
 from services.errors import InvalidArgumentError, VigilError, status_for
 from services.security.audit import AuditLog
-from services.security.auth import Principal, RateLimiter, Role, TokenStore, hash_token
+from services.security.auth import NO_TOKEN, Principal, RateLimiter, Role, TokenStore, hash_token
 from storage.keys import ALL_GROUPS
 
 logger = logging.getLogger(__name__)

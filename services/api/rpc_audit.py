@@ -32,7 +32,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.security.audit import AuditLog, RpcCall
-from services.security.auth import Principal
+from services.security.auth import NO_TOKEN, Principal
 from storage.cameras import mask_url
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ IDS = frozenset({"camera_id", "camera_ids", "job_id", "hold_id", "token_hash", "
                  "start_time", "expires"})
 MAX_ID_CHARS = 200
 MAX_LIST = 50
-NO_TOKEN, UNKNOWN_TOKEN = "none", "unknown"
+UNKNOWN_TOKEN = "unknown"
 
 _current: contextvars.ContextVar[RpcRecord] = contextvars.ContextVar("vigil_rpc_record")
 

@@ -42,6 +42,7 @@ from services.index.serving import ServingRef
 from services.security.auth import Role
 from services.settings import WatchSettings
 from storage.keys import validate_group
+from storage.timeutil import now_ms
 from storage.url_policy import Purpose, UrlPolicy, check_url
 from storage.watchlists import (
     MINUTES_PER_DAY,
@@ -52,7 +53,6 @@ from storage.watchlists import (
     cursor_at,
     cursor_ms,
     new_entry_id,
-    now_ms,
 )
 
 logger = logging.getLogger(__name__)

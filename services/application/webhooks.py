@@ -34,9 +34,9 @@ from urllib.parse import urlsplit
 from services.application.audit import Appender
 from services.application.watchlists import SETTLE_MS, AlertFollower, split_cursor
 from services.settings import WatchSettings
-from storage.timeutil import HOUR_MS
+from storage.timeutil import HOUR_MS, now_ms
 from storage.url_policy import CheckedUrl, Purpose, UrlPolicy, UrlRefusedError, check_url
-from storage.watchlists import Alert, WatchEntry, WatchStore, cursor_at, cursor_ms, now_ms
+from storage.watchlists import Alert, WatchEntry, WatchStore, cursor_at, cursor_ms
 
 logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Vigil-Signature"

@@ -23,7 +23,6 @@ import logging
 import queue
 import shutil
 import threading
-import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -39,6 +38,7 @@ from services.live.stream import LiveSegment, StreamRun, listens, masked
 from services.settings import IngestSettings
 from storage.media import probe
 from storage.object_store import ObjectStore
+from storage.timeutil import now_ms
 from storage.url_policy import UrlPolicy, UrlRefusedError
 
 logger = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class LiveRecorder:
             self._status = replace(self._status, **changes)  # type: ignore[arg-type]
 
     def _failed(self, error: str) -> None:
-        self._update(last_error=error[:300], last_error_ms=time.time_ns() // 1_000_000)
+        self._update(last_error=error[:300], last_error_ms=now_ms())
 
     def _record(self) -> None:
         backoff_s, runs, reconnects, listening = BACKOFF_MIN_S / 2, 0, 0, listens(self._url)

@@ -16,7 +16,6 @@ import logging
 import shutil
 import tempfile
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
@@ -44,6 +43,7 @@ from storage.manifests import SegmentManifest
 from storage.media import SegmentFile, VideoInfo
 from storage.object_store import ObjectStore
 from storage.recordings import Recordings
+from storage.timeutil import now_ms
 
 logger = logging.getLogger(__name__)
 THUMBNAIL_UPLOADS = 4  # concurrent thumbnail PUTs
@@ -85,7 +85,7 @@ class _Marks:
         self.times, self.frames = StageTimes(), 0
 
     def mark(self, stage: str) -> None:
-        self.times = replace(self.times, **{f"{stage}_ms": time.time_ns() // 1_000_000})
+        self.times = replace(self.times, **{f"{stage}_ms": now_ms()})
 
 
 ProgressFn = Callable[[JobProgress], object]  # what it returns is ignored

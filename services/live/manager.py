@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from services.cluster.interface import ActorUnavailableError, Cluster, RecorderH
 from services.cluster.live_recorders import LiveConfig, LiveStatus
 from services.ingest.pipeline import FrameSink
 from storage.cameras import Camera
+from storage.timeutil import now_ms
 from storage.url_policy import Purpose, UrlPolicy, check_url
 
 logger = logging.getLogger(__name__)
@@ -37,10 +37,6 @@ class _Recording:
     recorder: RecorderHandle
     pump: threading.Thread
     ended: threading.Event  # set once the recorder is being killed: the pump gives up on errors
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class LiveManager:
@@ -94,7 +90,7 @@ class LiveManager:
             return recording.recorder.status(STATUS_TIMEOUT_S)
         except ActorUnavailableError:
             return LiveStatus(camera_id, recording=True, last_error="the recorder is restarting",
-                              last_error_ms=_now_ms())
+                              last_error_ms=now_ms())
 
     def close(self) -> None:
         """End every recording (the node stops; the registry keeps them for the next start)."""
@@ -122,7 +118,7 @@ class LiveManager:
         except ActorUnavailableError:
             logger.exception("camera %s: the recording did not end cleanly", camera_id)
             self._stopped[camera_id] = LiveStatus(camera_id, last_error="the recording did not end cleanly",
-                                                  last_error_ms=_now_ms())
+                                                  last_error_ms=now_ms())
         finally:
             recording.ended.set()
             recording.recorder.kill()

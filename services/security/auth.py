@@ -40,6 +40,9 @@ from storage.object_store import ObjectStore
 SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+:-]{0,99}")
 
 
+NO_TOKEN = "none"  # the token id audited for a call or scrape that carried no token
+
+
 class Role(StrEnum):
     VIEWER = "viewer"
     INVESTIGATOR = "investigator"

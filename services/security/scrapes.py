@@ -5,11 +5,10 @@ every camera (`*`). Every scrape, allowed or refused, leaves an audit record."""
 from __future__ import annotations
 
 from services.security.audit import AuditLog
-from services.security.auth import Principal, Role, TokenExpiredError, TokenStore, hash_token
+from services.security.auth import NO_TOKEN, Principal, Role, TokenExpiredError, TokenStore, hash_token
 from storage.keys import ALL_GROUPS
 
 SCRAPERS = frozenset({Role.METRICS, Role.ADMIN})
-NO_TOKEN = "none"
 
 
 class ScrapePolicy:

@@ -19,6 +19,7 @@ from services.errors import InvalidArgumentError
 from services.security.auth import Principal, Role
 from services.settings import WatchSettings
 from storage.cameras import Camera, CameraRegistry
+from storage.timeutil import now_ms
 from storage.url_policy import CheckedUrl, UrlPolicy
 from storage.watchlists import (
     Alert,
@@ -29,7 +30,6 @@ from storage.watchlists import (
     cursor_at,
     cursor_ms,
     in_daily_window,
-    now_ms,
 )
 from tests.memory_store import MemoryStore
 
